@@ -1,0 +1,1 @@
+//! Engine (owned by the sys/engine helper).

@@ -1,0 +1,1 @@
+//! Real backend (owned by the sys/engine helper).
