@@ -1,0 +1,33 @@
+//! # demo-vm: a Lox bytecode VM whose heap is the runtime
+//!
+//! A scanner, a single-pass compiler and a stack VM for Lox, behaving like
+//! clox (the reference interpreter of *Crafting Interpreters*; see
+//! `LOX.md`), in which every object lives in the collector's moving heap:
+//! strings, functions and their code and constants, closures, upvalues,
+//! classes, instances, bound methods and the hash tables behind globals,
+//! fields and methods. The VM's value stack, frames, globals and open
+//! upvalues are roots of the runtime; the intern table is weak.
+//!
+//! Modules:
+//! - [`scanner`]: source bytes to tokens.
+//! - [`compiler`]: tokens to bytecode, directly into heap objects.
+//! - [`bytecode`]: the instruction set and line tables.
+//! - [`vm`]: the dispatch loop, calls, natives, printing.
+//! - [`heap`]: the root-stack layout and the allocation/write path.
+//! - [`object`]: object layouts and tags.
+//! - [`table`], [`intern`]: hash tables and the weak string intern table.
+//! - [`number_format`]: `%g` number printing.
+//! - [`cli`], [`repl`]: the command line and the interactive loop.
+
+pub mod bytecode;
+pub mod cli;
+pub mod compiler;
+pub mod heap;
+pub mod intern;
+pub mod number_format;
+pub mod object;
+pub mod repl;
+pub mod rt;
+pub mod scanner;
+pub mod table;
+pub mod vm;

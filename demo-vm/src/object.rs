@@ -1,0 +1,225 @@
+//! Lox object layouts in the runtime heap.
+//!
+//! Every Lox object is a heap object whose header tag says what it is. Slots
+//! hold [`Value`]s (the collector traces and updates them); raw bytes hold
+//! what the collector must not interpret. Lengths are stored explicitly in
+//! the first raw word because the heap rounds byte capacities up to 8.
+//!
+//! | tag | slots | raw bytes | aux |
+//! |-----|-------|-----------|-----|
+//! | string | – | len, bytes | FNV-1a hash |
+//! | function | name, code, constants, lines | arity, upvalue count, max stack | – |
+//! | native | – | native id | – |
+//! | closure | function, upvalues… | – | – |
+//! | upvalue | closed value, next open | stack index (or closed) | – |
+//! | class | name, methods, init | – | – |
+//! | instance | class, fields | – | – |
+//! | bound method | receiver, method | – | – |
+//! | table | key, value pairs | – | entry count |
+//! | array | values | – | – |
+//! | bytes | – | len, bytes | – |
+//! | intern table (weak) | strings | one u32 marker per slot | used count |
+
+use crate::rt::{ObjRef, Value};
+
+/// Object tags (the header's embedder tag).
+pub mod tag {
+    /// An interned string.
+    pub const STRING: u16 = 1;
+    /// A compiled function.
+    pub const FUNCTION: u16 = 2;
+    /// A native function.
+    pub const NATIVE: u16 = 3;
+    /// A closure.
+    pub const CLOSURE: u16 = 4;
+    /// A captured variable.
+    pub const UPVALUE: u16 = 5;
+    /// A class.
+    pub const CLASS: u16 = 6;
+    /// An instance.
+    pub const INSTANCE: u16 = 7;
+    /// A method bound to its receiver.
+    pub const BOUND_METHOD: u16 = 8;
+    /// An open-addressing table keyed by interned strings.
+    pub const TABLE: u16 = 9;
+    /// A plain array of values (constant pools).
+    pub const ARRAY: u16 = 10;
+    /// A byte array (code, line tables).
+    pub const BYTES: u16 = 11;
+    /// The weak string intern table.
+    pub const INTERN: u16 = 12;
+}
+
+/// Function slot: name string (nil for the script).
+pub const FN_NAME: usize = 0;
+/// Function slot: code (bytes object).
+pub const FN_CODE: usize = 1;
+/// Function slot: constant pool (array object).
+pub const FN_CONSTANTS: usize = 2;
+/// Function slot: line table (bytes object of `(offset, line)` u32 pairs).
+pub const FN_LINES: usize = 3;
+/// Number of function slots.
+pub const FN_SLOTS: u32 = 4;
+
+/// Closure slot: the function; upvalues follow.
+pub const CLOSURE_FUNCTION: usize = 0;
+/// Upvalue slot: the value once closed.
+pub const UPVALUE_CLOSED: usize = 0;
+/// Upvalue slot: the next open upvalue (lower stack index), or nil.
+pub const UPVALUE_NEXT: usize = 1;
+/// Raw stack index of a closed upvalue.
+pub const UPVALUE_IS_CLOSED: u64 = u64::MAX;
+/// Class slot: name.
+pub const CLASS_NAME: usize = 0;
+/// Class slot: method table (nil until the first method).
+pub const CLASS_METHODS: usize = 1;
+/// Class slot: the `init` method, cached (nil if none).
+pub const CLASS_INIT: usize = 2;
+/// Instance slot: class.
+pub const INSTANCE_CLASS: usize = 0;
+/// Instance slot: field table (nil until the first field).
+pub const INSTANCE_FIELDS: usize = 1;
+/// Bound method slot: receiver.
+pub const BOUND_RECEIVER: usize = 0;
+/// Bound method slot: the method closure.
+pub const BOUND_METHOD: usize = 1;
+
+/// Whether `v` is an object with tag `t`.
+#[inline(always)]
+pub fn is_obj(v: Value, t: u16) -> bool {
+    v.is_object() && v.as_object().tag() == t
+}
+
+/// Reads raw word `i` of `obj`.
+///
+/// # Panics
+/// If the word lies outside the object's raw area.
+#[inline(always)]
+pub fn raw_word(obj: ObjRef, i: usize) -> u64 {
+    assert!((i + 1) * 8 <= obj.byte_len(), "raw word {i} out of range");
+    // SAFETY: in bounds (checked), 8-byte aligned (the raw area starts on a
+    // word boundary), and the object is live (ObjRef invariant).
+    unsafe { (obj.bytes_ptr() as *const u64).add(i).read() }
+}
+
+/// Writes raw word `i` of `obj` (raw bytes need no barrier: the collector
+/// never reads them as references).
+///
+/// # Panics
+/// If the word lies outside the object's raw area.
+#[inline(always)]
+pub fn set_raw_word(obj: ObjRef, i: usize, w: u64) {
+    assert!((i + 1) * 8 <= obj.byte_len(), "raw word {i} out of range");
+    // SAFETY: as in `raw_word`; the VM is the only mutator of this object.
+    unsafe { (obj.bytes_ptr() as *mut u64).add(i).write(w) }
+}
+
+/// The payload of a length-prefixed byte object (strings, code, lines).
+///
+/// # Safety
+/// 1. `obj` is a live string or bytes object and stays live and unmoved for
+///    `'a` (no allocation or collection happens during `'a`).
+#[inline(always)]
+pub unsafe fn payload<'a>(obj: ObjRef) -> &'a [u8] {
+    let len = raw_word(obj, 0) as usize;
+    debug_assert!(
+        len + 8 <= obj.byte_len(),
+        "byte object length exceeds its capacity"
+    );
+    // SAFETY: the length was checked against the capacity when written, the
+    // bytes follow the length word inside the object, and the caller keeps
+    // the object in place for 'a (invariant 1).
+    unsafe { std::slice::from_raw_parts(obj.bytes_ptr().add(8), len) }
+}
+
+/// Fills a fresh length-prefixed byte object with `data`.
+///
+/// # Panics
+/// If `data` does not fit the object's raw area.
+pub fn fill_payload(obj: ObjRef, data: &[u8]) {
+    assert!(
+        data.len() + 8 <= obj.byte_len(),
+        "payload larger than the object"
+    );
+    set_raw_word(obj, 0, data.len() as u64);
+    // SAFETY: the destination range lies inside the object (checked above);
+    // `data` is Rust memory, never the heap, so the ranges do not overlap.
+    unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), obj.bytes_ptr().add(8), data.len()) }
+}
+
+/// Raw bytes needed for a length-prefixed payload of `len` bytes.
+#[inline]
+pub fn payload_bytes(len: usize) -> usize {
+    len + 8
+}
+
+/// A function's static facts, packed into its raw word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FunctionInfo {
+    /// Declared parameters.
+    pub arity: u8,
+    /// Upvalues its closures capture.
+    pub upvalue_count: u16,
+    /// Most stack slots a call of it can use (slot 0 included).
+    pub max_stack: u32,
+}
+
+impl FunctionInfo {
+    /// Packs into one word.
+    pub fn encode(self) -> u64 {
+        u64::from(self.arity) | u64::from(self.upvalue_count) << 8 | u64::from(self.max_stack) << 32
+    }
+
+    /// Unpacks from one word.
+    #[inline(always)]
+    pub fn decode(w: u64) -> FunctionInfo {
+        FunctionInfo {
+            arity: w as u8,
+            upvalue_count: (w >> 8) as u16,
+            max_stack: (w >> 32) as u32,
+        }
+    }
+
+    /// The info of a live function object.
+    #[inline(always)]
+    pub fn of(function: ObjRef) -> FunctionInfo {
+        FunctionInfo::decode(raw_word(function, 0))
+    }
+}
+
+/// The function of a closure.
+#[inline(always)]
+pub fn closure_function(closure: ObjRef) -> ObjRef {
+    closure.slot(CLOSURE_FUNCTION).as_object()
+}
+
+/// FNV-1a, as clox hashes strings.
+pub fn hash_bytes(bytes: &[u8]) -> u32 {
+    let mut h: u32 = 2_166_136_261;
+    for &b in bytes {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(16_777_619);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_info_round_trips() {
+        let i = FunctionInfo {
+            arity: 255,
+            upvalue_count: 256,
+            max_stack: 70_000,
+        };
+        assert_eq!(FunctionInfo::decode(i.encode()), i);
+    }
+
+    #[test]
+    fn fnv1a_matches_known_values() {
+        assert_eq!(hash_bytes(b""), 2_166_136_261);
+        assert_eq!(hash_bytes(b"a"), 0xe40c_292c);
+    }
+}

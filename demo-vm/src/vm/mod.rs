@@ -1,0 +1,208 @@
+//! The virtual machine: a stack machine over the runtime heap.
+//!
+//! - [`run`](self::run): the dispatch loop.
+//! - [`calls`]: calling closures, classes, bound methods and natives;
+//!   closures and upvalues; method binding.
+//! - [`natives`]: `clock()`, `gc()`, `gcStats()`.
+//! - [`print`]: how values print.
+//!
+//! Call frames live in a Rust vector and hold only integers (the code offset
+//! and the stack index of slot 0); frame `i`'s closure is root slot
+//! `ROOT_FRAMES + i`, so a collection can move code, constants and closures
+//! while a frame is suspended. The loop caches raw pointers to the current
+//! code and stack and reloads them after every operation that can allocate.
+
+mod calls;
+mod natives;
+mod print;
+mod run;
+
+use std::io::Write;
+
+use crate::rt::{Mutator, Value};
+
+use crate::bytecode::LineTable;
+use crate::compiler::{compile, CompileError};
+use crate::heap::{
+    Heap, FRAMES_MAX, ROOT_FRAMES, ROOT_INIT_STRING, ROOT_OPEN_UPVALUES, STACK_BASE,
+};
+use crate::intern::intern;
+use crate::object::{self, payload};
+
+pub use print::write_value;
+
+/// How an `interpret` call ended (clox's `InterpretResult`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The program ran to completion.
+    Ok,
+    /// Compilation failed; the errors were printed.
+    CompileError,
+    /// A runtime error stopped the program; message and trace were printed.
+    RuntimeError,
+}
+
+/// A runtime error's message (the trace is printed from the frames).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RuntimeError {
+    /// The first stderr line.
+    pub message: String,
+}
+
+impl RuntimeError {
+    pub(crate) fn new(message: impl Into<String>) -> RuntimeError {
+        RuntimeError {
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn out_of_memory() -> RuntimeError {
+        RuntimeError::new("Out of memory.")
+    }
+}
+
+impl From<crate::rt::OutOfMemory> for RuntimeError {
+    fn from(_: crate::rt::OutOfMemory) -> Self {
+        RuntimeError::out_of_memory()
+    }
+}
+
+/// A suspended or running call.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Frame {
+    /// Offset of the next instruction in the function's code.
+    pub ip: usize,
+    /// Root index of the frame's slot 0.
+    pub base: usize,
+}
+
+/// The Lox virtual machine.
+pub struct Vm {
+    pub(crate) heap: Heap,
+    pub(crate) frames: Vec<Frame>,
+    out: Box<dyn Write>,
+    err: Box<dyn Write>,
+    /// Reused buffer for string concatenation and printing.
+    pub(crate) scratch: Vec<u8>,
+    pub(crate) started: std::time::Instant,
+}
+
+/// Error creating a VM.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the VM: out of memory")]
+pub struct SetupError;
+
+impl Vm {
+    /// A VM over `mutator`'s heap, printing to `out` and reporting errors to
+    /// `err`.
+    pub fn new(
+        mutator: Mutator,
+        out: Box<dyn Write>,
+        err: Box<dyn Write>,
+    ) -> Result<Vm, SetupError> {
+        let mut vm = Vm {
+            heap: Heap::new(mutator),
+            frames: Vec::with_capacity(FRAMES_MAX),
+            out,
+            err,
+            scratch: Vec::new(),
+            started: std::time::Instant::now(),
+        };
+        let init = intern(&mut vm.heap, b"init").map_err(|_| SetupError)?;
+        vm.heap.set(ROOT_INIT_STRING, init);
+        natives::define_all(&mut vm).map_err(|_| SetupError)?;
+        Ok(vm)
+    }
+
+    /// The runtime's statistics.
+    pub fn gc_stats(&self) -> crate::rt::GcStats {
+        self.heap.mutator().stats()
+    }
+
+    /// Compiles and runs `source`; globals persist across calls (the REPL).
+    pub fn interpret(&mut self, source: &[u8]) -> Outcome {
+        let mut diagnostics = Vec::new();
+        match compile(&mut self.heap, source, &mut diagnostics) {
+            Ok(()) => {}
+            Err(CompileError::Syntax) => {
+                let _ = self.out.flush();
+                let _ = self.err.write_all(&diagnostics);
+                let _ = self.err.flush();
+                return Outcome::CompileError;
+            }
+            Err(CompileError::OutOfMemory) => {
+                let _ = self.out.flush();
+                let _ = self.err.write_all(&diagnostics);
+                let _ = writeln!(self.err, "Out of memory.");
+                let _ = self.err.flush();
+                self.reset_stack();
+                return Outcome::RuntimeError;
+            }
+        }
+        let result = self.start_script().and_then(|()| self.run());
+        let _ = self.out.flush();
+        match result {
+            Ok(()) => Outcome::Ok,
+            Err(e) => {
+                self.report(&e);
+                self.reset_stack();
+                Outcome::RuntimeError
+            }
+        }
+    }
+
+    /// Wraps the compiled script function (on the stack top) in a closure
+    /// and calls it.
+    fn start_script(&mut self) -> Result<(), RuntimeError> {
+        let closure = calls::new_closure_of_top(&mut self.heap)?;
+        let top = self.heap.sp() - 1;
+        self.heap.set(top, closure);
+        self.call_closure(0)
+    }
+
+    /// Prints a runtime error and the stack trace, innermost frame first.
+    fn report(&mut self, e: &RuntimeError) {
+        let mut msg = Vec::with_capacity(256);
+        msg.extend_from_slice(e.message.as_bytes());
+        msg.push(b'\n');
+        for (i, frame) in self.frames.iter().enumerate().rev() {
+            let closure = self.heap.get(ROOT_FRAMES + i).as_object();
+            let function = object::closure_function(closure);
+            let lines = function.slot(object::FN_LINES).as_object();
+            // SAFETY: no allocation happens while these slices are alive.
+            let line = LineTable::line_at(unsafe { payload(lines) }, frame.ip.saturating_sub(1));
+            let _ = write!(msg, "[line {line}] in ");
+            let name = function.slot(object::FN_NAME);
+            if name.is_nil() {
+                msg.extend_from_slice(b"script\n");
+            } else {
+                // SAFETY: as above.
+                msg.extend_from_slice(unsafe { payload(name.as_object()) });
+                msg.extend_from_slice(b"()\n");
+            }
+        }
+        let _ = self.err.write_all(&msg);
+        let _ = self.err.flush();
+    }
+
+    fn reset_stack(&mut self) {
+        self.heap.truncate(STACK_BASE);
+        for i in 0..self.frames.len() {
+            self.heap.set(ROOT_FRAMES + i, Value::NIL);
+        }
+        self.frames.clear();
+        self.heap.set(ROOT_OPEN_UPVALUES, Value::NIL);
+    }
+
+    /// Flushes program output.
+    pub fn flush(&mut self) {
+        let _ = self.out.flush();
+        let _ = self.err.flush();
+    }
+
+    /// The output sink (the REPL prints its prompt here).
+    pub fn out(&mut self) -> &mut dyn Write {
+        &mut *self.out
+    }
+}

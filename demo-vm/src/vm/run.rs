@@ -1,0 +1,471 @@
+//! The dispatch loop.
+//!
+//! The loop keeps the current frame's code pointer, instruction pointer,
+//! constant pool, slot base and stack top in locals (registers). Every
+//! instruction that can allocate, call or return first stores them back
+//! (`save!`: ip as an offset into the code, the top as a root index) and
+//! reloads them afterwards (`load!`), because a collection may have moved
+//! the code, the constants and the root vector itself.
+
+use crate::rt::{ObjRef, Value};
+
+use super::{RuntimeError, Vm};
+use crate::bytecode::Op;
+use crate::heap::{ROOT_FRAMES, ROOT_GLOBALS, ROOT_INIT_STRING};
+use crate::intern::intern;
+use crate::object::{self, is_obj, payload, raw_word, tag, UPVALUE_IS_CLOSED};
+use crate::table::{self, Holder};
+
+#[inline(always)]
+fn is_falsey(v: Value) -> bool {
+    v == Value::NIL || v == Value::FALSE
+}
+
+#[inline(always)]
+fn values_equal(a: Value, b: Value) -> bool {
+    if a.is_number() && b.is_number() {
+        a.as_number() == b.as_number()
+    } else {
+        a == b
+    }
+}
+
+impl Vm {
+    /// Runs until the script's frame returns or a runtime error occurs.
+    pub(super) fn run(&mut self) -> Result<(), RuntimeError> {
+        let mut fi: usize;
+        let mut closure: ObjRef;
+        let mut code: *const u8;
+        let mut consts: ObjRef;
+        let mut ip: *const u8;
+        let mut base: *mut Value;
+        let mut slots: *mut Value;
+        let mut top: *mut Value;
+
+        macro_rules! load {
+            () => {{
+                fi = self.frames.len() - 1;
+                let frame = self.frames[fi];
+                closure = self.heap.get(ROOT_FRAMES + fi).as_object();
+                let function = object::closure_function(closure);
+                let code_obj = function.slot(object::FN_CODE).as_object();
+                consts = function.slot(object::FN_CONSTANTS).as_object();
+                // SAFETY: the payload starts 8 bytes into the code object's
+                // raw area and frame.ip is an offset inside it.
+                code = unsafe { code_obj.bytes_ptr().add(8) };
+                // SAFETY: as above.
+                ip = unsafe { code.add(frame.ip) };
+                base = self.heap.base();
+                // SAFETY: frame.base and sp are below the root capacity.
+                slots = unsafe { base.add(frame.base) };
+                // SAFETY: as above.
+                top = unsafe { base.add(self.heap.sp()) };
+            }};
+        }
+        macro_rules! save {
+            () => {{
+                // SAFETY: ip and code point into the same code object, and top
+                // and base into the same root buffer.
+                self.frames[fi].ip = unsafe { ip.offset_from(code) } as usize;
+                // SAFETY: as above.
+                self.heap.set_sp(unsafe { top.offset_from(base) } as usize);
+            }};
+        }
+        macro_rules! read_byte {
+            () => {{
+                // SAFETY: the compiler ends every function with a return and
+                // emits every operand, so ip never runs past the code.
+                let b = unsafe { *ip };
+                // SAFETY: as above.
+                ip = unsafe { ip.add(1) };
+                b
+            }};
+        }
+        macro_rules! read_short {
+            () => {{
+                let hi = read_byte!() as usize;
+                let lo = read_byte!() as usize;
+                hi << 8 | lo
+            }};
+        }
+        macro_rules! read_constant {
+            () => {{
+                let i = read_byte!() as usize;
+                debug_assert!(i < consts.slot_count(), "constant {i} out of range");
+                // SAFETY: the compiler only emits indices of existing constants.
+                unsafe { consts.slot_unchecked(i) }
+            }};
+        }
+        macro_rules! push {
+            ($v:expr) => {{
+                let v = $v;
+                debug_assert!(
+                    (unsafe { top.offset_from(base) } as usize)
+                        < self.heap.sp() + self.heap.headroom(),
+                    "value stack overflow: the compiler's height accounting is wrong"
+                );
+                // SAFETY: calls reserve the callee's maximum stack height, which
+                // the compiler computed, so top stays inside the root buffer.
+                unsafe {
+                    top.write(v);
+                    top = top.add(1);
+                }
+            }};
+        }
+        macro_rules! pop {
+            () => {{
+                // SAFETY: the compiler never pops below the frame's slots.
+                unsafe {
+                    top = top.sub(1);
+                    *top
+                }
+            }};
+        }
+        macro_rules! drop_top {
+            () => {{
+                // SAFETY: as for pop.
+                top = unsafe { top.sub(1) };
+            }};
+        }
+        macro_rules! peek {
+            ($d:expr) => {{
+                // SAFETY: as for pop.
+                unsafe { *top.sub(1 + $d) }
+            }};
+        }
+        macro_rules! set_top {
+            ($v:expr) => {{
+                // SAFETY: as for pop.
+                unsafe { *top.sub(1) = $v }
+            }};
+        }
+        macro_rules! fail {
+            ($msg:expr) => {{
+                save!();
+                return Err(RuntimeError::new($msg));
+            }};
+        }
+        macro_rules! sp {
+            () => {
+                // SAFETY: top and base point into the same root buffer.
+                unsafe { top.offset_from(base) } as usize
+            };
+        }
+        macro_rules! binary_number {
+            ($a:ident, $b:ident, $result:expr) => {{
+                let (bv, av) = (peek!(0), peek!(1));
+                if !av.is_number() || !bv.is_number() {
+                    fail!("Operands must be numbers.");
+                }
+                let ($a, $b) = (av.as_number(), bv.as_number());
+                drop_top!();
+                set_top!($result);
+            }};
+        }
+
+        load!();
+        loop {
+            let byte = read_byte!();
+            debug_assert!((byte as usize) < Op::ALL.len(), "bad opcode {byte}");
+            // SAFETY: `Op` is repr(u8) and instruction bytes come only from
+            // `emit_op`, so the byte is a valid discriminant.
+            let op: Op = unsafe { std::mem::transmute::<u8, Op>(byte) };
+            match op {
+                Op::Constant => push!(read_constant!()),
+                Op::Nil => push!(Value::NIL),
+                Op::True => push!(Value::TRUE),
+                Op::False => push!(Value::FALSE),
+                Op::Pop => {
+                    drop_top!();
+                }
+                Op::GetLocal => {
+                    let slot = read_byte!() as usize;
+                    // SAFETY: local slots lie inside the frame's reserved stack.
+                    push!(unsafe { *slots.add(slot) });
+                }
+                Op::SetLocal => {
+                    let slot = read_byte!() as usize;
+                    let v = peek!(0);
+                    // SAFETY: as for GetLocal.
+                    unsafe { *slots.add(slot) = v };
+                }
+                Op::GetGlobal => {
+                    let name = read_constant!();
+                    match table::get(self.heap.get(ROOT_GLOBALS), name) {
+                        Some(v) => push!(v),
+                        None => fail!(format!("Undefined variable '{}'.", text(name))),
+                    }
+                }
+                Op::DefineGlobal => {
+                    let name = read_constant!();
+                    save!();
+                    let value = self.heap.get(sp!() - 1);
+                    table::set(&mut self.heap, Holder::Root(ROOT_GLOBALS), name, value)?;
+                    load!();
+                    drop_top!();
+                }
+                Op::SetGlobal => {
+                    let name = read_constant!();
+                    let globals = self.heap.get(ROOT_GLOBALS);
+                    if !table::replace(&mut self.heap, globals, name, peek!(0)) {
+                        fail!(format!("Undefined variable '{}'.", text(name)));
+                    }
+                }
+                Op::GetUpvalue => {
+                    let i = read_byte!() as usize;
+                    // SAFETY: the compiler only emits indices of the closure's upvalues.
+                    let up = unsafe { closure.slot_unchecked(1 + i) }.as_object();
+                    let at = raw_word(up, 0);
+                    let v = if at == UPVALUE_IS_CLOSED {
+                        up.slot(object::UPVALUE_CLOSED)
+                    } else {
+                        // SAFETY: an open upvalue's slot is below the stack top.
+                        unsafe { *base.add(at as usize) }
+                    };
+                    push!(v);
+                }
+                Op::SetUpvalue => {
+                    let i = read_byte!() as usize;
+                    // SAFETY: as for GetUpvalue.
+                    let up = unsafe { closure.slot_unchecked(1 + i) }.as_object();
+                    let at = raw_word(up, 0);
+                    if at == UPVALUE_IS_CLOSED {
+                        self.heap.write(up, object::UPVALUE_CLOSED, peek!(0));
+                    } else {
+                        let v = peek!(0);
+                        // SAFETY: as for GetUpvalue.
+                        unsafe { *base.add(at as usize) = v };
+                    }
+                }
+                Op::GetProperty => {
+                    let receiver = peek!(0);
+                    if !is_obj(receiver, tag::INSTANCE) {
+                        fail!("Only instances have properties.");
+                    }
+                    let name = read_constant!();
+                    let instance = receiver.as_object();
+                    if let Some(v) = table::get(instance.slot(object::INSTANCE_FIELDS), name) {
+                        set_top!(v);
+                    } else {
+                        save!();
+                        self.bind_method(instance.slot(object::INSTANCE_CLASS), name)?;
+                        load!();
+                    }
+                }
+                Op::SetProperty => {
+                    let receiver = peek!(1);
+                    if !is_obj(receiver, tag::INSTANCE) {
+                        fail!("Only instances have fields.");
+                    }
+                    let name = read_constant!();
+                    let value = peek!(0);
+                    let fields = receiver.as_object().slot(object::INSTANCE_FIELDS);
+                    if !table::replace(&mut self.heap, fields, name, value) {
+                        save!();
+                        let holder = Holder::Slot {
+                            root: sp!() - 2,
+                            slot: object::INSTANCE_FIELDS,
+                        };
+                        table::set(&mut self.heap, holder, name, value)?;
+                        load!();
+                    }
+                    let value = pop!();
+                    set_top!(value);
+                }
+                Op::GetSuper => {
+                    let name = read_constant!();
+                    let superclass = pop!();
+                    save!();
+                    self.bind_method(superclass, name)?;
+                    load!();
+                }
+                Op::Equal => {
+                    let b = pop!();
+                    let a = peek!(0);
+                    set_top!(Value::bool(values_equal(a, b)));
+                }
+                Op::Greater => binary_number!(a, b, Value::bool(a > b)),
+                Op::Less => binary_number!(a, b, Value::bool(a < b)),
+                Op::Add => {
+                    let (b, a) = (peek!(0), peek!(1));
+                    if a.is_number() && b.is_number() {
+                        drop_top!();
+                        set_top!(Value::number(a.as_number() + b.as_number()));
+                    } else if is_obj(a, tag::STRING) && is_obj(b, tag::STRING) {
+                        save!();
+                        self.concatenate()?;
+                        load!();
+                    } else {
+                        fail!("Operands must be two numbers or two strings.");
+                    }
+                }
+                Op::Subtract => binary_number!(a, b, Value::number(a - b)),
+                Op::Multiply => binary_number!(a, b, Value::number(a * b)),
+                Op::Divide => binary_number!(a, b, Value::number(a / b)),
+                Op::Not => {
+                    let v = peek!(0);
+                    set_top!(Value::bool(is_falsey(v)));
+                }
+                Op::Negate => {
+                    let v = peek!(0);
+                    if !v.is_number() {
+                        fail!("Operand must be a number.");
+                    }
+                    set_top!(Value::number(-v.as_number()));
+                }
+                Op::Print => {
+                    let v = pop!();
+                    self.scratch.clear();
+                    super::write_value(&mut self.scratch, v);
+                    self.scratch.push(b'\n');
+                    let _ = self.out.write_all(&self.scratch);
+                }
+                Op::Jump => {
+                    let offset = read_short!();
+                    // SAFETY: jump targets were patched inside the function.
+                    ip = unsafe { ip.add(offset) };
+                }
+                Op::JumpIfFalse => {
+                    let offset = read_short!();
+                    if is_falsey(peek!(0)) {
+                        // SAFETY: as for Jump.
+                        ip = unsafe { ip.add(offset) };
+                    }
+                }
+                Op::Loop => {
+                    let offset = read_short!();
+                    // SAFETY: loop targets lie earlier in the same function.
+                    ip = unsafe { ip.sub(offset) };
+                }
+                Op::Call => {
+                    let argc = read_byte!() as usize;
+                    save!();
+                    self.call_value(argc)?;
+                    load!();
+                }
+                Op::Invoke => {
+                    let name = read_constant!();
+                    let argc = read_byte!() as usize;
+                    save!();
+                    self.invoke(name, argc)?;
+                    load!();
+                }
+                Op::SuperInvoke => {
+                    let name = read_constant!();
+                    let argc = read_byte!() as usize;
+                    let superclass = pop!();
+                    save!();
+                    self.invoke_from_class(superclass, name, argc)?;
+                    load!();
+                }
+                Op::Closure => {
+                    let constant = read_byte!() as usize;
+                    save!();
+                    self.make_closure(constant)?;
+                    load!();
+                }
+                Op::CloseUpvalue => {
+                    save!();
+                    self.close_upvalues(sp!() - 1);
+                    drop_top!();
+                }
+                Op::Return => {
+                    let result = pop!();
+                    save!();
+                    let frame = self.frames[fi];
+                    self.close_upvalues(frame.base);
+                    self.heap.set(ROOT_FRAMES + fi, Value::NIL);
+                    self.frames.pop();
+                    self.heap.truncate(frame.base);
+                    if self.frames.is_empty() {
+                        return Ok(());
+                    }
+                    self.heap.push(result);
+                    load!();
+                }
+                Op::Class => {
+                    let name = read_constant!();
+                    save!();
+                    self.heap.push(name);
+                    let class = self.heap.alloc(crate::rt::AllocSpec {
+                        tag: tag::CLASS,
+                        slots: 3,
+                        bytes: 0,
+                        pinned: false,
+                        weak: false,
+                    });
+                    let name = self.heap.pop();
+                    let class = class?;
+                    self.heap.write(class, object::CLASS_NAME, name);
+                    self.heap.push(Value::object(class));
+                    load!();
+                }
+                Op::Inherit => {
+                    let superclass = peek!(1);
+                    if !is_obj(superclass, tag::CLASS) {
+                        fail!("Superclass must be a class.");
+                    }
+                    save!();
+                    let sp = sp!();
+                    let from = Holder::Slot {
+                        root: sp - 2,
+                        slot: object::CLASS_METHODS,
+                    };
+                    let to = Holder::Slot {
+                        root: sp - 1,
+                        slot: object::CLASS_METHODS,
+                    };
+                    table::copy_into(&mut self.heap, from, to)?;
+                    let init = self.heap.get(sp - 2).as_object().slot(object::CLASS_INIT);
+                    self.heap
+                        .write(self.heap.get(sp - 1).as_object(), object::CLASS_INIT, init);
+                    load!();
+                    drop_top!();
+                }
+                Op::Method => {
+                    let name = read_constant!();
+                    let is_init = name == self.heap.get(ROOT_INIT_STRING);
+                    save!();
+                    let sp = sp!();
+                    let holder = Holder::Slot {
+                        root: sp - 2,
+                        slot: object::CLASS_METHODS,
+                    };
+                    let method = self.heap.get(sp - 1);
+                    table::set(&mut self.heap, holder, name, method)?;
+                    if is_init {
+                        let class = self.heap.get(sp - 2).as_object();
+                        self.heap
+                            .write(class, object::CLASS_INIT, self.heap.get(sp - 1));
+                    }
+                    load!();
+                    drop_top!();
+                }
+            }
+        }
+    }
+
+    /// Replaces the two strings on the stack top with their concatenation.
+    fn concatenate(&mut self) -> Result<(), RuntimeError> {
+        let sp = self.heap.sp();
+        let (a, b) = (
+            self.heap.get(sp - 2).as_object(),
+            self.heap.get(sp - 1).as_object(),
+        );
+        self.scratch.clear();
+        // SAFETY: both are live strings; the copies end before any allocation.
+        self.scratch.extend_from_slice(unsafe { payload(a) });
+        // SAFETY: as above.
+        self.scratch.extend_from_slice(unsafe { payload(b) });
+        let s = intern(&mut self.heap, &self.scratch)?;
+        self.heap.truncate(sp - 1);
+        self.heap.set(sp - 2, s);
+        Ok(())
+    }
+}
+
+/// A string's text, for error messages.
+fn text(s: Value) -> String {
+    // SAFETY: names are live strings; nothing allocates during the copy.
+    String::from_utf8_lossy(unsafe { payload(s.as_object()) }).into_owned()
+}
