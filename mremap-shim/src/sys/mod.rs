@@ -8,11 +8,11 @@
 //! DONTUNMAP is requested, as the spec's backend notes ask.
 //!
 //! Module map:
-//! - [`error`]: [`SysError`], [`SysOp`].
-//! - [`mman`]: `mmap`/`mremap`/`munmap`/`mprotect`/`madvise`/`mincore`.
-//! - [`memfd`]: memfd creation, sized with `ftruncate`.
-//! - [`maps`]: a parser for `/proc/self/maps`.
-//! - [`memory`]: volatile loads and stores of one `u64` at a raw address
+//! - [`error`] holds [`SysError`], [`SysOp`].
+//! - [`mman`] holds `mmap`/`mremap`/`munmap`/`mprotect`/`madvise`/`mincore`.
+//! - [`memfd`] holds memfd creation, sized with `ftruncate`.
+//! - [`maps`] holds a parser for `/proc/self/maps`.
+//! - [`memory`] holds volatile loads and stores of one `u64` at a raw address
 //!   (the only accessors of mapped memory the crate offers).
 //!
 //! This module (with [`memory`]) holds all of the crate's `unsafe` code
