@@ -23,31 +23,31 @@ fn struct_sizes_match_the_uapi() {
 fn request_codes_match_nix_ioc_encoding() {
     let ty = UFFDIO;
     assert_eq!(
-        u64::from(UFFDIO_API),
-        nix::request_code_readwrite!(ty, _UFFDIO_API, size_of::<uffdio_api>()) as u64
+        libc::Ioctl::from(UFFDIO_API),
+        nix::request_code_readwrite!(ty, _UFFDIO_API, size_of::<uffdio_api>())
     );
     assert_eq!(
-        u64::from(UFFDIO_COPY),
-        nix::request_code_readwrite!(ty, _UFFDIO_COPY, size_of::<uffdio_copy>()) as u64
+        libc::Ioctl::from(UFFDIO_COPY),
+        nix::request_code_readwrite!(ty, _UFFDIO_COPY, size_of::<uffdio_copy>())
     );
     assert_eq!(
-        u64::from(UFFDIO_MOVE),
-        nix::request_code_readwrite!(ty, _UFFDIO_MOVE, size_of::<uffdio_move>()) as u64
+        libc::Ioctl::from(UFFDIO_MOVE),
+        nix::request_code_readwrite!(ty, _UFFDIO_MOVE, size_of::<uffdio_move>())
     );
     assert_eq!(
-        u64::from(UFFDIO_CONTINUE),
-        nix::request_code_readwrite!(ty, _UFFDIO_CONTINUE, size_of::<uffdio_continue>()) as u64
+        libc::Ioctl::from(UFFDIO_CONTINUE),
+        nix::request_code_readwrite!(ty, _UFFDIO_CONTINUE, size_of::<uffdio_continue>())
     );
     assert_eq!(
-        u64::from(UFFDIO_POISON),
-        nix::request_code_readwrite!(ty, _UFFDIO_POISON, size_of::<uffdio_poison>()) as u64
+        libc::Ioctl::from(UFFDIO_POISON),
+        nix::request_code_readwrite!(ty, _UFFDIO_POISON, size_of::<uffdio_poison>())
     );
     assert_eq!(
-        u64::from(UFFDIO_WAKE),
-        nix::request_code_read!(ty, _UFFDIO_WAKE, size_of::<uffdio_range>()) as u64
+        libc::Ioctl::from(UFFDIO_WAKE),
+        nix::request_code_read!(ty, _UFFDIO_WAKE, size_of::<uffdio_range>())
     );
     assert_eq!(
-        u64::from(USERFAULTFD_IOC_NEW),
-        nix::request_code_none!(USERFAULTFD_IOC, 0) as u64
+        libc::Ioctl::from(USERFAULTFD_IOC_NEW),
+        nix::request_code_none!(USERFAULTFD_IOC, 0)
     );
 }
