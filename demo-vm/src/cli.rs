@@ -10,7 +10,7 @@ use clap::Parser;
 /// Exit codes follow clox: 0 success, 65 compile error, 70 runtime error
 /// (including `Out of memory.`), 74 unreadable script, 64 bad usage.
 #[derive(Debug, Parser)]
-#[command(name = "demo-vm", version)]
+#[command(name = "demo-vm", version, args_override_self = true)]
 pub struct Cli {
     /// The Lox script to run. Without one, a REPL reads lines from stdin.
     pub script: Option<PathBuf>,
