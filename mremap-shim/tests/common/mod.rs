@@ -58,20 +58,29 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Reserve `len` bytes aligned to `align` (kernel-chosen address).
+    /// Reserve `len` bytes aligned to `align`, at a fixed low address far
+    /// below the mmap area (32 TiB up, `MAP_FIXED_NOREPLACE`): the kernel's
+    /// top-down choices for other threads never land in this sandbox's
+    /// holes, so a test may punch holes and map into them again.
     pub fn new(len: usize, align: usize) -> Sandbox {
-        let flags = sys::MapFlags::MAP_PRIVATE | sys::MapFlags::MAP_NORESERVE;
-        let raw =
-            sys::mmap_anon(0, len + align, sys::ProtFlags::PROT_NONE, flags).expect("reserve");
-        let base = raw.next_multiple_of(align);
-        if base > raw {
-            sys::munmap(raw, base - raw).expect("trim head");
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let flags = sys::MapFlags::MAP_PRIVATE
+            | sys::MapFlags::MAP_NORESERVE
+            | sys::MapFlags::MAP_FIXED_NOREPLACE;
+        let stride = (len + align).next_multiple_of(1 << 30);
+        for _ in 0..4096 {
+            let slot = NEXT.fetch_add(1, Ordering::Relaxed);
+            let want = (0x2000_0000_0000usize + slot * stride).next_multiple_of(align);
+            match sys::mmap_anon(want, len, sys::ProtFlags::PROT_NONE, flags) {
+                Ok(a) if a == want => return Sandbox { base: a, len },
+                Ok(a) => {
+                    let _ = sys::munmap(a, len);
+                }
+                Err(_) => {}
+            }
         }
-        let tail = raw + len + align - (base + len);
-        if tail > 0 {
-            sys::munmap(base + len, tail).expect("trim tail");
-        }
-        Sandbox { base, len }
+        panic!("no free sandbox slot");
     }
 
     /// Address of page `i`.
