@@ -14,7 +14,10 @@ use std::process::Command;
 use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 
-use gc::uffd::{InstallOutcome, OpenMethod, OpenOptions, RegisterMode, UserFaultFd, PAGE_SIZE};
+use gc::uffd::{
+    InstallOutcome, OpenMethod, OpenOptions, RegisterMode, UffdError, UserFaultFd, PAGE_SIZE,
+};
+use nix::errno::Errno;
 use uffd_common::{filled_page, spawn_reader, Mapping, EVENT_TIMEOUT};
 
 const CHILD_ENV: &str = "GC_UFFD_UNPRIVILEGED_CHILD";
@@ -33,6 +36,10 @@ const CHILD_CODES: &[(i32, &str)] = &[
     (14, "COPY did not install the page"),
     (15, "the faulting thread read the wrong byte"),
     (16, "the child is not running as nobody"),
+    (
+        17,
+        "the privileged methods did not fail with EACCES/EPERM as nobody",
+    ),
 ];
 
 /// What the unprivileged child checks; returns an exit code from
@@ -43,6 +50,9 @@ fn child_body() -> i32 {
         if unsafe { libc::geteuid() } != NOBODY {
             return 16;
         }
+    }
+    if std::env::var_os(CHILD_ENV).is_some() && !privileged_methods_refused() {
+        return 17;
     }
     let uffd = match UserFaultFd::open(&OpenOptions::new()) {
         Ok(uffd) => uffd,
@@ -85,6 +95,40 @@ fn child_body() -> i32 {
     match reader.join() {
         Ok(0x99) => 0,
         _ => 15,
+    }
+}
+
+/// As nobody (with `vm.unprivileged_userfaultfd = 0` and a root-only
+/// device node) the two privileged methods must fail, each with its errno.
+fn privileged_methods_refused() -> bool {
+    let methods = [OpenMethod::DevUserfaultfd, OpenMethod::Syscall];
+    match UserFaultFd::open_with_methods(&OpenOptions::new(), &methods) {
+        Err(UffdError::Unavailable { attempts }) => {
+            for attempt in &attempts {
+                eprintln!("child: as nobody, {attempt}");
+            }
+            let errnos: Vec<Errno> = attempts.iter().map(|a| a.errno).collect();
+            // The device may be absent (ENOENT) on other machines; the plain
+            // syscall is refused with EPERM whenever the sysctl is 0.
+            let sysctl_off = std::fs::read_to_string("/proc/sys/vm/unprivileged_userfaultfd")
+                .is_ok_and(|v| v.trim() == "0");
+            attempts.len() == 2
+                && matches!(errnos[0], Errno::EACCES | Errno::EPERM | Errno::ENOENT)
+                && (!sysctl_off || errnos[1] == Errno::EPERM)
+        }
+        Ok(uffd) => {
+            // A machine where nobody may use these (sysctl = 1, open device
+            // node) is not a failure of this layer.
+            eprintln!(
+                "child: privileged method {} worked as nobody",
+                uffd.method()
+            );
+            true
+        }
+        Err(err) => {
+            eprintln!("child: unexpected error: {err}");
+            false
+        }
     }
 }
 

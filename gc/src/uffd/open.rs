@@ -82,13 +82,11 @@ impl OpenFailure {
 
 impl fmt::Display for OpenFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Errno's Display already reads "EACCES: Permission denied".
         write!(
             f,
-            "{}: {} failed with {} ({})",
-            self.method,
-            self.call,
-            self.errno,
-            self.errno.desc()
+            "{}: {} failed with {}",
+            self.method, self.call, self.errno
         )
     }
 }
@@ -229,12 +227,24 @@ impl UserFaultFd {
     /// [`UffdError::MissingFeatures`] when SIGBUS or MINOR-on-shmem was asked
     /// for and is not offered, [`UffdError::Ioctl`] when the handshake fails.
     pub fn open(options: &OpenOptions) -> Result<Self, UffdError> {
+        Self::open_with_methods(options, &OpenMethod::ALL)
+    }
+
+    /// [`UserFaultFd::open`], trying only `methods`, in the given order (to
+    /// pin a method from configuration, or to check why one fails).
+    ///
+    /// # Errors
+    /// As [`UserFaultFd::open`].
+    pub fn open_with_methods(
+        options: &OpenOptions,
+        methods: &[OpenMethod],
+    ) -> Result<Self, UffdError> {
         if let Some(reason) = disabled_reason(options.disabled) {
             return Err(UffdError::Disabled { reason });
         }
         let flags = open_flags(options.non_blocking);
         let mut failures = Vec::new();
-        let (probe, method) = open_first_working(flags, &OpenMethod::ALL, &mut failures)?;
+        let (probe, method) = open_first_working(flags, methods, &mut failures)?;
         let (offered, _) = api_handshake(probe.as_fd(), 0)?;
         drop(probe);
 
@@ -433,4 +443,52 @@ pub(crate) fn api_handshake(fd: BorrowedFd<'_>, features: u64) -> Result<(u64, u
         errno,
     })?;
     Ok((api.features, api.ioctls))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unavailable_error_lists_every_attempt_with_its_errno() {
+        let attempts = vec![
+            OpenFailure {
+                method: OpenMethod::SyscallUserModeOnly,
+                call: "userfaultfd",
+                errno: Errno::ENOSYS,
+            },
+            OpenFailure {
+                method: OpenMethod::DevUserfaultfd,
+                call: "open",
+                errno: Errno::EACCES,
+            },
+        ];
+        let err = UffdError::Unavailable { attempts };
+        let text = err.to_string();
+        assert!(
+            text.contains("UFFD_USER_MODE_ONLY") && text.contains("ENOSYS"),
+            "{text}"
+        );
+        assert!(
+            text.contains("/dev/userfaultfd") && text.contains("EACCES"),
+            "{text}"
+        );
+        assert_eq!(err.errno(), Some(Errno::EACCES), "the last attempt's errno");
+    }
+
+    #[test]
+    fn wanted_features_never_include_event_remap_and_skip_thread_id_in_sigbus_mode() {
+        let all = sys::UFFD_API_FEATURES;
+        let events = OpenOptions::new().wanted_features(all);
+        assert_eq!(events, sys::UFFD_FEATURE_THREAD_ID);
+        let sigbus = OpenOptions::new()
+            .sigbus(true)
+            .minor_shmem(true)
+            .wanted_features(all);
+        assert_eq!(
+            sigbus,
+            sys::UFFD_FEATURE_SIGBUS | sys::UFFD_FEATURE_MINOR_SHMEM
+        );
+        assert_eq!((events | sigbus) & sys::UFFD_FEATURE_EVENT_REMAP, 0);
+    }
 }
