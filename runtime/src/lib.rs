@@ -1,1 +1,246 @@
-//! runtime
+//! # runtime: the embedding API of the collector
+//!
+//! A [`Runtime`] owns a heap (configured by [`RuntimeBuilder`] and by
+//! environment variables); each thread that allocates uses a [`Mutator`],
+//! which carries its allocation buffer and its root stack. Raw object
+//! references ([`ObjRef`]) are valid between safepoints only: every
+//! allocation may collect and move objects, after which only values held in
+//! the root stack are valid (the collector rewrites them).
+//!
+//! Modules: [`config`] (modes, sizes, environment), [`mutator`] (allocation,
+//! roots, the write path), [`stats`] (telemetry).
+//!
+//! Environment variables (read by [`RuntimeBuilder::from_env`] and so by
+//! [`Runtime::builder`]): `GC_MODE` (stw, uffd-copy, uffd), `GC_HEAP_LIMIT`
+//! (e.g. 512M), `GC_LARGE_OBJECT_THRESHOLD`, `GC_LOG` (1/0), `GC_VERIFY`
+//! (verify the heap after every cycle), `GC_STRESS` (collect at every
+//! allocation), `GC_MARK_THREADS`.
+
+pub mod config;
+pub mod mutator;
+pub mod stats;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use gc::{Heap, HeapConfig};
+use parking_lot::Mutex;
+
+pub use config::{parse_size, ConfigError, Mode};
+pub use gc::{AllocRequest as AllocSpec, ObjRef, Value};
+pub use mutator::{GcError, Mutator, OutOfMemory};
+pub use stats::GcStats;
+
+/// Builds a [`Runtime`].
+#[derive(Clone, Debug)]
+pub struct RuntimeBuilder {
+    heap: HeapConfig,
+    mode: Mode,
+    log: bool,
+    stress: bool,
+    verify: bool,
+    env_error: Option<ConfigError>,
+}
+
+impl Default for RuntimeBuilder {
+    fn default() -> Self {
+        RuntimeBuilder {
+            heap: HeapConfig::default(),
+            mode: Mode::Stw,
+            log: false,
+            stress: false,
+            verify: false,
+            env_error: None,
+        }
+    }
+}
+
+fn env_value<T>(
+    var: &'static str,
+    parse: impl Fn(&str) -> Result<T, ConfigError>,
+) -> Result<Option<T>, ConfigError> {
+    match std::env::var(var) {
+        Ok(s) => parse(&s).map(Some).map_err(|e| ConfigError::Env {
+            var,
+            source: Box::new(e),
+        }),
+        Err(_) => Ok(None),
+    }
+}
+
+impl RuntimeBuilder {
+    /// Defaults, overridden by any `GC_*` environment variables.
+    pub fn from_env() -> Result<RuntimeBuilder, ConfigError> {
+        let mut b = RuntimeBuilder::default();
+        if let Some(m) = env_value("GC_MODE", str::parse)? {
+            b.mode = m;
+        }
+        if let Some(n) = env_value("GC_HEAP_LIMIT", parse_size)? {
+            b.heap.heap_limit = n;
+        }
+        if let Some(n) = env_value("GC_LARGE_OBJECT_THRESHOLD", parse_size)? {
+            b.heap.large_object_threshold = n;
+        }
+        if let Some(n) = env_value("GC_MARK_THREADS", |s| {
+            s.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| (1..=64).contains(&n))
+                .ok_or(ConfigError::BadValue {
+                    what: "mark thread count",
+                    value: s.to_string(),
+                    expected: "an integer from 1 to 64",
+                })
+        })? {
+            b.heap.mark_threads = n;
+        }
+        if let Some(v) = env_value("GC_LOG", config::parse_bool)? {
+            b.log = v;
+        }
+        if let Some(v) = env_value("GC_VERIFY", config::parse_bool)? {
+            b.verify = v;
+        }
+        if let Some(v) = env_value("GC_STRESS", config::parse_bool)? {
+            b.stress = v;
+        }
+        Ok(b)
+    }
+
+    /// Upper bound on heap bytes.
+    pub fn heap_limit(mut self, bytes: usize) -> Self {
+        self.heap.heap_limit = bytes;
+        self
+    }
+
+    /// Compaction mode (falls back to `stw`, with a logged reason, where unsupported).
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Objects of at least this many bytes go to the non-moving space.
+    pub fn large_object_threshold(mut self, bytes: usize) -> Self {
+        self.heap.large_object_threshold = bytes;
+        self
+    }
+
+    /// Threads used for marking.
+    pub fn mark_threads(mut self, n: usize) -> Self {
+        self.heap.mark_threads = n.max(1);
+        self
+    }
+
+    /// One log line per cycle on stderr.
+    pub fn log(mut self, on: bool) -> Self {
+        self.log = on;
+        self
+    }
+
+    /// Collect at every allocation (for tests).
+    pub fn stress(mut self, on: bool) -> Self {
+        self.stress = on;
+        self
+    }
+
+    /// Verify the heap after every cycle (panics on corruption: for tests).
+    pub fn verify(mut self, on: bool) -> Self {
+        self.verify = on;
+        self
+    }
+
+    /// Creates the runtime.
+    pub fn build(self) -> Result<Runtime, ConfigError> {
+        if let Some(e) = self.env_error {
+            return Err(e);
+        }
+        let heap = Heap::new(self.heap.clone()).map_err(|e| ConfigError::Heap(e.to_string()))?;
+        let (mode, fallback_reason) = match self.mode {
+            Mode::Stw => (Mode::Stw, None),
+            m => (
+                Mode::Stw,
+                Some(format!(
+                    "{m} compaction is not implemented yet (issue 4); using stw"
+                )),
+            ),
+        };
+        if let (true, Some(r)) = (self.log, &fallback_reason) {
+            eprintln!("[gc] {r}");
+        }
+        Ok(Runtime {
+            inner: Arc::new(Shared {
+                heap,
+                requested_mode: self.mode,
+                mode,
+                fallback_reason,
+                log: self.log,
+                stress: self.stress,
+                verify: self.verify,
+                stats: Mutex::new(GcStats::default()),
+                mutator_live: AtomicBool::new(false),
+            }),
+        })
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) heap: Heap,
+    pub(crate) requested_mode: Mode,
+    pub(crate) mode: Mode,
+    pub(crate) fallback_reason: Option<String>,
+    pub(crate) log: bool,
+    pub(crate) stress: bool,
+    pub(crate) verify: bool,
+    pub(crate) stats: Mutex<GcStats>,
+    pub(crate) mutator_live: AtomicBool,
+}
+
+/// A garbage-collected heap and its policy; cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Shared>,
+}
+
+impl Runtime {
+    /// A builder with defaults overridden by `GC_*` environment variables;
+    /// a bad environment value is reported by [`RuntimeBuilder::build`].
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::from_env().unwrap_or_else(|e| RuntimeBuilder {
+            env_error: Some(e),
+            ..Default::default()
+        })
+    }
+
+    /// The mutator for the calling thread. Until multi-threaded mutators land
+    /// (the concurrent-marking issue) a runtime has one mutator at a time.
+    pub fn mutator(&self) -> Result<Mutator, GcError> {
+        if self.inner.mutator_live.swap(true, Ordering::AcqRel) {
+            return Err(GcError::MutatorLimit);
+        }
+        Ok(Mutator::new(self.inner.clone()))
+    }
+
+    /// The mode in effect.
+    pub fn mode(&self) -> Mode {
+        self.inner.mode
+    }
+
+    /// The mode that was asked for.
+    pub fn requested_mode(&self) -> Mode {
+        self.inner.requested_mode
+    }
+
+    /// Why the requested mode was replaced, if it was.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.inner.fallback_reason.as_deref()
+    }
+
+    /// A snapshot of the statistics.
+    pub fn stats(&self) -> GcStats {
+        self.inner.stats.lock().clone()
+    }
+
+    /// The heap (for verification and benchmarks).
+    pub fn heap(&self) -> &Heap {
+        &self.inner.heap
+    }
+}

@@ -1,0 +1,94 @@
+//! Stop-the-world compaction: the baseline mode and the fallback where
+//! userfaultfd is missing.
+//!
+//! In one pause: mark; build the forwarding plan; flip the moving space's
+//! pages to from-space with `MREMAP_DONTUNMAP` (the space stays mapped and
+//! empty); compute every live to-space page straight into place; fix the
+//! non-moving objects and the roots; sweep; give the from-space back.
+
+use std::time::{Duration, Instant};
+
+use crate::compact::forwarding::{ForwardingPlan, PAGE_WORDS};
+use crate::compact::non_moving::{sweep, update_references};
+use crate::compact::page::PageComputer;
+use crate::cycle::{CycleReport, Phase};
+use crate::error::HeapError;
+use crate::heap::{Heap, PAGE_SIZE};
+use crate::mark::tracer::mark;
+use crate::roots::RootSet;
+
+/// Runs one stop-the-world collection. Every mutator must be stopped and
+/// must have retired its TLAB; `roots` are all the roots there are.
+pub fn collect(heap: &Heap, roots: &mut dyn RootSet) -> Result<CycleReport, HeapError> {
+    let start = Instant::now();
+    let mut report = CycleReport::new("stw", heap.used_bytes());
+    let mut timer = PhaseTimer::new();
+
+    let stats = mark(heap, roots, heap.config().mark_threads);
+    report.marked = stats;
+    timer.lap(&mut report, Phase::Mark);
+
+    let old_top = heap.moving().top();
+    let plan = ForwardingPlan::build(heap, old_top);
+    timer.lap(&mut report, Phase::Forward);
+
+    let flip = heap
+        .engine()
+        .flip(heap.moving().base(), heap.from_base(), heap.space_bytes())?;
+    report.flip_cost = Some(flip.cost);
+    timer.lap(&mut report, Phase::Flip);
+
+    let pc = PageComputer::new(heap, &plan);
+    let base = heap.moving().base();
+    for page in 0..plan.live_pages() {
+        let dst = (base + page * PAGE_SIZE) as *mut [u64; PAGE_WORDS];
+        // SAFETY: the page lies in the moving space, mapped RW and empty since
+        // the flip; nothing else reads or writes it during the pause.
+        pc.compute_page(page, unsafe { &mut *dst });
+    }
+    report.pages_compacted = plan.live_pages();
+    timer.lap(&mut report, Phase::Compact);
+
+    let nm = heap.non_moving();
+    let nm_top = nm.high_water();
+    update_references(&pc, heap, nm.base(), nm_top, 0);
+    roots.for_each_root(&mut |v| *v = pc.fix_value(*v));
+    timer.lap(&mut report, Phase::UpdateRefs);
+
+    let (_, freed) = sweep(heap);
+    report.non_moving_freed_bytes = freed;
+    timer.lap(&mut report, Phase::Sweep);
+
+    heap.engine()
+        .release(heap.reservation(), heap.from_base(), heap.space_bytes())?;
+    heap.moving().reset_top(plan.new_top());
+    let marks = heap.marks();
+    marks.moving.clear_below(old_top);
+    marks.live.clear_below(old_top);
+    marks.non_moving.clear_below(nm_top);
+    timer.lap(&mut report, Phase::Release);
+
+    report.finish(heap.used_bytes(), start.elapsed(), start.elapsed());
+    Ok(report)
+}
+
+/// Times consecutive phases.
+pub(crate) struct PhaseTimer {
+    last: Instant,
+}
+
+impl PhaseTimer {
+    pub(crate) fn new() -> PhaseTimer {
+        PhaseTimer {
+            last: Instant::now(),
+        }
+    }
+
+    pub(crate) fn lap(&mut self, report: &mut CycleReport, phase: Phase) -> Duration {
+        let now = Instant::now();
+        let d = now - self.last;
+        self.last = now;
+        report.add_phase(phase, d);
+        d
+    }
+}

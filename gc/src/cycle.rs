@@ -1,0 +1,155 @@
+//! What one collection did: phases, sizes and costs.
+
+use std::fmt;
+use std::time::Duration;
+
+use mremap_shim::model::MoveCost;
+
+use crate::mark::tracer::MarkStats;
+
+/// The named steps of a cycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Tracing from the roots.
+    Mark,
+    /// Building the post-compaction address plan.
+    Forward,
+    /// Moving the page tables away (`MREMAP_DONTUNMAP`).
+    Flip,
+    /// Filling to-space pages.
+    Compact,
+    /// Rewriting non-moving objects' and roots' references.
+    UpdateRefs,
+    /// Freeing dead non-moving objects.
+    Sweep,
+    /// Returning from-space to the reservation, clearing bitmaps.
+    Release,
+}
+
+impl Phase {
+    /// Every phase, in cycle order.
+    pub const ALL: [Phase; 7] = [
+        Phase::Mark,
+        Phase::Forward,
+        Phase::Flip,
+        Phase::Compact,
+        Phase::UpdateRefs,
+        Phase::Sweep,
+        Phase::Release,
+    ];
+
+    /// A short name for logs and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Mark => "mark",
+            Phase::Forward => "forward",
+            Phase::Flip => "flip",
+            Phase::Compact => "compact",
+            Phase::UpdateRefs => "update-refs",
+            Phase::Sweep => "sweep",
+            Phase::Release => "release",
+        }
+    }
+}
+
+/// The report of one collection.
+#[derive(Clone, Debug)]
+pub struct CycleReport {
+    /// Compaction mode that ran.
+    pub mode: &'static str,
+    /// Time spent in each phase (phases that did not run are zero).
+    pub phases: Vec<(Phase, Duration)>,
+    /// Heap bytes in use before the cycle.
+    pub used_before: usize,
+    /// Heap bytes in use after the cycle.
+    pub used_after: usize,
+    /// What marking found.
+    pub marked: MarkStats,
+    /// Model-predicted page-table work of the flip.
+    pub flip_cost: Option<MoveCost>,
+    /// To-space pages filled.
+    pub pages_compacted: usize,
+    /// Non-moving bytes freed by the sweep.
+    pub non_moving_freed_bytes: usize,
+    /// Time the mutators were stopped.
+    pub pause: Duration,
+    /// Wall time of the whole cycle.
+    pub duration: Duration,
+}
+
+impl CycleReport {
+    /// An empty report for a cycle starting with `used_before` bytes in use.
+    pub fn new(mode: &'static str, used_before: usize) -> CycleReport {
+        CycleReport {
+            mode,
+            phases: Vec::new(),
+            used_before,
+            used_after: 0,
+            marked: MarkStats::default(),
+            flip_cost: None,
+            pages_compacted: 0,
+            non_moving_freed_bytes: 0,
+            pause: Duration::ZERO,
+            duration: Duration::ZERO,
+        }
+    }
+
+    /// Adds `d` to `phase`.
+    pub fn add_phase(&mut self, phase: Phase, d: Duration) {
+        match self.phases.iter_mut().find(|(p, _)| *p == phase) {
+            Some((_, t)) => *t += d,
+            None => self.phases.push((phase, d)),
+        }
+    }
+
+    /// Time spent in `phase`.
+    pub fn phase(&self, phase: Phase) -> Duration {
+        self.phases
+            .iter()
+            .find(|(p, _)| *p == phase)
+            .map_or(Duration::ZERO, |&(_, d)| d)
+    }
+
+    /// Closes the report.
+    pub fn finish(&mut self, used_after: usize, pause: Duration, duration: Duration) {
+        self.used_after = used_after;
+        self.pause = pause;
+        self.duration = duration;
+    }
+
+    /// Bytes of live objects found by marking.
+    pub fn live_bytes(&self) -> usize {
+        (self.marked.moving_words + self.marked.non_moving_words) * crate::object::WORD
+    }
+}
+
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1 << 20) as f64
+}
+
+impl fmt::Display for CycleReport {
+    /// One line in the spirit of `-Xlog:gc`: mode, pause, phases, heap
+    /// before -> after (live), duration.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} pause {:.3}ms (",
+            self.mode,
+            self.pause.as_secs_f64() * 1e3
+        )?;
+        for (i, (p, d)) in self.phases.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{} {:.3}", p.name(), d.as_secs_f64() * 1e3)?;
+        }
+        write!(
+            f,
+            ") {:.1}M->{:.1}M (live {:.1}M) {:.3}ms",
+            mib(self.used_before),
+            mib(self.used_after),
+            mib(self.live_bytes()),
+            self.duration.as_secs_f64() * 1e3
+        )
+    }
+}

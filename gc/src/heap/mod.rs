@@ -1,0 +1,246 @@
+//! The heap: its address-space layout, its two spaces and allocation.
+//!
+//! One reservation, PUD-aligned, holds four regions at a stride of
+//! `space + 1 GiB` (so every region starts at the same offset modulo 1 GiB and
+//! a flip moves whole PMD/PUD entries, and no two regions are adjacent, so
+//! their VMAs never merge):
+//!
+//! ```text
+//! R + 0*S  moving space      private anonymous, RW, `space` bytes
+//! R + 1*S  from-space        PROT_NONE except during a compaction
+//! R + 2*S  non-moving space  memfd, MAP_SHARED, RW
+//! R + 3*S  second view       of the memfd (used by the uffd modes)
+//! ```
+
+pub mod moving;
+pub mod non_moving;
+
+use mremap_shim::engine::{Engine, MemfdRegion, Reservation};
+
+use crate::error::HeapError;
+use crate::mark::MarkBitmaps;
+use crate::object::{init_object, size_in_words, Header, ObjRef, FLAG_NON_MOVING, FLAG_WEAK, WORD};
+pub use moving::{MovingSpace, Tlab};
+pub use non_moving::NonMovingSpace;
+
+/// Bytes one PMD entry maps.
+pub const PMD_SIZE: usize = 2 << 20;
+/// Bytes one PUD entry maps.
+pub const PUD_SIZE: usize = 1 << 30;
+/// Page size.
+pub const PAGE_SIZE: usize = 4096;
+
+/// How a heap is sized and tuned.
+#[derive(Clone, Debug)]
+pub struct HeapConfig {
+    /// Upper bound on allocated bytes (moving + non-moving).
+    pub heap_limit: usize,
+    /// Objects of at least this many bytes go to the non-moving space.
+    pub large_object_threshold: usize,
+    /// Bytes per thread-local allocation buffer.
+    pub tlab_bytes: usize,
+    /// Threads that drain the mark stack (work stealing when more than one).
+    pub mark_threads: usize,
+}
+
+impl Default for HeapConfig {
+    fn default() -> Self {
+        HeapConfig {
+            heap_limit: 256 << 20,
+            large_object_threshold: 32 << 10,
+            tlab_bytes: 32 << 10,
+            mark_threads: 1,
+        }
+    }
+}
+
+/// What an allocation asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AllocRequest {
+    /// Embedder type tag.
+    pub tag: u16,
+    /// Reference slots (initialised to nil).
+    pub slots: u32,
+    /// Raw bytes after the slots (zeroed).
+    pub bytes: usize,
+    /// Never move this object (it goes to the non-moving space).
+    pub pinned: bool,
+    /// Every slot is weak.
+    pub weak: bool,
+}
+
+/// The collector's heap.
+pub struct Heap {
+    engine: Engine,
+    reservation: Reservation,
+    config: HeapConfig,
+    space_bytes: usize,
+    moving: MovingSpace,
+    from_base: usize,
+    non_moving: NonMovingSpace,
+    nm_region: MemfdRegion,
+    nm_view_base: usize,
+    marks: MarkBitmaps,
+}
+
+impl Heap {
+    /// Reserves and maps a heap for `config`.
+    pub fn new(config: HeapConfig) -> Result<Heap, HeapError> {
+        if config.heap_limit < PAGE_SIZE || config.heap_limit > (1usize << 40) {
+            return Err(HeapError::Config(format!(
+                "heap limit {} is outside [4 KiB, 1 TiB]",
+                config.heap_limit
+            )));
+        }
+        if config.tlab_bytes < 256 || !config.tlab_bytes.is_multiple_of(16) {
+            return Err(HeapError::Config(format!(
+                "TLAB size {} must be a multiple of 16 and at least 256",
+                config.tlab_bytes
+            )));
+        }
+        let engine = Engine::new()?;
+        let space_bytes = config.heap_limit.next_multiple_of(PMD_SIZE);
+        let stride = space_bytes.next_multiple_of(PUD_SIZE) + PUD_SIZE;
+        let reservation = engine.reserve(4 * stride, PUD_SIZE)?;
+        let base = reservation.addr();
+        let (moving_base, from_base, nm_base, nm_view_base) =
+            (base, base + stride, base + 2 * stride, base + 3 * stride);
+        engine.map_anon(&reservation, moving_base, space_bytes)?;
+        let nm_region = engine.map_memfd(&reservation, nm_base, space_bytes, "gc-non-moving")?;
+        Ok(Heap {
+            marks: MarkBitmaps::new(moving_base, nm_base, space_bytes),
+            moving: MovingSpace::new(moving_base, space_bytes),
+            non_moving: NonMovingSpace::new(nm_base, space_bytes),
+            engine,
+            reservation,
+            config,
+            space_bytes,
+            from_base,
+            nm_region,
+            nm_view_base,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HeapConfig {
+        &self.config
+    }
+
+    /// The mremap engine that owns the heap's address space.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The reservation holding every region.
+    pub fn reservation(&self) -> &Reservation {
+        &self.reservation
+    }
+
+    /// The moving space.
+    pub fn moving(&self) -> &MovingSpace {
+        &self.moving
+    }
+
+    /// The non-moving space.
+    pub fn non_moving(&self) -> &NonMovingSpace {
+        &self.non_moving
+    }
+
+    /// The memfd region behind the non-moving space.
+    pub fn non_moving_region(&self) -> &MemfdRegion {
+        &self.nm_region
+    }
+
+    /// Where the second view of the non-moving memfd goes.
+    pub fn non_moving_view_base(&self) -> usize {
+        self.nm_view_base
+    }
+
+    /// Where the moving space's pages go during a compaction.
+    pub fn from_base(&self) -> usize {
+        self.from_base
+    }
+
+    /// Bytes of each region.
+    pub fn space_bytes(&self) -> usize {
+        self.space_bytes
+    }
+
+    /// The mark bitmaps.
+    pub fn marks(&self) -> &MarkBitmaps {
+        &self.marks
+    }
+
+    /// Bytes allocated in both spaces (TLABs count as allocated).
+    pub fn used_bytes(&self) -> usize {
+        self.moving.used() + self.non_moving.used()
+    }
+
+    /// Whether `addr` is inside either space.
+    pub fn contains(&self, addr: usize) -> bool {
+        self.moving.contains(addr) || self.non_moving.contains(addr)
+    }
+
+    fn within_limit(&self, moving_used: usize, nm_used: usize) -> bool {
+        moving_used + nm_used <= self.config.heap_limit
+    }
+
+    /// Allocates an object without collecting: `Ok(None)` means the heap is
+    /// full (the caller collects and retries, or reports out of memory).
+    pub fn alloc(&self, tlab: &mut Tlab, req: &AllocRequest) -> Result<Option<ObjRef>, HeapError> {
+        let words = size_in_words(req.slots, req.bytes).ok_or(HeapError::TooLarge {
+            slots: req.slots,
+            bytes: req.bytes,
+        })?;
+        let bytes = words * WORD;
+        if bytes > self.config.heap_limit {
+            return Err(HeapError::TooLarge {
+                slots: req.slots,
+                bytes: req.bytes,
+            });
+        }
+        let mut header = Header {
+            size_words: words as u32,
+            slots: req.slots,
+            tag: req.tag,
+            flags: if req.weak { FLAG_WEAK } else { 0 },
+            aux: 0,
+        };
+        if req.pinned || bytes >= self.config.large_object_threshold {
+            header.flags |= FLAG_NON_MOVING;
+            let Some(addr) = self.non_moving.alloc(bytes, |nm_used| {
+                self.within_limit(self.moving.used(), nm_used)
+            }) else {
+                return Ok(None);
+            };
+            // SAFETY: `addr` is a fresh non-moving allocation of `bytes`
+            // bytes, exclusively ours; the header is sane by construction.
+            return Ok(Some(unsafe { init_object(addr, header, true) }));
+        }
+        let addr = match tlab.bump(bytes) {
+            Some(a) => a,
+            None => match self.refill(tlab, bytes) {
+                Some(a) => a,
+                None => return Ok(None),
+            },
+        };
+        // SAFETY: `addr` is `bytes` of fresh moving-space memory from this
+        // thread's TLAB or a direct claim; fresh anonymous memory and
+        // compacted-away tails read as zero, so only the header and slots
+        // need writing.
+        Ok(Some(unsafe { init_object(addr, header, false) }))
+    }
+
+    fn refill(&self, tlab: &mut Tlab, bytes: usize) -> Option<usize> {
+        let nm_used = self.non_moving.used();
+        let allow = |used| self.within_limit(used, nm_used);
+        if bytes * 4 > self.config.tlab_bytes {
+            // Big for a TLAB: claim it directly and keep the current buffer.
+            return self.moving.claim(bytes, allow);
+        }
+        tlab.retire();
+        let start = self.moving.claim(self.config.tlab_bytes, allow)?;
+        tlab.refill(start, start + self.config.tlab_bytes);
+        tlab.bump(bytes)
+    }
+}

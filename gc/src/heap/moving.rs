@@ -1,0 +1,137 @@
+//! The moving space: private anonymous memory with bump allocation and
+//! per-mutator allocation buffers (TLABs).
+//!
+//! The space is `[base, base + capacity)`; `[base, top)` is allocated and
+//! walkable (TLAB tails are plugged with filler objects when a buffer is
+//! retired). Compaction slides every live object towards `base`, so after a
+//! cycle `top` is `base + live bytes`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::object::{init_filler, OBJECT_ALIGN_WORDS, WORD};
+
+/// Bump-pointer state of the moving space.
+pub struct MovingSpace {
+    base: usize,
+    capacity: usize,
+    top: AtomicUsize,
+}
+
+impl MovingSpace {
+    /// A space over `[base, base + capacity)`, empty.
+    pub fn new(base: usize, capacity: usize) -> MovingSpace {
+        MovingSpace {
+            base,
+            capacity,
+            top: AtomicUsize::new(base),
+        }
+    }
+
+    /// First address of the space.
+    pub fn base(&self) -> usize {
+        self.base
+    }
+
+    /// Bytes the space can hold.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// One past the last allocated byte.
+    pub fn top(&self) -> usize {
+        self.top.load(Ordering::Acquire)
+    }
+
+    /// Bytes allocated (including TLAB space not yet used).
+    pub fn used(&self) -> usize {
+        self.top() - self.base
+    }
+
+    /// Whether `addr` lies in the space's capacity.
+    #[inline(always)]
+    pub fn contains(&self, addr: usize) -> bool {
+        addr.wrapping_sub(self.base) < self.capacity
+    }
+
+    /// Claims `bytes` (a multiple of 16) from the shared bump pointer if
+    /// `allow(new_used)` accepts the space's use after the claim.
+    pub fn claim(&self, bytes: usize, allow: impl Fn(usize) -> bool) -> Option<usize> {
+        debug_assert!(bytes.is_multiple_of(OBJECT_ALIGN_WORDS * WORD));
+        let mut top = self.top.load(Ordering::Relaxed);
+        loop {
+            let new_top = top.checked_add(bytes)?;
+            if new_top > self.base + self.capacity || !allow(new_top - self.base) {
+                return None;
+            }
+            match self
+                .top
+                .compare_exchange_weak(top, new_top, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(top),
+                Err(t) => top = t,
+            }
+        }
+    }
+
+    /// Sets the bump pointer after a compaction (the world is stopped).
+    pub fn reset_top(&self, top: usize) {
+        debug_assert!(self.contains(top) || top == self.base + self.capacity);
+        self.top.store(top, Ordering::Release);
+    }
+}
+
+/// A thread-local allocation buffer: `[cursor, end)` of the moving space.
+#[derive(Debug, Default)]
+pub struct Tlab {
+    cursor: usize,
+    end: usize,
+}
+
+impl Tlab {
+    /// An empty buffer (the first allocation refills it).
+    pub const fn empty() -> Tlab {
+        Tlab { cursor: 0, end: 0 }
+    }
+
+    /// Bump-allocates `bytes` from the buffer.
+    #[inline(always)]
+    pub fn bump(&mut self, bytes: usize) -> Option<usize> {
+        let next = self.cursor.checked_add(bytes)?;
+        if next <= self.end {
+            let addr = self.cursor;
+            self.cursor = next;
+            Some(addr)
+        } else {
+            None
+        }
+    }
+
+    /// Installs a fresh buffer `[start, end)`.
+    pub fn refill(&mut self, start: usize, end: usize) {
+        self.cursor = start;
+        self.end = end;
+    }
+
+    /// Plugs the unused tail with a filler object and empties the buffer, so
+    /// that the moving space stays walkable.
+    pub fn retire(&mut self) {
+        if self.end > self.cursor {
+            let words = (self.end - self.cursor) / WORD;
+            // SAFETY: [cursor, end) is unused space of this buffer, owned by
+            // this thread; tails are multiples of 16 bytes (object alignment).
+            unsafe { init_filler(self.cursor, words) };
+        }
+        *self = Tlab::empty();
+    }
+
+    /// Forgets the buffer without touching memory (after a compaction moved
+    /// everything; the old range is no longer this thread's).
+    pub fn discard(&mut self) {
+        *self = Tlab::empty();
+    }
+
+    /// Bytes left in the buffer.
+    pub fn remaining(&self) -> usize {
+        self.end - self.cursor
+    }
+}

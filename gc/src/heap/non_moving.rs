@@ -1,0 +1,172 @@
+//! The non-moving space: a memfd mapped `MAP_SHARED`, for large objects and
+//! objects the embedder pins.
+//!
+//! Allocation is best fit over a free list of 16-byte-granular ranges (by
+//! size and by address, so freed neighbours coalesce), falling back to a bump
+//! pointer over never-used space. An object-start bitmap makes the space
+//! walkable; sweeping frees every start that the mark bitmap left clear.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use parking_lot::Mutex;
+
+use crate::mark::bitmap::Bitmap;
+
+/// Allocation granule of the non-moving space.
+const GRANULE: usize = 16;
+
+struct FreeList {
+    by_addr: BTreeMap<usize, usize>,
+    by_size: BTreeSet<(usize, usize)>,
+    bump: usize,
+    used: usize,
+}
+
+/// Allocator state of the non-moving space.
+pub struct NonMovingSpace {
+    base: usize,
+    capacity: usize,
+    starts: Bitmap,
+    free: Mutex<FreeList>,
+}
+
+impl NonMovingSpace {
+    /// A space over `[base, base + capacity)`, empty.
+    pub fn new(base: usize, capacity: usize) -> NonMovingSpace {
+        NonMovingSpace {
+            base,
+            capacity,
+            starts: Bitmap::new(base, capacity),
+            free: Mutex::new(FreeList {
+                by_addr: BTreeMap::new(),
+                by_size: BTreeSet::new(),
+                bump: base,
+                used: 0,
+            }),
+        }
+    }
+
+    /// First address of the space.
+    pub fn base(&self) -> usize {
+        self.base
+    }
+
+    /// Bytes the space can hold.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Whether `addr` lies in the space.
+    #[inline(always)]
+    pub fn contains(&self, addr: usize) -> bool {
+        addr.wrapping_sub(self.base) < self.capacity
+    }
+
+    /// Bytes in allocated objects.
+    pub fn used(&self) -> usize {
+        self.free.lock().used
+    }
+
+    /// One past the highest byte ever allocated (walks stop here).
+    pub fn high_water(&self) -> usize {
+        self.free.lock().bump
+    }
+
+    /// The object-start bitmap (one bit per allocated object).
+    pub fn starts(&self) -> &Bitmap {
+        &self.starts
+    }
+
+    /// Allocates `bytes` (a multiple of 16) if `allow(used_after)` accepts
+    /// the space's use after the allocation; returns the address. The memory
+    /// may hold stale data.
+    pub fn alloc(&self, bytes: usize, allow: impl FnOnce(usize) -> bool) -> Option<usize> {
+        debug_assert!(bytes.is_multiple_of(GRANULE) && bytes > 0);
+        let mut fl = self.free.lock();
+        if !allow(fl.used + bytes) {
+            return None;
+        }
+        let addr = if let Some(&(size, addr)) = fl.by_size.range((bytes, 0)..).next() {
+            fl.by_size.remove(&(size, addr));
+            fl.by_addr.remove(&addr);
+            if size > bytes {
+                fl.by_size.insert((size - bytes, addr + bytes));
+                fl.by_addr.insert(addr + bytes, size - bytes);
+            }
+            addr
+        } else {
+            let addr = fl.bump;
+            if addr + bytes > self.base + self.capacity {
+                return None;
+            }
+            fl.bump += bytes;
+            addr
+        };
+        fl.used += bytes;
+        self.starts.set(addr);
+        Some(addr)
+    }
+
+    /// Frees the object at `addr` of `bytes` bytes (sweeping; world stopped).
+    pub fn free(&self, addr: usize, bytes: usize) {
+        let mut fl = self.free.lock();
+        self.starts.clear(addr);
+        fl.used -= bytes;
+        let (mut start, mut len) = (addr, bytes);
+        if let Some((&prev, &plen)) = fl.by_addr.range(..addr).next_back() {
+            if prev + plen == addr {
+                fl.by_addr.remove(&prev);
+                fl.by_size.remove(&(plen, prev));
+                start = prev;
+                len += plen;
+            }
+        }
+        if let Some(&nlen) = fl.by_addr.get(&(addr + bytes)) {
+            fl.by_addr.remove(&(addr + bytes));
+            fl.by_size.remove(&(nlen, addr + bytes));
+            len += nlen;
+        }
+        if start + len == fl.bump {
+            fl.bump = start;
+        } else {
+            fl.by_addr.insert(start, len);
+            fl.by_size.insert((len, start));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freed_neighbours_coalesce_and_are_reused() {
+        let s = NonMovingSpace::new(0x10_0000, 1 << 20);
+        let a = s.alloc(64, |_| true).expect("a");
+        let b = s.alloc(32, |_| true).expect("b");
+        let c = s.alloc(128, |_| true).expect("c");
+        assert_eq!((b - a, c - b), (64, 32));
+        s.free(a, 64);
+        s.free(b, 32);
+        assert_eq!(s.used(), 128);
+        let d = s.alloc(96, |_| true).expect("d");
+        assert_eq!(d, a, "coalesced 64+32 range must serve a 96-byte request");
+        s.free(c, 128);
+        s.free(d, 96);
+        assert_eq!(
+            s.high_water(),
+            0x10_0000,
+            "freeing the top returns it to the bump pointer"
+        );
+        assert_eq!(s.used(), 0);
+    }
+
+    #[test]
+    fn refuses_past_capacity_and_when_not_allowed() {
+        let s = NonMovingSpace::new(0x10_0000, 256);
+        assert!(s.alloc(256, |_| true).is_some());
+        assert!(s.alloc(16, |_| true).is_none());
+        let t = NonMovingSpace::new(0x10_0000, 256);
+        assert!(t.alloc(16, |_| false).is_none());
+    }
+}

@@ -1,0 +1,206 @@
+//! Side bitmaps with one bit per heap word (mark bits, live words, object starts).
+//!
+//! Bits are set with atomic `fetch_or`, so several marking threads (and, in a
+//! later mode, mutators) can share one bitmap. Reads during compaction use
+//! relaxed loads: by then marking has finished and a fence separates them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::object::WORD;
+
+/// A bitmap covering `[base, base + covered_bytes)` with one bit per 8-byte word.
+pub struct Bitmap {
+    base: usize,
+    bits: Box<[AtomicU64]>,
+}
+
+impl Bitmap {
+    /// A cleared bitmap for `covered_bytes` bytes starting at `base`.
+    pub fn new(base: usize, covered_bytes: usize) -> Bitmap {
+        let nbits = covered_bytes.div_ceil(WORD);
+        let words = nbits.div_ceil(64);
+        let bits: Box<[AtomicU64]> = (0..words).map(|_| AtomicU64::new(0)).collect();
+        Bitmap { base, bits }
+    }
+
+    /// First covered address.
+    pub fn base(&self) -> usize {
+        self.base
+    }
+
+    /// Number of bits (words of heap covered).
+    pub fn len_bits(&self) -> usize {
+        self.bits.len() * 64
+    }
+
+    /// Bit index of `addr`.
+    #[inline(always)]
+    pub fn bit_of(&self, addr: usize) -> usize {
+        debug_assert!(
+            addr >= self.base,
+            "address {addr:#x} below bitmap base {:#x}",
+            self.base
+        );
+        (addr - self.base) / WORD
+    }
+
+    /// Address of bit `bit`.
+    #[inline(always)]
+    pub fn addr_of(&self, bit: usize) -> usize {
+        self.base + bit * WORD
+    }
+
+    /// Sets the bit for `addr`; returns true if it was clear before.
+    #[inline(always)]
+    pub fn set(&self, addr: usize) -> bool {
+        let bit = self.bit_of(addr);
+        let mask = 1u64 << (bit % 64);
+        self.bits[bit / 64].fetch_or(mask, Ordering::Relaxed) & mask == 0
+    }
+
+    /// Clears the bit for `addr`.
+    #[inline(always)]
+    pub fn clear(&self, addr: usize) {
+        let bit = self.bit_of(addr);
+        self.bits[bit / 64].fetch_and(!(1u64 << (bit % 64)), Ordering::Relaxed);
+    }
+
+    /// Whether the bit for `addr` is set.
+    #[inline(always)]
+    pub fn test(&self, addr: usize) -> bool {
+        self.test_bit(self.bit_of(addr))
+    }
+
+    /// Whether bit `bit` is set.
+    #[inline(always)]
+    pub fn test_bit(&self, bit: usize) -> bool {
+        self.bits[bit / 64].load(Ordering::Relaxed) & (1u64 << (bit % 64)) != 0
+    }
+
+    /// Sets `count` bits starting with the bit for `addr`.
+    pub fn set_range(&self, addr: usize, count: usize) {
+        let mut bit = self.bit_of(addr);
+        let end = bit + count;
+        while bit < end {
+            let in_word = bit % 64;
+            let n = (64 - in_word).min(end - bit);
+            let mask = if n == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << n) - 1) << in_word
+            };
+            self.bits[bit / 64].fetch_or(mask, Ordering::Relaxed);
+            bit += n;
+        }
+    }
+
+    /// Bitmap word `i` (bits `64*i .. 64*i+64`).
+    #[inline(always)]
+    pub fn word(&self, i: usize) -> u64 {
+        self.bits[i].load(Ordering::Relaxed)
+    }
+
+    /// Number of bitmap words.
+    pub fn word_count(&self) -> usize {
+        self.bits.len()
+    }
+
+    /// Clears every bit below `end_addr` (the rest is known clear).
+    pub fn clear_below(&self, end_addr: usize) {
+        let words = self
+            .bit_of(end_addr.max(self.base))
+            .div_ceil(64)
+            .min(self.bits.len());
+        for w in &self.bits[..words] {
+            w.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// The highest set bit at or below `bit`, if any.
+    pub fn find_prev_set(&self, bit: usize) -> Option<usize> {
+        let mut wi = bit / 64;
+        let mut w = self.word(wi) & (u64::MAX >> (63 - bit % 64));
+        loop {
+            if w != 0 {
+                return Some(wi * 64 + 63 - w.leading_zeros() as usize);
+            }
+            if wi == 0 {
+                return None;
+            }
+            wi -= 1;
+            w = self.word(wi);
+        }
+    }
+
+    /// The lowest set bit in `[bit, limit)`, if any.
+    pub fn find_next_set(&self, bit: usize, limit: usize) -> Option<usize> {
+        if bit >= limit {
+            return None;
+        }
+        let mut wi = bit / 64;
+        let mut w = self.word(wi) & (u64::MAX << (bit % 64));
+        let last = (limit - 1) / 64;
+        loop {
+            if w != 0 {
+                let found = wi * 64 + w.trailing_zeros() as usize;
+                return (found < limit).then_some(found);
+            }
+            if wi >= last {
+                return None;
+            }
+            wi += 1;
+            w = self.word(wi);
+        }
+    }
+
+    /// Calls `f` with the address of every set bit below `end_addr`, in order.
+    pub fn for_each_set(&self, end_addr: usize, mut f: impl FnMut(usize)) {
+        let end_bit = self.bit_of(end_addr.max(self.base)).min(self.len_bits());
+        let mut bit = 0;
+        while let Some(b) = self.find_next_set(bit, end_bit) {
+            f(self.addr_of(b));
+            bit = b + 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_reports_first_setter_only() {
+        let b = Bitmap::new(0x1000, 4096);
+        assert!(b.set(0x1008));
+        assert!(!b.set(0x1008));
+        assert!(b.test(0x1008) && !b.test(0x1000));
+        b.clear(0x1008);
+        assert!(!b.test(0x1008));
+    }
+
+    #[test]
+    fn ranges_cross_word_boundaries() {
+        let b = Bitmap::new(0, 8 * 1024);
+        b.set_range(8 * 60, 70);
+        for bit in 0..200 {
+            assert_eq!(b.test_bit(bit), (60..130).contains(&bit), "bit {bit}");
+        }
+    }
+
+    #[test]
+    fn searches_find_neighbours_across_words() {
+        let b = Bitmap::new(0, 8 * 1024);
+        b.set(8 * 3);
+        b.set(8 * 200);
+        assert_eq!(b.find_prev_set(199), Some(3));
+        assert_eq!(b.find_prev_set(200), Some(200));
+        assert_eq!(b.find_prev_set(2), None);
+        assert_eq!(b.find_next_set(4, 1024), Some(200));
+        assert_eq!(b.find_next_set(4, 200), None);
+        let mut seen = vec![];
+        b.for_each_set(8 * 1024, |a| seen.push(a / 8));
+        assert_eq!(seen, vec![3, 200]);
+        b.clear_below(8 * 100);
+        assert!(!b.test_bit(3) && b.test_bit(200));
+    }
+}

@@ -1,0 +1,187 @@
+//! The tracer: marks everything reachable from the roots.
+//!
+//! One thread drains a local stack; with more threads, workers share the
+//! grey objects through crossbeam-deque work stealing. The tracer only reads
+//! objects and sets bitmap bits atomically, so the same code can run while
+//! mutators run once a write barrier feeds it (the concurrent-marking issue);
+//! nothing here assumes the world is stopped beyond its entry points.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+
+use crate::heap::Heap;
+use crate::object::ObjRef;
+use crate::roots::RootSet;
+use crate::value::Value;
+
+/// What one marking found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MarkStats {
+    /// Objects marked.
+    pub objects: usize,
+    /// Words of marked moving-space objects.
+    pub moving_words: usize,
+    /// Words of marked non-moving objects.
+    pub non_moving_words: usize,
+}
+
+impl MarkStats {
+    fn add(&mut self, o: MarkStats) {
+        self.objects += o.objects;
+        self.moving_words += o.moving_words;
+        self.non_moving_words += o.non_moving_words;
+    }
+}
+
+struct Tracer<'h> {
+    heap: &'h Heap,
+    stats: MarkStats,
+}
+
+impl<'h> Tracer<'h> {
+    /// Marks the target of `v` if it is an unmarked heap object; returns its
+    /// address when this call marked it (it must then be scanned).
+    #[inline(always)]
+    fn try_mark(&mut self, v: Value) -> Option<usize> {
+        if !v.is_object() {
+            return None;
+        }
+        let addr = v.object_addr();
+        let marks = self.heap.marks();
+        if self.heap.moving().contains(addr) {
+            if marks.moving.set(addr) {
+                let words = ObjRef::from_addr(addr).size_words();
+                marks.live.set_range(addr, words);
+                self.stats.objects += 1;
+                self.stats.moving_words += words;
+                return Some(addr);
+            }
+        } else if self.heap.non_moving().contains(addr) && marks.non_moving.set(addr) {
+            self.stats.objects += 1;
+            self.stats.non_moving_words += ObjRef::from_addr(addr).size_words();
+            return Some(addr);
+        }
+        None
+    }
+
+    /// Marks the strong referents of the object at `addr`.
+    #[inline(always)]
+    fn scan(&mut self, addr: usize, mut push: impl FnMut(usize)) {
+        let obj = ObjRef::from_addr(addr);
+        let header = obj.header();
+        if header.is_weak() {
+            return;
+        }
+        for i in 0..header.slots as usize {
+            // SAFETY: i < slots of a marked (hence live) object.
+            let v = unsafe { obj.slot_unchecked(i) };
+            if let Some(a) = self.try_mark(v) {
+                push(a);
+            }
+        }
+    }
+}
+
+/// Marks everything reachable from `roots` with `threads` threads.
+pub fn mark(heap: &Heap, roots: &mut dyn RootSet, threads: usize) -> MarkStats {
+    let mut tracer = Tracer {
+        heap,
+        stats: MarkStats::default(),
+    };
+    let mut grey = Vec::new();
+    roots.for_each_root(&mut |v| {
+        if let Some(a) = tracer.try_mark(*v) {
+            grey.push(a);
+        }
+    });
+    if threads <= 1 {
+        while let Some(a) = grey.pop() {
+            tracer.scan(a, |g| grey.push(g));
+        }
+        return tracer.stats;
+    }
+    let mut stats = tracer.stats;
+    stats.add(drain_parallel(heap, grey, threads));
+    stats
+}
+
+fn drain_parallel(heap: &Heap, grey: Vec<usize>, threads: usize) -> MarkStats {
+    let injector = Injector::new();
+    grey.into_iter().for_each(|a| injector.push(a));
+    let workers: Vec<Worker<usize>> = (0..threads).map(|_| Worker::new_lifo()).collect();
+    let stealers: Vec<Stealer<usize>> = workers.iter().map(Worker::stealer).collect();
+    let active = AtomicUsize::new(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = workers
+            .into_iter()
+            .enumerate()
+            .map(|(me, local)| {
+                let (injector, stealers, active) = (&injector, &stealers, &active);
+                s.spawn(move || {
+                    let mut tracer = Tracer {
+                        heap,
+                        stats: MarkStats::default(),
+                    };
+                    loop {
+                        while let Some(a) = find_work(&local, injector, stealers, me) {
+                            tracer.scan(a, |g| local.push(g));
+                        }
+                        // Idle: leave the active set and wait for work or the end.
+                        active.fetch_sub(1, Ordering::AcqRel);
+                        loop {
+                            if !injector.is_empty() || stealers.iter().any(|s| !s.is_empty()) {
+                                active.fetch_add(1, Ordering::AcqRel);
+                                break;
+                            }
+                            if active.load(Ordering::Acquire) == 0 {
+                                return tracer.stats;
+                            }
+                            std::thread::yield_now();
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut total = MarkStats::default();
+        for h in handles {
+            match h.join() {
+                Ok(st) => total.add(st),
+                Err(p) => std::panic::resume_unwind(p),
+            }
+        }
+        total
+    })
+}
+
+fn find_work(
+    local: &Worker<usize>,
+    injector: &Injector<usize>,
+    stealers: &[Stealer<usize>],
+    me: usize,
+) -> Option<usize> {
+    if let Some(a) = local.pop() {
+        return Some(a);
+    }
+    loop {
+        let mut retry = false;
+        match injector.steal_batch_and_pop(local) {
+            Steal::Success(a) => return Some(a),
+            Steal::Retry => retry = true,
+            Steal::Empty => {}
+        }
+        for (i, s) in stealers.iter().enumerate() {
+            if i == me {
+                continue;
+            }
+            match s.steal() {
+                Steal::Success(a) => return Some(a),
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+        }
+        if !retry {
+            return None;
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! Heap verification and the address-independent graph checksum.
+//!
+//! [`verify`] walks both spaces and checks that every header is sane, that
+//! every reference (in objects and roots) lands on an object start in a live
+//! space, and that the mark bitmaps are clear between cycles.
+//! [`graph_checksum`] hashes the object graph reachable from the roots by
+//! shape and payload (references hash as the visit index of their target),
+//! so it is unchanged by any correct collection, which only moves objects.
+
+use std::collections::HashMap;
+
+use crate::heap::Heap;
+use crate::mark::bitmap::Bitmap;
+use crate::object::{Header, ObjRef, FILLER_TAG, FLAG_NON_MOVING, WORD};
+use crate::roots::RootSet;
+use crate::value::Value;
+
+/// A broken heap invariant, with where it was found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// A header has impossible sizes or overruns its space.
+    #[error("object at {addr:#x}: bad header {header:?}")]
+    BadHeader {
+        /// Object address.
+        addr: usize,
+        /// The decoded header.
+        header: Header,
+    },
+    /// A reference does not land on an object start.
+    #[error("{holder} slot {slot} refers to {target:#x}, which is not an object start")]
+    DanglingReference {
+        /// The holder ("root" or an object address).
+        holder: String,
+        /// Slot index.
+        slot: usize,
+        /// The referenced address.
+        target: usize,
+    },
+    /// A space flag disagrees with the space the object is in.
+    #[error("object at {addr:#x}: non-moving flag disagrees with its space")]
+    WrongSpace {
+        /// Object address.
+        addr: usize,
+    },
+    /// A mark bit is set outside a cycle.
+    #[error("{bitmap} bitmap has a bit set at {addr:#x} between cycles")]
+    StaleMark {
+        /// Which bitmap.
+        bitmap: &'static str,
+        /// Address of the bit.
+        addr: usize,
+    },
+}
+
+/// Counts from a successful verification.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Objects in the moving space (fillers excluded).
+    pub moving_objects: usize,
+    /// Objects in the non-moving space.
+    pub non_moving_objects: usize,
+    /// Bytes of fillers (TLAB tails).
+    pub filler_bytes: usize,
+    /// References checked.
+    pub references: usize,
+}
+
+/// Verifies the heap between cycles (the world stopped, TLABs retired).
+pub fn verify(heap: &Heap, roots: &mut dyn RootSet) -> Result<VerifyReport, VerifyError> {
+    let mut report = VerifyReport::default();
+    let moving = heap.moving();
+    let top = moving.top();
+    let starts = Bitmap::new(moving.base(), moving.capacity());
+    let mut objects = Vec::new();
+    let mut addr = moving.base();
+    while addr < top {
+        let obj = ObjRef::from_addr(addr);
+        let header = obj.header();
+        let end = addr + header.size_words as usize * WORD;
+        if !header.is_sane() || end > top || header.flags & FLAG_NON_MOVING != 0 {
+            return Err(VerifyError::BadHeader { addr, header });
+        }
+        starts.set(addr);
+        if header.tag == FILLER_TAG {
+            report.filler_bytes += end - addr;
+        } else {
+            report.moving_objects += 1;
+            objects.push(obj);
+        }
+        addr = end;
+    }
+    let nm = heap.non_moving();
+    let mut nm_err = None;
+    nm.starts().for_each_set(nm.high_water(), |addr| {
+        let header = ObjRef::from_addr(addr).header();
+        if !header.is_sane() {
+            nm_err.get_or_insert(VerifyError::BadHeader { addr, header });
+        } else if header.flags & FLAG_NON_MOVING == 0 {
+            nm_err.get_or_insert(VerifyError::WrongSpace { addr });
+        }
+        report.non_moving_objects += 1;
+        objects.push(ObjRef::from_addr(addr));
+    });
+    if let Some(e) = nm_err {
+        return Err(e);
+    }
+    let is_start = |a: usize| {
+        (moving.contains(a) && a < top && starts.test(a)) || (nm.contains(a) && nm.starts().test(a))
+    };
+    for obj in &objects {
+        for i in 0..obj.slot_count() {
+            let v = obj.slot(i);
+            if v.is_object() {
+                report.references += 1;
+                if !is_start(v.object_addr()) {
+                    return Err(VerifyError::DanglingReference {
+                        holder: format!("object {:#x}", obj.addr()),
+                        slot: i,
+                        target: v.object_addr(),
+                    });
+                }
+            }
+        }
+    }
+    let mut root_err = None;
+    let mut index = 0;
+    roots.for_each_root(&mut |v| {
+        if v.is_object() && !is_start(v.object_addr()) && root_err.is_none() {
+            root_err = Some(VerifyError::DanglingReference {
+                holder: "root".into(),
+                slot: index,
+                target: v.object_addr(),
+            });
+        }
+        index += 1;
+    });
+    if let Some(e) = root_err {
+        return Err(e);
+    }
+    let marks = heap.marks();
+    for (name, bm, end) in [
+        (
+            "moving mark",
+            &marks.moving,
+            moving.base() + moving.capacity(),
+        ),
+        ("live-words", &marks.live, moving.base() + moving.capacity()),
+        (
+            "non-moving mark",
+            &marks.non_moving,
+            nm.base() + nm.capacity(),
+        ),
+    ] {
+        if let Some(b) = bm.find_next_set(0, bm.bit_of(end).min(bm.len_bits())) {
+            return Err(VerifyError::StaleMark {
+                bitmap: name,
+                addr: bm.addr_of(b),
+            });
+        }
+    }
+    Ok(report)
+}
+
+/// FNV-1a style mixing of one 64-bit word into the hash.
+#[inline]
+fn mix(h: u64, x: u64) -> u64 {
+    (h ^ x).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(29)
+}
+
+const WEAK_MARKER: u64 = 0x5745_414b_5745_414b;
+
+/// Hashes the graph reachable from `roots` by shape and payload, independent
+/// of addresses. Weak slots hash as a marker (their target may be cleared).
+pub fn graph_checksum(roots: &mut dyn RootSet) -> u64 {
+    let mut index: HashMap<usize, u64> = HashMap::new();
+    let mut order: Vec<ObjRef> = Vec::new();
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let visit = |v: Value, index: &mut HashMap<usize, u64>, order: &mut Vec<ObjRef>| -> u64 {
+        if !v.is_object() {
+            return v.to_bits();
+        }
+        let next = index.len() as u64;
+        let id = *index.entry(v.object_addr()).or_insert_with(|| {
+            order.push(v.as_object());
+            next
+        });
+        0x4f42_4a00_0000_0000 | id
+    };
+    roots.for_each_root(&mut |v| h = mix(h, visit(*v, &mut index, &mut order)));
+    let mut i = 0;
+    while i < order.len() {
+        let obj = order[i];
+        let header = obj.header();
+        h = mix(h, header.tag as u64 | (header.slots as u64) << 16);
+        h = mix(h, header.aux as u64);
+        h = mix(h, header.size_words as u64);
+        for s in 0..obj.slot_count() {
+            let word = if header.is_weak() {
+                WEAK_MARKER
+            } else {
+                visit(obj.slot(s), &mut index, &mut order)
+            };
+            h = mix(h, word);
+        }
+        // SAFETY: the object is live (reachable from the roots) and no
+        // safepoint happens while the checksum runs.
+        for chunk in unsafe { obj.bytes() }.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            h = mix(h, u64::from_le_bytes(w));
+        }
+        i += 1;
+    }
+    mix(h, order.len() as u64)
+}

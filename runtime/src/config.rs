@@ -1,0 +1,137 @@
+//! Runtime configuration: the builder and its environment variables.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Compaction mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Stop-the-world sliding compaction (baseline and fallback).
+    Stw,
+    /// Moving space compacted concurrently through MISSING faults and `UFFDIO_COPY`.
+    UffdCopy,
+    /// `UffdCopy` plus the non-moving space through MINOR faults and `UFFDIO_CONTINUE`.
+    Uffd,
+}
+
+impl Mode {
+    /// The name used on command lines and in logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Stw => "stw",
+            Mode::UffdCopy => "uffd-copy",
+            Mode::Uffd => "uffd",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Mode, ConfigError> {
+        match s {
+            "stw" => Ok(Mode::Stw),
+            "uffd-copy" => Ok(Mode::UffdCopy),
+            "uffd" => Ok(Mode::Uffd),
+            _ => Err(ConfigError::BadValue {
+                what: "mode",
+                value: s.to_string(),
+                expected: "one of stw, uffd-copy, uffd",
+            }),
+        }
+    }
+}
+
+/// A configuration value that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A value did not parse or is out of range.
+    #[error("invalid {what} {value:?}: expected {expected}")]
+    BadValue {
+        /// Which setting.
+        what: &'static str,
+        /// The offending text.
+        value: String,
+        /// What would have been accepted.
+        expected: &'static str,
+    },
+    /// An environment variable held a bad value.
+    #[error("environment variable {var}: {source}")]
+    Env {
+        /// Variable name.
+        var: &'static str,
+        /// The parse error.
+        #[source]
+        source: Box<ConfigError>,
+    },
+    /// The heap could not be created.
+    #[error("cannot create the heap: {0}")]
+    Heap(String),
+}
+
+/// Parses a byte size such as `64M`, `1G`, `512k`, `4096` (binary units).
+pub fn parse_size(s: &str) -> Result<usize, ConfigError> {
+    let bad = || ConfigError::BadValue {
+        what: "size",
+        value: s.to_string(),
+        expected: "a byte count with an optional K/M/G/T suffix, e.g. 64M",
+    };
+    let t = s.trim();
+    let t = t.strip_suffix(['b', 'B']).unwrap_or(t);
+    let t = t.strip_suffix('i').unwrap_or(t);
+    let (digits, shift) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 10),
+        Some('m' | 'M') => (&t[..t.len() - 1], 20),
+        Some('g' | 'G') => (&t[..t.len() - 1], 30),
+        Some('t' | 'T') => (&t[..t.len() - 1], 40),
+        _ => (t, 0),
+    };
+    let n: usize = digits.trim().parse().map_err(|_| bad())?;
+    n.checked_mul(1usize << shift).ok_or_else(bad)
+}
+
+/// Parses a boolean setting (`1/0`, `true/false`, `on/off`, `yes/no`).
+pub fn parse_bool(s: &str) -> Result<bool, ConfigError> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" | "yes" => Ok(true),
+        "0" | "false" | "off" | "no" | "" => Ok(false),
+        _ => Err(ConfigError::BadValue {
+            what: "flag",
+            value: s.to_string(),
+            expected: "1/0, true/false, on/off",
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_suffixes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+    }
+
+    #[test]
+    fn bad_sizes_name_the_setting() {
+        let e = parse_size("lots").unwrap_err();
+        assert!(e.to_string().contains("invalid size \"lots\""), "{e}");
+        assert!(parse_size("99999999999999T").is_err());
+    }
+
+    #[test]
+    fn modes_parse_and_reject_unknown_names() {
+        assert_eq!("uffd-copy".parse::<Mode>(), Ok(Mode::UffdCopy));
+        let e = "fast".parse::<Mode>().unwrap_err();
+        assert!(e.to_string().contains("stw, uffd-copy, uffd"), "{e}");
+    }
+}

@@ -1,0 +1,140 @@
+//! Telemetry: counters and pause histograms across cycles.
+
+use std::fmt;
+use std::time::Duration;
+
+use gc::{CycleReport, Phase};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Collector statistics since the runtime started.
+#[derive(Clone)]
+pub struct GcStats {
+    /// Completed collections.
+    pub cycles: u64,
+    /// Total time mutators were stopped.
+    pub total_pause: Duration,
+    /// Longest pause.
+    pub max_pause: Duration,
+    /// Total time per phase.
+    pub phase_totals: Vec<(Phase, Duration)>,
+    /// Mutator-observed page faults on the heap (uffd modes).
+    pub faults: u64,
+    /// Heap bytes in use before the last cycle.
+    pub last_used_before: usize,
+    /// Heap bytes in use after the last cycle.
+    pub last_used_after: usize,
+    /// Live bytes found by the last marking.
+    pub last_live: usize,
+    /// Bytes allocated since the runtime started.
+    pub allocated_bytes: u64,
+    pauses: Histogram<u64>,
+}
+
+impl Default for GcStats {
+    fn default() -> Self {
+        GcStats {
+            cycles: 0,
+            total_pause: Duration::ZERO,
+            max_pause: Duration::ZERO,
+            phase_totals: Vec::new(),
+            faults: 0,
+            last_used_before: 0,
+            last_used_after: 0,
+            last_live: 0,
+            allocated_bytes: 0,
+            pauses: Histogram::new(3).expect("3 significant digits is a valid histogram precision"),
+        }
+    }
+}
+
+/// The JSON shape of [`GcStats`] (nanoseconds and bytes).
+#[derive(Serialize)]
+pub struct GcStatsJson {
+    /// Completed collections.
+    pub cycles: u64,
+    /// Total pause, ns.
+    pub total_pause_ns: u64,
+    /// Median pause, ns.
+    pub pause_p50_ns: u64,
+    /// 99th percentile pause, ns.
+    pub pause_p99_ns: u64,
+    /// Longest pause, ns.
+    pub pause_max_ns: u64,
+    /// Total per phase, ns.
+    pub phase_total_ns: Vec<(String, u64)>,
+    /// Heap faults observed.
+    pub faults: u64,
+    /// Live bytes after the last cycle.
+    pub last_live_bytes: usize,
+    /// Bytes allocated.
+    pub allocated_bytes: u64,
+}
+
+impl GcStats {
+    /// Accounts one finished cycle.
+    pub fn record(&mut self, r: &CycleReport) {
+        self.cycles += 1;
+        self.total_pause += r.pause;
+        self.max_pause = self.max_pause.max(r.pause);
+        let ns = u64::try_from(r.pause.as_nanos()).unwrap_or(u64::MAX).max(1);
+        self.pauses.saturating_record(ns);
+        for &(p, d) in &r.phases {
+            match self.phase_totals.iter_mut().find(|(q, _)| *q == p) {
+                Some((_, t)) => *t += d,
+                None => self.phase_totals.push((p, d)),
+            }
+        }
+        self.last_used_before = r.used_before;
+        self.last_used_after = r.used_after;
+        self.last_live = r.live_bytes();
+    }
+
+    /// Pause at quantile `q` (0..=1).
+    pub fn pause_quantile(&self, q: f64) -> Duration {
+        Duration::from_nanos(if self.cycles == 0 {
+            0
+        } else {
+            self.pauses.value_at_quantile(q)
+        })
+    }
+
+    /// The statistics as JSON-ready fields.
+    pub fn to_json(&self) -> GcStatsJson {
+        GcStatsJson {
+            cycles: self.cycles,
+            total_pause_ns: self.total_pause.as_nanos() as u64,
+            pause_p50_ns: self.pause_quantile(0.5).as_nanos() as u64,
+            pause_p99_ns: self.pause_quantile(0.99).as_nanos() as u64,
+            pause_max_ns: self.max_pause.as_nanos() as u64,
+            phase_total_ns: self
+                .phase_totals
+                .iter()
+                .map(|(p, d)| (p.name().to_string(), d.as_nanos() as u64))
+                .collect(),
+            faults: self.faults,
+            last_live_bytes: self.last_live,
+            allocated_bytes: self.allocated_bytes,
+        }
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+impl fmt::Display for GcStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "gc: {} cycles, pause p50 {:.3}ms p99 {:.3}ms max {:.3}ms total {:.3}ms, {} faults, live {:.1}M",
+            self.cycles,
+            ms(self.pause_quantile(0.5)),
+            ms(self.pause_quantile(0.99)),
+            ms(self.max_pause),
+            ms(self.total_pause),
+            self.faults,
+            self.last_live as f64 / (1 << 20) as f64
+        )
+    }
+}
