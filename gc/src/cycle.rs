@@ -16,6 +16,8 @@ pub enum Phase {
     Forward,
     /// Moving the page tables away (`MREMAP_DONTUNMAP`).
     Flip,
+    /// Faulting in the to-space pages that will receive live data.
+    Populate,
     /// Filling to-space pages.
     Compact,
     /// Rewriting non-moving objects' and roots' references.
@@ -28,10 +30,11 @@ pub enum Phase {
 
 impl Phase {
     /// Every phase, in cycle order.
-    pub const ALL: [Phase; 7] = [
+    pub const ALL: [Phase; 8] = [
         Phase::Mark,
         Phase::Forward,
         Phase::Flip,
+        Phase::Populate,
         Phase::Compact,
         Phase::UpdateRefs,
         Phase::Sweep,
@@ -44,6 +47,7 @@ impl Phase {
             Phase::Mark => "mark",
             Phase::Forward => "forward",
             Phase::Flip => "flip",
+            Phase::Populate => "populate",
             Phase::Compact => "compact",
             Phase::UpdateRefs => "update-refs",
             Phase::Sweep => "sweep",
@@ -73,6 +77,8 @@ pub struct CycleReport {
     pub non_moving_freed_bytes: usize,
     /// Time the mutators were stopped.
     pub pause: Duration,
+    /// Degradations worth logging (e.g. a failed populate).
+    pub notes: Vec<String>,
     /// Wall time of the whole cycle.
     pub duration: Duration,
 }
@@ -90,6 +96,7 @@ impl CycleReport {
             pages_compacted: 0,
             non_moving_freed_bytes: 0,
             pause: Duration::ZERO,
+            notes: Vec::new(),
             duration: Duration::ZERO,
         }
     }

@@ -29,6 +29,16 @@ pub struct GcStats {
     /// Bytes allocated since the runtime started.
     pub allocated_bytes: u64,
     pauses: Histogram<u64>,
+    phase_hists: Vec<(Phase, Histogram<u64>)>,
+}
+
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
+        .expect("1 ns .. 1 h at 3 digits is a valid histogram")
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1)
 }
 
 impl Default for GcStats {
@@ -43,7 +53,8 @@ impl Default for GcStats {
             last_used_after: 0,
             last_live: 0,
             allocated_bytes: 0,
-            pauses: Histogram::new(3).expect("3 significant digits is a valid histogram precision"),
+            pauses: new_histogram(),
+            phase_hists: Vec::new(),
         }
     }
 }
@@ -77,12 +88,19 @@ impl GcStats {
         self.cycles += 1;
         self.total_pause += r.pause;
         self.max_pause = self.max_pause.max(r.pause);
-        let ns = u64::try_from(r.pause.as_nanos()).unwrap_or(u64::MAX).max(1);
-        self.pauses.saturating_record(ns);
+        self.pauses.saturating_record(nanos(r.pause));
         for &(p, d) in &r.phases {
             match self.phase_totals.iter_mut().find(|(q, _)| *q == p) {
                 Some((_, t)) => *t += d,
                 None => self.phase_totals.push((p, d)),
+            }
+            match self.phase_hists.iter_mut().find(|(q, _)| *q == p) {
+                Some((_, h)) => h.saturating_record(nanos(d)),
+                None => {
+                    let mut h = new_histogram();
+                    h.saturating_record(nanos(d));
+                    self.phase_hists.push((p, h));
+                }
             }
         }
         self.last_used_before = r.used_before;
@@ -97,6 +115,16 @@ impl GcStats {
         } else {
             self.pauses.value_at_quantile(q)
         })
+    }
+
+    /// Per-cycle time of `phase` at quantile `q` (0..=1); `max` is `q = 1`.
+    pub fn phase_quantile(&self, phase: Phase, q: f64) -> Duration {
+        self.phase_hists
+            .iter()
+            .find(|(p, _)| *p == phase)
+            .map_or(Duration::ZERO, |(_, h)| {
+                Duration::from_nanos(h.value_at_quantile(q))
+            })
     }
 
     /// The statistics as JSON-ready fields.

@@ -1,0 +1,200 @@
+//! The live-heap churn workload: keeps a given live heap (small linked
+//! nodes in bucket arrays, plus large objects in the non-moving space) while
+//! replacing nodes and allocating short-lived garbage.
+//!
+//! Layout from the root stack: `roots[0]` is a directory object whose slots
+//! are buckets; each bucket has [`BUCKET_SLOTS`] node slots; a node has two
+//! slots (a link to its bucket neighbour, and a payload number) and 16 raw
+//! bytes holding its serial number. `roots[1]` holds the large objects.
+
+use runtime::{AllocSpec, Mutator, ObjRef, OutOfMemory, Value};
+
+/// Node slots per bucket.
+pub const BUCKET_SLOTS: usize = 512;
+/// Raw bytes of one large object.
+pub const LARGE_BYTES: usize = 64 << 10;
+/// Bytes of one node (header 16 + 2 slots + 16 raw bytes).
+pub const NODE_BYTES: usize = 48;
+
+const TAG_NODE: u16 = 1;
+const TAG_BUCKET: u16 = 2;
+const TAG_DIR: u16 = 3;
+const TAG_LARGE: u16 = 4;
+
+/// A small deterministic PRNG (xorshift64*).
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded generator (a zero seed is replaced).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    /// Next value.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+}
+
+/// The churn workload's state.
+pub struct Churn {
+    buckets: usize,
+    larges: usize,
+    serial: u64,
+    rng: Rng,
+    /// Operations done.
+    pub ops: u64,
+    /// Objects allocated.
+    pub allocations: u64,
+}
+
+fn dir(m: &mut Mutator) -> ObjRef {
+    m.roots()[0].as_object()
+}
+
+fn node(m: &mut Mutator, serial: u64) -> Result<ObjRef, OutOfMemory> {
+    let o = m.alloc(AllocSpec {
+        tag: TAG_NODE,
+        slots: 2,
+        bytes: 16,
+        ..Default::default()
+    })?;
+    m.write(o, 1, Value::number(serial as f64));
+    // SAFETY: fresh object, no safepoint before the write completes.
+    unsafe { o.bytes_mut()[..8].copy_from_slice(&serial.to_le_bytes()) };
+    Ok(o)
+}
+
+impl Churn {
+    /// Builds a live heap of about `live_bytes` (10% of it in large objects).
+    pub fn build(m: &mut Mutator, live_bytes: usize, seed: u64) -> Result<Churn, OutOfMemory> {
+        let large_budget = live_bytes / 10;
+        let larges = (large_budget / LARGE_BYTES).max(1);
+        let bucket_bytes = BUCKET_SLOTS * (NODE_BYTES + 8) + 16;
+        let buckets = ((live_bytes - large_budget) / bucket_bytes).max(1);
+        let mut c = Churn {
+            buckets,
+            larges,
+            serial: 0,
+            rng: Rng::new(seed),
+            ops: 0,
+            allocations: 0,
+        };
+        m.roots().clear();
+        let d = m.alloc(AllocSpec {
+            tag: TAG_DIR,
+            slots: buckets as u32,
+            pinned: true,
+            ..Default::default()
+        })?;
+        m.roots().push(Value::object(d));
+        let l = m.alloc(AllocSpec {
+            tag: TAG_DIR,
+            slots: larges as u32,
+            pinned: true,
+            ..Default::default()
+        })?;
+        m.roots().push(Value::object(l));
+        for b in 0..buckets {
+            let bucket = m.alloc(AllocSpec {
+                tag: TAG_BUCKET,
+                slots: BUCKET_SLOTS as u32,
+                ..Default::default()
+            })?;
+            let d = dir(m);
+            m.write(d, b, Value::object(bucket));
+            for i in 0..BUCKET_SLOTS {
+                c.serial += 1;
+                let n = node(m, c.serial)?;
+                let bucket = dir(m).slot(b).as_object();
+                if i > 0 {
+                    m.write(n, 0, bucket.slot(i - 1));
+                }
+                m.write(bucket, i, Value::object(n));
+            }
+        }
+        for i in 0..larges {
+            let o = m.alloc(AllocSpec {
+                tag: TAG_LARGE,
+                bytes: LARGE_BYTES,
+                ..Default::default()
+            })?;
+            let l = m.roots()[1].as_object();
+            m.write(l, i, Value::object(o));
+        }
+        c.allocations = (1 + buckets * (1 + BUCKET_SLOTS) + larges) as u64;
+        Ok(c)
+    }
+
+    /// One operation: replace a random node (its old self becomes garbage),
+    /// allocate three short-lived nodes, and every 256 operations replace a
+    /// large object.
+    pub fn step(&mut self, m: &mut Mutator) -> Result<(), OutOfMemory> {
+        let (b, i) = (self.rng.below(self.buckets), self.rng.below(BUCKET_SLOTS));
+        self.serial += 1;
+        let n = node(m, self.serial)?;
+        let bucket = dir(m).slot(b).as_object();
+        m.write(n, 0, bucket.slot((i + 1) % BUCKET_SLOTS));
+        m.write(bucket, i, Value::object(n));
+        for _ in 0..3 {
+            self.serial += 1;
+            node(m, self.serial)?;
+        }
+        self.allocations += 4;
+        if self.ops.is_multiple_of(256) {
+            let o = m.alloc(AllocSpec {
+                tag: TAG_LARGE,
+                bytes: LARGE_BYTES,
+                ..Default::default()
+            })?;
+            let l = m.roots()[1].as_object();
+            let k = self.rng.below(self.larges);
+            m.write(l, k, Value::object(o));
+            self.allocations += 1;
+        }
+        self.ops += 1;
+        Ok(())
+    }
+
+    /// Checks the structure: every bucket slot holds a node whose payload
+    /// number matches its raw serial. Returns the number of nodes checked.
+    pub fn check(&self, m: &mut Mutator) -> Result<usize, String> {
+        let d = dir(m);
+        let mut n = 0;
+        for b in 0..self.buckets {
+            let bucket = d.slot(b);
+            if !bucket.is_object() || bucket.as_object().slot_count() != BUCKET_SLOTS {
+                return Err(format!("bucket {b} is not a bucket: {bucket:?}"));
+            }
+            for i in 0..BUCKET_SLOTS {
+                let v = bucket.as_object().slot(i);
+                if !v.is_object() {
+                    return Err(format!("bucket {b} slot {i} lost its node: {v:?}"));
+                }
+                let o = v.as_object();
+                // SAFETY: o is reachable from the roots; no safepoint here.
+                let serial = u64::from_le_bytes(
+                    unsafe { o.bytes() }[..8]
+                        .try_into()
+                        .map_err(|_| "short node")?,
+                );
+                if o.slot(1) != Value::number(serial as f64) {
+                    return Err(format!(
+                        "node {b}/{i}: payload {:?} != serial {serial}",
+                        o.slot(1)
+                    ));
+                }
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
