@@ -78,11 +78,35 @@ fn raw_flip(from: usize, to: usize, len: usize) {
     sys::mremap(from, len, len, flags, to).expect("raw mremap");
 }
 
+/// Median of `samples` (sorted in place).
+fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+/// Engine and raw flips interleaved one by one (so drift and neighbours'
+/// load hit both alike): their medians.
+fn interleaved(engine: &Engine, region: &Region, off: usize, pairs: usize) -> (Duration, Duration) {
+    let (mut e, mut r) = (Vec::with_capacity(pairs), Vec::with_capacity(pairs));
+    for _ in 0..pairs {
+        let (from, to) = region.next(off);
+        let t = Instant::now();
+        engine.flip(from, to, region.len).expect("flip");
+        e.push(t.elapsed());
+        let (from, to) = region.next(off);
+        let t = Instant::now();
+        raw_flip(from, to, region.len);
+        r.push(t.elapsed());
+    }
+    (median(&mut e), median(&mut r))
+}
+
 fn bench_flip(c: &mut Criterion) {
     let engine = Engine::new().expect("engine");
     println!("{}", engine.features().summary());
     let sizes = [("64MiB", 64 * MIB), ("1GiB", GIB), ("4GiB", 4 * GIB)];
     let offsets = [("pud-aligned", 0), ("dst+4KiB", PAGE), ("dst+1MiB", MIB)];
+    let mut table = Vec::new();
     let mut group = c.benchmark_group("flip");
     group
         .sample_size(10)
@@ -125,10 +149,33 @@ fn bench_flip(c: &mut Criterion) {
                     total
                 })
             });
+            let pairs = if off == 0 {
+                2000
+            } else if len >= GIB {
+                30
+            } else {
+                300
+            };
+            let (e, r) = interleaved(&engine, &region, off, pairs);
+            table.push(format!(
+                "| {size_name:>5} | {off_name:<11} | {:>10.1?} | {:>10.1?} | {:>6.3} | {:>7} | {:>4} | {:>4} |",
+                e,
+                r,
+                e.as_secs_f64() / r.as_secs_f64(),
+                report.cost.ptes,
+                report.cost.pmds,
+                report.cost.puds
+            ));
             region.home(&engine, off);
         }
     }
     group.finish();
+    println!("\ninterleaved medians (engine flip vs raw mremap, same region, alternating):");
+    println!("|  size | dst         |     engine |        raw |  ratio |    PTEs | PMDs | PUDs |");
+    println!("|------:|-------------|-----------:|-----------:|-------:|--------:|-----:|-----:|");
+    for row in table {
+        println!("{row}");
+    }
 }
 
 criterion_group!(benches, bench_flip);

@@ -220,10 +220,12 @@ struct World {
     window: usize,
     files: Vec<(OwnedFd, u64)>,
     model: AddressSpace,
+    /// Apply every op even where the model is known to diverge.
+    strict: bool,
 }
 
 impl World {
-    fn new() -> Result<World, TestCaseError> {
+    fn new(strict: bool) -> Result<World, TestCaseError> {
         let flags = MapFlags::MAP_PRIVATE | MapFlags::MAP_NORESERVE | MapFlags::MAP_FIXED_NOREPLACE;
         let base = loop {
             let slot = NEXT_SLOT.fetch_add(1, Ordering::Relaxed) % 4096;
@@ -270,6 +272,7 @@ impl World {
             window: base + WINDOW_OFF,
             files,
             model,
+            strict,
         })
     }
 
@@ -397,7 +400,7 @@ impl World {
                 if matches!(addr, Addr::High) {
                     return Ok("mprotect high: skipped".into());
                 }
-                if !strict() && !prot.model().write && self.unaccounts(a, l) {
+                if !self.strict && !prot.model().write && self.unaccounts(a, l) {
                     return Ok("mprotect: skipped (known model divergence 1)".into());
                 }
                 let k = sys::mprotect(a as usize, l as usize, prot.sys());
@@ -634,9 +637,9 @@ fn compare_range(model: &AddressSpace, lo: u64, hi: u64) -> Result<(), TestCaseE
     compare_pages(model, lo, hi)
 }
 
-fn run_case(ops: &[Op]) -> Result<(), TestCaseError> {
+fn run_case(ops: &[Op], strict: bool) -> Result<(), TestCaseError> {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let mut world = World::new()?;
+    let mut world = World::new(strict)?;
     world.compare()?;
     let mut log = Vec::new();
     for (i, op) in ops.iter().enumerate() {
@@ -702,10 +705,40 @@ proptest! {
 
     #[test]
     fn model_and_kernel_agree_on_random_sequences(ops in prop::collection::vec(op_strategy(), 1..24)) {
-        let result = run_case(&ops);
+        let result = run_case(&ops, strict());
         if CASES_RUN.fetch_add(1, Ordering::Relaxed) + 1 == cases() as usize {
             print_stats();
         }
         result?;
+    }
+}
+
+/// Known model divergence 1 (reported to the model owner): removing write
+/// from an unfaulted private anonymous VMA clears VM_ACCOUNT in the kernel
+/// (mprotect_fixup, 6.6+), so the range re-merges with unaccounted
+/// neighbours; the model keeps `account` and leaves two VMAs.
+#[test]
+#[ignore = "model divergence 1: mprotect must clear VM_ACCOUNT on unfaulted anon VMAs losing PROT_WRITE"]
+fn mprotect_dropping_write_on_unfaulted_anon_remerges() {
+    let ops = [
+        Op::MapAnon {
+            page: 25,
+            pages: 3,
+            prot: ProtSel::None,
+            noreserve: false,
+        },
+        Op::Protect {
+            addr: Addr::Page(19),
+            pages: 7,
+            prot: ProtSel::ReadWrite,
+        },
+        Op::Protect {
+            addr: Addr::Page(17),
+            pages: 10,
+            prot: ProtSel::None,
+        },
+    ];
+    if let Err(e) = run_case(&ops, true) {
+        panic!("{e}");
     }
 }

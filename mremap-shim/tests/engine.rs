@@ -326,3 +326,31 @@ fn flip_and_release_cycles_keep_vma_count_constant() {
         "[heap RW][rest of the reservation PROT_NONE]"
     );
 }
+
+#[test]
+fn repeated_flips_keep_the_engine_model_in_step_with_the_kernel() {
+    let e = engine();
+    let res = e.reserve(8 * PMD, PMD).unwrap();
+    let (a, b) = (res.addr(), res.addr() + 4 * PMD);
+    e.map_anon(&res, a, 2 * PMD).unwrap();
+    poke(a, 1);
+    let first = e.flip(a, b, 2 * PMD).unwrap();
+    for i in 0..20 {
+        let (from, to) = if i % 2 == 0 { (b, a) } else { (a, b) };
+        let r = e.flip(from, to, 2 * PMD).unwrap();
+        assert_eq!(r.cost, first.cost, "flip {i}: same prediction every cycle");
+    }
+    // 21 flips: the page is at b.
+    assert_eq!(peek(b), 1);
+    let kernel: Vec<(u64, u64, bool)> = maps_in(res.addr(), res.end())
+        .iter()
+        .map(|m| (m.start, m.end, m.perms.write))
+        .collect();
+    let model: Vec<(u64, u64, bool)> = e
+        .model_vmas()
+        .iter()
+        .filter(|v| v.end > res.addr() as u64 && v.start < res.end() as u64)
+        .map(|v| (v.start, v.end, v.prot.write))
+        .collect();
+    assert_eq!(model, kernel);
+}

@@ -21,6 +21,7 @@
 
 pub mod error;
 pub mod features;
+mod memo;
 pub mod region;
 mod state;
 
@@ -122,7 +123,7 @@ impl Engine {
             ..Default::default()
         };
         state
-            .model
+            .model_mut()
             .mmap(
                 addr as u64,
                 len as u64,
@@ -282,7 +283,7 @@ impl Engine {
             })
             .collect();
         // Validate the whole sequence on a copy before the first syscall.
-        let mut trial = state.model.clone();
+        let mut trial = (*state.model).clone();
         for req in &requests {
             trial
                 .mremap(req)
@@ -333,7 +334,9 @@ impl Engine {
     /// registration too).
     pub fn note_uffd(&self, addr: usize, len: usize, registered: bool) {
         let mut state = self.shared.state.lock();
-        let _ = state.model.set_uffd(addr as u64, len as u64, registered);
+        let _ = state
+            .model_mut()
+            .set_uffd(addr as u64, len as u64, registered);
     }
 
     /// Unmap the whole reservation.

@@ -70,7 +70,7 @@ impl Reservation {
                 let mut state = shared.state.lock();
                 state.remove_reservation(self.addr);
                 // The model's munmap can only fail on a malformed range.
-                let _ = state.model.munmap(self.addr as u64, self.len as u64);
+                let _ = state.model_mut().munmap(self.addr as u64, self.len as u64);
                 sys::munmap(self.addr, self.len)?;
             }
             // The engine is gone: nobody else tracks this range.

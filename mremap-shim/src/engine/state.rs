@@ -4,6 +4,7 @@
 //! call, commit the copy).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::model::{
     AddressSpace, Backing, DestChoice, ModelConfig, MremapOutcome, MremapRequest, Prot, Rule,
@@ -13,12 +14,16 @@ use crate::sys::{self, MapsEntry, SysOp};
 
 use super::error::EngineError;
 use super::features::KernelFeatures;
+use super::memo::TransitionMemo;
 
 /// What the engine's mutex guards.
 pub(crate) struct State {
     /// Every mapping the engine made, in cheap mode (`track_pages = false`):
-    /// O(VMAs) per call whatever the sizes.
-    pub(crate) model: AddressSpace,
+    /// O(VMAs) per call whatever the sizes. Shared with the memo's
+    /// remembered states; mutate through [`State::model_mut`].
+    pub(crate) model: Arc<AddressSpace>,
+    /// Validated mremap transitions (steady-state flips skip the model run).
+    memo: TransitionMemo,
     /// Live reservations: start -> length.
     reservations: BTreeMap<usize, usize>,
 }
@@ -44,9 +49,15 @@ impl State {
             ..defaults
         };
         State {
-            model: AddressSpace::new(config),
+            model: Arc::new(AddressSpace::new(config)),
+            memo: TransitionMemo::default(),
             reservations: BTreeMap::new(),
         }
+    }
+
+    /// The model, for mutation (copied first if the memo shares it).
+    pub(crate) fn model_mut(&mut self) -> &mut AddressSpace {
+        Arc::make_mut(&mut self.model)
     }
 
     /// Record a reservation.
@@ -113,7 +124,7 @@ impl State {
         backing: Backing,
         syscall: impl FnOnce() -> Result<usize, sys::SysError>,
     ) -> Result<(), EngineError> {
-        let mut next = self.model.clone();
+        let mut next = (*self.model).clone();
         let flags = VmaFlags {
             noreserve: !backing.is_shared(),
             ..VmaFlags::default()
@@ -122,7 +133,7 @@ impl State {
             .map_err(|e| EngineError::rejected(SysOp::Mmap, e))?;
         match syscall() {
             Ok(_) => {
-                self.model = next;
+                self.model = Arc::new(next);
                 Ok(())
             }
             Err(e) => {
@@ -141,10 +152,19 @@ impl State {
         req: MremapRequest,
         resync: &[(usize, usize)],
     ) -> Result<MremapOutcome, EngineError> {
-        let mut next = self.model.clone();
-        let predicted = next
-            .mremap(&req)
-            .map_err(|e| EngineError::rejected(SysOp::Mremap, e))?;
+        let (predicted, next) = match self.memo.lookup(&self.model, &req) {
+            Some(hit) => hit,
+            None => {
+                let mut next = (*self.model).clone();
+                let predicted = next
+                    .mremap(&req)
+                    .map_err(|e| EngineError::rejected(SysOp::Mremap, e))?;
+                let next = Arc::new(next);
+                self.memo
+                    .insert(req, Arc::clone(&self.model), predicted, Arc::clone(&next));
+                (predicted, next)
+            }
+        };
         let ret = sys::mremap(
             req.addr as usize,
             req.old_len as usize,
@@ -161,7 +181,7 @@ impl State {
                 // The kernel chose another destination (only possible
                 // without FIXED): replay with its choice.
                 let outcome = self
-                    .model
+                    .model_mut()
                     .mremap_with_dest(&req, DestChoice::Kernel(addr as u64))
                     .map_err(|e| EngineError::rejected(SysOp::Mremap, e))?;
                 Ok(outcome)
@@ -184,7 +204,8 @@ impl State {
         };
         let (start, end) = (addr as u64, (addr + len) as u64);
         // An error here means the range was invalid to begin with.
-        let _ = self.model.munmap(start, end - start);
+        let model = self.model_mut();
+        let _ = model.munmap(start, end - start);
         for m in maps.iter().filter(|m| m.end > start && m.start < end) {
             let (s, e) = (m.start.max(start), m.end.min(end));
             let (backing, prot) = model_view(m);
@@ -193,7 +214,7 @@ impl State {
                 noreserve: !backing.is_shared(),
                 ..VmaFlags::default()
             };
-            let _ = self.model.mmap(s, e - s, prot, backing, flags, pgoff);
+            let _ = model.mmap(s, e - s, prot, backing, flags, pgoff);
         }
     }
 }
