@@ -79,9 +79,10 @@ fn reachable(m: &mut Mutator) -> (HashSet<u64>, usize) {
     (seen, bytes)
 }
 
-fn run_ops(mode: Mode, ops: &[Op]) {
+fn run_ops(mode: Mode, mark_threads: usize, ops: &[Op]) {
     let rt = Runtime::builder()
         .mode(mode)
+        .mark_threads(mark_threads)
         .heap_limit(64 << 20)
         .large_object_threshold(4 << 10)
         .build()
@@ -195,7 +196,12 @@ proptest! {
 
     #[test]
     fn random_graphs_survive_collections_stw(ops in prop::collection::vec(op(), 1..300)) {
-        run_ops(Mode::Stw, &ops);
+        run_ops(Mode::Stw, 1, &ops);
+    }
+
+    #[test]
+    fn random_graphs_survive_collections_with_parallel_marking(ops in prop::collection::vec(op(), 1..300)) {
+        run_ops(Mode::Stw, 2, &ops);
     }
 }
 
