@@ -220,22 +220,56 @@ impl Engine {
     /// Move `[from, from + len)`, which may span several VMAs (gaps are
     /// preserved), to `to` (inside a reservation): `MAYMOVE|FIXED`, same
     /// size. Native on 6.17+, emulated VMA by VMA otherwise. Refused for a
-    /// uffd-registered VMA that is not alone in the range.
+    /// uffd-registered VMA that is not alone in the range. A source inside
+    /// a reservation goes back to it (PROT_NONE) rather than becoming a
+    /// hole: the move uses DONTUNMAP and the kept source is then released.
     pub fn move_range(&self, from: usize, to: usize, len: usize) -> Result<(), EngineError> {
         if !self.features.multi_vma_move {
             return self.move_range_by_vma(from, to, len);
         }
         let mut state = self.shared.state.lock();
         state.check_range(SysOp::Mremap, None, to, len)?;
+        let keep = self.keep_source(&state, from, len);
         let req = MremapRequest {
             addr: from as u64,
             old_len: len as u64,
             new_len: len as u64,
-            flags: MREMAP_MAYMOVE | MREMAP_FIXED | self.relocate_flag(),
+            flags: MREMAP_MAYMOVE | MREMAP_FIXED | keep | self.relocate_flag(),
             new_addr: to as u64,
         };
         state.remap(req, &[(from, len), (to, len)])?;
-        Ok(())
+        self.rereserve_source(&mut state, keep, from, len)
+    }
+
+    /// DONTUNMAP when the source lies in a reservation (and the kernel can
+    /// DONTUNMAP every kind of VMA the engine makes): a plain move would
+    /// leave a hole in the reservation that another thread's mmap could
+    /// take before the engine re-reserves it, and a later `MAP_FIXED` of
+    /// the engine would then clobber that foreign mapping.
+    fn keep_source(&self, state: &State, from: usize, len: usize) -> u64 {
+        let f = self.features;
+        if f.dontunmap_anon && f.dontunmap_shared && state.reservation_holding(from, len).is_some()
+        {
+            MREMAP_DONTUNMAP
+        } else {
+            0
+        }
+    }
+
+    /// Give a DONTUNMAP-kept source back to its reservation (PROT_NONE).
+    fn rereserve_source(
+        &self,
+        state: &mut State,
+        keep: u64,
+        from: usize,
+        len: usize,
+    ) -> Result<(), EngineError> {
+        if keep == 0 {
+            return Ok(());
+        }
+        state.map_fixed(from, len, Prot::NONE, Backing::PrivateAnon, || {
+            sys::mmap_anon(from, len, ProtFlags::PROT_NONE, private_fixed())
+        })
     }
 
     /// [`move_range`](Self::move_range) emulated with one single-VMA
@@ -268,6 +302,7 @@ impl Engine {
         if pieces.len() > 1 && pieces.iter().any(|v| v.flags.uffd) {
             return Err(reject(Rule::MultiIneligible));
         }
+        let keep = self.keep_source(&state, from, len);
         let requests: Vec<MremapRequest> = pieces
             .iter()
             .map(|v| {
@@ -277,7 +312,7 @@ impl Engine {
                     addr: s,
                     old_len: e - s,
                     new_len: e - s,
-                    flags: MREMAP_MAYMOVE | MREMAP_FIXED | self.relocate_flag(),
+                    flags: MREMAP_MAYMOVE | MREMAP_FIXED | keep | self.relocate_flag(),
                     new_addr: to as u64 + (s - from as u64),
                 }
             })
@@ -292,7 +327,7 @@ impl Engine {
         for req in requests {
             state.remap(req, &[(from, len), (to, len)])?;
         }
-        Ok(())
+        self.rereserve_source(&mut state, keep, from, len)
     }
 
     /// `MADV_DONTNEED` over `[addr, addr + len)` (inside a reservation):
