@@ -12,7 +12,7 @@
 //!
 //! Environment variables (read by [`RuntimeBuilder::from_env`] and so by
 //! [`Runtime::builder`]): `GC_MODE` (stw, uffd-copy, uffd), `GC_HEAP_LIMIT`
-//! (e.g. 512M), `GC_LARGE_OBJECT_THRESHOLD`, `GC_LOG` (1/0), `GC_VERIFY`
+//! (e.g. 512M), `GC_HEAP_GROWTH` (next trigger = live x factor), `GC_LARGE_OBJECT_THRESHOLD`, `GC_LOG` (1/0), `GC_VERIFY`
 //! (verify the heap after every cycle), `GC_STRESS` (collect at every
 //! allocation), `GC_MARK_THREADS`.
 
@@ -78,6 +78,19 @@ impl RuntimeBuilder {
         if let Some(n) = env_value("GC_HEAP_LIMIT", parse_size)? {
             b.heap.heap_limit = n;
         }
+        if let Some(g) = env_value("GC_HEAP_GROWTH", |s| {
+            s.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|g| (1.0..=100.0).contains(g))
+                .ok_or(ConfigError::BadValue {
+                    what: "heap growth factor",
+                    value: s.to_string(),
+                    expected: "a number from 1 to 100",
+                })
+        })? {
+            b.heap.growth = g;
+        }
         if let Some(n) = env_value("GC_LARGE_OBJECT_THRESHOLD", parse_size)? {
             b.heap.large_object_threshold = n;
         }
@@ -115,6 +128,12 @@ impl RuntimeBuilder {
     /// Compaction mode (falls back to `stw`, with a logged reason, where unsupported).
     pub fn mode(mut self, mode: Mode) -> Self {
         self.mode = mode;
+        self
+    }
+
+    /// The next collection triggers at `live * growth` bytes in use.
+    pub fn growth(mut self, factor: f64) -> Self {
+        self.heap.growth = factor;
         self
     }
 

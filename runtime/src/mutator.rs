@@ -91,10 +91,12 @@ impl Mutator {
         if self.shared.stress {
             self.collect_or_oom(&spec)?;
         }
-        for attempt in 0..2 {
+        for attempt in 0..3 {
             match self.shared.heap.alloc(&mut self.tlab, &spec) {
                 Ok(Some(obj)) => return Ok(obj),
+                // Past the trigger: collect, then (if still short) grow to the limit.
                 Ok(None) if attempt == 0 => self.collect_or_oom(&spec)?,
+                Ok(None) if attempt == 1 => self.shared.heap.set_soft_limit(usize::MAX),
                 Ok(None) | Err(_) => break,
             }
         }
@@ -136,6 +138,11 @@ impl Mutator {
         let heap = &self.shared.heap;
         let report = stw::collect(heap, &mut self.roots)?;
         self.tlab.discard();
+        let used = heap.used_bytes();
+        let growth = heap.config().growth.max(1.0);
+        heap.set_soft_limit(
+            ((used as f64 * growth) as usize).max(used + gc::heap::INITIAL_TRIGGER),
+        );
         if self.shared.verify {
             gc::verify::verify(heap, &mut self.roots)?;
         }

@@ -15,6 +15,8 @@
 pub mod moving;
 pub mod non_moving;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use mremap_shim::engine::{Engine, MemfdRegion, Reservation};
 
 use crate::error::HeapError;
@@ -35,6 +37,9 @@ pub const PAGE_SIZE: usize = 4096;
 pub struct HeapConfig {
     /// Upper bound on allocated bytes (moving + non-moving).
     pub heap_limit: usize,
+    /// After a collection the next one triggers at `used * growth` (at least
+    /// [`INITIAL_TRIGGER`] more), clamped to the limit.
+    pub growth: f64,
     /// Objects of at least this many bytes go to the non-moving space.
     pub large_object_threshold: usize,
     /// Bytes per thread-local allocation buffer.
@@ -47,6 +52,7 @@ impl Default for HeapConfig {
     fn default() -> Self {
         HeapConfig {
             heap_limit: 256 << 20,
+            growth: 2.0,
             large_object_threshold: 32 << 10,
             tlab_bytes: 32 << 10,
             mark_threads: 1,
@@ -81,7 +87,11 @@ pub struct Heap {
     nm_region: MemfdRegion,
     nm_view_base: usize,
     marks: MarkBitmaps,
+    soft_limit: AtomicUsize,
 }
+
+/// The first collection trigger (or the limit, if smaller).
+pub const INITIAL_TRIGGER: usize = 16 << 20;
 
 impl Heap {
     /// Reserves and maps a heap for `config`.
@@ -107,7 +117,9 @@ impl Heap {
             (base, base + stride, base + 2 * stride, base + 3 * stride);
         engine.map_anon(&reservation, moving_base, space_bytes)?;
         let nm_region = engine.map_memfd(&reservation, nm_base, space_bytes, "gc-non-moving")?;
+        let soft_limit = AtomicUsize::new(config.heap_limit.min(INITIAL_TRIGGER));
         Ok(Heap {
+            soft_limit,
             marks: MarkBitmaps::new(moving_base, nm_base, space_bytes),
             moving: MovingSpace::new(moving_base, space_bytes),
             non_moving: NonMovingSpace::new(nm_base, space_bytes),
@@ -182,7 +194,19 @@ impl Heap {
     }
 
     fn within_limit(&self, moving_used: usize, nm_used: usize) -> bool {
-        moving_used + nm_used <= self.config.heap_limit
+        moving_used + nm_used <= self.soft_limit.load(Ordering::Relaxed)
+    }
+
+    /// The collection trigger: allocation reports a full heap (`Ok(None)`)
+    /// once this many bytes are in use. Clamped to the heap limit.
+    pub fn set_soft_limit(&self, bytes: usize) {
+        self.soft_limit
+            .store(bytes.min(self.config.heap_limit), Ordering::Relaxed);
+    }
+
+    /// The current collection trigger.
+    pub fn soft_limit(&self) -> usize {
+        self.soft_limit.load(Ordering::Relaxed)
     }
 
     /// Allocates an object without collecting: `Ok(None)` means the heap is
