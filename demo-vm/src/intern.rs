@@ -110,7 +110,14 @@ pub fn intern(heap: &mut Heap, bytes: &[u8]) -> Result<Value, OutOfMemory> {
     Ok(Value::object(s))
 }
 
-/// Rebuilds the table if one more entry would exceed a 3/4 load.
+/// Tables at least this big are grown only after a collection has shown
+/// that their entries are live: between collections, dead strings keep their
+/// slots (the collector clears them), so the table would otherwise double on
+/// garbage and could exhaust a small heap by itself.
+const COLLECT_BEFORE_GROWING: usize = 1 << 16;
+
+/// Makes room for one more entry: purges cleared slots in place when the
+/// live strings fit, and only otherwise moves them to a table twice as big.
 fn ensure_room(heap: &mut Heap) -> Result<(), OutOfMemory> {
     let table = heap.get(ROOT_STRINGS);
     let (cap, used) = if table.is_nil() {
@@ -124,13 +131,17 @@ fn ensure_room(heap: &mut Heap) -> Result<(), OutOfMemory> {
     if (used + 1) * 4 <= cap * 3 {
         return Ok(());
     }
-    let live = if table.is_nil() {
-        0
-    } else {
-        (0..cap)
-            .filter(|&i| !table.as_object().slot(i).is_nil())
-            .count()
-    };
+    if cap > 0 && fits_after_purge(heap) {
+        return Ok(());
+    }
+    if cap >= COLLECT_BEFORE_GROWING {
+        // A failed collection just means we grow as if it had not run.
+        let _ = heap.collect();
+        if fits_after_purge(heap) {
+            return Ok(());
+        }
+    }
+    let live = live_count(heap.get(ROOT_STRINGS));
     let mut new_cap = MIN_CAPACITY.max(cap);
     while (live + 1) * 2 > new_cap {
         new_cap *= 2;
@@ -154,4 +165,37 @@ fn ensure_room(heap: &mut Heap) -> Result<(), OutOfMemory> {
     }
     heap.set(ROOT_STRINGS, Value::object(new));
     Ok(())
+}
+
+fn live_count(table: Value) -> usize {
+    if table.is_nil() {
+        return 0;
+    }
+    let t = table.as_object();
+    (0..t.slot_count()).filter(|&i| !t.slot(i).is_nil()).count()
+}
+
+/// If the live strings fill at most half the table, re-inserts them in
+/// place (dropping tombstones) and returns true. Allocates nothing.
+fn fits_after_purge(heap: &mut Heap) -> bool {
+    let table = heap.get(ROOT_STRINGS);
+    let t = table.as_object();
+    let cap = t.slot_count();
+    if (live_count(table) + 1) * 2 > cap {
+        return false;
+    }
+    // No heap allocation happens below, so these references stay valid.
+    let live: Vec<Value> = (0..cap)
+        .map(|i| t.slot(i))
+        .filter(|s| !s.is_nil())
+        .collect();
+    for i in 0..cap {
+        set_marker(t, i, 0);
+        heap.write(t, i, Value::NIL);
+    }
+    t.set_aux(0);
+    for s in live {
+        insert(heap, t, s.as_object());
+    }
+    true
 }

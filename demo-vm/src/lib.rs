@@ -19,6 +19,8 @@
 //! - [`number_format`]: `%g` number printing.
 //! - [`cli`], [`repl`]: the command line and the interactive loop.
 
+#![warn(missing_docs)]
+
 pub mod bytecode;
 pub mod cli;
 pub mod compiler;

@@ -47,7 +47,7 @@ pub fn write_number(out: &mut Vec<u8>, n: f64) {
     let sci = &sci[..sci_len];
     let e_pos = sci.iter().position(|&c| c == b'e').unwrap_or(sci.len());
     let exp = parse_exponent(&sci[e_pos.saturating_add(1).min(sci.len())..]);
-    if exp < -4 || exp >= PRECISION {
+    if !(-4..PRECISION).contains(&exp) {
         push_trimmed(out, &sci[..e_pos]);
         out.push(b'e');
         out.push(if exp < 0 { b'-' } else { b'+' });
@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn rounds_to_six_significant_digits() {
-        assert_eq!(format_number(3.14159265), "3.14159");
+        assert_eq!(format_number(std::f64::consts::PI), "3.14159");
         assert_eq!(format_number(2.0 / 3.0), "0.666667");
         assert_eq!(format_number(0.1 + 0.2), "0.3");
         assert_eq!(format_number(999999.5), "1e+06");

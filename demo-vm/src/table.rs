@@ -165,9 +165,9 @@ fn grow(heap: &mut Heap, holder: Holder) -> Result<Value, OutOfMemory> {
     Ok(new)
 }
 
-/// Makes the table at `to` a copy of `from` (a table or nil): `inherit`
+/// Makes the table at `to` a copy of the table at `from` (if any): `inherit`
 /// copies the superclass's methods into a class that has none yet. May
-/// collect; `from` must be reachable from `from_root`'s slot.
+/// collect; both holders are re-read after the allocation.
 pub fn copy_into(heap: &mut Heap, from: Holder, to: Holder) -> Result<(), OutOfMemory> {
     let src = from.load(heap);
     if src.is_nil() {

@@ -33,15 +33,25 @@ fn unknown_flag_and_bad_mode_are_usage_errors() {
     assert_eq!(run_vm(&["--frobnicate"], b"", TIMEOUT).code, Some(64));
     let out = run_vm(&["--gc", "fast", "x.lox"], b"", TIMEOUT);
     assert_eq!(out.code, Some(64));
-    assert!(text(&out.stderr).contains("stw, uffd-copy, uffd"), "{}", text(&out.stderr));
-    assert_eq!(run_vm(&["--heap-limit", "lots", "x.lox"], b"", TIMEOUT).code, Some(64));
+    assert!(
+        text(&out.stderr).contains("stw, uffd-copy, uffd"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        run_vm(&["--heap-limit", "lots", "x.lox"], b"", TIMEOUT).code,
+        Some(64)
+    );
 }
 
 #[test]
 fn unreadable_script_exits_74_with_clox_message() {
     let out = run_vm(&["/nonexistent/dir/script.lox"], b"", TIMEOUT);
     assert_eq!(out.code, Some(74));
-    assert_eq!(text(&out.stderr), "Could not open file \"/nonexistent/dir/script.lox\".\n");
+    assert_eq!(
+        text(&out.stderr),
+        "Could not open file \"/nonexistent/dir/script.lox\".\n"
+    );
 }
 
 #[test]
@@ -49,7 +59,14 @@ fn help_explains_every_flag_and_exits_0() {
     let out = run_vm(&["--help"], b"", TIMEOUT);
     assert_eq!(out.code, Some(0));
     let help = text(&out.stdout);
-    for flag in ["--gc <MODE>", "--heap-limit <SIZE>", "--gc-log", "--gc-stats", "--gc-stress", "[SCRIPT]"] {
+    for flag in [
+        "--gc <MODE>",
+        "--heap-limit <SIZE>",
+        "--gc-log",
+        "--gc-stats",
+        "--gc-stress",
+        "[SCRIPT]",
+    ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
 }
@@ -68,7 +85,8 @@ fn repl_keeps_globals_between_lines_and_survives_errors() {
 
 #[test]
 fn repl_defines_functions_and_classes_across_lines() {
-    let input = b"fun sq(x) { return x * x; }\nclass P { init(v) { this.v = v; } }\nprint sq(P(7).v);\n";
+    let input =
+        b"fun sq(x) { return x * x; }\nclass P { init(v) { this.v = v; } }\nprint sq(P(7).v);\n";
     let out = run_vm(&["--gc-stress"], input, TIMEOUT);
     assert_eq!(text(&out.stdout), "> > > 49\n> \n");
     assert_eq!(out.code, Some(0));
@@ -80,28 +98,53 @@ fn unbounded_growth_prints_out_of_memory_and_exits_70() {
         "grow.lox",
         "class Cell {}\nvar head = nil;\nvar n = 0;\nwhile (true) { var c = Cell(); c.next = head; c.n = n; head = c; n = n + 1; }\n",
     );
-    let out = run_vm(&["--heap-limit", "8M", p.to_str().expect("utf-8 temp path")], b"", TIMEOUT);
+    let out = run_vm(
+        &["--heap-limit", "8M", p.to_str().expect("utf-8 temp path")],
+        b"",
+        TIMEOUT,
+    );
     assert_eq!(out.code, Some(70), "stderr: {}", text(&out.stderr));
     assert_eq!(text(&out.stderr), "Out of memory.\n[line 4] in script\n");
 }
 
 #[test]
 fn gc_stats_flag_prints_a_summary_at_exit() {
-    let p = temp_script("stats.lox", "for (var i = 0; i < 3; i = i + 1) gc();\nprint \"done\";\n");
-    let out = run_vm(&["--gc-stats", p.to_str().expect("utf-8 temp path")], b"", TIMEOUT);
+    let p = temp_script(
+        "stats.lox",
+        "for (var i = 0; i < 3; i = i + 1) gc();\nprint \"done\";\n",
+    );
+    let out = run_vm(
+        &["--gc-stats", p.to_str().expect("utf-8 temp path")],
+        b"",
+        TIMEOUT,
+    );
     assert_eq!(out.code, Some(0));
     assert_eq!(text(&out.stdout), "done\n");
     let err = text(&out.stderr);
-    assert!(err.contains("cycles") && err.contains("p99") && err.contains("faults"), "{err}");
+    assert!(
+        err.contains("cycles") && err.contains("p99") && err.contains("faults"),
+        "{err}"
+    );
 }
 
 #[test]
 fn gc_log_flag_prints_one_line_per_cycle() {
     let p = temp_script("log.lox", "gc(); gc(); gc();\n");
-    let out = run_vm(&["--gc-log", p.to_str().expect("utf-8 temp path")], b"", TIMEOUT);
+    let out = run_vm(
+        &["--gc-log", p.to_str().expect("utf-8 temp path")],
+        b"",
+        TIMEOUT,
+    );
     assert_eq!(out.code, Some(0));
-    let cycle_lines = text(&out.stderr).lines().filter(|l| l.contains('#')).count();
-    assert!(cycle_lines >= 3, "expected a log line per cycle:\n{}", text(&out.stderr));
+    let cycle_lines = text(&out.stderr)
+        .lines()
+        .filter(|l| l.contains('#'))
+        .count();
+    assert!(
+        cycle_lines >= 3,
+        "expected a log line per cycle:\n{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -109,5 +152,9 @@ fn gc_stats_native_reports_cycles_as_a_string() {
     let p = temp_script("native_stats.lox", "gc();\nprint gcStats();\n");
     let out = run_vm(&[p.to_str().expect("utf-8 temp path")], b"", TIMEOUT);
     assert_eq!(out.code, Some(0));
-    assert!(text(&out.stdout).contains("cycles"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("cycles"),
+        "{}",
+        text(&out.stdout)
+    );
 }

@@ -108,23 +108,42 @@ fn check_file(path: &Path, extra: &[&str]) -> Result<(), String> {
 }
 
 fn suite_files() -> Vec<PathBuf> {
-    files_under(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lox"), "lox")
+    files_under(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lox"),
+        "lox",
+    )
 }
 
 /// Runs the suite with `extra` flags and panics listing every failure.
 fn run_suite(extra: &[&str], stress: bool) -> usize {
     let files: Vec<PathBuf> = suite_files()
         .into_iter()
-        .filter(|p| !stress || !parse_expectation(&std::fs::read(p).unwrap_or_default()).skip_stress)
+        .filter(|p| {
+            !stress || !parse_expectation(&std::fs::read(p).unwrap_or_default()).skip_stress
+        })
         .collect();
-    assert!(files.len() >= 100, "the suite has only {} files", files.len());
+    assert!(
+        files.len() >= 100,
+        "the suite has only {} files",
+        files.len()
+    );
     let results = parallel_map(&files, |p| check_file(p, extra));
     let failures: Vec<String> = files
         .iter()
         .zip(&results)
-        .filter_map(|(p, r)| r.as_ref().err().map(|e| format!("== {} ({extra:?})\n{e}", p.display())))
+        .filter_map(|(p, r)| {
+            r.as_ref()
+                .err()
+                .map(|e| format!("== {} ({extra:?})\n{e}", p.display()))
+        })
         .collect();
-    assert!(failures.is_empty(), "{} of {} files failed:\n{}", failures.len(), files.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} files failed:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
     files.len()
 }
 
@@ -140,21 +159,35 @@ fn suite_output_is_identical_under_gc_stress_in_stw_mode() {
 
 #[test]
 fn suite_output_is_identical_under_gc_stress_in_uffd_copy_mode() {
-    run_suite(&["--gc-stress", "--gc", "uffd-copy", "--heap-limit", "16M"], true);
+    run_suite(
+        &["--gc-stress", "--gc", "uffd-copy", "--heap-limit", "16M"],
+        true,
+    );
 }
 
 #[test]
 fn suite_output_is_identical_under_gc_stress_in_uffd_mode() {
-    run_suite(&["--gc-stress", "--gc", "uffd", "--heap-limit", "16M"], true);
+    run_suite(
+        &["--gc-stress", "--gc", "uffd", "--heap-limit", "16M"],
+        true,
+    );
 }
 
 #[test]
 fn expectation_parser_derives_lines_and_exit_codes() {
-    let e = parse_expectation(b"print 1; // expect: 1\nx; // Error at 'x': bad\n// [line 9] Error at end: eof\n");
+    let e = parse_expectation(
+        b"print 1; // expect: 1\nx; // Error at 'x': bad\n// [line 9] Error at end: eof\n",
+    );
     assert_eq!(e.stdout, ["1"]);
-    assert_eq!(e.stderr, ["[line 2] Error at 'x': bad", "[line 9] Error at end: eof"]);
+    assert_eq!(
+        e.stderr,
+        ["[line 2] Error at 'x': bad", "[line 9] Error at end: eof"]
+    );
     assert_eq!(e.exit, 65);
     let r = parse_expectation(b"\n-nil; // expect runtime error: Operand must be a number.\n");
-    assert_eq!(r.stderr, ["Operand must be a number.", "[line 2] in script"]);
+    assert_eq!(
+        r.stderr,
+        ["Operand must be a number.", "[line 2] in script"]
+    );
     assert_eq!(r.exit, 70);
 }

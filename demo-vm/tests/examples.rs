@@ -31,7 +31,11 @@ fn scale_down(path: &Path, dir: &Path) -> ScaledExample {
         .filter_map(|l| l.strip_prefix("// test-expect: "))
         .map(|l| format!("{l}\n"))
         .collect();
-    assert!(!expected.is_empty(), "{} has no test-expect lines", path.display());
+    assert!(
+        !expected.is_empty(),
+        "{} has no test-expect lines",
+        path.display()
+    );
     let mut scaled_lines = 0;
     let scaled: String = text
         .lines()
@@ -45,18 +49,38 @@ fn scale_down(path: &Path, dir: &Path) -> ScaledExample {
             }
         })
         .collect();
-    assert_eq!(scaled_lines, 1, "{} needs exactly one @scale line", path.display());
-    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("example").to_string();
+    assert_eq!(
+        scaled_lines,
+        1,
+        "{} needs exactly one @scale line",
+        path.display()
+    );
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("example")
+        .to_string();
     let source = dir.join(format!("{name}.lox"));
     std::fs::write(&source, scaled).expect("temp dir is writable");
-    ScaledExample { name, source, expected }
+    ScaledExample {
+        name,
+        source,
+        expected,
+    }
 }
 
 fn examples(tag: &str) -> Vec<ScaledExample> {
     let dir = std::env::temp_dir().join(format!("demo-vm-examples-{}-{tag}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir can be created");
-    let all = files_under(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"), "lox");
-    assert!(all.len() >= 4, "expected at least four examples, found {}", all.len());
+    let all = files_under(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"),
+        "lox",
+    );
+    assert!(
+        all.len() >= 4,
+        "expected at least four examples, found {}",
+        all.len()
+    );
     all.iter().map(|p| scale_down(p, &dir)).collect()
 }
 
@@ -91,15 +115,24 @@ fn scaled_examples_print_their_expected_results() {
 
 #[test]
 fn scaled_examples_print_the_same_under_gc_stress_in_stw_mode() {
-    check_all(&["--gc-stress", "--gc", "stw", "--heap-limit", "16M"], "stw");
+    check_all(
+        &["--gc-stress", "--gc", "stw", "--heap-limit", "16M"],
+        "stw",
+    );
 }
 
 #[test]
 fn scaled_examples_print_the_same_under_gc_stress_in_uffd_copy_mode() {
-    check_all(&["--gc-stress", "--gc", "uffd-copy", "--heap-limit", "16M"], "uffd-copy");
+    check_all(
+        &["--gc-stress", "--gc", "uffd-copy", "--heap-limit", "16M"],
+        "uffd-copy",
+    );
 }
 
 #[test]
 fn scaled_examples_print_the_same_under_gc_stress_in_uffd_mode() {
-    check_all(&["--gc-stress", "--gc", "uffd", "--heap-limit", "16M"], "uffd");
+    check_all(
+        &["--gc-stress", "--gc", "uffd", "--heap-limit", "16M"],
+        "uffd",
+    );
 }

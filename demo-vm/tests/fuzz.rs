@@ -17,7 +17,8 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 fn run_source(source: &[u8], stress: bool) -> RunOutput {
     let dir = std::env::temp_dir().join(format!("demo-vm-fuzz-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir can be created");
-    let path = dir.join(format!("case-{:?}.lox", std::thread::current().id()).replace(['(', ')'], ""));
+    let path =
+        dir.join(format!("case-{:?}.lox", std::thread::current().id()).replace(['(', ')'], ""));
     std::fs::write(&path, source).expect("temp dir is writable");
     let p = path.to_str().expect("utf-8 temp path");
     let mut args = vec!["--heap-limit", "32M"];
@@ -32,8 +33,17 @@ fn run_source(source: &[u8], stress: bool) -> RunOutput {
 fn assert_clean(source: &[u8], stress: bool) -> Result<(), TestCaseError> {
     let out = run_source(source, stress);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    prop_assert!(!stderr.contains("panicked"), "panic on {:?}:\n{}", String::from_utf8_lossy(source), stderr);
-    prop_assert!(!stderr.contains("internal error"), "internal error on {:?}", String::from_utf8_lossy(source));
+    prop_assert!(
+        !stderr.contains("panicked"),
+        "panic on {:?}:\n{}",
+        String::from_utf8_lossy(source),
+        stderr
+    );
+    prop_assert!(
+        !stderr.contains("internal error"),
+        "internal error on {:?}",
+        String::from_utf8_lossy(source)
+    );
     if !out.timed_out {
         prop_assert!(
             matches!(out.code, Some(0 | 65 | 70)),
@@ -47,13 +57,15 @@ fn assert_clean(source: &[u8], stress: bool) -> Result<(), TestCaseError> {
 }
 
 const TOKENS: &[&str] = &[
-    "(", ")", "{", "}", ",", ".", "-", "+", ";", "/", "*", "!", "!=", "=", "==", ">", ">=", "<", "<=", "a", "b",
-    "f", "A", "B", "\"s\"", "\"\"", "1", "2.5", "0", "and", "class", "else", "false", "for", "fun", "if", "nil",
-    "or", "print", "return", "super", "this", "true", "var", "while", "init", "gc()", "\n", " ", "// c\n", "@",
+    "(", ")", "{", "}", ",", ".", "-", "+", ";", "/", "*", "!", "!=", "=", "==", ">", ">=", "<",
+    "<=", "a", "b", "f", "A", "B", "\"s\"", "\"\"", "1", "2.5", "0", "and", "class", "else",
+    "false", "for", "fun", "if", "nil", "or", "print", "return", "super", "this", "true", "var",
+    "while", "init", "gc()", "\n", " ", "// c\n", "@",
 ];
 
 fn token_soup() -> impl Strategy<Value = Vec<u8>> {
-    prop::collection::vec(prop::sample::select(TOKENS), 0..200).prop_map(|ts| ts.join(" ").into_bytes())
+    prop::collection::vec(prop::sample::select(TOKENS), 0..200)
+        .prop_map(|ts| ts.join(" ").into_bytes())
 }
 
 fn suite_sources() -> Vec<Vec<u8>> {
@@ -110,7 +122,8 @@ fn apply(mut src: Vec<u8>, edits: &[Edit]) -> Vec<u8> {
 fn edit() -> impl Strategy<Value = Edit> {
     prop_oneof![
         (any::<usize>(), 1usize..20).prop_map(|(a, l)| Edit::Delete(a, l)),
-        (any::<usize>(), prop::collection::vec(any::<u8>(), 1..8)).prop_map(|(a, b)| Edit::Insert(a, b)),
+        (any::<usize>(), prop::collection::vec(any::<u8>(), 1..8))
+            .prop_map(|(a, b)| Edit::Insert(a, b)),
         (any::<usize>(), prop::sample::select(TOKENS))
             .prop_map(|(a, t)| Edit::Insert(a, t.as_bytes().to_vec())),
         (any::<usize>(), any::<u8>()).prop_map(|(a, b)| Edit::Replace(a, b)),
@@ -186,10 +199,16 @@ proptest! {
 fn invalid_utf8_in_strings_and_identifiers_is_handled() {
     let out = run_source(b"print \"caf\xe9 \xff\xfe\";\nvar \xc3 = 1;\n", false);
     assert_eq!(out.code, Some(65));
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "[line 2] Error: Unexpected character.\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "[line 2] Error: Unexpected character.\n"
+    );
     let out = run_source(b"print \"caf\xe9 \xff\";\n", false);
     assert_eq!(out.code, Some(0));
-    assert_eq!(out.stdout, b"caf\xe9 \xff\n", "string bytes are printed raw");
+    assert_eq!(
+        out.stdout, b"caf\xe9 \xff\n",
+        "string bytes are printed raw"
+    );
 }
 
 #[test]

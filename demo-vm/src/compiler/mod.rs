@@ -27,7 +27,7 @@ use function::{FnKind, FnState};
 /// Deepest nesting of declarations, statements and expressions accepted.
 /// clox has no such limit (it overflows its C stack instead); this one is far
 /// beyond anything a real program nests.
-pub const MAX_NESTING: usize = 2000;
+pub const MAX_NESTING: usize = 10_000;
 
 /// Why compilation produced no function.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

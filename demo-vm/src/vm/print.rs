@@ -16,8 +16,7 @@ pub fn write_value(out: &mut Vec<u8>, v: Value) {
     } else {
         let o = v.as_object();
         match o.tag() {
-            // SAFETY (all `payload` calls): the strings are live and nothing
-            // allocates while the slices are used.
+            // SAFETY: a live string; nothing allocates while the slice is used.
             tag::STRING => out.extend_from_slice(unsafe { payload(o) }),
             tag::FUNCTION => write_function(out, v),
             tag::CLOSURE => write_function(out, o.slot(object::CLOSURE_FUNCTION)),

@@ -82,9 +82,12 @@ pub fn run_vm(args: &[&str], stdin: &[u8], limit: Duration) -> RunOutput {
 /// Runs `job` over `items` on as many threads as there are CPUs.
 pub fn parallel_map<T: Sync, R: Send>(items: &[T], job: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let next = AtomicUsize::new(0);
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     let mut results: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
-    let slots: Vec<std::sync::Mutex<&mut Option<R>>> = results.iter_mut().map(std::sync::Mutex::new).collect();
+    let slots: Vec<std::sync::Mutex<&mut Option<R>>> =
+        results.iter_mut().map(std::sync::Mutex::new).collect();
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
@@ -98,7 +101,10 @@ pub fn parallel_map<T: Sync, R: Send>(items: &[T], job: impl Fn(&T) -> R + Sync)
         }
     });
     drop(slots);
-    results.into_iter().map(|r| r.expect("every item was processed")).collect()
+    results
+        .into_iter()
+        .map(|r| r.expect("every item was processed"))
+        .collect()
 }
 
 /// Every file under `dir` with extension `ext`, sorted.
@@ -106,7 +112,10 @@ pub fn files_under(dir: &Path, ext: &str) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).expect("test directory is readable").flatten() {
+        for entry in std::fs::read_dir(&d)
+            .expect("test directory is readable")
+            .flatten()
+        {
             let p = entry.path();
             if p.is_dir() {
                 stack.push(p);
