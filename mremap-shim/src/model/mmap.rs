@@ -112,7 +112,8 @@ impl AddressSpace {
     /// mprotect(2): splits and merges like the kernel; ENOMEM on unmapped
     /// holes (VMAs before the hole keep their new protection), EPERM on a
     /// sealed VMA. Making a private VMA writable for the first time sets
-    /// `account` (VM_ACCOUNT), which is never cleared again.
+    /// `account` (VM_ACCOUNT); an unfaulted anonymous VMA made read-only
+    /// drops it again (kernel 6.6+).
     pub fn mprotect(&mut self, addr: u64, len: u64, prot: Prot) -> Result<(), ModelError> {
         if !addr.is_multiple_of(PAGE_SIZE) {
             return Err(Rule::RangeUnaligned.into());
@@ -147,6 +148,15 @@ impl AddressSpace {
                 && !flags.hugetlb
             {
                 flags.account = true;
+            } else if !prot.write
+                && flags.account
+                && v.backing == Backing::PrivateAnon
+                && v.anon.is_none()
+            {
+                // mprotect_fixup (6.6+): an unfaulted anonymous VMA that loses
+                // write access is unaccounted, so it can merge with unaccounted
+                // neighbours again.
+                flags.account = false;
             }
             if prot != v.prot || flags != v.flags {
                 self.modify_range(cursor, piece_end, |m| {
