@@ -31,15 +31,35 @@ pub use gc::{AllocRequest as AllocSpec, ObjRef, Value};
 pub use mutator::{GcError, Mutator, OutOfMemory};
 pub use stats::GcStats;
 
+/// A callback told the length of every pause (the time mutators were
+/// stopped). It runs on the thread that paused, after the mutators resumed;
+/// keep it short.
+pub type PauseHook = Arc<dyn Fn(std::time::Duration) + Send + Sync>;
+
 /// Builds a [`Runtime`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RuntimeBuilder {
     heap: HeapConfig,
     mode: Mode,
     log: bool,
     stress: bool,
     verify: bool,
+    pause_hook: Option<PauseHook>,
     env_error: Option<ConfigError>,
+}
+
+impl std::fmt::Debug for RuntimeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeBuilder")
+            .field("heap", &self.heap)
+            .field("mode", &self.mode)
+            .field("log", &self.log)
+            .field("stress", &self.stress)
+            .field("verify", &self.verify)
+            .field("pause_hook", &self.pause_hook.is_some())
+            .field("env_error", &self.env_error)
+            .finish()
+    }
 }
 
 impl Default for RuntimeBuilder {
@@ -50,6 +70,7 @@ impl Default for RuntimeBuilder {
             log: false,
             stress: false,
             verify: false,
+            pause_hook: None,
             env_error: None,
         }
     }
@@ -167,6 +188,13 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Calls `hook` with the length of every pause once the mutators resume
+    /// (for pause logs such as the peer kit's `PEER_PAUSE_FILE`).
+    pub fn on_pause(mut self, hook: impl Fn(std::time::Duration) + Send + Sync + 'static) -> Self {
+        self.pause_hook = Some(Arc::new(hook));
+        self
+    }
+
     /// Creates the runtime.
     pub fn build(self) -> Result<Runtime, ConfigError> {
         if let Some(e) = self.env_error {
@@ -194,6 +222,7 @@ impl RuntimeBuilder {
                 log: self.log,
                 stress: self.stress,
                 verify: self.verify,
+                pause_hook: self.pause_hook,
                 stats: Mutex::new(GcStats::default()),
                 mutator_live: AtomicBool::new(false),
             }),
@@ -209,6 +238,7 @@ pub(crate) struct Shared {
     pub(crate) log: bool,
     pub(crate) stress: bool,
     pub(crate) verify: bool,
+    pub(crate) pause_hook: Option<PauseHook>,
     pub(crate) stats: Mutex<GcStats>,
     pub(crate) mutator_live: AtomicBool,
 }

@@ -151,6 +151,10 @@ impl Mutator {
         if self.shared.log {
             eprintln!("[gc] #{} {}", stats.cycles, report);
         }
+        drop(stats);
+        if let Some(hook) = &self.shared.pause_hook {
+            hook(report.pause);
+        }
         Ok(())
     }
 
