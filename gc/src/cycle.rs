@@ -7,6 +7,12 @@ use mremap_shim::model::MoveCost;
 
 use crate::mark::tracer::MarkStats;
 
+/// CPU time the calling thread has used.
+pub fn thread_cpu() -> Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map_or(Duration::ZERO, Duration::from)
+}
+
 /// The named steps of a cycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Phase {
@@ -14,8 +20,12 @@ pub enum Phase {
     Mark,
     /// Building the post-compaction address plan.
     Forward,
+    /// Waiting, stopped, for the previous concurrent compaction to end.
+    Wait,
     /// Moving the page tables away (`MREMAP_DONTUNMAP`).
     Flip,
+    /// Registering the flipped spaces with userfaultfd.
+    Register,
     /// Faulting in the to-space pages that will receive live data.
     Populate,
     /// Filling to-space pages.
@@ -30,10 +40,12 @@ pub enum Phase {
 
 impl Phase {
     /// Every phase, in cycle order.
-    pub const ALL: [Phase; 8] = [
+    pub const ALL: [Phase; 10] = [
+        Phase::Wait,
         Phase::Mark,
         Phase::Forward,
         Phase::Flip,
+        Phase::Register,
         Phase::Populate,
         Phase::Compact,
         Phase::UpdateRefs,
@@ -46,7 +58,9 @@ impl Phase {
         match self {
             Phase::Mark => "mark",
             Phase::Forward => "forward",
+            Phase::Wait => "wait",
             Phase::Flip => "flip",
+            Phase::Register => "register",
             Phase::Populate => "populate",
             Phase::Compact => "compact",
             Phase::UpdateRefs => "update-refs",
@@ -61,8 +75,10 @@ impl Phase {
 pub struct CycleReport {
     /// Compaction mode that ran.
     pub mode: &'static str,
-    /// Time spent in each phase (phases that did not run are zero).
+    /// Time spent in each phase the mutators were stopped for.
     pub phases: Vec<(Phase, Duration)>,
+    /// Time spent in each phase that ran while the mutators ran.
+    pub concurrent: Vec<(Phase, Duration)>,
     /// Heap bytes in use before the cycle.
     pub used_before: usize,
     /// Heap bytes in use after the cycle.
@@ -77,6 +93,17 @@ pub struct CycleReport {
     pub non_moving_freed_bytes: usize,
     /// Time the mutators were stopped.
     pub pause: Duration,
+    /// The part of the pause that moves page tables and fixes roots (the
+    /// pause without waiting, marking and address planning).
+    pub flip_pause: Duration,
+    /// Mutator page faults on the heap served during the cycle.
+    pub faults: u64,
+    /// Per-fault service times in nanoseconds, from the worker reading the
+    /// event to the page being mapped (at most a few thousand per cycle).
+    pub fault_service_ns: Vec<u64>,
+    /// CPU time of the collector's work: the pause on the mutator's thread,
+    /// the collector threads and the fault workers.
+    pub gc_cpu: Duration,
     /// Degradations worth logging (e.g. a failed populate).
     pub notes: Vec<String>,
     /// Wall time of the whole cycle.
@@ -96,6 +123,11 @@ impl CycleReport {
             pages_compacted: 0,
             non_moving_freed_bytes: 0,
             pause: Duration::ZERO,
+            flip_pause: Duration::ZERO,
+            faults: 0,
+            fault_service_ns: Vec::new(),
+            gc_cpu: Duration::ZERO,
+            concurrent: Vec::new(),
             notes: Vec::new(),
             duration: Duration::ZERO,
         }
@@ -109,9 +141,25 @@ impl CycleReport {
         }
     }
 
-    /// Time spent in `phase`.
+    /// Adds `d` to the concurrent `phase`.
+    pub fn add_concurrent(&mut self, phase: Phase, d: Duration) {
+        match self.concurrent.iter_mut().find(|(p, _)| *p == phase) {
+            Some((_, t)) => *t += d,
+            None => self.concurrent.push((phase, d)),
+        }
+    }
+
+    /// Time spent in `phase` with the mutators stopped.
     pub fn phase(&self, phase: Phase) -> Duration {
         self.phases
+            .iter()
+            .find(|(p, _)| *p == phase)
+            .map_or(Duration::ZERO, |&(_, d)| d)
+    }
+
+    /// Time spent in `phase` concurrently with the mutators.
+    pub fn concurrent_phase(&self, phase: Phase) -> Duration {
+        self.concurrent
             .iter()
             .find(|(p, _)| *p == phase)
             .map_or(Duration::ZERO, |&(_, d)| d)
@@ -144,11 +192,24 @@ impl fmt::Display for CycleReport {
             self.mode,
             self.pause.as_secs_f64() * 1e3
         )?;
+        if self.flip_pause > Duration::ZERO {
+            write!(f, "flip pause {:.3}; ", self.flip_pause.as_secs_f64() * 1e3)?;
+        }
         for (i, (p, d)) in self.phases.iter().enumerate() {
             if i > 0 {
                 f.write_str(" ")?;
             }
             write!(f, "{} {:.3}", p.name(), d.as_secs_f64() * 1e3)?;
+        }
+        if !self.concurrent.is_empty() {
+            write!(f, ") concurrent (")?;
+            for (i, (p, d)) in self.concurrent.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(" ")?;
+                }
+                write!(f, "{} {:.3}", p.name(), d.as_secs_f64() * 1e3)?;
+            }
+            write!(f, ", {} faults", self.faults)?;
         }
         write!(
             f,

@@ -95,6 +95,19 @@ pub fn parse_size(s: &str) -> Result<usize, ConfigError> {
     n.checked_mul(1usize << shift).ok_or_else(bad)
 }
 
+/// Parses a thread count from 1 to 64.
+pub fn parse_count(s: &str, what: &'static str) -> Result<usize, ConfigError> {
+    s.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|&n| (1..=64).contains(&n))
+        .ok_or(ConfigError::BadValue {
+            what,
+            value: s.to_string(),
+            expected: "an integer from 1 to 64",
+        })
+}
+
 /// Parses a boolean setting (`1/0`, `true/false`, `on/off`, `yes/no`).
 pub fn parse_bool(s: &str) -> Result<bool, ConfigError> {
     match s.trim().to_ascii_lowercase().as_str() {

@@ -11,10 +11,13 @@
 //! roots, the write path), [`stats`] (telemetry).
 //!
 //! Environment variables (read by [`RuntimeBuilder::from_env`] and so by
-//! [`Runtime::builder`]): `GC_MODE` (stw, uffd-copy, uffd), `GC_HEAP_LIMIT`
-//! (e.g. 512M), `GC_HEAP_GROWTH` (next trigger = live x factor), `GC_LARGE_OBJECT_THRESHOLD`, `GC_LOG` (1/0), `GC_VERIFY`
-//! (verify the heap after every cycle), `GC_STRESS` (collect at every
-//! allocation), `GC_MARK_THREADS`.
+//! [`Runtime::builder`]): `GC_MODE` (stw, uffd-copy, uffd; default uffd,
+//! falling back to stw with a logged reason where userfaultfd is missing),
+//! `GC_HEAP_LIMIT` (e.g. 512M), `GC_HEAP_GROWTH` (next trigger = live x
+//! factor), `GC_LARGE_OBJECT_THRESHOLD`, `GC_LOG` (1/0), `GC_VERIFY` (verify
+//! the heap after every cycle), `GC_STRESS` (collect at every allocation),
+//! `GC_MARK_THREADS`, `GC_FAULT_WORKERS`, `GC_COMPACT_THREADS`, and
+//! `GC_UFFD_DISABLE=1` (act as if the kernel had no userfaultfd).
 
 pub mod config;
 pub mod mutator;
@@ -23,7 +26,8 @@ pub mod stats;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use gc::{Heap, HeapConfig};
+use gc::compact::concurrent::{UffdCompactor, UffdOptions};
+use gc::{CycleReport, Heap, HeapConfig};
 use parking_lot::Mutex;
 
 pub use config::{parse_size, ConfigError, Mode};
@@ -44,6 +48,7 @@ pub struct RuntimeBuilder {
     log: bool,
     stress: bool,
     verify: bool,
+    uffd: UffdOptions,
     pause_hook: Option<PauseHook>,
     env_error: Option<ConfigError>,
 }
@@ -56,6 +61,7 @@ impl std::fmt::Debug for RuntimeBuilder {
             .field("log", &self.log)
             .field("stress", &self.stress)
             .field("verify", &self.verify)
+            .field("uffd", &self.uffd)
             .field("pause_hook", &self.pause_hook.is_some())
             .field("env_error", &self.env_error)
             .finish()
@@ -66,10 +72,11 @@ impl Default for RuntimeBuilder {
     fn default() -> Self {
         RuntimeBuilder {
             heap: HeapConfig::default(),
-            mode: Mode::Stw,
+            mode: Mode::Uffd,
             log: false,
             stress: false,
             verify: false,
+            uffd: UffdOptions::default(),
             pause_hook: None,
             env_error: None,
         }
@@ -116,17 +123,19 @@ impl RuntimeBuilder {
             b.heap.large_object_threshold = n;
         }
         if let Some(n) = env_value("GC_MARK_THREADS", |s| {
-            s.trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|&n| (1..=64).contains(&n))
-                .ok_or(ConfigError::BadValue {
-                    what: "mark thread count",
-                    value: s.to_string(),
-                    expected: "an integer from 1 to 64",
-                })
+            config::parse_count(s, "mark thread count")
         })? {
             b.heap.mark_threads = n;
+        }
+        if let Some(n) = env_value("GC_FAULT_WORKERS", |s| {
+            config::parse_count(s, "fault worker count")
+        })? {
+            b.uffd.fault_workers = n;
+        }
+        if let Some(n) = env_value("GC_COMPACT_THREADS", |s| {
+            config::parse_count(s, "compaction thread count")
+        })? {
+            b.uffd.collector_threads = n;
         }
         if let Some(v) = env_value("GC_LOG", config::parse_bool)? {
             b.log = v;
@@ -170,6 +179,26 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Threads serving userfaultfd faults (uffd modes; default 1).
+    pub fn fault_workers(mut self, n: usize) -> Self {
+        self.uffd.fault_workers = n.max(1);
+        self
+    }
+
+    /// Threads compacting pages concurrently (uffd modes; default 1).
+    pub fn compaction_threads(mut self, n: usize) -> Self {
+        self.uffd.collector_threads = n.max(1);
+        self
+    }
+
+    /// Makes the compaction threads sleep this long after every page (uffd
+    /// modes), so that mutators fault on most pages: for tests and
+    /// fault-latency measurements only.
+    pub fn compaction_page_delay(mut self, delay: std::time::Duration) -> Self {
+        self.uffd.page_delay = delay;
+        self
+    }
+
     /// One log line per cycle on stderr.
     pub fn log(mut self, on: bool) -> Self {
         self.log = on;
@@ -200,15 +229,37 @@ impl RuntimeBuilder {
         if let Some(e) = self.env_error {
             return Err(e);
         }
-        let heap = Heap::new(self.heap.clone()).map_err(|e| ConfigError::Heap(e.to_string()))?;
-        let (mode, fallback_reason) = match self.mode {
-            Mode::Stw => (Mode::Stw, None),
-            m => (
-                Mode::Stw,
-                Some(format!(
-                    "{m} compaction is not implemented yet (issue 4); using stw"
-                )),
-            ),
+        let heap =
+            Arc::new(Heap::new(self.heap.clone()).map_err(|e| ConfigError::Heap(e.to_string()))?);
+        let (mode, compactor, fallback_reason) = match self.mode {
+            Mode::Stw => (Mode::Stw, None, None),
+            requested => {
+                let options = UffdOptions {
+                    non_moving_continue: requested == Mode::Uffd,
+                    ..self.uffd.clone()
+                };
+                match UffdCompactor::new(heap.clone(), options) {
+                    Ok(c) => {
+                        if self.log {
+                            eprintln!("[gc] compaction: {}", c.description());
+                        }
+                        let mode = if c.mode_name() == "uffd" {
+                            Mode::Uffd
+                        } else {
+                            Mode::UffdCopy
+                        };
+                        let reason = c.degraded().map(str::to_string);
+                        (mode, Some(Mutex::new(c)), reason)
+                    }
+                    Err(reason) => (
+                        Mode::Stw,
+                        None,
+                        Some(format!(
+                            "{requested} compaction unavailable ({reason}); using stw"
+                        )),
+                    ),
+                }
+            }
         };
         if let (true, Some(r)) = (self.log, &fallback_reason) {
             eprintln!("[gc] {r}");
@@ -216,6 +267,7 @@ impl RuntimeBuilder {
         Ok(Runtime {
             inner: Arc::new(Shared {
                 heap,
+                compactor,
                 requested_mode: self.mode,
                 mode,
                 fallback_reason,
@@ -231,7 +283,10 @@ impl RuntimeBuilder {
 }
 
 pub(crate) struct Shared {
-    pub(crate) heap: Heap,
+    /// The concurrent compactor (uffd modes). Declared before the heap: it
+    /// must stop its threads before the heap goes.
+    pub(crate) compactor: Option<Mutex<UffdCompactor>>,
+    pub(crate) heap: Arc<Heap>,
     pub(crate) requested_mode: Mode,
     pub(crate) mode: Mode,
     pub(crate) fallback_reason: Option<String>,
@@ -241,6 +296,45 @@ pub(crate) struct Shared {
     pub(crate) pause_hook: Option<PauseHook>,
     pub(crate) stats: Mutex<GcStats>,
     pub(crate) mutator_live: AtomicBool,
+}
+
+impl Shared {
+    /// Accounts a finished cycle: statistics, the log line, the pause hook.
+    pub(crate) fn account(&self, report: &CycleReport) {
+        let mut stats = self.stats.lock();
+        stats.record(report);
+        if self.log {
+            eprintln!("[gc] #{} {}", stats.cycles, report);
+            for note in &report.notes {
+                eprintln!("[gc]   note: {note}");
+            }
+        }
+        drop(stats);
+        if let Some(hook) = &self.pause_hook {
+            hook(report.pause);
+        }
+    }
+
+    /// Accounts the concurrent compaction if it has ended; with `wait`,
+    /// waits for it first.
+    pub(crate) fn poll_compaction(&self, wait: bool) {
+        if let Some(c) = &self.compactor {
+            let mut c = c.lock();
+            let report = if wait { c.wait() } else { c.try_finished() };
+            drop(c);
+            if let Some(r) = report {
+                self.account(&r);
+            }
+        }
+    }
+}
+
+impl Drop for Shared {
+    /// Accounts (and logs) a compaction still in flight before the
+    /// compactor and the heap go.
+    fn drop(&mut self) {
+        self.poll_compaction(true);
+    }
 }
 
 /// A garbage-collected heap and its policy; cheap to clone.
@@ -283,9 +377,24 @@ impl Runtime {
         self.inner.fallback_reason.as_deref()
     }
 
-    /// A snapshot of the statistics.
+    /// A snapshot of the statistics (including a concurrent compaction
+    /// that has just ended).
     pub fn stats(&self) -> GcStats {
+        self.inner.poll_compaction(false);
         self.inner.stats.lock().clone()
+    }
+
+    /// Waits until no compaction is in flight (uffd modes) and accounts it.
+    pub fn quiesce(&self) {
+        self.inner.poll_compaction(true);
+    }
+
+    /// How the compaction runs: mode, userfaultfd method, threads.
+    pub fn describe(&self) -> String {
+        match &self.inner.compactor {
+            Some(c) => c.lock().description().to_string(),
+            None => "stw (stop-the-world compaction)".to_string(),
+        }
     }
 
     /// The heap (for verification and benchmarks).

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use gc::compact::stw;
 use gc::{AllocRequest, HeapError, ObjRef, Tlab, Value};
@@ -91,12 +92,14 @@ impl Mutator {
         if self.shared.stress {
             self.collect_or_oom(&spec)?;
         }
-        for attempt in 0..3 {
+        for attempt in 0..4 {
             match self.shared.heap.alloc(&mut self.tlab, &spec) {
                 Ok(Some(obj)) => return Ok(obj),
-                // Past the trigger: collect, then (if still short) grow to the limit.
+                // Past the trigger: collect; then let the compaction end (its
+                // sweep frees non-moving space); then grow to the limit.
                 Ok(None) if attempt == 0 => self.collect_or_oom(&spec)?,
-                Ok(None) if attempt == 1 => self.shared.heap.set_soft_limit(usize::MAX),
+                Ok(None) if attempt == 1 => self.shared.poll_compaction(true),
+                Ok(None) if attempt == 2 => self.shared.heap.set_soft_limit(usize::MAX),
                 Ok(None) | Err(_) => break,
             }
         }
@@ -132,28 +135,38 @@ impl Mutator {
         unsafe { obj.set_slot_raw(i, v) }
     }
 
-    /// Runs a full collection now.
+    /// Runs a full collection now. In the uffd modes this is the pause only:
+    /// compaction goes on concurrently after it returns (a cycle still in
+    /// flight is waited for first).
     pub fn collect(&mut self) -> Result<(), GcError> {
         self.tlab.retire();
-        let heap = &self.shared.heap;
-        let report = stw::collect(heap, &mut self.roots)?;
+        let shared = self.shared.clone();
+        let heap = &shared.heap;
+        let live = match &shared.compactor {
+            None => {
+                let report = stw::collect(heap, &mut self.roots)?;
+                shared.account(&report);
+                report.live_bytes()
+            }
+            Some(compactor) => {
+                let start = Instant::now();
+                let mut c = compactor.lock();
+                let previous = c.wait();
+                let waited = start.elapsed();
+                if let Some(r) = previous {
+                    shared.account(&r);
+                }
+                c.start(&mut self.roots, waited)?
+            }
+        };
         self.tlab.discard();
-        let used = heap.used_bytes();
         let growth = heap.config().growth.max(1.0);
         heap.set_soft_limit(
-            ((used as f64 * growth) as usize).max(used + gc::heap::INITIAL_TRIGGER),
+            ((live as f64 * growth) as usize).max(live + gc::heap::INITIAL_TRIGGER),
         );
-        if self.shared.verify {
+        if shared.verify {
+            shared.poll_compaction(true);
             gc::verify::verify(heap, &mut self.roots)?;
-        }
-        let mut stats = self.shared.stats.lock();
-        stats.record(&report);
-        if self.shared.log {
-            eprintln!("[gc] #{} {}", stats.cycles, report);
-        }
-        drop(stats);
-        if let Some(hook) = &self.shared.pause_hook {
-            hook(report.pause);
         }
         Ok(())
     }
@@ -180,9 +193,11 @@ impl Mutator {
         }
     }
 
-    /// Verifies the heap against this mutator's roots.
+    /// Verifies the heap against this mutator's roots (waiting for a
+    /// concurrent compaction to end first).
     pub fn verify(&mut self) -> Result<gc::verify::VerifyReport, gc::verify::VerifyError> {
         self.tlab.retire();
+        self.shared.poll_compaction(true);
         gc::verify::verify(&self.shared.heap, &mut self.roots)
     }
 
@@ -191,8 +206,14 @@ impl Mutator {
         gc::verify::graph_checksum(&mut self.roots)
     }
 
+    /// Waits until no compaction is in flight (uffd modes) and accounts it.
+    pub fn quiesce(&self) {
+        self.shared.poll_compaction(true);
+    }
+
     /// A snapshot of the statistics.
     pub fn stats(&self) -> crate::GcStats {
+        self.shared.poll_compaction(false);
         self.shared.stats.lock().clone()
     }
 

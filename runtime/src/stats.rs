@@ -18,8 +18,12 @@ pub struct GcStats {
     pub max_pause: Duration,
     /// Total time per phase.
     pub phase_totals: Vec<(Phase, Duration)>,
-    /// Mutator-observed page faults on the heap (uffd modes).
+    /// Mutator page faults on the heap served by fault workers (uffd modes).
     pub faults: u64,
+    /// CPU time of collection work: pauses, collector threads, fault workers.
+    pub gc_cpu: Duration,
+    /// Total time per concurrent phase (uffd modes).
+    pub concurrent_totals: Vec<(Phase, Duration)>,
     /// Heap bytes in use before the last cycle.
     pub last_used_before: usize,
     /// Heap bytes in use after the last cycle.
@@ -29,6 +33,8 @@ pub struct GcStats {
     /// Bytes allocated since the runtime started.
     pub allocated_bytes: u64,
     pauses: Histogram<u64>,
+    flip_pauses: Histogram<u64>,
+    fault_service: Histogram<u64>,
     phase_hists: Vec<(Phase, Histogram<u64>)>,
 }
 
@@ -49,11 +55,15 @@ impl Default for GcStats {
             max_pause: Duration::ZERO,
             phase_totals: Vec::new(),
             faults: 0,
+            gc_cpu: Duration::ZERO,
+            concurrent_totals: Vec::new(),
             last_used_before: 0,
             last_used_after: 0,
             last_live: 0,
             allocated_bytes: 0,
             pauses: new_histogram(),
+            flip_pauses: new_histogram(),
+            fault_service: new_histogram(),
             phase_hists: Vec::new(),
         }
     }
@@ -74,12 +84,58 @@ pub struct GcStatsJson {
     pub pause_max_ns: u64,
     /// Total per phase, ns.
     pub phase_total_ns: Vec<(String, u64)>,
-    /// Heap faults observed.
+    /// Heap faults served by fault workers.
     pub faults: u64,
+    /// Median fault service time (worker reads the event .. page mapped), ns.
+    pub fault_service_p50_ns: u64,
+    /// 99th percentile fault service time, ns.
+    pub fault_service_p99_ns: u64,
+    /// Longest fault service time, ns.
+    pub fault_service_max_ns: u64,
+    /// Median flip pause (the pause without waiting, marking and planning), ns.
+    pub flip_pause_p50_ns: u64,
+    /// 99th percentile flip pause, ns.
+    pub flip_pause_p99_ns: u64,
+    /// Longest flip pause, ns.
+    pub flip_pause_max_ns: u64,
+    /// Per pause phase: p50, p99 and max, ns.
+    pub phase_quantiles_ns: Vec<PhaseQuantiles>,
+    /// Total per concurrent phase, ns.
+    pub concurrent_phase_total_ns: Vec<(String, u64)>,
+    /// CPU time of collection work, ns.
+    pub gc_cpu_ns: u64,
     /// Live bytes after the last cycle.
     pub last_live_bytes: usize,
     /// Bytes allocated.
     pub allocated_bytes: u64,
+}
+
+/// One pause phase's per-cycle quantiles.
+#[derive(Serialize)]
+pub struct PhaseQuantiles {
+    /// Phase name.
+    pub phase: String,
+    /// Median, ns.
+    pub p50_ns: u64,
+    /// 99th percentile, ns.
+    pub p99_ns: u64,
+    /// Maximum, ns.
+    pub max_ns: u64,
+}
+
+fn add_total(totals: &mut Vec<(Phase, Duration)>, p: Phase, d: Duration) {
+    match totals.iter_mut().find(|(q, _)| *q == p) {
+        Some((_, t)) => *t += d,
+        None => totals.push((p, d)),
+    }
+}
+
+fn quantile(h: &Histogram<u64>, q: f64) -> Duration {
+    Duration::from_nanos(if h.is_empty() {
+        0
+    } else {
+        h.value_at_quantile(q)
+    })
 }
 
 impl GcStats {
@@ -89,11 +145,19 @@ impl GcStats {
         self.total_pause += r.pause;
         self.max_pause = self.max_pause.max(r.pause);
         self.pauses.saturating_record(nanos(r.pause));
+        if r.flip_pause > Duration::ZERO {
+            self.flip_pauses.saturating_record(nanos(r.flip_pause));
+        }
+        self.faults += r.faults;
+        for &ns in &r.fault_service_ns {
+            self.fault_service.saturating_record(ns.max(1));
+        }
+        self.gc_cpu += r.gc_cpu;
+        for &(p, d) in &r.concurrent {
+            add_total(&mut self.concurrent_totals, p, d);
+        }
         for &(p, d) in &r.phases {
-            match self.phase_totals.iter_mut().find(|(q, _)| *q == p) {
-                Some((_, t)) => *t += d,
-                None => self.phase_totals.push((p, d)),
-            }
+            add_total(&mut self.phase_totals, p, d);
             match self.phase_hists.iter_mut().find(|(q, _)| *q == p) {
                 Some((_, h)) => h.saturating_record(nanos(d)),
                 None => {
@@ -115,6 +179,16 @@ impl GcStats {
         } else {
             self.pauses.value_at_quantile(q)
         })
+    }
+
+    /// Flip pause at quantile `q` (zero in stw mode, which has none).
+    pub fn flip_pause_quantile(&self, q: f64) -> Duration {
+        quantile(&self.flip_pauses, q)
+    }
+
+    /// Fault service time at quantile `q` (uffd modes).
+    pub fn fault_service_quantile(&self, q: f64) -> Duration {
+        quantile(&self.fault_service, q)
     }
 
     /// Per-cycle time of `phase` at quantile `q` (0..=1); `max` is `q = 1`.
@@ -141,6 +215,28 @@ impl GcStats {
                 .map(|(p, d)| (p.name().to_string(), d.as_nanos() as u64))
                 .collect(),
             faults: self.faults,
+            fault_service_p50_ns: self.fault_service_quantile(0.5).as_nanos() as u64,
+            fault_service_p99_ns: self.fault_service_quantile(0.99).as_nanos() as u64,
+            fault_service_max_ns: self.fault_service_quantile(1.0).as_nanos() as u64,
+            flip_pause_p50_ns: self.flip_pause_quantile(0.5).as_nanos() as u64,
+            flip_pause_p99_ns: self.flip_pause_quantile(0.99).as_nanos() as u64,
+            flip_pause_max_ns: self.flip_pause_quantile(1.0).as_nanos() as u64,
+            phase_quantiles_ns: self
+                .phase_hists
+                .iter()
+                .map(|(p, _)| PhaseQuantiles {
+                    phase: p.name().to_string(),
+                    p50_ns: self.phase_quantile(*p, 0.5).as_nanos() as u64,
+                    p99_ns: self.phase_quantile(*p, 0.99).as_nanos() as u64,
+                    max_ns: self.phase_quantile(*p, 1.0).as_nanos() as u64,
+                })
+                .collect(),
+            concurrent_phase_total_ns: self
+                .concurrent_totals
+                .iter()
+                .map(|(p, d)| (p.name().to_string(), d.as_nanos() as u64))
+                .collect(),
+            gc_cpu_ns: self.gc_cpu.as_nanos() as u64,
             last_live_bytes: self.last_live,
             allocated_bytes: self.allocated_bytes,
         }
@@ -155,13 +251,18 @@ impl fmt::Display for GcStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "gc: {} cycles, pause p50 {:.3}ms p99 {:.3}ms max {:.3}ms total {:.3}ms, {} faults, live {:.1}M",
+            "gc: {} cycles, pause p50 {:.3}ms p99 {:.3}ms max {:.3}ms total {:.3}ms, flip pause p50 {:.3}ms max {:.3}ms, {} faults (service p50 {:.1}us p99 {:.1}us), gc cpu {:.3}s, live {:.1}M",
             self.cycles,
             ms(self.pause_quantile(0.5)),
             ms(self.pause_quantile(0.99)),
             ms(self.max_pause),
             ms(self.total_pause),
+            ms(self.flip_pause_quantile(0.5)),
+            ms(self.flip_pause_quantile(1.0)),
             self.faults,
+            self.fault_service_quantile(0.5).as_secs_f64() * 1e6,
+            self.fault_service_quantile(0.99).as_secs_f64() * 1e6,
+            self.gc_cpu.as_secs_f64(),
             self.last_live as f64 / (1 << 20) as f64
         )
     }

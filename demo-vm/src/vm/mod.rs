@@ -117,6 +117,7 @@ impl Vm {
 
     /// The runtime's statistics.
     pub fn gc_stats(&self) -> crate::rt::GcStats {
+        self.heap.mutator().quiesce();
         self.heap.mutator().stats()
     }
 

@@ -1,6 +1,7 @@
-//! Compaction: post-compaction addresses, page computation and the
-//! stop-the-world driver.
+//! Compaction: post-compaction addresses, page computation, the
+//! stop-the-world driver and the concurrent (userfaultfd) compactor.
 
+pub mod concurrent;
 pub mod forwarding;
 pub mod non_moving;
 pub mod page;

@@ -3,12 +3,12 @@
 
 use crate::compact::page::PageComputer;
 use crate::heap::Heap;
-use crate::object::{ObjRef, WORD};
+use crate::object::{ObjRef, HEADER_WORDS, WORD};
 
 /// Rewrites every slot of every marked non-moving object whose address is in
 /// `[from, to)` through `pc.fix_value` (forwarded, or nil for dead weak
-/// targets). `view_delta` is added to object addresses before writing, so
-/// the update can go through a second view of the memfd.
+/// targets). `view_delta` is added to every address read or written, so the
+/// update can go through a second view of the memfd.
 pub fn update_references(
     pc: &PageComputer<'_>,
     heap: &Heap,
@@ -21,29 +21,72 @@ pub fn update_references(
         if addr < from || !marks.non_moving.test(addr) {
             return;
         }
-        let obj = ObjRef::from_addr(addr);
         let view = ObjRef::from_addr(addr + view_delta);
-        for i in 0..obj.slot_count() {
-            // SAFETY: i < slot_count of a marked object; `view` maps the same
-            // memfd pages as `obj`, and the world does not touch them now.
-            unsafe {
-                let v = obj.slot_unchecked(i);
-                let fixed = pc.fix_value(v);
-                if fixed != v {
-                    view.set_slot_raw(i, fixed);
-                }
-            }
-        }
+        fix_slots(pc, view, 0, view.slot_count());
     });
 }
 
-/// Frees every unmarked non-moving object; returns (objects, bytes) freed.
+/// Fixes slots `[first, end)` of the object whose (possibly second-view)
+/// address is `view`.
+#[inline]
+fn fix_slots(pc: &PageComputer<'_>, view: ObjRef, first: usize, end: usize) {
+    for i in first..end {
+        // SAFETY: i < slot_count of a marked object; `view` maps the same
+        // memfd pages as the object, and no mutator touches those slots
+        // now (the world is stopped, or their page is not mapped yet).
+        unsafe {
+            let v = view.slot_unchecked(i);
+            let fixed = pc.fix_value(v);
+            if fixed != v {
+                view.set_slot_raw(i, fixed);
+            }
+        }
+    }
+}
+
+/// Rewrites the slots that lie in the non-moving page `[page, page + 4096)`
+/// of every marked object overlapping it, reading and writing through the
+/// view at `page + view_delta`. Objects allocated since the cycle's marking
+/// are unmarked and left alone. No allocation, no locks: a fault handler may
+/// call it for a page no mutator can touch yet.
+pub fn update_page(pc: &PageComputer<'_>, heap: &Heap, page: usize, view_delta: usize) {
+    let starts = heap.non_moving().starts();
+    let marks = &heap.marks().non_moving;
+    let page_end = page + crate::heap::PAGE_SIZE;
+    let end_bit = starts.bit_of(page_end);
+    let mut bit = match starts.find_prev_set(starts.bit_of(page)) {
+        Some(b) => b,
+        None => match starts.find_next_set(starts.bit_of(page), end_bit) {
+            Some(b) => b,
+            None => return,
+        },
+    };
+    loop {
+        let addr = starts.addr_of(bit);
+        if marks.test(addr) {
+            let view = ObjRef::from_addr(addr + view_delta);
+            let slots_start = addr + HEADER_WORDS * WORD;
+            let first = page.saturating_sub(slots_start).div_ceil(WORD);
+            let end = (page_end.saturating_sub(slots_start) / WORD).min(view.slot_count());
+            if first < end {
+                fix_slots(pc, view, first, end);
+            }
+        }
+        match starts.find_next_set(bit + 1, end_bit) {
+            Some(b) => bit = b,
+            None => return,
+        }
+    }
+}
+
+/// Frees every unmarked non-moving object not allocated during the cycle;
+/// returns (objects, bytes) freed.
 pub fn sweep(heap: &Heap) -> (usize, usize) {
     let nm = heap.non_moving();
     let marks = heap.marks();
     let mut dead = Vec::new();
     nm.starts().for_each_set(nm.high_water(), |addr| {
-        if !marks.non_moving.test(addr) {
+        if !marks.non_moving.test(addr) && !nm.is_black(addr) {
             dead.push((addr, ObjRef::from_addr(addr).size_words() * WORD));
         }
     });

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::compact::forwarding::{ForwardingPlan, PAGE_WORDS};
 use crate::compact::non_moving::{sweep, update_references};
 use crate::compact::page::PageComputer;
-use crate::cycle::{CycleReport, Phase};
+use crate::cycle::{thread_cpu, CycleReport, Phase};
 use crate::error::HeapError;
 use crate::heap::{Heap, PAGE_SIZE};
 use crate::mark::tracer::mark;
@@ -21,6 +21,7 @@ use crate::roots::RootSet;
 /// must have retired its TLAB; `roots` are all the roots there are.
 pub fn collect(heap: &Heap, roots: &mut dyn RootSet) -> Result<CycleReport, HeapError> {
     let start = Instant::now();
+    let cpu = thread_cpu();
     let mut report = CycleReport::new("stw", heap.used_bytes());
     let mut timer = PhaseTimer::new();
 
@@ -38,31 +39,8 @@ pub fn collect(heap: &Heap, roots: &mut dyn RootSet) -> Result<CycleReport, Heap
     report.flip_cost = Some(flip.cost);
     timer.lap(&mut report, Phase::Flip);
 
+    fill_in_place(heap, &plan, &mut report, &mut timer);
     let pc = PageComputer::new(heap, &plan);
-    let base = heap.moving().base();
-    // Fault the to-space in with one call: a first touch per page costs
-    // about 13 us on this VM (DESIGN.md), the batched populate far less.
-    let live_len = plan.live_pages() * PAGE_SIZE;
-    if live_len > 0 {
-        if let Err(e) = mremap_shim::sys::madvise(
-            base,
-            live_len,
-            mremap_shim::sys::Advice::MADV_POPULATE_WRITE,
-        ) {
-            report
-                .notes
-                .push(format!("populate failed ({e}); pages fault in one by one"));
-        }
-    }
-    timer.lap(&mut report, Phase::Populate);
-    for page in 0..plan.live_pages() {
-        let dst = (base + page * PAGE_SIZE) as *mut [u64; PAGE_WORDS];
-        // SAFETY: the page lies in the moving space, mapped RW and empty since
-        // the flip; nothing else reads or writes it during the pause.
-        pc.compute_page(page, unsafe { &mut *dst });
-    }
-    report.pages_compacted = plan.live_pages();
-    timer.lap(&mut report, Phase::Compact);
 
     let nm = heap.non_moving();
     let nm_top = nm.high_water();
@@ -84,7 +62,44 @@ pub fn collect(heap: &Heap, roots: &mut dyn RootSet) -> Result<CycleReport, Heap
     timer.lap(&mut report, Phase::Release);
 
     report.finish(heap.used_bytes(), start.elapsed(), start.elapsed());
+    report.gc_cpu = thread_cpu().saturating_sub(cpu);
     Ok(report)
+}
+
+/// Computes every live to-space page straight into place (the moving space
+/// must be flipped and unregistered, and the world stopped): one populate
+/// call, then `compute_page` page by page.
+pub(crate) fn fill_in_place(
+    heap: &Heap,
+    plan: &ForwardingPlan,
+    report: &mut CycleReport,
+    timer: &mut PhaseTimer,
+) {
+    let pc = PageComputer::new(heap, plan);
+    let base = heap.moving().base();
+    // Fault the to-space in with one call: a first touch per page costs
+    // about 13 us on this VM (DESIGN.md), the batched populate far less.
+    let live_len = plan.live_pages() * PAGE_SIZE;
+    if live_len > 0 {
+        if let Err(e) = mremap_shim::sys::madvise(
+            base,
+            live_len,
+            mremap_shim::sys::Advice::MADV_POPULATE_WRITE,
+        ) {
+            report
+                .notes
+                .push(format!("populate failed ({e}); pages fault in one by one"));
+        }
+    }
+    timer.lap(report, Phase::Populate);
+    for page in 0..plan.live_pages() {
+        let dst = (base + page * PAGE_SIZE) as *mut [u64; PAGE_WORDS];
+        // SAFETY: the page lies in the moving space, mapped RW and empty since
+        // the flip; nothing else reads or writes it during the pause.
+        pc.compute_page(page, unsafe { &mut *dst });
+    }
+    report.pages_compacted = plan.live_pages();
+    timer.lap(report, Phase::Compact);
 }
 
 /// Times consecutive phases.

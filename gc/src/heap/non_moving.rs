@@ -20,6 +20,8 @@ struct FreeList {
     by_size: BTreeSet<(usize, usize)>,
     bump: usize,
     used: usize,
+    /// While set, every allocation is also recorded in `allocated_black`.
+    black: bool,
 }
 
 /// Allocator state of the non-moving space.
@@ -27,6 +29,7 @@ pub struct NonMovingSpace {
     base: usize,
     capacity: usize,
     starts: Bitmap,
+    allocated_black: Bitmap,
     free: Mutex<FreeList>,
 }
 
@@ -37,11 +40,13 @@ impl NonMovingSpace {
             base,
             capacity,
             starts: Bitmap::new(base, capacity),
+            allocated_black: Bitmap::new(base, capacity),
             free: Mutex::new(FreeList {
                 by_addr: BTreeMap::new(),
                 by_size: BTreeSet::new(),
                 bump: base,
                 used: 0,
+                black: false,
             }),
         }
     }
@@ -77,6 +82,24 @@ impl NonMovingSpace {
         &self.starts
     }
 
+    /// Starts or stops allocating black: while on (a concurrent compaction
+    /// runs), objects allocated are recorded as such, so that the sweep at
+    /// the end of the cycle, which frees every unmarked object, spares them
+    /// and the compaction, which updates only marked objects, leaves them
+    /// alone. Turning it off forgets the records below `clear_below`.
+    pub fn set_allocating_black(&self, on: bool, clear_below: usize) {
+        let mut fl = self.free.lock();
+        fl.black = on;
+        if !on {
+            self.allocated_black.clear_below(clear_below.max(fl.bump));
+        }
+    }
+
+    /// Whether the object at `addr` was allocated while allocating black.
+    pub fn is_black(&self, addr: usize) -> bool {
+        self.allocated_black.test(addr)
+    }
+
     /// Allocates `bytes` (a multiple of 16) if `allow(used_after)` accepts
     /// the space's use after the allocation; returns the address. The memory
     /// may hold stale data.
@@ -103,6 +126,9 @@ impl NonMovingSpace {
             addr
         };
         fl.used += bytes;
+        if fl.black {
+            self.allocated_black.set(addr);
+        }
         self.starts.set(addr);
         Some(addr)
     }

@@ -1,0 +1,266 @@
+//! One concurrent compaction in flight: its plan, the page states of both
+//! spaces, and the code every thread runs to compute and install a page.
+//!
+//! The moving space's live pages (`[base, base + live pages)`) are
+//! registered for MISSING faults and filled with `UFFDIO_COPY`; the pages
+//! above them are not registered, so allocation there gets the kernel's zero
+//! pages. In `uffd` mode the non-moving space (up to its high water at the
+//! pause) is registered for MINOR faults: its page tables were flipped to
+//! the second view, a page is updated through that view and then mapped back
+//! with `UFFDIO_CONTINUE`.
+//!
+//! Everything reachable from a fault (`resolve`, `install_*`) allocates
+//! nothing and takes no lock: it runs on worker threads that mutators wait
+//! for, and must never wait for a mutator.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::errno::Errno;
+
+use super::pages::PageStates;
+use crate::compact::forwarding::{ForwardingPlan, PAGE_WORDS};
+use crate::compact::non_moving::update_page;
+use crate::compact::page::PageComputer;
+use crate::cycle::CycleReport;
+use crate::heap::{Heap, PAGE_SIZE};
+use crate::object::WORD;
+use crate::uffd::{InstallOutcome, UserFaultFd};
+
+/// A page-sized, page-aligned buffer to compute pages into.
+#[repr(C, align(4096))]
+pub struct PageBuf(pub [u64; PAGE_WORDS]);
+
+impl PageBuf {
+    /// A zeroed buffer on the heap (allocate before serving faults).
+    pub fn boxed() -> Box<PageBuf> {
+        Box::new(PageBuf([0; PAGE_WORDS]))
+    }
+}
+
+/// Fault service times, recorded without allocation or locks.
+pub struct FaultLog {
+    count: AtomicU64,
+    next: AtomicUsize,
+    samples: Box<[AtomicU64]>,
+}
+
+/// Samples kept per cycle (the count is exact beyond it).
+const FAULT_SAMPLES: usize = 4 << 10;
+
+impl FaultLog {
+    pub(crate) fn new() -> FaultLog {
+        FaultLog {
+            count: AtomicU64::new(0),
+            next: AtomicUsize::new(0),
+            samples: (0..FAULT_SAMPLES).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Records one fault served in `d`.
+    pub fn record(&self, d: Duration) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        if let Some(slot) = self.samples.get(i) {
+            slot.store(d.as_nanos().min(u64::MAX as u128) as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Faults recorded.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// The kept samples (call once the cycle is over).
+    pub fn samples(&self) -> Vec<u64> {
+        let n = self.next.load(Ordering::Relaxed).min(self.samples.len());
+        self.samples[..n]
+            .iter()
+            .map(|s| s.load(Ordering::Relaxed))
+            .collect()
+    }
+}
+
+/// The non-moving space's part of a `uffd`-mode cycle.
+pub struct NonMovingPart {
+    /// States of the pages `[base, base + len * 4096)`.
+    pub pages: PageStates,
+    /// The space's base.
+    pub base: usize,
+    /// Second view address minus space address.
+    pub view_delta: usize,
+}
+
+/// One concurrent compaction.
+pub struct Cycle {
+    /// The heap being compacted.
+    pub heap: Arc<Heap>,
+    /// Where every live moving object goes.
+    pub plan: ForwardingPlan,
+    /// The userfaultfd both spaces are registered with.
+    pub fd: Arc<UserFaultFd>,
+    /// States of the moving space's live pages.
+    pub moving: PageStates,
+    /// The non-moving space's pages, in `uffd` mode.
+    pub non_moving: Option<NonMovingPart>,
+    /// Top of the non-moving space's objects at the pause.
+    pub nm_top: usize,
+    /// Sleep after each page a collector thread installs (tests slow the
+    /// collector down with it so that mutators fault on most pages).
+    pub page_delay: Duration,
+    /// Set once every page is mapped; workers then go idle.
+    pub done: AtomicBool,
+    /// CPU time fault workers spent on cycles that have ended, ns (shared
+    /// by all cycles; each report takes what has accumulated).
+    pub worker_cpu_ns: Arc<AtomicU64>,
+    /// Faults served.
+    pub faults: FaultLog,
+    /// CPU time of the collector threads and workers, ns.
+    pub gc_cpu_ns: AtomicU64,
+    /// When the pause began.
+    pub started: std::time::Instant,
+    /// The report, completed by the coordinating collector thread.
+    pub report: parking_lot::Mutex<CycleReport>,
+}
+
+/// Ends the process: a page that cannot be installed would leave a mutator
+/// blocked forever or reading garbage, and there is no way back.
+#[cold]
+fn fatal(what: &str, page: usize, err: &dyn std::fmt::Display) -> ! {
+    eprintln!("[gc] fatal: {what} of heap page {page:#x} failed: {err}");
+    std::process::abort()
+}
+
+impl Cycle {
+    /// The page computer of this cycle.
+    #[inline]
+    pub fn computer(&self) -> PageComputer<'_> {
+        PageComputer::new(&self.heap, &self.plan)
+    }
+
+    /// Address of moving page `page`.
+    #[inline]
+    pub fn moving_addr(&self, page: usize) -> usize {
+        self.heap.moving().base() + page * PAGE_SIZE
+    }
+
+    /// Computes claimed moving page `page` into `buf` and installs it with
+    /// `UFFDIO_COPY`, waking any thread faulting on it.
+    pub fn install_moving(&self, page: usize, buf: &mut PageBuf) {
+        self.computer().compute_page(page, &mut buf.0);
+        let dst = self.moving_addr(page);
+        let mut enomem = 0;
+        loop {
+            match self
+                .fd
+                .copy(dst as *mut u8, buf.0.as_ptr().cast(), PAGE_SIZE, true)
+            {
+                Ok(InstallOutcome::Installed(_)) | Ok(InstallOutcome::AlreadyMapped) => break,
+                Ok(InstallOutcome::Retry { .. }) => std::thread::yield_now(),
+                Ok(outcome) => fatal("UFFDIO_COPY", dst, &outcome_name(outcome)),
+                Err(e) if e.errno() == Some(Errno::ENOMEM) && enomem < 1000 => {
+                    enomem += 1;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => fatal("UFFDIO_COPY", dst, &e),
+            }
+        }
+        self.moving.set_mapped(page);
+    }
+
+    /// Updates claimed non-moving page `page` through the second view and
+    /// maps it with `UFFDIO_CONTINUE`, waking any thread faulting on it.
+    pub fn install_non_moving(&self, part: &NonMovingPart, page: usize) {
+        let addr = part.base + page * PAGE_SIZE;
+        update_page(&self.computer(), &self.heap, addr, part.view_delta);
+        loop {
+            match self.fd.r#continue(addr as *mut u8, PAGE_SIZE, true) {
+                Ok(InstallOutcome::Installed(_)) | Ok(InstallOutcome::AlreadyMapped) => break,
+                Ok(InstallOutcome::Retry { .. }) => std::thread::yield_now(),
+                Ok(outcome) => fatal("UFFDIO_CONTINUE", addr, &outcome_name(outcome)),
+                // No page-cache page: nothing was ever written there, so a
+                // fault on it is an ordinary (unregistered) missing fault.
+                Err(e) if e.errno() == Some(Errno::EFAULT) => break,
+                Err(e) => fatal("UFFDIO_CONTINUE", addr, &e),
+            }
+        }
+        part.pages.set_mapped(page);
+    }
+
+    /// Serves a fault at `addr`: computes and installs its page, or waits
+    /// for the thread that claimed it and wakes the faulting thread.
+    pub fn resolve(&self, addr: usize, buf: &mut PageBuf) {
+        let page_addr = addr & !(PAGE_SIZE - 1);
+        let base = self.heap.moving().base();
+        if let Some(page) = page_addr.checked_sub(base).map(|o| o / PAGE_SIZE) {
+            if page < self.moving.len() {
+                if self.moving.try_claim(page) {
+                    self.install_moving(page, buf);
+                } else {
+                    self.moving.wait_mapped(page);
+                    self.wake(page_addr);
+                }
+                return;
+            }
+        }
+        if let Some(part) = &self.non_moving {
+            if let Some(page) = page_addr.checked_sub(part.base).map(|o| o / PAGE_SIZE) {
+                if page < part.pages.len() {
+                    if part.pages.try_claim(page) {
+                        self.install_non_moving(part, page);
+                    } else {
+                        part.pages.wait_mapped(page);
+                        self.wake(page_addr);
+                    }
+                    return;
+                }
+            }
+        }
+        // A stale event of an earlier cycle: the page is mapped or no longer
+        // registered; waking is harmless.
+        self.wake(page_addr);
+    }
+
+    fn wake(&self, page_addr: usize) {
+        // Only fails when the range is no longer registered, where nobody
+        // waits any more.
+        let _ = self.fd.wake(page_addr as *mut u8, PAGE_SIZE);
+    }
+
+    /// Whether every page of both spaces is mapped.
+    pub fn all_mapped(&self) -> bool {
+        self.moving.all_mapped()
+            && self
+                .non_moving
+                .as_ref()
+                .is_none_or(|part| part.pages.all_mapped())
+    }
+
+    /// The lowest from-space address that computing moving page `page` (or
+    /// any later one) reads: the start of the object its first word belongs
+    /// to. `old_top` when `page` is past the live pages.
+    pub fn from_space_needed(&self, page: usize) -> usize {
+        if page >= self.plan.live_pages() {
+            return self.heap.from_base() + (self.plan.old_top() - self.heap.moving().base());
+        }
+        let first = self.plan.page_first_word(page);
+        let start = self
+            .heap
+            .marks()
+            .moving
+            .find_prev_set(first)
+            .expect("a live word has a marked object start at or before it");
+        self.heap.from_base() + start * WORD
+    }
+}
+
+fn outcome_name(outcome: InstallOutcome) -> &'static str {
+    match outcome {
+        InstallOutcome::Installed(_) => "installed",
+        InstallOutcome::AlreadyMapped => "EEXIST",
+        InstallOutcome::Retry { .. } => "EAGAIN",
+        InstallOutcome::Busy => "EBUSY",
+        InstallOutcome::Gone => "ENOENT (range no longer registered)",
+    }
+}

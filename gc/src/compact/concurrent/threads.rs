@@ -1,0 +1,145 @@
+//! The threads of the concurrent compaction: fault workers, which wait on
+//! the userfaultfd and serve each fault, and collector threads, which walk
+//! the pages in address order, install them, release from-space behind them
+//! and, on the coordinating thread, end the cycle.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::cycle::{Cycle, PageBuf};
+use super::end::end_cycle;
+use crate::cycle::{thread_cpu, CycleReport, Phase};
+use crate::heap::{PAGE_SIZE, PMD_SIZE};
+
+/// How long an idle worker waits for an event before checking whether the
+/// cycle is over.
+const WORKER_POLL: Duration = Duration::from_millis(1);
+
+/// A fault worker: serves the faults of each cycle it is sent until the
+/// cycle is done; exits when the sender is dropped.
+pub fn fault_worker(cycles: Receiver<Arc<Cycle>>, cpu_ns: Arc<AtomicU64>) {
+    let mut buf = PageBuf::boxed();
+    let mut logged_error = false;
+    while let Ok(cycle) = cycles.recv() {
+        let cpu = thread_cpu();
+        loop {
+            match cycle.fd.read_event(Some(WORKER_POLL)) {
+                Ok(Some(event)) => {
+                    let start = Instant::now();
+                    cycle.resolve(event.address, &mut buf);
+                    cycle.faults.record(start.elapsed());
+                }
+                Ok(None) if cycle.done.load(Ordering::Acquire) => break,
+                Ok(None) => {}
+                Err(e) => {
+                    if !logged_error {
+                        eprintln!("[gc] fault worker: reading the userfaultfd failed: {e}");
+                        logged_error = true;
+                    }
+                    if cycle.done.load(Ordering::Acquire) {
+                        break;
+                    }
+                    std::thread::sleep(WORKER_POLL);
+                }
+            }
+        }
+        // Counted in the report of the next cycle to end (the coordinator
+        // does not wait for workers to notice that a cycle is over).
+        let used = thread_cpu().saturating_sub(cpu);
+        cpu_ns.fetch_add(used.as_nanos() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Pages a collector thread claims at a time from the shared cursor.
+const CHUNK_PAGES: usize = 32;
+
+/// A collector thread. Thread 0 coordinates: it releases from-space behind
+/// the compacted prefix, waits for every page, ends the cycle and sends the
+/// report.
+pub fn collector(index: usize, cycles: Receiver<Arc<Cycle>>, reports: Sender<CycleReport>) {
+    let mut buf = PageBuf::boxed();
+    while let Ok(cycle) = cycles.recv() {
+        let cpu = thread_cpu();
+        let start = Instant::now();
+        let mut releaser = (index == 0).then(|| FromSpaceReleaser::new(&cycle));
+        compact_moving(&cycle, &mut buf, releaser.as_mut());
+        if let Some(part) = &cycle.non_moving {
+            for page in 0..part.pages.len() {
+                if part.pages.try_claim(page) {
+                    cycle.install_non_moving(part, page);
+                }
+            }
+        }
+        let used = thread_cpu().saturating_sub(cpu);
+        cycle
+            .gc_cpu_ns
+            .fetch_add(used.as_nanos() as u64, Ordering::Relaxed);
+        if index != 0 {
+            continue;
+        }
+        while !cycle.all_mapped() {
+            std::thread::sleep(Duration::from_micros(20));
+        }
+        cycle
+            .report
+            .lock()
+            .add_concurrent(Phase::Compact, start.elapsed());
+        let report = end_cycle(&cycle);
+        if reports.send(report).is_err() {
+            return;
+        }
+    }
+}
+
+/// Walks the moving space's live pages in address order (chunks shared by
+/// every collector thread through the claim states).
+fn compact_moving(cycle: &Cycle, buf: &mut PageBuf, mut releaser: Option<&mut FromSpaceReleaser>) {
+    let pages = cycle.moving.len();
+    for chunk in (0..pages).step_by(CHUNK_PAGES) {
+        for page in chunk..(chunk + CHUNK_PAGES).min(pages) {
+            if cycle.moving.try_claim(page) {
+                cycle.install_moving(page, buf);
+                if !cycle.page_delay.is_zero() {
+                    std::thread::sleep(cycle.page_delay);
+                }
+            }
+        }
+        if let Some(r) = releaser.as_deref_mut() {
+            r.advance(cycle);
+        }
+    }
+}
+
+/// Gives from-space back as soon as no page left to compute reads it, so
+/// that the cycle's peak memory stays near live size.
+struct FromSpaceReleaser {
+    /// From-space below this address has been discarded.
+    released: usize,
+    /// Moving pages below this index are mapped.
+    low: usize,
+}
+
+impl FromSpaceReleaser {
+    fn new(cycle: &Cycle) -> FromSpaceReleaser {
+        FromSpaceReleaser {
+            released: cycle.heap.from_base(),
+            low: 0,
+        }
+    }
+
+    fn advance(&mut self, cycle: &Cycle) {
+        self.low = cycle.moving.first_unmapped(self.low);
+        let needed = cycle.from_space_needed(self.low) & !(PMD_SIZE - 1);
+        if needed > self.released {
+            // Ignore failure: the whole from-space is released at the end.
+            let _ = cycle
+                .heap
+                .engine()
+                .discard(self.released, needed - self.released);
+            self.released = needed;
+        }
+        debug_assert!(self.released.is_multiple_of(PAGE_SIZE));
+    }
+}

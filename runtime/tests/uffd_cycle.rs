@@ -1,0 +1,315 @@
+//! The uffd modes under pressure: mutators racing a deliberately slowed
+//! compactor, several threads faulting on the same pages, system calls on
+//! pages not compacted yet, and a full cycle in a process that dropped root.
+
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::Duration;
+
+use runtime::{AllocSpec, Mode, Mutator, Runtime, Value};
+
+/// Builds a list of `n` nodes (2 slots: next, and a node 7 places back;
+/// 48 payload bytes holding the node's index), with as much garbage
+/// allocated in between, so the compaction moves every survivor. Leaves the
+/// head in `roots()[0]`.
+fn build_list(m: &mut Mutator, n: usize) {
+    m.roots().push(Value::NIL);
+    let mut recent: Vec<usize> = Vec::new();
+    for i in 0..n {
+        let _garbage = m
+            .alloc(AllocSpec {
+                tag: 2,
+                slots: 1,
+                bytes: 40,
+                ..Default::default()
+            })
+            .expect("garbage");
+        let node = m
+            .alloc(AllocSpec {
+                tag: 1,
+                slots: 2,
+                bytes: 48,
+                ..Default::default()
+            })
+            .expect("node");
+        // SAFETY: fresh object, no safepoint until the write is done.
+        unsafe { node.bytes_mut()[..8].copy_from_slice(&(i as u64).to_le_bytes()) };
+        let head = m.roots()[0];
+        m.write(node, 0, head);
+        if let Some(&back) = recent.get(recent.len().saturating_sub(7)) {
+            let back = m.roots()[back];
+            m.write(node, 1, back);
+        }
+        m.roots()[0] = Value::object(node);
+        // Keep a few handles in the root stack for the back links.
+        if i % 7 == 0 {
+            m.roots().push(Value::object(node));
+            recent.push(m.roots().len() - 1);
+        }
+    }
+}
+
+fn slowed_runtime(mode: Mode, delay: Duration) -> Runtime {
+    Runtime::builder()
+        .mode(mode)
+        .heap_limit(256 << 20)
+        .compaction_page_delay(delay)
+        .build()
+        .expect("runtime")
+}
+
+fn uffd_or_skip(rt: &Runtime, test: &str) -> bool {
+    if rt.mode() == rt.requested_mode() {
+        return true;
+    }
+    eprintln!(
+        "SKIP {test}: {}",
+        rt.fallback_reason().unwrap_or("uffd mode unavailable")
+    );
+    false
+}
+
+#[test]
+fn a_slowed_compactor_makes_the_mutator_fault_on_most_pages() {
+    for mode in [Mode::UffdCopy, Mode::Uffd] {
+        let rt = slowed_runtime(mode, Duration::from_micros(300));
+        if !uffd_or_skip(&rt, "slowed compactor") {
+            return;
+        }
+        let mut m = rt.mutator().expect("mutator");
+        build_list(&mut m, 40_000);
+        let before = m.checksum();
+        m.collect().expect("collect");
+        // Walk everything at once: the collector is far behind.
+        assert_eq!(m.checksum(), before, "{mode}: graph changed");
+        m.verify().expect("heap valid");
+        assert_eq!(
+            m.checksum(),
+            before,
+            "{mode}: graph changed after the cycle"
+        );
+        let stats = rt.stats();
+        let pages = stats.last_used_after / 4096;
+        assert!(
+            stats.faults as usize * 2 >= pages,
+            "{mode}: the mutator should fault on most of the {pages} pages, got {} faults",
+            stats.faults
+        );
+    }
+}
+
+#[test]
+fn several_threads_fault_on_the_same_pages() {
+    let rt = slowed_runtime(Mode::Uffd, Duration::from_micros(300));
+    if !uffd_or_skip(&rt, "several faulting threads") {
+        return;
+    }
+    let mut m = rt.mutator().expect("mutator");
+    build_list(&mut m, 40_000);
+    let before = m.checksum();
+    m.collect().expect("collect");
+    // Four readers walk the same graph from the same roots at once (the
+    // mutator only waits, so nothing writes the heap meanwhile).
+    let roots = m.roots().clone();
+    let sums: Vec<u64> = std::thread::scope(|s| {
+        let walkers: Vec<_> = (0..4)
+            .map(|_| {
+                let mut r = roots.clone();
+                s.spawn(move || gc::verify::graph_checksum(&mut r))
+            })
+            .collect();
+        walkers
+            .into_iter()
+            .map(|w| w.join().expect("walker"))
+            .collect()
+    });
+    for sum in sums {
+        assert_eq!(sum, before, "a concurrent walker saw a different graph");
+    }
+    m.verify().expect("heap valid");
+    assert!(rt.stats().faults > 0, "the walkers faulted on pages");
+}
+
+/// Whether the page holding `addr` is resident in this process.
+fn resident(addr: usize) -> bool {
+    let page = addr & !4095;
+    let mut vec = [0u8; 1];
+    // SAFETY: mincore reads the page tables of one page of our own address
+    // space and writes one byte to `vec`.
+    let r = unsafe { libc::mincore(page as *mut libc::c_void, 4096, vec.as_mut_ptr()) };
+    assert_eq!(r, 0, "mincore on a heap page");
+    vec[0] & 1 == 1
+}
+
+/// Writes `len` bytes at `ptr` into a pipe and reads them back; `Err(errno)`
+/// when the write fails.
+fn through_a_pipe(ptr: *const u8, len: usize) -> Result<Vec<u8>, i32> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe writes two fds into the array.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: the kernel reads [ptr, ptr + len) as write(2) would; a missing
+    // page yields EFAULT, never undefined behaviour.
+    let n = unsafe { libc::write(fds[1], ptr.cast(), len) };
+    let result = if n < 0 {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        let mut buf = vec![0u8; n as usize];
+        // SAFETY: reads at most buf.len() bytes into buf.
+        let r = unsafe { libc::read(fds[0], buf.as_mut_ptr().cast(), buf.len()) };
+        assert_eq!(r, n, "read back what was written");
+        Ok(buf)
+    };
+    // SAFETY: closing the two fds we own.
+    unsafe {
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+    }
+    result
+}
+
+#[test]
+fn make_resident_lets_a_system_call_read_a_page_not_yet_compacted() {
+    let rt = slowed_runtime(Mode::Uffd, Duration::from_millis(2));
+    if !uffd_or_skip(&rt, "make_resident") {
+        return;
+    }
+    let user_mode_only = rt.describe().contains("USER_MODE_ONLY");
+    let mut m = rt.mutator().expect("mutator");
+    build_list(&mut m, 30_000);
+    let text = b"hello from a page the compactor has not reached yet\n";
+    let s = m
+        .alloc(AllocSpec {
+            tag: 3,
+            slots: 0,
+            bytes: text.len(),
+            ..Default::default()
+        })
+        .expect("string");
+    // SAFETY: fresh object of text.len() bytes.
+    unsafe { s.bytes_mut()[..text.len()].copy_from_slice(text) };
+    m.roots().push(Value::object(s));
+    m.collect().expect("collect");
+    // The object is near the end of ~600 live pages and the collector
+    // sleeps 2 ms per page: it is far from this page now. Its payload
+    // follows the two header words (no slots); computing the address this
+    // way reads nothing (`bytes_ptr` would read the header, faulting the
+    // page in).
+    let ptr = (m.roots().last().expect("string root").object_addr() + 16) as *const u8;
+    let len = text.len();
+    if user_mode_only && !resident(ptr as usize) {
+        assert_eq!(
+            through_a_pipe(ptr, len),
+            Err(libc::EFAULT),
+            "a kernel access to a missing page of a user-mode-only userfaultfd fails"
+        );
+        eprintln!("write(2) before make_resident failed with EFAULT, as expected");
+    }
+    m.make_resident(ptr, len);
+    assert!(resident(ptr as usize), "make_resident maps the page");
+    assert_eq!(through_a_pipe(ptr, len).expect("write(2)"), text.to_vec());
+    m.verify().expect("heap valid");
+}
+
+const CHILD_ENV: &str = "RUNTIME_UFFD_UNPRIVILEGED_CHILD";
+const NOBODY: u32 = 65534;
+
+/// A full uffd cycle; returns an exit code naming the failed step.
+fn unprivileged_cycle() -> i32 {
+    let rt = match Runtime::builder()
+        .mode(Mode::Uffd)
+        .heap_limit(64 << 20)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("child: {e}");
+            return 10;
+        }
+    };
+    if rt.mode() != Mode::Uffd {
+        eprintln!("child: fell back: {:?}", rt.fallback_reason());
+        return 11;
+    }
+    if !rt.describe().contains("USER_MODE_ONLY") {
+        eprintln!("child: opened as {}", rt.describe());
+        return 12;
+    }
+    let mut m = rt.mutator().expect("mutator");
+    build_list(&mut m, 20_000);
+    let pinned = m
+        .alloc(AllocSpec {
+            tag: 4,
+            slots: 4,
+            bytes: 8,
+            pinned: true,
+            weak: false,
+        })
+        .expect("pinned");
+    let head = m.roots()[0];
+    m.write(pinned, 0, head);
+    m.roots().push(Value::object(pinned));
+    let before = m.checksum();
+    if m.collect().is_err() {
+        return 13;
+    }
+    if m.checksum() != before {
+        return 14;
+    }
+    if m.verify().is_err() {
+        return 15;
+    }
+    0
+}
+
+#[test]
+fn a_process_without_root_runs_a_full_uffd_cycle() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        assert_eq!(unprivileged_cycle(), 0, "uffd cycle as a non-root user");
+        return;
+    }
+    let exe = std::env::current_exe().expect("path of this test binary");
+    let status = Command::new(exe)
+        .args([
+            "--exact",
+            "unprivileged_child_entry",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(CHILD_ENV, "1")
+        .current_dir("/")
+        .gid(NOBODY)
+        .uid(NOBODY)
+        .status()
+        .expect("spawn the child as nobody");
+    let meaning = match status.code() {
+        Some(0) => "ok",
+        Some(10) => "the runtime could not be built",
+        Some(11) => "uffd fell back to stw",
+        Some(12) => "the userfaultfd was not opened with UFFD_USER_MODE_ONLY",
+        Some(13) => "the collection failed",
+        Some(14) => "the graph changed",
+        Some(15) => "the heap failed verification",
+        _ => "killed by a signal or harness failure",
+    };
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "child as nobody: {meaning} ({status})"
+    );
+}
+
+/// The re-executed child's entry; ignored in normal runs.
+#[test]
+#[ignore = "entry point of the child process spawned by the unprivileged test"]
+fn unprivileged_child_entry() {
+    let code = unprivileged_cycle();
+    if std::env::var_os(CHILD_ENV).is_some() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != NOBODY {
+            std::process::exit(16);
+        }
+        std::process::exit(code);
+    }
+    assert_eq!(code, 0);
+}
