@@ -384,6 +384,13 @@ impl Runtime {
         self.inner.stats.lock().clone()
     }
 
+    /// Waits for a compaction in flight, then starts the statistics afresh
+    /// (e.g. after a benchmark's warm-up).
+    pub fn reset_stats(&self) {
+        self.inner.poll_compaction(true);
+        *self.inner.stats.lock() = GcStats::default();
+    }
+
     /// Waits until no compaction is in flight (uffd modes) and accounts it.
     pub fn quiesce(&self) {
         self.inner.poll_compaction(true);

@@ -1,24 +1,29 @@
 //! `pausebench`: keeps a live heap while churning allocations and reports
-//! the collector's pauses per phase, GC time, throughput, peak RSS and, for
-//! compaction, throughput beside a plain `memcpy` of the same bytes measured
-//! in the same run.
+//! the collector's pauses (the flip pause separately), each phase (paused
+//! and concurrent), GC CPU time, fault counts and service times, mutator
+//! throughput and hiccups, and peak RSS. Compaction throughput is set beside
+//! a plain `memcpy` of the same bytes measured in the same run.
 //!
-//! `cargo run --release -p benches --bin pausebench -- --mode stw --live 256M --seconds 10 [--json out.json]`
+//! `cargo run --release -p benches --bin pausebench -- --mode uffd --live 256M --seconds 10 [--json out.json]`
+//!
+//! Statistics and peak RSS cover the churn only: both are reset once the
+//! live heap is built and collected.
 
 use std::time::{Duration, Instant};
 
-use benches::procstat::peak_rss;
+use benches::procstat::{peak_rss, process_cpu, reset_peak_rss};
 use benches::workload::Churn;
 use clap::Parser;
 use gc::Phase;
-use runtime::{parse_size, Mode, Runtime};
+use hdrhistogram::Histogram;
+use runtime::{parse_size, GcStats, Mode, Runtime};
 use serde::Serialize;
 
 #[derive(Parser, Debug)]
 #[command(about = "Pause-time benchmark: a live heap under allocation churn")]
 struct Args {
     /// Compaction mode: stw, uffd-copy or uffd.
-    #[arg(long, default_value = "stw")]
+    #[arg(long, default_value = "uffd")]
     mode: Mode,
     /// Live heap to keep, e.g. 64M, 256M, 1G.
     #[arg(long, default_value = "256M", value_parser = parse_size)]
@@ -29,6 +34,12 @@ struct Args {
     /// Heap limit (default: 2.5x the live heap).
     #[arg(long, value_parser = parse_size)]
     heap_limit: Option<usize>,
+    /// Threads serving faults (uffd modes).
+    #[arg(long, default_value_t = 1)]
+    fault_workers: usize,
+    /// Threads compacting concurrently (uffd modes).
+    #[arg(long, default_value_t = 1)]
+    compact_threads: usize,
     /// Verify the churn structure after the run.
     #[arg(long, default_value_t = true)]
     check: bool,
@@ -53,20 +64,34 @@ struct PhaseJson {
 struct Report {
     mode_requested: String,
     mode: String,
+    compaction: String,
     live_bytes_target: usize,
     live_bytes_measured: usize,
     heap_limit_bytes: usize,
-    seconds: f64,
+    churn_seconds: f64,
     cycles: u64,
     pause_count: u64,
     pause_p50_ns: u64,
     pause_p99_ns: u64,
     pause_max_ns: u64,
     pause_total_ns: u64,
-    phases: Vec<PhaseJson>,
+    flip_pause_p50_ns: u64,
+    flip_pause_p99_ns: u64,
+    flip_pause_max_ns: u64,
+    pause_phases: Vec<PhaseJson>,
+    concurrent_phase_total_ns: Vec<(String, u64)>,
+    gc_cpu_ns: u64,
+    process_cpu_ns: u64,
     mutator_faults: u64,
+    fault_service_p50_ns: u64,
+    fault_service_p99_ns: u64,
+    fault_service_max_ns: u64,
     allocations_per_second: f64,
     operations: u64,
+    batch_ops: u64,
+    batch_p50_ns: u64,
+    batch_p99_ns: u64,
+    batch_max_ns: u64,
     peak_rss_bytes: usize,
     compaction_bytes_per_second: f64,
     memcpy_bytes_per_second: f64,
@@ -75,6 +100,9 @@ struct Report {
 fn ns(d: Duration) -> u64 {
     d.as_nanos() as u64
 }
+
+/// Operations per timed mutator batch (the peers' hiccup measure).
+const BATCH: u64 = 4096;
 
 fn main() {
     let args = Args::parse();
@@ -89,11 +117,14 @@ fn run(args: &Args) -> Result<(), String> {
     let rt = Runtime::builder()
         .mode(args.mode)
         .heap_limit(limit)
+        .fault_workers(args.fault_workers)
+        .compaction_threads(args.compact_threads)
         .build()
         .map_err(|e| e.to_string())?;
     if let Some(r) = rt.fallback_reason() {
         eprintln!("pausebench: {r}");
     }
+    eprintln!("pausebench: compaction: {}", rt.describe());
     let mut m = rt.mutator().map_err(|e| e.to_string())?;
     eprintln!(
         "pausebench: building {} MiB live (limit {} MiB)...",
@@ -102,80 +133,75 @@ fn run(args: &Args) -> Result<(), String> {
     );
     let mut churn = Churn::build(&mut m, args.live, args.seed).map_err(|e| e.to_string())?;
     m.collect().map_err(|e| e.to_string())?;
+    rt.quiesce();
     let live_measured = rt.stats().last_live;
-    let cycles_before = rt.stats().cycles;
-    let base_stats = rt.stats();
+    rt.reset_stats();
+    reset_peak_rss();
     eprintln!(
         "pausebench: live {} MiB measured; churning for {}s",
         live_measured >> 20,
         args.seconds
     );
+    let cpu_before = process_cpu();
     let start = Instant::now();
     let deadline = Duration::from_secs_f64(args.seconds);
     let allocs_before = churn.allocations;
+    let mut batches = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3)
+        .map_err(|e| e.to_string())?;
     while start.elapsed() < deadline {
-        for _ in 0..1024 {
+        let t = Instant::now();
+        for _ in 0..BATCH {
             churn.step(&mut m).map_err(|e| e.to_string())?;
         }
+        batches.saturating_record(ns(t.elapsed()).max(1));
     }
     let elapsed = start.elapsed();
+    rt.quiesce();
+    let process_cpu_used = process_cpu().saturating_sub(cpu_before);
+    let peak = peak_rss().unwrap_or(0);
     if args.check {
         let n = churn.check(&mut m)?;
         eprintln!("pausebench: structure checked ({n} nodes)");
     }
     let stats = rt.stats();
-    let peak = peak_rss().unwrap_or(0);
-    let cycles = stats.cycles - cycles_before;
-    let compact_total = stats
-        .phase_totals
-        .iter()
-        .find(|(p, _)| *p == Phase::Compact)
-        .map_or(Duration::ZERO, |x| x.1)
-        - base_stats
-            .phase_totals
-            .iter()
-            .find(|(p, _)| *p == Phase::Compact)
-            .map_or(Duration::ZERO, |x| x.1);
-    let compact_bps = if compact_total.is_zero() {
-        0.0
-    } else {
-        (live_measured as f64 * cycles as f64) / compact_total.as_secs_f64()
-    };
-    let memcpy_bps = measure_memcpy(live_measured.max(1 << 20));
-    let phases = Phase::ALL
-        .iter()
-        .map(|&p| PhaseJson {
-            phase: p.name(),
-            p50_ns: ns(stats.phase_quantile(p, 0.5)),
-            p99_ns: ns(stats.phase_quantile(p, 0.99)),
-            max_ns: ns(stats.phase_quantile(p, 1.0)),
-            total_ns: ns(stats
-                .phase_totals
-                .iter()
-                .find(|(q, _)| *q == p)
-                .map_or(Duration::ZERO, |x| x.1)),
-        })
-        .collect();
     let report = Report {
         mode_requested: args.mode.to_string(),
         mode: rt.mode().to_string(),
+        compaction: rt.describe(),
         live_bytes_target: args.live,
         live_bytes_measured: live_measured,
         heap_limit_bytes: limit,
-        seconds: elapsed.as_secs_f64(),
-        cycles,
-        pause_count: cycles,
+        churn_seconds: elapsed.as_secs_f64(),
+        cycles: stats.cycles,
+        pause_count: stats.cycles,
         pause_p50_ns: ns(stats.pause_quantile(0.5)),
         pause_p99_ns: ns(stats.pause_quantile(0.99)),
         pause_max_ns: ns(stats.max_pause),
         pause_total_ns: ns(stats.total_pause),
-        phases,
+        flip_pause_p50_ns: ns(stats.flip_pause_quantile(0.5)),
+        flip_pause_p99_ns: ns(stats.flip_pause_quantile(0.99)),
+        flip_pause_max_ns: ns(stats.flip_pause_quantile(1.0)),
+        pause_phases: pause_phases(&stats),
+        concurrent_phase_total_ns: stats
+            .concurrent_totals
+            .iter()
+            .map(|(p, d)| (p.name().to_string(), ns(*d)))
+            .collect(),
+        gc_cpu_ns: ns(stats.gc_cpu),
+        process_cpu_ns: ns(process_cpu_used),
         mutator_faults: stats.faults,
+        fault_service_p50_ns: ns(stats.fault_service_quantile(0.5)),
+        fault_service_p99_ns: ns(stats.fault_service_quantile(0.99)),
+        fault_service_max_ns: ns(stats.fault_service_quantile(1.0)),
         allocations_per_second: (churn.allocations - allocs_before) as f64 / elapsed.as_secs_f64(),
         operations: churn.ops,
+        batch_ops: BATCH,
+        batch_p50_ns: batches.value_at_quantile(0.5),
+        batch_p99_ns: batches.value_at_quantile(0.99),
+        batch_max_ns: batches.max(),
         peak_rss_bytes: peak,
-        compaction_bytes_per_second: compact_bps,
-        memcpy_bytes_per_second: memcpy_bps,
+        compaction_bytes_per_second: compaction_rate(&stats, live_measured),
+        memcpy_bytes_per_second: measure_memcpy(live_measured.max(1 << 20)),
     };
     print_report(&report);
     if let Some(path) = &args.json {
@@ -183,6 +209,37 @@ fn run(args: &Args) -> Result<(), String> {
         std::fs::write(path, s).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+fn total(list: &[(Phase, Duration)], p: Phase) -> Duration {
+    list.iter()
+        .find(|(q, _)| *q == p)
+        .map_or(Duration::ZERO, |x| x.1)
+}
+
+fn pause_phases(stats: &GcStats) -> Vec<PhaseJson> {
+    Phase::ALL
+        .iter()
+        .filter(|&&p| !total(&stats.phase_totals, p).is_zero())
+        .map(|&p| PhaseJson {
+            phase: p.name(),
+            p50_ns: ns(stats.phase_quantile(p, 0.5)),
+            p99_ns: ns(stats.phase_quantile(p, 0.99)),
+            max_ns: ns(stats.phase_quantile(p, 1.0)),
+            total_ns: ns(total(&stats.phase_totals, p)),
+        })
+        .collect()
+}
+
+/// Live bytes compacted per second of compaction (in the pause or not).
+fn compaction_rate(stats: &GcStats, live: usize) -> f64 {
+    let t = total(&stats.phase_totals, Phase::Compact)
+        + total(&stats.concurrent_totals, Phase::Compact);
+    if t.is_zero() {
+        0.0
+    } else {
+        live as f64 * stats.cycles as f64 / t.as_secs_f64()
+    }
 }
 
 /// Median bytes/s of copying `bytes` between two buffers (5 runs).
@@ -208,26 +265,30 @@ fn ms(n: u64) -> f64 {
 
 fn print_report(r: &Report) {
     println!(
-        "mode {} (requested {}), live {} MiB, limit {} MiB, {:.1}s",
+        "mode {} (requested {}): {}; live {} MiB, limit {} MiB, {:.1}s churn",
         r.mode,
         r.mode_requested,
+        r.compaction,
         r.live_bytes_measured >> 20,
         r.heap_limit_bytes >> 20,
-        r.seconds
+        r.churn_seconds
     );
     println!(
-        "cycles {}  pause p50 {:.3}ms p99 {:.3}ms max {:.3}ms total {:.1}ms",
+        "cycles {}  pause p50 {:.3}ms p99 {:.3}ms max {:.3}ms total {:.1}ms  flip pause p50 {:.3}ms p99 {:.3}ms max {:.3}ms",
         r.cycles,
         ms(r.pause_p50_ns),
         ms(r.pause_p99_ns),
         ms(r.pause_max_ns),
-        ms(r.pause_total_ns)
+        ms(r.pause_total_ns),
+        ms(r.flip_pause_p50_ns),
+        ms(r.flip_pause_p99_ns),
+        ms(r.flip_pause_max_ns),
     );
     println!(
         "{:<12} {:>10} {:>10} {:>10}",
-        "phase", "p50 ms", "p99 ms", "max ms"
+        "pause phase", "p50 ms", "p99 ms", "max ms"
     );
-    for p in &r.phases {
+    for p in &r.pause_phases {
         println!(
             "{:<12} {:>10.3} {:>10.3} {:>10.3}",
             p.phase,
@@ -236,10 +297,30 @@ fn print_report(r: &Report) {
             ms(p.max_ns)
         );
     }
+    if !r.concurrent_phase_total_ns.is_empty() {
+        let list: Vec<String> = r
+            .concurrent_phase_total_ns
+            .iter()
+            .map(|(p, t)| format!("{p} {:.1}ms", ms(*t)))
+            .collect();
+        println!("concurrent totals: {}", list.join(", "));
+    }
     println!(
-        "throughput {:.2} M allocs/s, faults {}, peak RSS {} MiB, compaction {:.2} GB/s vs memcpy {:.2} GB/s",
-        r.allocations_per_second / 1e6,
+        "faults {} (service p50 {:.1}us p99 {:.1}us max {:.1}us)  gc cpu {:.2}s of {:.2}s process cpu",
         r.mutator_faults,
+        r.fault_service_p50_ns as f64 / 1e3,
+        r.fault_service_p99_ns as f64 / 1e3,
+        r.fault_service_max_ns as f64 / 1e3,
+        r.gc_cpu_ns as f64 / 1e9,
+        r.process_cpu_ns as f64 / 1e9,
+    );
+    println!(
+        "throughput {:.2} M allocs/s, {}-op batches p50 {:.2}ms p99 {:.2}ms max {:.2}ms, peak RSS {} MiB, compaction {:.2} GB/s vs memcpy {:.2} GB/s",
+        r.allocations_per_second / 1e6,
+        r.batch_ops,
+        ms(r.batch_p50_ns),
+        ms(r.batch_p99_ns),
+        ms(r.batch_max_ns),
         r.peak_rss_bytes >> 20,
         r.compaction_bytes_per_second / 1e9,
         r.memcpy_bytes_per_second / 1e9
