@@ -45,6 +45,15 @@ impl<'a> PageComputer<'a> {
         unsafe { ((self.from_base + word_index * WORD) as *const u64).read() }
     }
 
+    /// `n` from-space words starting at word `word_index`.
+    #[inline(always)]
+    fn from_space_words(&self, word_index: usize, n: usize) -> &[u64] {
+        // SAFETY: the range lies below the old top (it is part of one live
+        // object), whose pages were moved to from-space by the flip and stay
+        // mapped, unchanged, until no page left to compute reads them.
+        unsafe { std::slice::from_raw_parts((self.from_base + word_index * WORD) as *const u64, n) }
+    }
+
     /// Rewrites a slot value to what it must hold after compaction: moving
     /// targets are forwarded, dead targets (only weak slots can hold them)
     /// become nil, everything else is unchanged. Signal- and fault-safe.
@@ -93,14 +102,14 @@ impl<'a> PageComputer<'a> {
             let header = Header::decode(self.read_from_space(obj), self.read_from_space(obj + 1));
             let size = header.size_words as usize;
             let n = (size - offset).min(dest_end - d);
-            let slots = HEADER_WORDS..HEADER_WORDS + header.slots as usize;
-            for i in offset..offset + n {
-                let word = self.read_from_space(obj + i);
-                buf[d - dest_start + i - offset] = if slots.contains(&i) {
-                    self.fix_value(Value::from_bits(word)).to_bits()
-                } else {
-                    word
-                };
+            let out = &mut buf[d - dest_start..d - dest_start + n];
+            out.copy_from_slice(self.from_space_words(obj + offset, n));
+            // Fix the reference slots that fall in this piece.
+            let first_slot = offset.max(HEADER_WORDS);
+            let end_slot = (offset + n).min(HEADER_WORDS + header.slots as usize);
+            for i in first_slot..end_slot {
+                let w = &mut out[i - offset];
+                *w = self.fix_value(Value::from_bits(*w)).to_bits();
             }
             d += n;
             if d == dest_end {
