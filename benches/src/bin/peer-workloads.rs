@@ -197,6 +197,9 @@ fn run(cli: &Cli) -> Result<i32, (i32, String)> {
         }
     };
     drop(m);
+    // a concurrent compaction still running is waited for, so that its
+    // pause is reported too (not timed: the workload has printed its figures)
+    rt.quiesce();
     let pauses = pauses.lock().map(|v| v.clone()).unwrap_or_default();
     finish(&rt, &pauses, limit_in_effect(&rt));
     result.map_err(|e| match e {
@@ -216,7 +219,7 @@ fn finish(rt: &Runtime, pauses: &[Duration], limit: usize) {
     let max = pauses.iter().map(ms).fold(0.0, f64::max);
     let stats = rt.stats();
     eprintln!(
-        "PEERGC runtime=project mode={} requested={} cycles={} pauses={} pause_total_ms={total:.3} pause_max_ms={max:.3} heap_limit_mib={} growth={} mark_threads={} peak_rss_mib={}",
+        "PEERGC runtime=project mode={} requested={} cycles={} pauses={} pause_total_ms={total:.3} pause_max_ms={max:.3} heap_limit_mib={} growth={} mark_threads={} peak_rss_mib={} compaction=\"{}\"",
         rt.mode(),
         rt.requested_mode(),
         stats.cycles,
@@ -225,6 +228,7 @@ fn finish(rt: &Runtime, pauses: &[Duration], limit: usize) {
         rt.heap().config().growth,
         rt.heap().config().mark_threads,
         peak_rss().unwrap_or(0) >> 20,
+        rt.describe(),
     );
     if let Some(path) = std::env::var_os("PEER_PAUSE_FILE").filter(|p| !p.is_empty()) {
         let text: String = pauses.iter().map(|d| format!("{:.6}\n", ms(d))).collect();
