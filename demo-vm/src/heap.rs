@@ -215,4 +215,11 @@ impl Heap {
     pub fn write(&mut self, obj: ObjRef, i: usize, v: Value) {
         self.mutator.write(obj, i, v);
     }
+
+    /// Reads weak slot `i` of `obj` for keeping (the weak-read barrier a
+    /// concurrent marking needs; see `Mutator::load_weak`).
+    #[inline(always)]
+    pub fn load_weak(&mut self, obj: ObjRef, i: usize) -> Value {
+        self.mutator.load_weak(obj, i)
+    }
 }

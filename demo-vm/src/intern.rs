@@ -41,8 +41,9 @@ fn set_marker(t: ObjRef, i: usize, m: u32) {
     unsafe { (t.bytes_ptr() as *mut u32).add(i).write(m) }
 }
 
-/// Finds the interned string equal to `bytes`.
-fn find(t: ObjRef, hash: u32, bytes: &[u8]) -> Option<Value> {
+/// Finds the interned string equal to `bytes`. The hit is read through the
+/// weak-read barrier: the program keeps it.
+fn find(heap: &mut Heap, t: ObjRef, hash: u32, bytes: &[u8]) -> Option<Value> {
     let cap = t.slot_count();
     let mask = cap - 1;
     let want = marker_of(hash);
@@ -53,7 +54,7 @@ fn find(t: ObjRef, hash: u32, bytes: &[u8]) -> Option<Value> {
             return None;
         }
         if m == want {
-            let s = t.slot(i);
+            let s = heap.load_weak(t, i);
             // SAFETY: a non-nil slot holds a live string, and nothing
             // allocates while the slice is in use.
             if !s.is_nil() && unsafe { payload(s.as_object()) } == bytes {
@@ -89,7 +90,7 @@ pub fn intern(heap: &mut Heap, bytes: &[u8]) -> Result<Value, OutOfMemory> {
     let hash = hash_bytes(bytes);
     let table = heap.get(ROOT_STRINGS);
     if !table.is_nil() {
-        if let Some(s) = find(table.as_object(), hash, bytes) {
+        if let Some(s) = find(heap, table.as_object(), hash, bytes) {
             return Ok(s);
         }
     }

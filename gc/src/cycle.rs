@@ -20,8 +20,14 @@ pub enum Phase {
     Mark,
     /// Building the post-compaction address plan.
     Forward,
-    /// Waiting, stopped, for the previous concurrent compaction to end.
+    /// Waiting, stopped, for concurrent work to end (the previous
+    /// compaction, the marker, the plan).
     Wait,
+    /// Copying the roots for a concurrent marking (its initial pause).
+    Snapshot,
+    /// Finishing a concurrent marking: draining what the write barrier
+    /// recorded since the marker stopped.
+    Remark,
     /// Moving the page tables away (`MREMAP_DONTUNMAP`).
     Flip,
     /// Registering the flipped spaces with userfaultfd.
@@ -40,9 +46,11 @@ pub enum Phase {
 
 impl Phase {
     /// Every phase, in cycle order.
-    pub const ALL: [Phase; 10] = [
+    pub const ALL: [Phase; 12] = [
         Phase::Wait,
+        Phase::Snapshot,
         Phase::Mark,
+        Phase::Remark,
         Phase::Forward,
         Phase::Flip,
         Phase::Register,
@@ -59,6 +67,8 @@ impl Phase {
             Phase::Mark => "mark",
             Phase::Forward => "forward",
             Phase::Wait => "wait",
+            Phase::Snapshot => "snapshot",
+            Phase::Remark => "remark",
             Phase::Flip => "flip",
             Phase::Register => "register",
             Phase::Populate => "populate",
@@ -91,8 +101,11 @@ pub struct CycleReport {
     pub pages_compacted: usize,
     /// Non-moving bytes freed by the sweep.
     pub non_moving_freed_bytes: usize,
-    /// Time the mutators were stopped.
+    /// Time the mutators were stopped (the sum of `pauses`).
     pub pause: Duration,
+    /// Each stop of the mutators: one for a stop-the-world or in-pause-marking
+    /// cycle; initial, remark and flip pauses for a concurrently marked one.
+    pub pauses: Vec<Duration>,
     /// The part of the pause that moves page tables and fixes roots (the
     /// pause without waiting, marking and address planning).
     pub flip_pause: Duration,
@@ -123,6 +136,7 @@ impl CycleReport {
             pages_compacted: 0,
             non_moving_freed_bytes: 0,
             pause: Duration::ZERO,
+            pauses: Vec::new(),
             flip_pause: Duration::ZERO,
             faults: 0,
             fault_service_ns: Vec::new(),
@@ -165,11 +179,23 @@ impl CycleReport {
             .map_or(Duration::ZERO, |&(_, d)| d)
     }
 
-    /// Closes the report.
+    /// Closes the report of a one-pause cycle.
     pub fn finish(&mut self, used_after: usize, pause: Duration, duration: Duration) {
         self.used_after = used_after;
         self.pause = pause;
+        self.pauses = vec![pause];
         self.duration = duration;
+    }
+
+    /// Records one stop of the mutators.
+    pub fn add_pause(&mut self, d: Duration) {
+        self.pauses.push(d);
+        self.pause += d;
+    }
+
+    /// The longest single stop of the mutators.
+    pub fn max_pause(&self) -> Duration {
+        self.pauses.iter().copied().max().unwrap_or(self.pause)
     }
 
     /// Bytes of live objects found by marking.
@@ -192,6 +218,14 @@ impl fmt::Display for CycleReport {
             self.mode,
             self.pause.as_secs_f64() * 1e3
         )?;
+        if self.pauses.len() > 1 {
+            write!(
+                f,
+                "{} pauses, max {:.3}; ",
+                self.pauses.len(),
+                self.max_pause().as_secs_f64() * 1e3
+            )?;
+        }
         if self.flip_pause > Duration::ZERO {
             write!(f, "flip pause {:.3}; ", self.flip_pause.as_secs_f64() * 1e3)?;
         }

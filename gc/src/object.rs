@@ -15,6 +15,7 @@
 //! from a read-only from-space, and concurrent markers never write objects.
 
 use crate::value::Value;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Bytes in a heap word.
 pub const WORD: usize = 8;
@@ -126,13 +127,27 @@ impl ObjRef {
         (self.0 + index * WORD) as *mut u64
     }
 
+    /// The word at `index` as an atomic: slots and the aux word may be read
+    /// by a concurrent marker while the mutator writes them, so both sides
+    /// use (relaxed, on x86 plain) atomic accesses.
+    ///
+    /// # Safety
+    /// `self` names a live object and `index` is inside it.
+    #[inline(always)]
+    unsafe fn atomic_word<'a>(self, index: usize) -> &'a AtomicU64 {
+        // SAFETY: the caller guarantees the word is inside a live object;
+        // object words are 8-byte aligned and only ever accessed atomically
+        // while other threads may see the object.
+        unsafe { AtomicU64::from_ptr(self.word_ptr(index)) }
+    }
+
     /// Reads header word `index` (0 or 1).
     #[inline(always)]
     fn header_word(self, index: usize) -> u64 {
         debug_assert!(index < HEADER_WORDS);
         // SAFETY: an ObjRef names a live object (type invariant), whose two
         // header words are mapped and 8-byte aligned.
-        unsafe { self.word_ptr(index).read() }
+        unsafe { self.atomic_word(index) }.load(Ordering::Relaxed)
     }
 
     /// The decoded header.
@@ -171,7 +186,7 @@ impl ObjRef {
         let w = self.header_word(1) & 0xffff_ffff | (aux as u64) << 32;
         // SAFETY: header word 1 of a live object is mapped and writable; the
         // aux bits are the embedder's and the collector never reads them.
-        unsafe { self.word_ptr(1).write(w) }
+        unsafe { self.atomic_word(1) }.store(w, Ordering::Relaxed)
     }
 
     /// Reads slot `i` (no read barrier is ever needed).
@@ -193,7 +208,7 @@ impl ObjRef {
     #[inline(always)]
     pub unsafe fn slot_unchecked(self, i: usize) -> Value {
         // SAFETY: the caller guarantees the slot exists (invariants 1 and 2).
-        Value::from_bits(unsafe { self.word_ptr(HEADER_WORDS + i).read() })
+        Value::from_bits(unsafe { self.atomic_word(HEADER_WORDS + i) }.load(Ordering::Relaxed))
     }
 
     /// Stores into slot `i` without the write barrier: for the collector and
@@ -206,7 +221,7 @@ impl ObjRef {
     #[inline(always)]
     pub unsafe fn set_slot_raw(self, i: usize, v: Value) {
         // SAFETY: the caller guarantees the slot exists (invariant 1).
-        unsafe { self.word_ptr(HEADER_WORDS + i).write(v.to_bits()) }
+        unsafe { self.atomic_word(HEADER_WORDS + i) }.store(v.to_bits(), Ordering::Relaxed)
     }
 
     /// Capacity of the raw byte area in bytes (a multiple of 8).

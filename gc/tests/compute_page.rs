@@ -99,7 +99,7 @@ fn pages_computed_in_any_order_or_twice_are_identical() {
         *r = pc.fix_value(*r);
     }
     let nm_top = nm.high_water();
-    gc::compact::non_moving::sweep(&heap);
+    gc::compact::non_moving::sweep(&heap, 0);
     heap.engine()
         .release(heap.reservation(), heap.from_base(), heap.space_bytes())
         .expect("release");

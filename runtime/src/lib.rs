@@ -20,6 +20,7 @@
 //! `GC_UFFD_DISABLE=1` (act as if the kernel had no userfaultfd).
 
 pub mod config;
+mod driver;
 pub mod mutator;
 pub mod stats;
 
@@ -27,10 +28,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use gc::compact::concurrent::{UffdCompactor, UffdOptions};
+use gc::mark::satb::SatbQueue;
 use gc::{CycleReport, Heap, HeapConfig};
 use parking_lot::Mutex;
 
 pub use config::{parse_size, ConfigError, Mode};
+pub use gc::compact::concurrent::CyclePhase;
 pub use gc::{AllocRequest as AllocSpec, ObjRef, Value};
 pub use mutator::{GcError, Mutator, OutOfMemory};
 pub use stats::GcStats;
@@ -191,6 +194,14 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Makes a concurrent marking wait this long before it starts tracing
+    /// (uffd modes), so that mutators run while it is under way: for tests
+    /// of the write barrier only.
+    pub fn concurrent_mark_delay(mut self, delay: std::time::Duration) -> Self {
+        self.uffd.mark_delay = delay;
+        self
+    }
+
     /// Makes the compaction threads sleep this long after every page (uffd
     /// modes), so that mutators fault on most pages: for tests and
     /// fault-latency measurements only.
@@ -249,7 +260,7 @@ impl RuntimeBuilder {
                             Mode::UffdCopy
                         };
                         let reason = c.degraded().map(str::to_string);
-                        (mode, Some(Mutex::new(c)), reason)
+                        (mode, Some(c), reason)
                     }
                     Err(reason) => (
                         Mode::Stw,
@@ -264,10 +275,15 @@ impl RuntimeBuilder {
         if let (true, Some(r)) = (self.log, &fallback_reason) {
             eprintln!("[gc] {r}");
         }
+        let attention = compactor.as_ref().map(|c| c.attention_flag().clone());
+        let satb = compactor.as_ref().map(|c| c.satb_queue().clone());
         Ok(Runtime {
             inner: Arc::new(Shared {
                 heap,
-                compactor,
+                compactor: compactor.map(Mutex::new),
+                attention,
+                satb,
+                start_wanted: AtomicBool::new(false),
                 requested_mode: self.mode,
                 mode,
                 fallback_reason,
@@ -286,6 +302,13 @@ pub(crate) struct Shared {
     /// The concurrent compactor (uffd modes). Declared before the heap: it
     /// must stop its threads before the heap goes.
     pub(crate) compactor: Option<Mutex<UffdCompactor>>,
+    /// The compactor's attention flag (uffd modes), polled at allocation.
+    pub(crate) attention: Option<Arc<AtomicBool>>,
+    /// Where mutators hand full SATB buffers (uffd modes).
+    pub(crate) satb: Option<Arc<SatbQueue>>,
+    /// The trigger was reached during a compaction: start a cycle when it
+    /// ends.
+    pub(crate) start_wanted: AtomicBool,
     pub(crate) heap: Arc<Heap>,
     pub(crate) requested_mode: Mode,
     pub(crate) mode: Mode,
@@ -299,6 +322,14 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Whether the collector finished concurrent work a mutator must act on.
+    #[inline(always)]
+    pub(crate) fn needs_attention(&self) -> bool {
+        self.attention
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    }
+
     /// Accounts a finished cycle: statistics, the log line, the pause hook.
     pub(crate) fn account(&self, report: &CycleReport) {
         let mut stats = self.stats.lock();
@@ -311,7 +342,9 @@ impl Shared {
         }
         drop(stats);
         if let Some(hook) = &self.pause_hook {
-            hook(report.pause);
+            for &p in &report.pauses {
+                hook(p);
+            }
         }
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use gc::compact::stw;
+use gc::mark::satb::SATB_BUFFER;
 use gc::{AllocRequest, HeapError, ObjRef, Tlab, Value};
 
 use crate::Shared;
@@ -37,9 +38,23 @@ pub enum GcError {
 
 /// A thread's handle on the runtime: its allocation buffer and root stack.
 pub struct Mutator {
-    shared: Arc<Shared>,
-    tlab: Tlab,
-    roots: Vec<Value>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) tlab: Tlab,
+    pub(crate) roots: Vec<Value>,
+    /// Old values of overwritten slots while a concurrent marking runs.
+    pub(crate) satb: Vec<Value>,
+}
+
+/// What allocation tries next when the heap is full.
+enum Step {
+    /// Start or advance the concurrent cycle.
+    Cycle,
+    /// A full collection.
+    Collect,
+    /// Wait for the compaction in flight.
+    Quiesce,
+    /// Raise the trigger to the heap limit.
+    Grow,
 }
 
 /// A position in the root stack, returned by [`Mutator::push_root`].
@@ -52,6 +67,7 @@ impl Mutator {
             shared,
             tlab: Tlab::empty(),
             roots: Vec::new(),
+            satb: Vec::with_capacity(SATB_BUFFER),
         }
     }
 
@@ -88,22 +104,55 @@ impl Mutator {
 
     /// Allocates an object (slots nil, raw bytes zero). May collect: every
     /// `ObjRef` not held in the root stack is invalid afterwards.
+    ///
+    /// In the uffd modes a full heap starts a concurrently marked cycle (a
+    /// pause of O(roots)); allocation polls it and runs its remark and flip
+    /// pauses when the collector threads are ready for them.
     pub fn alloc(&mut self, spec: AllocRequest) -> Result<ObjRef, OutOfMemory> {
         if self.shared.stress {
             self.collect_or_oom(&spec)?;
+        } else if self.shared.needs_attention() {
+            self.advance_cycle().map_err(|e| self.gc_failed(&spec, e))?;
         }
-        for attempt in 0..4 {
+        // Past the trigger, in the uffd modes: start a cycle or push the one
+        // in flight on (up to three steps: begin, remark + flip, a wait for
+        // the compaction); then collect fully; then wait for that
+        // compaction; then grow to the limit. In stw: collect, then grow.
+        let steps: &[Step] = if self.shared.compactor.is_some() {
+            &[
+                Step::Cycle,
+                Step::Cycle,
+                Step::Cycle,
+                Step::Collect,
+                Step::Quiesce,
+                Step::Grow,
+            ]
+        } else {
+            &[Step::Collect, Step::Grow]
+        };
+        for step in steps {
             match self.shared.heap.alloc(&mut self.tlab, &spec) {
                 Ok(Some(obj)) => return Ok(obj),
-                // Past the trigger: collect; then let the compaction end (its
-                // sweep frees non-moving space); then grow to the limit.
-                Ok(None) if attempt == 0 => self.collect_or_oom(&spec)?,
-                Ok(None) if attempt == 1 => self.shared.poll_compaction(true),
-                Ok(None) if attempt == 2 => self.shared.heap.set_soft_limit(usize::MAX),
-                Ok(None) | Err(_) => break,
+                Ok(None) => match step {
+                    Step::Cycle => self.heap_full().map_err(|e| self.gc_failed(&spec, e))?,
+                    Step::Collect => self.collect_or_oom(&spec)?,
+                    Step::Quiesce => self.shared.poll_compaction(true),
+                    Step::Grow => self.shared.heap.set_soft_limit(usize::MAX),
+                },
+                Err(_) => return Err(self.out_of_memory(&spec)),
             }
         }
+        if let Ok(Some(obj)) = self.shared.heap.alloc(&mut self.tlab, &spec) {
+            return Ok(obj);
+        }
         Err(self.out_of_memory(&spec))
+    }
+
+    fn gc_failed(&self, spec: &AllocRequest, e: GcError) -> OutOfMemory {
+        if self.shared.log {
+            eprintln!("[gc] collection failed during allocation: {e}");
+        }
+        self.out_of_memory(spec)
     }
 
     fn out_of_memory(&self, spec: &AllocRequest) -> OutOfMemory {
@@ -115,12 +164,7 @@ impl Mutator {
     }
 
     fn collect_or_oom(&mut self, spec: &AllocRequest) -> Result<(), OutOfMemory> {
-        self.collect().map_err(|e| {
-            if self.shared.log {
-                eprintln!("[gc] collection failed during allocation: {e}");
-            }
-            self.out_of_memory(spec)
-        })
+        self.collect().map_err(|e| self.gc_failed(spec, e))
     }
 
     /// Stores `v` into slot `i` of `obj` through the write barrier.
@@ -130,14 +174,57 @@ impl Mutator {
     #[inline(always)]
     pub fn write(&mut self, obj: ObjRef, i: usize, v: Value) {
         assert!(i < obj.slot_count(), "slot {i} out of range");
-        // SAFETY: bounds checked; marking only runs inside a pause for now, so
-        // no barrier work is needed (the SATB barrier goes here).
+        if self.shared.heap.is_satb_active() {
+            self.record_overwritten(obj, i);
+        }
+        // SAFETY: bounds checked; the barrier above recorded the old value
+        // while a concurrent marking runs.
         unsafe { obj.set_slot_raw(i, v) }
     }
 
-    /// Runs a full collection now. In the uffd modes this is the pause only:
-    /// compaction goes on concurrently after it returns (a cycle still in
-    /// flight is waited for first).
+    /// The SATB barrier's slow path: remember the value about to be
+    /// overwritten, so the marking's snapshot stays complete.
+    #[cold]
+    fn record_overwritten(&mut self, obj: ObjRef, i: usize) {
+        self.satb_record(obj.slot(i));
+    }
+
+    fn satb_record(&mut self, v: Value) {
+        if !v.is_object() {
+            return;
+        }
+        self.satb.push(v);
+        if self.satb.len() >= SATB_BUFFER {
+            if let Some(q) = &self.shared.satb {
+                q.push(&mut self.satb);
+            }
+        }
+    }
+
+    /// Reads weak slot `i` of `obj` for use as a strong reference (e.g. an
+    /// intern-table hit the program keeps). Weak slots must be read this way
+    /// while a concurrent marking may run: a weakly reachable object picked
+    /// up during marking is recorded so it stays alive, and one marking
+    /// found dead reads as nil.
+    ///
+    /// # Panics
+    /// If `i` is not a slot of `obj`.
+    pub fn load_weak(&mut self, obj: ObjRef, i: usize) -> Value {
+        let v = obj.slot(i);
+        let heap = &self.shared.heap;
+        if v.is_object() {
+            if heap.is_satb_active() {
+                self.satb_record(v);
+            } else if heap.is_allocating_black() && !heap.is_marked(v.object_addr()) {
+                return Value::NIL;
+            }
+        }
+        v
+    }
+
+    /// Runs a full collection now: a cycle in flight is finished first, then
+    /// marking runs in the pause. In the uffd modes compaction goes on
+    /// concurrently after it returns.
     pub fn collect(&mut self) -> Result<(), GcError> {
         self.tlab.retire();
         let shared = self.shared.clone();
@@ -150,20 +237,13 @@ impl Mutator {
             }
             Some(compactor) => {
                 let start = Instant::now();
-                let mut c = compactor.lock();
-                let previous = c.wait();
+                self.finish_cycle()?;
                 let waited = start.elapsed();
-                if let Some(r) = previous {
-                    shared.account(&r);
-                }
-                c.start(&mut self.roots, waited)?
+                compactor.lock().start(&mut self.roots, waited)?
             }
         };
         self.tlab.discard();
-        let growth = heap.config().growth.max(1.0);
-        heap.set_soft_limit(
-            ((live as f64 * growth) as usize).max(live + gc::heap::INITIAL_TRIGGER),
-        );
+        self.set_trigger(live);
         if shared.verify {
             shared.poll_compaction(true);
             gc::verify::verify(heap, &mut self.roots)?;
@@ -171,9 +251,36 @@ impl Mutator {
         Ok(())
     }
 
-    /// A point where the runtime may stop this thread (a no-op with one mutator).
+    /// Sets the next cycle's trigger from the live bytes of the last one:
+    /// `live * growth` (at least 16 MiB more). A concurrent cycle must also
+    /// finish before the heap limit while the mutators keep allocating, so
+    /// in the uffd modes the trigger leaves at least half of the room above
+    /// the live data for allocation during the cycle.
+    pub(crate) fn set_trigger(&self, live: usize) {
+        let heap = &self.shared.heap;
+        let growth = heap.config().growth.max(1.0);
+        let mut trigger = ((live as f64 * growth) as usize).max(live + gc::heap::INITIAL_TRIGGER);
+        if self.shared.compactor.is_some() {
+            let room = heap.config().heap_limit.saturating_sub(live);
+            trigger = trigger.min(live + room / 2);
+        }
+        heap.set_soft_limit(trigger);
+    }
+
+    /// A point where the runtime may stop this thread: runs a pause the
+    /// collector is ready for (uffd modes). Embedders call it in loops that
+    /// do not allocate. A collection failure here is logged and retried at
+    /// the next allocation.
     #[inline(always)]
-    pub fn safepoint(&mut self) {}
+    pub fn safepoint(&mut self) {
+        if self.shared.needs_attention() {
+            if let Err(e) = self.advance_cycle() {
+                if self.shared.log {
+                    eprintln!("[gc] collection step failed at a safepoint: {e}");
+                }
+            }
+        }
+    }
 
     /// Makes `[ptr, ptr + len)` resident before it is handed to a system call
     /// (in userfaultfd modes the kernel would otherwise get `EFAULT` on a page
@@ -193,12 +300,12 @@ impl Mutator {
         }
     }
 
-    /// Verifies the heap against this mutator's roots (waiting for a
-    /// concurrent compaction to end first).
-    pub fn verify(&mut self) -> Result<gc::verify::VerifyReport, gc::verify::VerifyError> {
+    /// Verifies the heap against this mutator's roots (finishing a cycle in
+    /// flight first).
+    pub fn verify(&mut self) -> Result<gc::verify::VerifyReport, GcError> {
         self.tlab.retire();
-        self.shared.poll_compaction(true);
-        gc::verify::verify(&self.shared.heap, &mut self.roots)
+        self.finish_cycle()?;
+        Ok(gc::verify::verify(&self.shared.heap, &mut self.roots)?)
     }
 
     /// The address-independent checksum of the graph reachable from the roots.
@@ -226,6 +333,9 @@ impl Mutator {
 impl Drop for Mutator {
     fn drop(&mut self) {
         self.tlab.retire();
+        if let Some(q) = &self.shared.satb {
+            q.push(&mut self.satb);
+        }
         self.shared.mutator_live.store(false, Ordering::Release);
     }
 }

@@ -14,6 +14,9 @@ pub struct GcStats {
     pub cycles: u64,
     /// Total time mutators were stopped.
     pub total_pause: Duration,
+    /// Times the mutators were stopped (a concurrently marked cycle stops
+    /// them three times).
+    pub pause_count: u64,
     /// Longest pause.
     pub max_pause: Duration,
     /// Total time per phase.
@@ -52,6 +55,7 @@ impl Default for GcStats {
         GcStats {
             cycles: 0,
             total_pause: Duration::ZERO,
+            pause_count: 0,
             max_pause: Duration::ZERO,
             phase_totals: Vec::new(),
             faults: 0,
@@ -143,8 +147,11 @@ impl GcStats {
     pub fn record(&mut self, r: &CycleReport) {
         self.cycles += 1;
         self.total_pause += r.pause;
-        self.max_pause = self.max_pause.max(r.pause);
-        self.pauses.saturating_record(nanos(r.pause));
+        for &p in &r.pauses {
+            self.pause_count += 1;
+            self.max_pause = self.max_pause.max(p);
+            self.pauses.saturating_record(nanos(p));
+        }
         if r.flip_pause > Duration::ZERO {
             self.flip_pauses.saturating_record(nanos(r.flip_pause));
         }
@@ -174,7 +181,7 @@ impl GcStats {
 
     /// Pause at quantile `q` (0..=1).
     pub fn pause_quantile(&self, q: f64) -> Duration {
-        Duration::from_nanos(if self.cycles == 0 {
+        Duration::from_nanos(if self.pause_count == 0 {
             0
         } else {
             self.pauses.value_at_quantile(q)

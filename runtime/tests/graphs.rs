@@ -38,11 +38,27 @@ fn id_of(v: Value) -> u64 {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Alloc { slots: u32, bytes: usize, kind: u8 },
-    Link { from: usize, slot: usize, to: usize },
-    Unlink { from: usize, slot: usize },
-    DropRoot { root: usize },
+    Alloc {
+        slots: u32,
+        bytes: usize,
+        kind: u8,
+    },
+    Link {
+        from: usize,
+        slot: usize,
+        to: usize,
+    },
+    Unlink {
+        from: usize,
+        slot: usize,
+    },
+    DropRoot {
+        root: usize,
+    },
     Collect,
+    /// Start a concurrently marked cycle (uffd modes): the ops that follow
+    /// run while it marks, plans and compacts.
+    StartCycle,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -52,6 +68,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (any::<usize>(), any::<usize>()).prop_map(|(from, slot)| Op::Unlink { from, slot }),
         3 => any::<usize>().prop_map(|root| Op::DropRoot { root }),
         1 => Just(Op::Collect),
+        1 => Just(Op::StartCycle),
     ]
 }
 
@@ -85,6 +102,7 @@ fn run_ops(mode: Mode, mark_threads: usize, ops: &[Op]) {
         .mark_threads(mark_threads)
         .heap_limit(64 << 20)
         .large_object_threshold(4 << 10)
+        .concurrent_mark_delay(std::time::Duration::from_millis(1))
         .build()
         .expect("runtime");
     let mut m = rt.mutator().expect("mutator");
@@ -130,6 +148,9 @@ fn run_ops(mode: Mode, mark_threads: usize, ops: &[Op]) {
                 }
             }
             Op::Collect => collect_and_check(&mut m),
+            Op::StartCycle => {
+                m.start_cycle();
+            }
         }
     }
     collect_and_check(&mut m);

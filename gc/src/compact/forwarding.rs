@@ -42,32 +42,46 @@ impl ForwardingPlan {
     /// Costs O(chunks): one popcount per 512 bytes of heap.
     pub fn build(heap: &Heap, old_top: usize) -> ForwardingPlan {
         let base = heap.moving().base();
+        let mut plan = ForwardingPlan {
+            base,
+            chunk_prefix: vec![0],
+            page_first: Vec::new(),
+            live_words: 0,
+            old_top: base,
+        };
+        plan.extend(heap, old_top);
+        plan
+    }
+
+    /// Extends the plan to objects below `new_top` (at least the current
+    /// old top), whose live bits may have been set since the plan was built
+    /// (objects allocated marked above the old top). Costs O(new chunks): the
+    /// flip pause extends a plan built concurrently this way.
+    pub fn extend(&mut self, heap: &Heap, new_top: usize) {
+        assert!(new_top >= self.old_top, "a plan only grows");
         let live = &heap.marks().live;
-        let chunks = (old_top - base).div_ceil(WORD * 64);
-        let mut chunk_prefix = Vec::with_capacity(chunks + 1);
-        let mut page_first = Vec::new();
-        let mut total: usize = 0;
-        for c in 0..chunks {
-            chunk_prefix.push(total as u32);
+        // Redo the chunk the old top fell in: it may have gained live bits.
+        let first = (self.old_top - self.base) / (WORD * 64);
+        let mut total = self.chunk_prefix[first] as usize;
+        self.chunk_prefix.truncate(first);
+        self.page_first.truncate(total.div_ceil(PAGE_WORDS));
+        let chunks = (new_top - self.base).div_ceil(WORD * 64);
+        for c in first..chunks {
+            self.chunk_prefix.push(total as u32);
             let w = live.word(c);
             let n = w.count_ones() as usize;
             // Pages whose first word is filled from this chunk.
-            let mut next_page_word = page_first.len() * PAGE_WORDS;
+            let mut next_page_word = self.page_first.len() * PAGE_WORDS;
             while next_page_word < total + n {
                 let k = (next_page_word - total) as u32;
-                page_first.push((c * 64) as u32 + select_bit(w, k));
+                self.page_first.push((c * 64) as u32 + select_bit(w, k));
                 next_page_word += PAGE_WORDS;
             }
             total += n;
         }
-        chunk_prefix.push(total as u32);
-        ForwardingPlan {
-            base,
-            chunk_prefix,
-            page_first,
-            live_words: total,
-            old_top,
-        }
+        self.chunk_prefix.push(total as u32);
+        self.live_words = total;
+        self.old_top = new_top;
     }
 
     /// Live words in the moving space (its size after compaction).

@@ -49,16 +49,28 @@ fn fix_slots(pc: &PageComputer<'_>, view: ObjRef, first: usize, end: usize) {
 /// view at `page + view_delta`. Objects allocated since the cycle's marking
 /// are unmarked and left alone. No allocation, no locks: a fault handler may
 /// call it for a page no mutator can touch yet.
-pub fn update_page(pc: &PageComputer<'_>, heap: &Heap, page: usize, view_delta: usize) {
+///
+/// `floor` bounds the search for an object straddling into the page: no
+/// object starting below it reaches the page (the space's base is always
+/// safe; a thread walking pages in order passes what the previous call
+/// returned). Returns the same kind of bound for the next page.
+pub fn update_page(
+    pc: &PageComputer<'_>,
+    heap: &Heap,
+    page: usize,
+    view_delta: usize,
+    floor: usize,
+) -> usize {
     let starts = heap.non_moving().starts();
     let marks = &heap.marks().non_moving;
     let page_end = page + crate::heap::PAGE_SIZE;
     let end_bit = starts.bit_of(page_end);
-    let mut bit = match starts.find_prev_set(starts.bit_of(page)) {
+    let floor_bit = starts.bit_of(floor.max(starts.base()));
+    let mut bit = match starts.find_prev_set_above(starts.bit_of(page), floor_bit) {
         Some(b) => b,
         None => match starts.find_next_set(starts.bit_of(page), end_bit) {
             Some(b) => b,
-            None => return,
+            None => return floor,
         },
     };
     loop {
@@ -74,20 +86,22 @@ pub fn update_page(pc: &PageComputer<'_>, heap: &Heap, page: usize, view_delta: 
         }
         match starts.find_next_set(bit + 1, end_bit) {
             Some(b) => bit = b,
-            None => return,
+            None => return starts.addr_of(bit),
         }
     }
 }
 
-/// Frees every unmarked non-moving object not allocated during the cycle;
-/// returns (objects, bytes) freed.
-pub fn sweep(heap: &Heap) -> (usize, usize) {
+/// Frees every unmarked non-moving object not allocated during the cycle,
+/// reading sizes at `address + view_delta` (a second view of the memfd, or
+/// 0); returns (objects, bytes) freed.
+pub fn sweep(heap: &Heap, view_delta: usize) -> (usize, usize) {
     let nm = heap.non_moving();
     let marks = heap.marks();
     let mut dead = Vec::new();
     nm.starts().for_each_set(nm.high_water(), |addr| {
         if !marks.non_moving.test(addr) && !nm.is_black(addr) {
-            dead.push((addr, ObjRef::from_addr(addr).size_words() * WORD));
+            let size = ObjRef::from_addr(addr + view_delta).size_words() * WORD;
+            dead.push((addr, size));
         }
     });
     let bytes = dead.iter().map(|&(_, b)| b).sum();

@@ -47,7 +47,7 @@ impl<'a> PageComputer<'a> {
 
     /// `n` from-space words starting at word `word_index`.
     #[inline(always)]
-    fn from_space_words(&self, word_index: usize, n: usize) -> &[u64] {
+    fn read_from_space_words(&self, word_index: usize, n: usize) -> &[u64] {
         // SAFETY: the range lies below the old top (it is part of one live
         // object), whose pages were moved to from-space by the flip and stay
         // mapped, unchanged, until no page left to compute reads them.
@@ -103,7 +103,7 @@ impl<'a> PageComputer<'a> {
             let size = header.size_words as usize;
             let n = (size - offset).min(dest_end - d);
             let out = &mut buf[d - dest_start..d - dest_start + n];
-            out.copy_from_slice(self.from_space_words(obj + offset, n));
+            out.copy_from_slice(self.read_from_space_words(obj + offset, n));
             // Fix the reference slots that fall in this piece.
             let first_slot = offset.max(HEADER_WORDS);
             let end_slot = (offset + n).min(HEADER_WORDS + header.slots as usize);

@@ -48,7 +48,7 @@ pub fn collect(heap: &Heap, roots: &mut dyn RootSet) -> Result<CycleReport, Heap
     roots.for_each_root(&mut |v| *v = pc.fix_value(*v));
     timer.lap(&mut report, Phase::UpdateRefs);
 
-    let (_, freed) = sweep(heap);
+    let (_, freed) = sweep(heap, 0);
     report.non_moving_freed_bytes = freed;
     timer.lap(&mut report, Phase::Sweep);
 

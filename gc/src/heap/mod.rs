@@ -15,7 +15,7 @@
 pub mod moving;
 pub mod non_moving;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use mremap_shim::engine::{Engine, MemfdRegion, Reservation};
 
@@ -88,6 +88,8 @@ pub struct Heap {
     nm_view_base: usize,
     marks: MarkBitmaps,
     soft_limit: AtomicUsize,
+    allocating_black: AtomicBool,
+    satb_active: AtomicBool,
 }
 
 /// The first collection trigger (or the limit, if smaller).
@@ -120,6 +122,8 @@ impl Heap {
         let soft_limit = AtomicUsize::new(config.heap_limit.min(INITIAL_TRIGGER));
         Ok(Heap {
             soft_limit,
+            allocating_black: AtomicBool::new(false),
+            satb_active: AtomicBool::new(false),
             marks: MarkBitmaps::new(moving_base, nm_base, space_bytes),
             moving: MovingSpace::new(moving_base, space_bytes),
             non_moving: NonMovingSpace::new(nm_base, space_bytes),
@@ -188,6 +192,15 @@ impl Heap {
         self.moving.used() + self.non_moving.used()
     }
 
+    /// Whether the object at `addr` is marked in the current cycle.
+    pub fn is_marked(&self, addr: usize) -> bool {
+        if self.moving.contains(addr) {
+            self.marks.moving.test(addr)
+        } else {
+            self.non_moving.contains(addr) && self.marks.non_moving.test(addr)
+        }
+    }
+
     /// Whether `addr` is inside either space.
     pub fn contains(&self, addr: usize) -> bool {
         self.moving.contains(addr) || self.non_moving.contains(addr)
@@ -207,6 +220,31 @@ impl Heap {
     /// The current collection trigger.
     pub fn soft_limit(&self) -> usize {
         self.soft_limit.load(Ordering::Relaxed)
+    }
+
+    /// While on (from the start of a concurrent marking to the flip), every
+    /// new object is born marked, so the cycle keeps it.
+    pub fn set_allocating_black(&self, on: bool) {
+        self.allocating_black.store(on, Ordering::SeqCst);
+    }
+
+    /// While on (a concurrent marking runs), mutators must record the old
+    /// value of every reference slot they overwrite, and every weak slot
+    /// value they read, in their SATB buffers.
+    pub fn set_satb_active(&self, on: bool) {
+        self.satb_active.store(on, Ordering::SeqCst);
+    }
+
+    /// Whether the SATB write barrier is on.
+    #[inline(always)]
+    pub fn is_satb_active(&self) -> bool {
+        self.satb_active.load(Ordering::Relaxed)
+    }
+
+    /// Whether new objects are born marked.
+    #[inline(always)]
+    pub fn is_allocating_black(&self) -> bool {
+        self.allocating_black.load(Ordering::Relaxed)
     }
 
     /// Allocates an object without collecting: `Ok(None)` means the heap is
@@ -237,6 +275,9 @@ impl Heap {
             }) else {
                 return Ok(None);
             };
+            if self.is_allocating_black() {
+                self.marks.non_moving.set(addr);
+            }
             // SAFETY: `addr` is a fresh non-moving allocation of `bytes`
             // bytes, exclusively ours; the header is sane by construction.
             return Ok(Some(unsafe { init_object(addr, header, true) }));
@@ -248,6 +289,10 @@ impl Heap {
                 None => return Ok(None),
             },
         };
+        if self.is_allocating_black() {
+            self.marks.moving.set(addr);
+            self.marks.live.set_range(addr, words);
+        }
         // SAFETY: `addr` is `bytes` of fresh moving-space memory from this
         // thread's TLAB or a direct claim; fresh anonymous memory and
         // compacted-away tails read as zero, so only the header and slots

@@ -132,6 +132,30 @@ impl Bitmap {
         }
     }
 
+    /// The highest set bit in `[floor, bit]`, if any (scans no lower than
+    /// `floor`).
+    pub fn find_prev_set_above(&self, bit: usize, floor: usize) -> Option<usize> {
+        if bit < floor {
+            return None;
+        }
+        let floor_word = floor / 64;
+        let mut wi = bit / 64;
+        let mut w = self.word(wi) & (u64::MAX >> (63 - bit % 64));
+        loop {
+            if wi == floor_word {
+                w &= u64::MAX << (floor % 64);
+            }
+            if w != 0 {
+                return Some(wi * 64 + 63 - w.leading_zeros() as usize);
+            }
+            if wi == floor_word {
+                return None;
+            }
+            wi -= 1;
+            w = self.word(wi);
+        }
+    }
+
     /// The lowest set bit in `[bit, limit)`, if any.
     pub fn find_next_set(&self, bit: usize, limit: usize) -> Option<usize> {
         if bit >= limit {
@@ -195,6 +219,10 @@ mod tests {
         assert_eq!(b.find_prev_set(199), Some(3));
         assert_eq!(b.find_prev_set(200), Some(200));
         assert_eq!(b.find_prev_set(2), None);
+        assert_eq!(b.find_prev_set_above(199, 3), Some(3));
+        assert_eq!(b.find_prev_set_above(199, 4), None);
+        assert_eq!(b.find_prev_set_above(200, 130), Some(200));
+        assert_eq!(b.find_prev_set_above(2, 3), None);
         assert_eq!(b.find_next_set(4, 1024), Some(200));
         assert_eq!(b.find_next_set(4, 200), None);
         let mut seen = vec![];

@@ -27,7 +27,8 @@ pub struct MarkStats {
 }
 
 impl MarkStats {
-    fn add(&mut self, o: MarkStats) {
+    /// Adds another marking's counts.
+    pub fn add(&mut self, o: MarkStats) {
         self.objects += o.objects;
         self.moving_words += o.moving_words;
         self.non_moving_words += o.non_moving_words;

@@ -21,7 +21,7 @@ use nix::errno::Errno;
 
 use super::pages::PageStates;
 use crate::compact::forwarding::{ForwardingPlan, PAGE_WORDS};
-use crate::compact::non_moving::update_page;
+use crate::compact::non_moving::{sweep, update_page};
 use crate::compact::page::PageComputer;
 use crate::cycle::CycleReport;
 use crate::heap::{Heap, PAGE_SIZE};
@@ -118,6 +118,8 @@ pub struct Cycle {
     pub faults: FaultLog,
     /// CPU time of the collector threads and workers, ns.
     pub gc_cpu_ns: AtomicU64,
+    /// Raised when the cycle has ended (mutators poll it).
+    pub attention: Arc<AtomicBool>,
     /// When the pause began.
     pub started: std::time::Instant,
     /// The report, completed by the coordinating collector thread.
@@ -171,9 +173,11 @@ impl Cycle {
 
     /// Updates claimed non-moving page `page` through the second view and
     /// maps it with `UFFDIO_CONTINUE`, waking any thread faulting on it.
-    pub fn install_non_moving(&self, part: &NonMovingPart, page: usize) {
+    /// `floor` is as for [`update_page`] (the space's base when unknown);
+    /// returns the floor for the next page.
+    pub fn install_non_moving(&self, part: &NonMovingPart, page: usize, floor: usize) -> usize {
         let addr = part.base + page * PAGE_SIZE;
-        update_page(&self.computer(), &self.heap, addr, part.view_delta);
+        let next_floor = update_page(&self.computer(), &self.heap, addr, part.view_delta, floor);
         loop {
             match self.fd.r#continue(addr as *mut u8, PAGE_SIZE, true) {
                 Ok(InstallOutcome::Installed(_)) | Ok(InstallOutcome::AlreadyMapped) => break,
@@ -186,6 +190,7 @@ impl Cycle {
             }
         }
         part.pages.set_mapped(page);
+        next_floor
     }
 
     /// Serves a fault at `addr`: computes and installs its page, or waits
@@ -208,7 +213,7 @@ impl Cycle {
             if let Some(page) = page_addr.checked_sub(part.base).map(|o| o / PAGE_SIZE) {
                 if page < part.pages.len() {
                     if part.pages.try_claim(page) {
-                        self.install_non_moving(part, page);
+                        self.install_non_moving(part, page, part.base);
                     } else {
                         part.pages.wait_mapped(page);
                         self.wake(page_addr);
@@ -226,6 +231,17 @@ impl Cycle {
         // Only fails when the range is no longer registered, where nobody
         // waits any more.
         let _ = self.fd.wake(page_addr as *mut u8, PAGE_SIZE);
+    }
+
+    /// Frees the non-moving space's dead objects (reading their sizes
+    /// through the second view, as their pages may not be mapped yet) and
+    /// accounts the sweep. Objects allocated since the flip are spared.
+    pub fn sweep_non_moving(&self, part: &NonMovingPart) {
+        let start = std::time::Instant::now();
+        let (_, bytes) = sweep(&self.heap, part.view_delta);
+        let mut report = self.report.lock();
+        report.non_moving_freed_bytes = bytes;
+        report.add_concurrent(crate::cycle::Phase::Sweep, start.elapsed());
     }
 
     /// Whether every page of both spaces is mapped.

@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::cycle::Cycle;
-use crate::compact::non_moving::sweep;
 use crate::cycle::{thread_cpu, CycleReport, Phase};
 use crate::heap::PAGE_SIZE;
 
@@ -48,12 +47,9 @@ pub fn end_cycle(cycle: &Cycle) -> CycleReport {
     }
     let released = start.elapsed();
 
-    let mut freed = None;
     if cycle.non_moving.is_some() {
-        freed = Some(sweep(heap).1);
         heap.non_moving().set_allocating_black(false, cycle.nm_top);
     }
-    let swept = start.elapsed();
 
     let marks = heap.marks();
     marks.moving.clear_below(cycle.plan.old_top());
@@ -64,10 +60,6 @@ pub fn end_cycle(cycle: &Cycle) -> CycleReport {
 
     let mut report = cycle.report.lock().clone();
     report.add_concurrent(Phase::Release, released - unregistered);
-    if let Some(bytes) = freed {
-        report.add_concurrent(Phase::Sweep, swept - released);
-        report.non_moving_freed_bytes = bytes;
-    }
     report.add_concurrent(Phase::Register, unregistered);
     report.notes.extend(notes);
     report.faults = cycle.faults.count();

@@ -25,26 +25,23 @@
 pub mod cycle;
 pub mod end;
 pub mod pages;
+mod pauses;
+pub mod prepare;
 pub mod threads;
 
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::compact::forwarding::ForwardingPlan;
-use crate::compact::non_moving::{sweep, update_references};
-use crate::compact::page::PageComputer;
-use crate::compact::stw::{fill_in_place, PhaseTimer};
-use crate::cycle::{thread_cpu, CycleReport, Phase};
-use crate::error::HeapError;
-use crate::heap::{Heap, PAGE_SIZE};
-use crate::mark::tracer::mark;
-use crate::roots::RootSet;
-use crate::uffd::{OpenOptions, RegisterMode, UffdFeatures, UserFaultFd};
-use cycle::{Cycle, FaultLog, NonMovingPart};
-use pages::PageStates;
+use crate::cycle::CycleReport;
+use crate::heap::Heap;
+use crate::mark::satb::SatbQueue;
+use crate::uffd::{OpenOptions, UffdFeatures, UserFaultFd};
+use cycle::Cycle;
+use prepare::{MarkJob, PlanJob};
+use threads::Job;
 
 /// How the concurrent compaction runs.
 #[derive(Clone, Debug)]
@@ -60,6 +57,9 @@ pub struct UffdOptions {
     /// Sleep after every page a collector thread installs (for tests that
     /// need mutators to fault on most pages; zero otherwise).
     pub page_delay: Duration,
+    /// Sleep before a concurrent marking starts tracing (for tests that
+    /// mutate the heap while marking; zero otherwise).
+    pub mark_delay: Duration,
 }
 
 impl Default for UffdOptions {
@@ -69,8 +69,33 @@ impl Default for UffdOptions {
             fault_workers: 1,
             collector_threads: 1,
             page_delay: Duration::ZERO,
+            mark_delay: Duration::ZERO,
         }
     }
+}
+
+/// Where a cycle of the concurrent collector stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CyclePhase {
+    /// No cycle.
+    Idle,
+    /// Marking concurrently (the write barrier must record old values).
+    Marking,
+    /// The marker is done: the remark pause may run.
+    Marked,
+    /// Building the forwarding plan concurrently.
+    Planning,
+    /// The plan is ready: the flip pause may run.
+    Planned,
+    /// Compacting concurrently (after the flip).
+    Compacting,
+}
+
+enum State {
+    Idle,
+    Marking(Arc<MarkJob>),
+    Planning(Arc<PlanJob>),
+    Compacting,
 }
 
 /// A heap's concurrent compactor: its userfaultfd and its threads, and the
@@ -80,10 +105,14 @@ pub struct UffdCompactor {
     fd: Arc<UserFaultFd>,
     options: UffdOptions,
     workers: Vec<Sender<Arc<Cycle>>>,
-    collectors: Vec<Sender<Arc<Cycle>>>,
+    collectors: Vec<Sender<Job>>,
     reports: Receiver<CycleReport>,
     worker_cpu_ns: Arc<AtomicU64>,
-    running: bool,
+    state: State,
+    attention: Arc<AtomicBool>,
+    satb: Arc<SatbQueue>,
+    /// The report of a concurrently marked cycle, until its flip.
+    pending: Option<CycleReport>,
     threads: Vec<JoinHandle<()>>,
     description: String,
     degraded: Option<String>,
@@ -137,7 +166,10 @@ impl UffdCompactor {
             collectors: Vec::new(),
             reports,
             worker_cpu_ns: Arc::new(AtomicU64::new(0)),
-            running: false,
+            state: State::Idle,
+            attention: Arc::new(AtomicBool::new(false)),
+            satb: Arc::new(SatbQueue::new()),
+            pending: None,
             threads: Vec::new(),
             description,
             degraded,
@@ -186,145 +218,51 @@ impl UffdCompactor {
 
     /// Whether a compaction is in flight.
     pub fn is_running(&self) -> bool {
-        self.running
+        matches!(self.state, State::Compacting)
+    }
+
+    /// Where the current cycle stands.
+    pub fn phase(&self) -> CyclePhase {
+        match &self.state {
+            State::Idle => CyclePhase::Idle,
+            State::Marking(job) if job.done.load(Ordering::Acquire) => CyclePhase::Marked,
+            State::Marking(_) => CyclePhase::Marking,
+            State::Planning(job) if job.done.load(Ordering::Acquire) => CyclePhase::Planned,
+            State::Planning(_) => CyclePhase::Planning,
+            State::Compacting => CyclePhase::Compacting,
+        }
+    }
+
+    /// Takes the attention flag: raised whenever concurrent work finished
+    /// (marking, planning or a compaction), so that a mutator polling it at
+    /// allocation knows to call [`UffdCompactor::phase`] and act.
+    #[inline]
+    pub fn attention_flag(&self) -> &Arc<AtomicBool> {
+        &self.attention
+    }
+
+    /// The queue mutators hand full SATB buffers to.
+    pub fn satb_queue(&self) -> &Arc<SatbQueue> {
+        &self.satb
     }
 
     /// Waits for the compaction in flight, if any, and returns its report.
     pub fn wait(&mut self) -> Option<CycleReport> {
-        if !self.running {
+        if !self.is_running() {
             return None;
         }
-        self.running = false;
+        self.state = State::Idle;
         self.reports.recv().ok()
     }
 
     /// The report of the compaction in flight if it has ended (no waiting).
     pub fn try_finished(&mut self) -> Option<CycleReport> {
-        if !self.running {
+        if !self.is_running() {
             return None;
         }
         let report = self.reports.try_recv().ok()?;
-        self.running = false;
+        self.state = State::Idle;
         Some(report)
-    }
-
-    /// The flip pause. Every mutator must be stopped with its TLAB retired,
-    /// no compaction may be in flight ([`UffdCompactor::wait`]) and `roots`
-    /// must be all the roots. `waited` is how long the mutators already
-    /// stood waiting for the previous cycle (accounted in this pause).
-    /// On return the mutators may resume; the cycle's report arrives through
-    /// [`UffdCompactor::wait`] or [`UffdCompactor::try_finished`]. Returns
-    /// the live bytes marking found.
-    pub fn start(&mut self, roots: &mut dyn RootSet, waited: Duration) -> Result<usize, HeapError> {
-        assert!(!self.running, "a compaction is already in flight");
-        let pause_start = Instant::now();
-        let cpu = thread_cpu();
-        let heap = &*self.heap;
-        let mut report = CycleReport::new(self.mode_name(), heap.used_bytes());
-        report.add_phase(Phase::Wait, waited);
-        let mut timer = PhaseTimer::new();
-
-        report.marked = mark(heap, roots, heap.config().mark_threads);
-        timer.lap(&mut report, Phase::Mark);
-        let old_top = heap.moving().top();
-        let plan = ForwardingPlan::build(heap, old_top);
-        timer.lap(&mut report, Phase::Forward);
-
-        let flip_start = Instant::now();
-        let (base, space) = (heap.moving().base(), heap.space_bytes());
-        let engine = heap.engine();
-        report.flip_cost = Some(engine.flip(base, heap.from_base(), space)?.cost);
-        let nm = heap.non_moving();
-        let nm_top = nm.high_water();
-        let nm_len = (nm_top - nm.base()).next_multiple_of(PAGE_SIZE);
-        let mut nm_continue = self.options.non_moving_continue && nm_len > 0;
-        if nm_continue {
-            engine.flip(nm.base(), heap.non_moving_view_base(), space)?;
-        }
-        timer.lap(&mut report, Phase::Flip);
-
-        let live_len = plan.live_pages() * PAGE_SIZE;
-        let mut moving_pages = plan.live_pages();
-        if live_len > 0 {
-            match self
-                .fd
-                .register(base as *mut u8, live_len, RegisterMode::Missing)
-            {
-                Ok(_) => engine.note_uffd(base, live_len, true),
-                Err(e) => {
-                    report.notes.push(format!(
-                        "registering the moving space failed ({e}): compacted in the pause"
-                    ));
-                    moving_pages = 0;
-                }
-            }
-        }
-        if nm_continue {
-            match self
-                .fd
-                .register(nm.base() as *mut u8, nm_len, RegisterMode::Minor)
-            {
-                Ok(_) => engine.note_uffd(nm.base(), nm_len, true),
-                Err(e) => {
-                    report.notes.push(format!(
-                        "registering the non-moving space failed ({e}): updated in the pause"
-                    ));
-                    engine.flip(heap.non_moving_view_base(), nm.base(), space)?;
-                    engine.release(heap.reservation(), heap.non_moving_view_base(), space)?;
-                    nm_continue = false;
-                }
-            }
-        }
-        timer.lap(&mut report, Phase::Register);
-
-        if moving_pages == 0 && live_len > 0 {
-            fill_in_place(heap, &plan, &mut report, &mut timer);
-        }
-        let pc = PageComputer::new(heap, &plan);
-        if !nm_continue {
-            update_references(&pc, heap, nm.base(), nm_top, 0);
-        }
-        roots.for_each_root(&mut |v| *v = pc.fix_value(*v));
-        timer.lap(&mut report, Phase::UpdateRefs);
-        if !nm_continue {
-            report.non_moving_freed_bytes = sweep(heap).1;
-            timer.lap(&mut report, Phase::Sweep);
-        } else {
-            nm.set_allocating_black(true, 0);
-        }
-        heap.moving().reset_top(plan.new_top());
-        report.pages_compacted = plan.live_pages();
-
-        let non_moving = nm_continue.then(|| NonMovingPart {
-            pages: PageStates::new(nm_len / PAGE_SIZE),
-            base: nm.base(),
-            view_delta: heap.non_moving_view_base() - nm.base(),
-        });
-        report.flip_pause = flip_start.elapsed();
-        report.pause = waited + pause_start.elapsed();
-        report.gc_cpu = thread_cpu().saturating_sub(cpu);
-        let live = report.live_bytes();
-        let cycle = Arc::new(Cycle {
-            heap: self.heap.clone(),
-            plan,
-            fd: self.fd.clone(),
-            moving: PageStates::new(moving_pages),
-            non_moving,
-            nm_top,
-            page_delay: self.options.page_delay,
-            done: AtomicBool::new(false),
-            worker_cpu_ns: self.worker_cpu_ns.clone(),
-            faults: FaultLog::new(),
-            gc_cpu_ns: AtomicU64::new(0),
-            started: pause_start,
-            report: parking_lot::Mutex::new(report),
-        });
-        for tx in self.workers.iter().chain(&self.collectors) {
-            tx.send(cycle.clone())
-                .expect("compactor threads live as long as the compactor");
-        }
-        self.running = true;
-        Ok(live)
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::cycle::{Cycle, PageBuf};
 use super::end::end_cycle;
+use super::prepare::{run_mark, run_plan, MarkJob, PlanJob};
 use crate::cycle::{thread_cpu, CycleReport, Phase};
 use crate::heap::{PAGE_SIZE, PMD_SIZE};
 
@@ -52,23 +53,50 @@ pub fn fault_worker(cycles: Receiver<Arc<Cycle>>, cpu_ns: Arc<AtomicU64>) {
     }
 }
 
+/// Work for a collector thread.
+pub enum Job {
+    /// Mark concurrently (coordinating thread only).
+    Mark(Arc<MarkJob>),
+    /// Build the forwarding plan concurrently (coordinating thread only).
+    Plan(Arc<PlanJob>),
+    /// Compact the pages of a flipped cycle.
+    Compact(Arc<Cycle>),
+}
+
 /// Pages a collector thread claims at a time from the shared cursor.
 const CHUNK_PAGES: usize = 32;
 
 /// A collector thread. Thread 0 coordinates: it releases from-space behind
 /// the compacted prefix, waits for every page, ends the cycle and sends the
 /// report.
-pub fn collector(index: usize, cycles: Receiver<Arc<Cycle>>, reports: Sender<CycleReport>) {
+pub fn collector(index: usize, jobs: Receiver<Job>, reports: Sender<CycleReport>) {
     let mut buf = PageBuf::boxed();
-    while let Ok(cycle) = cycles.recv() {
+    while let Ok(job) = jobs.recv() {
+        let cycle = match job {
+            Job::Mark(job) => {
+                run_mark(&job);
+                continue;
+            }
+            Job::Plan(job) => {
+                run_plan(&job);
+                continue;
+            }
+            Job::Compact(cycle) => cycle,
+        };
         let cpu = thread_cpu();
         let start = Instant::now();
+        if let (0, Some(part)) = (index, &cycle.non_moving) {
+            // Free the dead first, so that allocation can reuse their space
+            // while the pages are compacted.
+            cycle.sweep_non_moving(part);
+        }
         let mut releaser = (index == 0).then(|| FromSpaceReleaser::new(&cycle));
         compact_moving(&cycle, &mut buf, releaser.as_mut());
         if let Some(part) = &cycle.non_moving {
+            let mut floor = part.base;
             for page in 0..part.pages.len() {
                 if part.pages.try_claim(page) {
-                    cycle.install_non_moving(part, page);
+                    floor = cycle.install_non_moving(part, page, floor);
                 }
             }
         }
@@ -90,6 +118,7 @@ pub fn collector(index: usize, cycles: Receiver<Arc<Cycle>>, reports: Sender<Cyc
         if reports.send(report).is_err() {
             return;
         }
+        cycle.attention.store(true, Ordering::Release);
     }
 }
 

@@ -1,0 +1,291 @@
+//! The pauses of a concurrent cycle, run on a mutator's thread with every
+//! mutator stopped:
+//!
+//! - [`UffdCompactor::start`]: a whole cycle's stopped part at once (mark
+//!   and plan in the pause, then flip), for explicit collections;
+//! - [`UffdCompactor::begin_marking`]: the initial pause of a concurrently
+//!   marked cycle (copy the roots; new objects are born marked from here);
+//! - [`UffdCompactor::remark`]: drain the SATB buffers, hand planning to the
+//!   collector;
+//! - [`UffdCompactor::flip`]: extend the plan over objects allocated since,
+//!   then the flip shared with `start`.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::cycle::{Cycle, FaultLog, NonMovingPart};
+use super::pages::PageStates;
+use super::prepare::{MarkJob, PlanJob};
+use super::threads::Job;
+use super::{State, UffdCompactor};
+use crate::compact::forwarding::ForwardingPlan;
+use crate::compact::non_moving::{sweep, update_references};
+use crate::compact::page::PageComputer;
+use crate::compact::stw::{fill_in_place, PhaseTimer};
+use crate::cycle::{thread_cpu, CycleReport, Phase};
+use crate::error::HeapError;
+use crate::heap::PAGE_SIZE;
+use crate::mark::tracer::{mark, MarkStats};
+use crate::roots::RootSet;
+use crate::uffd::RegisterMode;
+use crate::value::Value;
+
+/// Sleeps in small steps until `done` is set (a stall: the caller counts it
+/// as pause time).
+fn wait_for(done: &AtomicBool) {
+    while !done.load(Ordering::Acquire) {
+        std::thread::sleep(Duration::from_micros(50));
+    }
+}
+
+impl UffdCompactor {
+    /// A whole cycle's pause: marks and plans with the mutators stopped,
+    /// then flips. Every mutator must be stopped with its TLAB retired, no
+    /// cycle may be in flight and `roots` must be all the roots. `waited` is
+    /// how long the mutators already stood waiting (accounted in this
+    /// pause). On return the mutators may resume; the report arrives through
+    /// [`UffdCompactor::wait`] or [`UffdCompactor::try_finished`]. Returns
+    /// the live bytes.
+    pub fn start(&mut self, roots: &mut dyn RootSet, waited: Duration) -> Result<usize, HeapError> {
+        assert!(matches!(self.state, State::Idle), "a cycle is in flight");
+        let pause_start = Instant::now();
+        let cpu = thread_cpu();
+        let heap = &*self.heap;
+        let mut report = CycleReport::new(self.mode_name(), heap.used_bytes());
+        report.add_phase(Phase::Wait, waited);
+        let mut timer = PhaseTimer::new();
+        report.marked = mark(heap, roots, heap.config().mark_threads);
+        timer.lap(&mut report, Phase::Mark);
+        let plan = ForwardingPlan::build(heap, heap.moving().top());
+        timer.lap(&mut report, Phase::Forward);
+        self.flip_with(plan, roots, report, timer, pause_start, waited, cpu)
+    }
+
+    /// The initial pause of a concurrently marked cycle: copies `roots` for
+    /// the marker and makes new objects born marked. Mutators must record
+    /// overwritten references (and weak slots they read) in SATB buffers
+    /// from now until [`UffdCompactor::remark`].
+    pub fn begin_marking(&mut self, roots: &[Value], waited: Duration) {
+        assert!(matches!(self.state, State::Idle), "a cycle is in flight");
+        let pause_start = Instant::now();
+        let cpu = thread_cpu();
+        let heap = &*self.heap;
+        let mut report = CycleReport::new(self.mode_name(), heap.used_bytes());
+        report.add_phase(Phase::Wait, waited);
+        heap.set_allocating_black(true);
+        heap.set_satb_active(true);
+        let job = Arc::new(MarkJob {
+            heap: self.heap.clone(),
+            snapshot: Mutex::new(roots.to_vec()),
+            satb: self.satb.clone(),
+            stats: Mutex::new(MarkStats::default()),
+            done: AtomicBool::new(false),
+            attention: self.attention.clone(),
+            cpu_ns: AtomicU64::new(0),
+            wall_ns: AtomicU64::new(0),
+            delay: self.options.mark_delay,
+        });
+        self.collectors[0]
+            .send(Job::Mark(job.clone()))
+            .expect("compactor threads live as long as the compactor");
+        report.add_phase(Phase::Snapshot, pause_start.elapsed());
+        report.add_pause(waited + pause_start.elapsed());
+        report.gc_cpu += thread_cpu().saturating_sub(cpu);
+        self.pending = Some(report);
+        self.state = State::Marking(job);
+    }
+
+    /// The remark pause: waits for the marker if it is not done (a stall),
+    /// marks from `satb` (the stopped mutators' partial buffers) and the
+    /// queue, stops the write barrier and starts planning. TLABs must be
+    /// retired.
+    pub fn remark(&mut self, satb: &mut Vec<Value>, waited: Duration) {
+        let State::Marking(job) = &self.state else {
+            panic!("remark without a concurrent marking");
+        };
+        let job = job.clone();
+        let pause_start = Instant::now();
+        let cpu = thread_cpu();
+        wait_for(&job.done);
+        let heap = &*self.heap;
+        let mut report = self.pending.take().expect("a marking cycle's report");
+        let mut timer = PhaseTimer::new();
+        report.add_phase(Phase::Wait, waited + pause_start.elapsed());
+        let mut stats = std::mem::take(&mut *job.stats.lock());
+        stats.add(mark(heap, satb, 1));
+        satb.clear();
+        for mut b in self.satb.take_all() {
+            stats.add(mark(heap, &mut b, 1));
+        }
+        heap.set_satb_active(false);
+        report.marked = stats;
+        timer.lap(&mut report, Phase::Remark);
+        report.add_concurrent(
+            Phase::Mark,
+            Duration::from_nanos(job.wall_ns.load(Ordering::Relaxed)),
+        );
+        report.gc_cpu += Duration::from_nanos(job.cpu_ns.load(Ordering::Relaxed));
+        let plan = Arc::new(PlanJob {
+            heap: self.heap.clone(),
+            top: heap.moving().top(),
+            plan: Mutex::new(None),
+            done: AtomicBool::new(false),
+            attention: self.attention.clone(),
+            cpu_ns: AtomicU64::new(0),
+            wall: Mutex::new(Duration::ZERO),
+        });
+        self.collectors[0]
+            .send(Job::Plan(plan.clone()))
+            .expect("compactor threads live as long as the compactor");
+        report.add_pause(waited + pause_start.elapsed());
+        report.gc_cpu += thread_cpu().saturating_sub(cpu);
+        self.pending = Some(report);
+        self.state = State::Planning(plan);
+    }
+
+    /// The flip pause of a concurrently marked cycle: waits for the plan if
+    /// it is not ready (a stall), extends it over the objects allocated
+    /// since, and flips. TLABs must be retired; `roots` are all the roots.
+    /// Returns the live bytes.
+    pub fn flip(&mut self, roots: &mut dyn RootSet, waited: Duration) -> Result<usize, HeapError> {
+        let State::Planning(job) = &self.state else {
+            panic!("flip without a planned cycle");
+        };
+        let job = job.clone();
+        let pause_start = Instant::now();
+        let cpu = thread_cpu();
+        wait_for(&job.done);
+        let mut report = self.pending.take().expect("a planned cycle's report");
+        report.add_phase(Phase::Wait, waited + pause_start.elapsed());
+        report.add_concurrent(Phase::Forward, *job.wall.lock());
+        report.gc_cpu += Duration::from_nanos(job.cpu_ns.load(Ordering::Relaxed));
+        let mut timer = PhaseTimer::new();
+        let mut plan = job.plan.lock().take().expect("a finished plan job");
+        let heap = &*self.heap;
+        plan.extend(heap, heap.moving().top());
+        heap.set_allocating_black(false);
+        timer.lap(&mut report, Phase::Forward);
+        self.flip_with(plan, roots, report, timer, pause_start, waited, cpu)
+    }
+
+    /// The flip shared by [`UffdCompactor::start`] and
+    /// [`UffdCompactor::flip`]: moves the page tables, registers, fixes the
+    /// roots and hands the cycle to the threads.
+    #[allow(clippy::too_many_arguments)]
+    fn flip_with(
+        &mut self,
+        plan: ForwardingPlan,
+        roots: &mut dyn RootSet,
+        mut report: CycleReport,
+        mut timer: PhaseTimer,
+        pause_start: Instant,
+        waited: Duration,
+        cpu: Duration,
+    ) -> Result<usize, HeapError> {
+        let heap = &*self.heap;
+        let flip_start = Instant::now();
+        let (base, space) = (heap.moving().base(), heap.space_bytes());
+        let engine = heap.engine();
+        report.flip_cost = Some(engine.flip(base, heap.from_base(), space)?.cost);
+        let nm = heap.non_moving();
+        let nm_top = nm.high_water();
+        let nm_len = (nm_top - nm.base()).next_multiple_of(PAGE_SIZE);
+        let mut nm_continue = self.options.non_moving_continue && nm_len > 0;
+        if nm_continue {
+            engine.flip(nm.base(), heap.non_moving_view_base(), space)?;
+        }
+        timer.lap(&mut report, Phase::Flip);
+
+        let live_len = plan.live_pages() * PAGE_SIZE;
+        let mut moving_pages = plan.live_pages();
+        if live_len > 0 {
+            match self
+                .fd
+                .register(base as *mut u8, live_len, RegisterMode::Missing)
+            {
+                Ok(_) => engine.note_uffd(base, live_len, true),
+                Err(e) => {
+                    report.notes.push(format!(
+                        "registering the moving space failed ({e}): compacted in the pause"
+                    ));
+                    moving_pages = 0;
+                }
+            }
+        }
+        if nm_continue {
+            match self
+                .fd
+                .register(nm.base() as *mut u8, nm_len, RegisterMode::Minor)
+            {
+                Ok(_) => engine.note_uffd(nm.base(), nm_len, true),
+                Err(e) => {
+                    report.notes.push(format!(
+                        "registering the non-moving space failed ({e}): updated in the pause"
+                    ));
+                    engine.flip(heap.non_moving_view_base(), nm.base(), space)?;
+                    engine.release(heap.reservation(), heap.non_moving_view_base(), space)?;
+                    nm_continue = false;
+                }
+            }
+        }
+        timer.lap(&mut report, Phase::Register);
+
+        if moving_pages == 0 && live_len > 0 {
+            fill_in_place(heap, &plan, &mut report, &mut timer);
+        }
+        let pc = PageComputer::new(heap, &plan);
+        if !nm_continue {
+            update_references(&pc, heap, nm.base(), nm_top, 0);
+        }
+        roots.for_each_root(&mut |v| *v = pc.fix_value(*v));
+        timer.lap(&mut report, Phase::UpdateRefs);
+        if !nm_continue {
+            report.non_moving_freed_bytes = sweep(heap, 0).1;
+            timer.lap(&mut report, Phase::Sweep);
+        } else {
+            nm.set_allocating_black(true, 0);
+        }
+        heap.moving().reset_top(plan.new_top());
+        report.pages_compacted = plan.live_pages();
+
+        let non_moving = nm_continue.then(|| NonMovingPart {
+            pages: PageStates::new(nm_len / PAGE_SIZE),
+            base: nm.base(),
+            view_delta: heap.non_moving_view_base() - nm.base(),
+        });
+        report.flip_pause = flip_start.elapsed();
+        report.add_pause(waited + pause_start.elapsed());
+        report.gc_cpu += thread_cpu().saturating_sub(cpu);
+        let live = plan.live_words() * crate::object::WORD
+            + report.marked.non_moving_words * crate::object::WORD;
+        let cycle = Arc::new(Cycle {
+            heap: self.heap.clone(),
+            plan,
+            fd: self.fd.clone(),
+            moving: PageStates::new(moving_pages),
+            non_moving,
+            nm_top,
+            page_delay: self.options.page_delay,
+            done: AtomicBool::new(false),
+            worker_cpu_ns: self.worker_cpu_ns.clone(),
+            faults: FaultLog::new(),
+            gc_cpu_ns: AtomicU64::new(0),
+            attention: self.attention.clone(),
+            started: pause_start,
+            report: Mutex::new(report),
+        });
+        for tx in &self.workers {
+            tx.send(cycle.clone())
+                .expect("compactor threads live as long as the compactor");
+        }
+        for tx in &self.collectors {
+            tx.send(Job::Compact(cycle.clone()))
+                .expect("compactor threads live as long as the compactor");
+        }
+        self.state = State::Compacting;
+        Ok(live)
+    }
+}
