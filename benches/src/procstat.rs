@@ -48,6 +48,9 @@ mod tests {
         drop(big);
         assert!(super::reset_peak_rss(), "clear_refs accepts 5");
         let after = super::peak_rss().expect("VmHWM");
-        assert!(after + (32 << 20) < peak, "peak {peak} -> {after} after reset");
+        assert!(
+            after + (32 << 20) < peak,
+            "peak {peak} -> {after} after reset"
+        );
     }
 }

@@ -146,8 +146,8 @@ fn run(args: &Args) -> Result<(), String> {
     let start = Instant::now();
     let deadline = Duration::from_secs_f64(args.seconds);
     let allocs_before = churn.allocations;
-    let mut batches = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3)
-        .map_err(|e| e.to_string())?;
+    let mut batches =
+        Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).map_err(|e| e.to_string())?;
     while start.elapsed() < deadline {
         let t = Instant::now();
         for _ in 0..BATCH {
@@ -173,7 +173,7 @@ fn run(args: &Args) -> Result<(), String> {
         heap_limit_bytes: limit,
         churn_seconds: elapsed.as_secs_f64(),
         cycles: stats.cycles,
-        pause_count: stats.cycles,
+        pause_count: stats.pause_count,
         pause_p50_ns: ns(stats.pause_quantile(0.5)),
         pause_p99_ns: ns(stats.pause_quantile(0.99)),
         pause_max_ns: ns(stats.max_pause),
@@ -274,8 +274,9 @@ fn print_report(r: &Report) {
         r.churn_seconds
     );
     println!(
-        "cycles {}  pause p50 {:.3}ms p99 {:.3}ms max {:.3}ms total {:.1}ms  flip pause p50 {:.3}ms p99 {:.3}ms max {:.3}ms",
+        "cycles {} pauses {}  pause p50 {:.3}ms p99 {:.3}ms max {:.3}ms total {:.1}ms  flip pause p50 {:.3}ms p99 {:.3}ms max {:.3}ms",
         r.cycles,
+        r.pause_count,
         ms(r.pause_p50_ns),
         ms(r.pause_p99_ns),
         ms(r.pause_max_ns),
