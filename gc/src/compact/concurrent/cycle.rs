@@ -33,9 +33,14 @@ use crate::uffd::{InstallOutcome, UserFaultFd};
 pub struct PageBuf(pub [u64; PAGE_WORDS]);
 
 impl PageBuf {
+    /// A zeroed buffer.
+    pub fn zeroed() -> PageBuf {
+        PageBuf([0; PAGE_WORDS])
+    }
+
     /// A zeroed buffer on the heap (allocate before serving faults).
     pub fn boxed() -> Box<PageBuf> {
-        Box::new(PageBuf([0; PAGE_WORDS]))
+        Box::new(PageBuf::zeroed())
     }
 }
 
@@ -150,25 +155,43 @@ impl Cycle {
     /// Computes claimed moving page `page` into `buf` and installs it with
     /// `UFFDIO_COPY`, waking any thread faulting on it.
     pub fn install_moving(&self, page: usize, buf: &mut PageBuf) {
-        self.computer().compute_page(page, &mut buf.0);
-        let dst = self.moving_addr(page);
-        let mut enomem = 0;
-        loop {
-            match self
-                .fd
-                .copy(dst as *mut u8, buf.0.as_ptr().cast(), PAGE_SIZE, true)
-            {
-                Ok(InstallOutcome::Installed(_)) | Ok(InstallOutcome::AlreadyMapped) => break,
-                Ok(InstallOutcome::Retry { .. }) => std::thread::yield_now(),
-                Ok(outcome) => fatal("UFFDIO_COPY", dst, &outcome_name(outcome)),
+        self.install_moving_run(page, std::slice::from_mut(buf));
+    }
+
+    /// Computes the claimed moving pages `first ..` (one per buffer, a
+    /// contiguous run) and installs them with one `UFFDIO_COPY`, waking any
+    /// thread faulting on them.
+    pub fn install_moving_run(&self, first: usize, bufs: &mut [PageBuf]) {
+        let pc = self.computer();
+        for (i, buf) in bufs.iter_mut().enumerate() {
+            pc.compute_page(first + i, &mut buf.0);
+        }
+        let dst = self.moving_addr(first);
+        let len = bufs.len() * PAGE_SIZE;
+        let src = bufs.as_ptr().cast::<u8>();
+        let (mut done, mut enomem) = (0, 0);
+        while done < len {
+            // SAFETY: `done < len`, so both offsets stay inside the run and
+            // its buffers (contiguous `PageBuf`s of PAGE_SIZE bytes each).
+            let (d, s) = (dst + done, unsafe { src.add(done) });
+            match self.fd.copy(d as *mut u8, s, len - done, true) {
+                Ok(InstallOutcome::Installed(n)) => done += n,
+                Ok(InstallOutcome::AlreadyMapped) => done += PAGE_SIZE,
+                Ok(InstallOutcome::Retry { done: n }) => {
+                    done += n;
+                    std::thread::yield_now();
+                }
+                Ok(outcome) => fatal("UFFDIO_COPY", d, &outcome_name(outcome)),
                 Err(e) if e.errno() == Some(Errno::ENOMEM) && enomem < 1000 => {
                     enomem += 1;
                     std::thread::sleep(Duration::from_millis(1));
                 }
-                Err(e) => fatal("UFFDIO_COPY", dst, &e),
+                Err(e) => fatal("UFFDIO_COPY", d, &e),
             }
         }
-        self.moving.set_mapped(page);
+        for page in first..first + bufs.len() {
+            self.moving.set_mapped(page);
+        }
     }
 
     /// Updates claimed non-moving page `page` through the second view and

@@ -63,6 +63,9 @@ pub enum Job {
     Compact(Arc<Cycle>),
 }
 
+/// Pages a collector thread installs with one `UFFDIO_COPY` at most.
+const RUN_PAGES: usize = 8;
+
 /// Pages a collector thread claims at a time from the shared cursor.
 const CHUNK_PAGES: usize = 32;
 
@@ -70,7 +73,7 @@ const CHUNK_PAGES: usize = 32;
 /// the compacted prefix, waits for every page, ends the cycle and sends the
 /// report.
 pub fn collector(index: usize, jobs: Receiver<Job>, reports: Sender<CycleReport>) {
-    let mut buf = PageBuf::boxed();
+    let mut run: Vec<PageBuf> = (0..RUN_PAGES).map(|_| PageBuf::zeroed()).collect();
     while let Ok(job) = jobs.recv() {
         let cycle = match job {
             Job::Mark(job) => {
@@ -91,7 +94,7 @@ pub fn collector(index: usize, jobs: Receiver<Job>, reports: Sender<CycleReport>
             cycle.sweep_non_moving(part);
         }
         let mut releaser = (index == 0).then(|| FromSpaceReleaser::new(&cycle));
-        compact_moving(&cycle, &mut buf, releaser.as_mut());
+        compact_moving(&cycle, &mut run, releaser.as_mut());
         if let Some(part) = &cycle.non_moving {
             let mut floor = part.base;
             for page in 0..part.pages.len() {
@@ -124,17 +127,44 @@ pub fn collector(index: usize, jobs: Receiver<Job>, reports: Sender<CycleReport>
 
 /// Walks the moving space's live pages in address order (chunks shared by
 /// every collector thread through the claim states).
-fn compact_moving(cycle: &Cycle, buf: &mut PageBuf, mut releaser: Option<&mut FromSpaceReleaser>) {
+///
+/// Contiguous claimed pages are computed into `run` and installed with one
+/// ioctl, up to `run.len()` pages at a time (a fault on a page of a run
+/// waits for the whole run).
+fn compact_moving(
+    cycle: &Cycle,
+    run: &mut [PageBuf],
+    mut releaser: Option<&mut FromSpaceReleaser>,
+) {
     let pages = cycle.moving.len();
+    let mut start = 0;
+    let mut n = 0;
+    let flush = |start: usize, n: usize, run: &mut [PageBuf]| {
+        if n > 0 {
+            cycle.install_moving_run(start, &mut run[..n]);
+            if !cycle.page_delay.is_zero() {
+                std::thread::sleep(cycle.page_delay * n as u32);
+            }
+        }
+    };
     for chunk in (0..pages).step_by(CHUNK_PAGES) {
         for page in chunk..(chunk + CHUNK_PAGES).min(pages) {
             if cycle.moving.try_claim(page) {
-                cycle.install_moving(page, buf);
-                if !cycle.page_delay.is_zero() {
-                    std::thread::sleep(cycle.page_delay);
+                if n == 0 {
+                    start = page;
                 }
+                n += 1;
+                if n == run.len() {
+                    flush(start, n, run);
+                    n = 0;
+                }
+            } else {
+                flush(start, n, run);
+                n = 0;
             }
         }
+        flush(start, n, run);
+        n = 0;
         if let Some(r) = releaser.as_deref_mut() {
             r.advance(cycle);
         }
