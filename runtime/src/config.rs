@@ -12,6 +12,9 @@ pub enum Mode {
     UffdCopy,
     /// `UffdCopy` plus the non-moving space through MINOR faults and `UFFDIO_CONTINUE`.
     Uffd,
+    /// `Uffd` with faults served on the faulting thread by a SIGBUS handler
+    /// (`UFFD_FEATURE_SIGBUS`) instead of by fault-worker threads.
+    Sigbus,
 }
 
 impl Mode {
@@ -21,6 +24,7 @@ impl Mode {
             Mode::Stw => "stw",
             Mode::UffdCopy => "uffd-copy",
             Mode::Uffd => "uffd",
+            Mode::Sigbus => "sigbus",
         }
     }
 }
@@ -38,10 +42,11 @@ impl FromStr for Mode {
             "stw" => Ok(Mode::Stw),
             "uffd-copy" => Ok(Mode::UffdCopy),
             "uffd" => Ok(Mode::Uffd),
+            "sigbus" => Ok(Mode::Sigbus),
             _ => Err(ConfigError::BadValue {
                 what: "mode",
                 value: s.to_string(),
-                expected: "one of stw, uffd-copy, uffd",
+                expected: "one of stw, uffd-copy, uffd, sigbus",
             }),
         }
     }
@@ -145,6 +150,9 @@ mod tests {
     fn modes_parse_and_reject_unknown_names() {
         assert_eq!("uffd-copy".parse::<Mode>(), Ok(Mode::UffdCopy));
         let e = "fast".parse::<Mode>().unwrap_err();
-        assert!(e.to_string().contains("stw, uffd-copy, uffd"), "{e}");
+        assert!(
+            e.to_string().contains("stw, uffd-copy, uffd, sigbus"),
+            "{e}"
+        );
     }
 }

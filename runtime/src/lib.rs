@@ -11,7 +11,7 @@
 //! roots, the write path), [`stats`] (telemetry).
 //!
 //! Environment variables (read by [`RuntimeBuilder::from_env`] and so by
-//! [`Runtime::builder`]): `GC_MODE` (stw, uffd-copy, uffd; default uffd,
+//! [`Runtime::builder`]): `GC_MODE` (stw, uffd-copy, uffd, sigbus; default uffd,
 //! falling back to stw with a logged reason where userfaultfd is missing),
 //! `GC_HEAP_LIMIT` (e.g. 512M), `GC_HEAP_GROWTH` (next trigger = live x
 //! factor), `GC_LARGE_OBJECT_THRESHOLD`, `GC_LOG` (1/0), `GC_VERIFY` (verify
@@ -246,7 +246,8 @@ impl RuntimeBuilder {
             Mode::Stw => (Mode::Stw, None, None),
             requested => {
                 let options = UffdOptions {
-                    non_moving_continue: requested == Mode::Uffd,
+                    non_moving_continue: requested != Mode::UffdCopy,
+                    sigbus: requested == Mode::Sigbus,
                     ..self.uffd.clone()
                 };
                 match UffdCompactor::new(heap.clone(), options) {
@@ -254,10 +255,10 @@ impl RuntimeBuilder {
                         if self.log {
                             eprintln!("[gc] compaction: {}", c.description());
                         }
-                        let mode = if c.mode_name() == "uffd" {
-                            Mode::Uffd
-                        } else {
-                            Mode::UffdCopy
+                        let mode = match c.mode_name() {
+                            "sigbus" => Mode::Sigbus,
+                            "uffd" => Mode::Uffd,
+                            _ => Mode::UffdCopy,
                         };
                         let reason = c.degraded().map(str::to_string);
                         (mode, Some(c), reason)

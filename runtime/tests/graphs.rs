@@ -237,9 +237,14 @@ proptest! {
     fn random_graphs_survive_collections_uffd(ops in prop::collection::vec(op(), 1..300)) {
         run_ops(Mode::Uffd, 2, &ops);
     }
+
+    #[test]
+    fn random_graphs_survive_collections_sigbus(ops in prop::collection::vec(op(), 1..300)) {
+        run_ops(Mode::Sigbus, 1, &ops);
+    }
 }
 
-const MODES: [Mode; 3] = [Mode::Stw, Mode::UffdCopy, Mode::Uffd];
+const MODES: [Mode; 4] = [Mode::Stw, Mode::UffdCopy, Mode::Uffd, Mode::Sigbus];
 
 #[test]
 fn fragmented_heap_compacts_to_contiguous_live_data() {

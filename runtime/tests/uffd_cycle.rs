@@ -71,7 +71,7 @@ fn uffd_or_skip(rt: &Runtime, test: &str) -> bool {
 
 #[test]
 fn a_slowed_compactor_makes_the_mutator_fault_on_most_pages() {
-    for mode in [Mode::UffdCopy, Mode::Uffd] {
+    for mode in [Mode::UffdCopy, Mode::Uffd, Mode::Sigbus] {
         let rt = slowed_runtime(mode, Duration::from_micros(300));
         if !uffd_or_skip(&rt, "slowed compactor") {
             return;
@@ -100,7 +100,13 @@ fn a_slowed_compactor_makes_the_mutator_fault_on_most_pages() {
 
 #[test]
 fn several_threads_fault_on_the_same_pages() {
-    let rt = slowed_runtime(Mode::Uffd, Duration::from_micros(300));
+    for mode in [Mode::Uffd, Mode::Sigbus] {
+        several_threads_fault_on_the_same_pages_in(mode);
+    }
+}
+
+fn several_threads_fault_on_the_same_pages_in(mode: Mode) {
+    let rt = slowed_runtime(mode, Duration::from_micros(300));
     if !uffd_or_skip(&rt, "several faulting threads") {
         return;
     }

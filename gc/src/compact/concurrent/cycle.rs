@@ -33,9 +33,12 @@ use crate::uffd::{InstallOutcome, UserFaultFd};
 pub struct PageBuf(pub [u64; PAGE_WORDS]);
 
 impl PageBuf {
+    /// A zeroed buffer (for statics).
+    pub const ZERO: PageBuf = PageBuf([0; PAGE_WORDS]);
+
     /// A zeroed buffer.
     pub fn zeroed() -> PageBuf {
-        PageBuf([0; PAGE_WORDS])
+        PageBuf::ZERO
     }
 
     /// A zeroed buffer on the heap (allocate before serving faults).
@@ -125,6 +128,9 @@ pub struct Cycle {
     pub gc_cpu_ns: AtomicU64,
     /// Raised when the cycle has ended (mutators poll it).
     pub attention: Arc<AtomicBool>,
+    /// The SIGBUS handler table slot this cycle is published in (SIGBUS
+    /// mode).
+    pub sigbus_slot: Option<usize>,
     /// When the pause began.
     pub started: std::time::Instant,
     /// The report, completed by the coordinating collector thread.
@@ -132,10 +138,20 @@ pub struct Cycle {
 }
 
 /// Ends the process: a page that cannot be installed would leave a mutator
-/// blocked forever or reading garbage, and there is no way back.
+/// blocked forever or reading garbage, and there is no way back. May run in
+/// the SIGBUS handler, so it only writes a fixed message with `write(2)`
+/// (the errno is lost) before aborting.
 #[cold]
-fn fatal(what: &str, page: usize, err: &dyn std::fmt::Display) -> ! {
-    eprintln!("[gc] fatal: {what} of heap page {page:#x} failed: {err}");
+fn fatal(what: &str, _page: usize, _err: &dyn std::fmt::Display) -> ! {
+    let parts: [&[u8]; 3] = [
+        b"[gc] fatal: ",
+        what.as_bytes(),
+        b" failed on a heap page; aborting\n",
+    ];
+    for p in parts {
+        // SAFETY: write(2) of a valid buffer to stderr; async-signal-safe.
+        unsafe { libc::write(2, p.as_ptr().cast(), p.len()) };
+    }
     std::process::abort()
 }
 
@@ -265,6 +281,17 @@ impl Cycle {
         let mut report = self.report.lock();
         report.non_moving_freed_bytes = bytes;
         report.add_concurrent(crate::cycle::Phase::Sweep, start.elapsed());
+    }
+
+    /// Whether `addr` lies in a page this cycle installs.
+    pub fn covers(&self, addr: usize) -> bool {
+        let base = self.heap.moving().base();
+        if addr.wrapping_sub(base) < self.moving.len() * PAGE_SIZE {
+            return true;
+        }
+        self.non_moving
+            .as_ref()
+            .is_some_and(|p| addr.wrapping_sub(p.base) < p.pages.len() * PAGE_SIZE)
     }
 
     /// Whether every page of both spaces is mapped.

@@ -17,6 +17,9 @@ pub fn end_cycle(cycle: &Cycle) -> CycleReport {
     let mut notes = Vec::new();
     let start = Instant::now();
     cycle.done.store(true, Ordering::Release);
+    if let Some(slot) = cycle.sigbus_slot {
+        super::sigbus::withdraw(slot);
+    }
 
     // Every page is mapped, so nobody waits on these ranges any more.
     let moving_len = cycle.moving.len() * PAGE_SIZE;

@@ -27,6 +27,7 @@ pub mod end;
 pub mod pages;
 mod pauses;
 pub mod prepare;
+pub mod sigbus;
 pub mod threads;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -60,6 +61,9 @@ pub struct UffdOptions {
     /// Sleep before a concurrent marking starts tracing (for tests that
     /// mutate the heap while marking; zero otherwise).
     pub mark_delay: Duration,
+    /// Serve faults on the faulting thread from a SIGBUS handler
+    /// (`UFFD_FEATURE_SIGBUS`) instead of on fault-worker threads.
+    pub sigbus: bool,
 }
 
 impl Default for UffdOptions {
@@ -70,6 +74,7 @@ impl Default for UffdOptions {
             collector_threads: 1,
             page_delay: Duration::ZERO,
             mark_delay: Duration::ZERO,
+            sigbus: false,
         }
     }
 }
@@ -113,6 +118,8 @@ pub struct UffdCompactor {
     satb: Arc<SatbQueue>,
     /// The report of a concurrently marked cycle, until its flip.
     pending: Option<CycleReport>,
+    /// This heap's slot in the SIGBUS handler's table (SIGBUS mode).
+    sigbus_slot: Option<usize>,
     threads: Vec<JoinHandle<()>>,
     description: String,
     degraded: Option<String>,
@@ -140,21 +147,41 @@ impl UffdCompactor {
                     .to_string(),
             );
         }
+        if options.sigbus && !features.sigbus {
+            return Err("SIGBUS mode needs UFFD_FEATURE_SIGBUS (Linux 4.14)".to_string());
+        }
         let fd = UserFaultFd::open(
             &OpenOptions::new()
                 .non_blocking(true)
-                .minor_shmem(options.non_moving_continue),
+                .minor_shmem(options.non_moving_continue)
+                .sigbus(options.sigbus),
         )
         .map_err(|e| format!("opening a userfaultfd failed: {e}"))?;
+        let sigbus_slot = if options.sigbus {
+            sigbus::install()?;
+            let space = heap.space_bytes();
+            Some(sigbus::reserve_slot([
+                (heap.moving().base(), space),
+                (heap.non_moving().base(), space),
+            ])?)
+        } else {
+            None
+        };
         let description = format!(
-            "{} via {}, {} fault worker(s), {} collector thread(s)",
-            if options.non_moving_continue {
+            "{} via {}, {}, {} collector thread(s)",
+            if options.sigbus {
+                "sigbus (COPY + CONTINUE, SIGBUS self-service)"
+            } else if options.non_moving_continue {
                 "uffd (COPY + CONTINUE)"
             } else {
                 "uffd-copy (COPY)"
             },
             fd.method(),
-            options.fault_workers.max(1),
+            if options.sigbus {
+                "faults served by the faulting thread".to_string()
+            } else {
+                format!("{} fault worker(s)", options.fault_workers.max(1))
+            },
             options.collector_threads.max(1),
         );
         let (report_tx, reports) = channel();
@@ -170,11 +197,17 @@ impl UffdCompactor {
             attention: Arc::new(AtomicBool::new(false)),
             satb: Arc::new(SatbQueue::new()),
             pending: None,
+            sigbus_slot,
             threads: Vec::new(),
             description,
             degraded,
         };
-        for i in 0..compactor.options.fault_workers.max(1) {
+        let workers = if compactor.options.sigbus {
+            0
+        } else {
+            compactor.options.fault_workers.max(1)
+        };
+        for i in 0..workers {
             let (tx, rx) = channel();
             let cpu = compactor.worker_cpu_ns.clone();
             let handle = std::thread::Builder::new()
@@ -197,9 +230,11 @@ impl UffdCompactor {
         Ok(compactor)
     }
 
-    /// The mode that runs: `uffd` or `uffd-copy`.
+    /// The mode that runs: `sigbus`, `uffd` or `uffd-copy`.
     pub fn mode_name(&self) -> &'static str {
-        if self.options.non_moving_continue {
+        if self.options.sigbus {
+            "sigbus"
+        } else if self.options.non_moving_continue {
             "uffd"
         } else {
             "uffd-copy"
@@ -273,6 +308,9 @@ impl Drop for UffdCompactor {
         self.collectors.clear();
         for t in self.threads.drain(..) {
             let _ = t.join();
+        }
+        if let Some(slot) = self.sigbus_slot {
+            sigbus::release_slot(slot);
         }
     }
 }

@@ -274,9 +274,14 @@ impl UffdCompactor {
             faults: FaultLog::new(),
             gc_cpu_ns: AtomicU64::new(0),
             attention: self.attention.clone(),
+            sigbus_slot: self.sigbus_slot,
             started: pause_start,
             report: Mutex::new(report),
         });
+        if let Some(slot) = self.sigbus_slot {
+            // Before the mutators resume: their first fault needs it.
+            super::sigbus::publish(slot, &cycle);
+        }
         for tx in &self.workers {
             tx.send(cycle.clone())
                 .expect("compactor threads live as long as the compactor");
