@@ -319,3 +319,31 @@ fn unprivileged_child_entry() {
     }
     assert_eq!(code, 0);
 }
+
+#[test]
+fn several_compaction_threads_share_the_pages() {
+    for mode in [Mode::Uffd, Mode::Sigbus] {
+        let rt = Runtime::builder()
+            .mode(mode)
+            .heap_limit(256 << 20)
+            .compaction_threads(3)
+            .build()
+            .expect("runtime");
+        if !uffd_or_skip(&rt, "several compaction threads") {
+            return;
+        }
+        assert!(
+            rt.describe().contains("3 collector thread(s)"),
+            "{}",
+            rt.describe()
+        );
+        let mut m = rt.mutator().expect("mutator");
+        build_list(&mut m, 60_000);
+        let before = m.checksum();
+        for _ in 0..3 {
+            m.collect().expect("collect");
+            assert_eq!(m.checksum(), before, "{mode}: graph changed");
+        }
+        m.verify().expect("heap valid");
+    }
+}

@@ -117,6 +117,10 @@ pub struct Cycle {
     /// Sleep after each page a collector thread installs (tests slow the
     /// collector down with it so that mutators fault on most pages).
     pub page_delay: Duration,
+    /// The next moving page a collector thread takes a chunk from.
+    pub moving_cursor: AtomicUsize,
+    /// The next non-moving page a collector thread takes a chunk from.
+    pub nm_cursor: AtomicUsize,
     /// Set once every page is mapped; workers then go idle.
     pub done: AtomicBool,
     /// CPU time fault workers spent on cycles that have ended, ns (shared

@@ -10,7 +10,7 @@
 //! - [`UffdCompactor::flip`]: extend the plan over objects allocated since,
 //!   then the flip shared with `start`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -269,6 +269,8 @@ impl UffdCompactor {
             non_moving,
             nm_top,
             page_delay: self.options.page_delay,
+            moving_cursor: AtomicUsize::new(0),
+            nm_cursor: AtomicUsize::new(0),
             done: AtomicBool::new(false),
             worker_cpu_ns: self.worker_cpu_ns.clone(),
             faults: FaultLog::new(),

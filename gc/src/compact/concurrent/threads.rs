@@ -96,10 +96,17 @@ pub fn collector(index: usize, jobs: Receiver<Job>, reports: Sender<CycleReport>
         let mut releaser = (index == 0).then(|| FromSpaceReleaser::new(&cycle));
         compact_moving(&cycle, &mut run, releaser.as_mut());
         if let Some(part) = &cycle.non_moving {
-            let mut floor = part.base;
-            for page in 0..part.pages.len() {
-                if part.pages.try_claim(page) {
-                    floor = cycle.install_non_moving(part, page, floor);
+            let pages = part.pages.len();
+            loop {
+                let first = cycle.nm_cursor.fetch_add(CHUNK_PAGES, Ordering::Relaxed);
+                if first >= pages {
+                    break;
+                }
+                let mut floor = part.base;
+                for page in first..(first + CHUNK_PAGES).min(pages) {
+                    if part.pages.try_claim(page) {
+                        floor = cycle.install_non_moving(part, page, floor);
+                    }
                 }
             }
         }
@@ -125,8 +132,9 @@ pub fn collector(index: usize, jobs: Receiver<Job>, reports: Sender<CycleReport>
     }
 }
 
-/// Walks the moving space's live pages in address order (chunks shared by
-/// every collector thread through the claim states).
+/// Walks the moving space's live pages in address order, chunk by chunk:
+/// collector threads take chunks from a shared cursor, so each works on its
+/// own range (and fault handlers claim single pages in between).
 ///
 /// Contiguous claimed pages are computed into `run` and installed with one
 /// ioctl, up to `run.len()` pages at a time (a fault on a page of a run
@@ -147,7 +155,13 @@ fn compact_moving(
             }
         }
     };
-    for chunk in (0..pages).step_by(CHUNK_PAGES) {
+    loop {
+        let chunk = cycle
+            .moving_cursor
+            .fetch_add(CHUNK_PAGES, Ordering::Relaxed);
+        if chunk >= pages {
+            break;
+        }
         for page in chunk..(chunk + CHUNK_PAGES).min(pages) {
             if cycle.moving.try_claim(page) {
                 if n == 0 {
