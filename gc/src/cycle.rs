@@ -99,6 +99,8 @@ pub struct CycleReport {
     pub flip_cost: Option<MoveCost>,
     /// To-space pages filled.
     pub pages_compacted: usize,
+    /// Of those, pages installed by `UFFDIO_MOVE` (the rest by COPY).
+    pub pages_moved: usize,
     /// Non-moving bytes freed by the sweep.
     pub non_moving_freed_bytes: usize,
     /// Time the mutators were stopped (the sum of `pauses`).
@@ -134,6 +136,7 @@ impl CycleReport {
             marked: MarkStats::default(),
             flip_cost: None,
             pages_compacted: 0,
+            pages_moved: 0,
             non_moving_freed_bytes: 0,
             pause: Duration::ZERO,
             pauses: Vec::new(),
@@ -244,6 +247,13 @@ impl fmt::Display for CycleReport {
                 write!(f, "{} {:.3}", p.name(), d.as_secs_f64() * 1e3)?;
             }
             write!(f, ", {} faults", self.faults)?;
+            if self.pages_moved > 0 {
+                write!(
+                    f,
+                    ", {}/{} pages moved",
+                    self.pages_moved, self.pages_compacted
+                )?;
+            }
         }
         write!(
             f,

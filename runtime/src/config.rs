@@ -12,6 +12,9 @@ pub enum Mode {
     UffdCopy,
     /// `UffdCopy` plus the non-moving space through MINOR faults and `UFFDIO_CONTINUE`.
     Uffd,
+    /// `Uffd` with the collector installing pages by `UFFDIO_MOVE` from
+    /// drained from-space (no page allocation, no second copy).
+    UffdMove,
     /// `Uffd` with faults served on the faulting thread by a SIGBUS handler
     /// (`UFFD_FEATURE_SIGBUS`) instead of by fault-worker threads.
     Sigbus,
@@ -24,6 +27,7 @@ impl Mode {
             Mode::Stw => "stw",
             Mode::UffdCopy => "uffd-copy",
             Mode::Uffd => "uffd",
+            Mode::UffdMove => "uffd-move",
             Mode::Sigbus => "sigbus",
         }
     }
@@ -43,10 +47,11 @@ impl FromStr for Mode {
             "uffd-copy" => Ok(Mode::UffdCopy),
             "uffd" => Ok(Mode::Uffd),
             "sigbus" => Ok(Mode::Sigbus),
+            "uffd-move" => Ok(Mode::UffdMove),
             _ => Err(ConfigError::BadValue {
                 what: "mode",
                 value: s.to_string(),
-                expected: "one of stw, uffd-copy, uffd, sigbus",
+                expected: "one of stw, uffd-copy, uffd, uffd-move, sigbus",
             }),
         }
     }
@@ -151,7 +156,8 @@ mod tests {
         assert_eq!("uffd-copy".parse::<Mode>(), Ok(Mode::UffdCopy));
         let e = "fast".parse::<Mode>().unwrap_err();
         assert!(
-            e.to_string().contains("stw, uffd-copy, uffd, sigbus"),
+            e.to_string()
+                .contains("stw, uffd-copy, uffd, uffd-move, sigbus"),
             "{e}"
         );
     }

@@ -248,6 +248,7 @@ impl RuntimeBuilder {
                 let options = UffdOptions {
                     non_moving_continue: requested != Mode::UffdCopy,
                     sigbus: requested == Mode::Sigbus,
+                    moves: requested == Mode::UffdMove || self.uffd.moves,
                     ..self.uffd.clone()
                 };
                 match UffdCompactor::new(heap.clone(), options) {
@@ -257,6 +258,7 @@ impl RuntimeBuilder {
                         }
                         let mode = match c.mode_name() {
                             "sigbus" => Mode::Sigbus,
+                            "uffd-move" => Mode::UffdMove,
                             "uffd" => Mode::Uffd,
                             _ => Mode::UffdCopy,
                         };

@@ -33,6 +33,9 @@ pub struct GcStats {
     pub last_used_after: usize,
     /// Live bytes found by the last marking.
     pub last_live: usize,
+    /// Degradations the last cycle noted (e.g. a failed populate, MOVE
+    /// falling back to COPY).
+    pub last_notes: Vec<String>,
     /// Bytes allocated since the runtime started.
     pub allocated_bytes: u64,
     pauses: Histogram<u64>,
@@ -64,6 +67,7 @@ impl Default for GcStats {
             last_used_before: 0,
             last_used_after: 0,
             last_live: 0,
+            last_notes: Vec::new(),
             allocated_bytes: 0,
             pauses: new_histogram(),
             flip_pauses: new_histogram(),
@@ -177,6 +181,7 @@ impl GcStats {
         self.last_used_before = r.used_before;
         self.last_used_after = r.used_after;
         self.last_live = r.live_bytes();
+        self.last_notes = r.notes.clone();
     }
 
     /// Pause at quantile `q` (0..=1).

@@ -242,9 +242,20 @@ proptest! {
     fn random_graphs_survive_collections_sigbus(ops in prop::collection::vec(op(), 1..300)) {
         run_ops(Mode::Sigbus, 1, &ops);
     }
+
+    #[test]
+    fn random_graphs_survive_collections_uffd_move(ops in prop::collection::vec(op(), 1..300)) {
+        run_ops(Mode::UffdMove, 1, &ops);
+    }
 }
 
-const MODES: [Mode; 4] = [Mode::Stw, Mode::UffdCopy, Mode::Uffd, Mode::Sigbus];
+const MODES: [Mode; 5] = [
+    Mode::Stw,
+    Mode::UffdCopy,
+    Mode::Uffd,
+    Mode::UffdMove,
+    Mode::Sigbus,
+];
 
 #[test]
 fn fragmented_heap_compacts_to_contiguous_live_data() {

@@ -71,7 +71,7 @@ fn uffd_or_skip(rt: &Runtime, test: &str) -> bool {
 
 #[test]
 fn a_slowed_compactor_makes_the_mutator_fault_on_most_pages() {
-    for mode in [Mode::UffdCopy, Mode::Uffd, Mode::Sigbus] {
+    for mode in [Mode::UffdCopy, Mode::Uffd, Mode::UffdMove, Mode::Sigbus] {
         let rt = slowed_runtime(mode, Duration::from_micros(300));
         if !uffd_or_skip(&rt, "slowed compactor") {
             return;
@@ -322,7 +322,7 @@ fn unprivileged_child_entry() {
 
 #[test]
 fn several_compaction_threads_share_the_pages() {
-    for mode in [Mode::Uffd, Mode::Sigbus] {
+    for mode in [Mode::Uffd, Mode::UffdMove, Mode::Sigbus] {
         let rt = Runtime::builder()
             .mode(mode)
             .heap_limit(256 << 20)
@@ -346,4 +346,36 @@ fn several_compaction_threads_share_the_pages() {
         }
         m.verify().expect("heap valid");
     }
+}
+
+#[test]
+fn a_fork_during_a_move_cycle_still_completes() {
+    let rt = slowed_runtime(Mode::UffdMove, Duration::from_micros(200));
+    if !uffd_or_skip(&rt, "fork during a MOVE cycle") {
+        return;
+    }
+    let mut m = rt.mutator().expect("mutator");
+    build_list(&mut m, 40_000);
+    let before = m.checksum();
+    m.collect().expect("collect");
+    // The child shares every page of the parent until it exits; the
+    // collector keeps moving (pages it writes become the parent's alone) or
+    // falls back to COPY where the kernel refuses.
+    // SAFETY: the child only sleeps and exits (async-signal-safe calls).
+    let child = unsafe { libc::fork() };
+    assert!(child >= 0, "fork");
+    if child == 0 {
+        // SAFETY: as above.
+        unsafe {
+            libc::usleep(300_000);
+            libc::_exit(0);
+        }
+    }
+    assert_eq!(m.checksum(), before, "graph changed");
+    m.verify().expect("heap valid");
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+    eprintln!("notes of the cycle: {:?}", rt.stats().last_notes);
+    assert_eq!(m.checksum(), before);
 }

@@ -117,6 +117,11 @@ pub struct Cycle {
     /// Sleep after each page a collector thread installs (tests slow the
     /// collector down with it so that mutators fault on most pages).
     pub page_delay: Duration,
+    /// Whether the collector installs pages with `UFFDIO_MOVE` from drained
+    /// from-space (where the kernel offers it).
+    pub moves: bool,
+    /// Pages installed by `UFFDIO_MOVE`.
+    pub moved_pages: AtomicUsize,
     /// The next moving page a collector thread takes a chunk from.
     pub moving_cursor: AtomicUsize,
     /// The next non-moving page a collector thread takes a chunk from.
@@ -187,18 +192,77 @@ impl Cycle {
             pc.compute_page(first + i, &mut buf.0);
         }
         let dst = self.moving_addr(first);
-        let len = bufs.len() * PAGE_SIZE;
-        let src = bufs.as_ptr().cast::<u8>();
+        self.copy_from(dst, bufs.as_ptr() as usize, bufs.len() * PAGE_SIZE);
+        for page in first..first + bufs.len() {
+            self.moving.set_mapped(page);
+        }
+    }
+
+    /// Computes the claimed moving pages `first .. first + n` into the
+    /// drained from-space pages at `src` and moves them into place with
+    /// `UFFDIO_MOVE` (no page allocation, no second copy), waking any thread
+    /// faulting on them. Returns `false` if the kernel refused to move
+    /// (`EBUSY`: pages shared with a forked child; or MOVE unsupported): the
+    /// rest of the run was then installed with `UFFDIO_COPY` from `src`.
+    pub fn move_moving_run(&self, first: usize, n: usize, src: usize) -> bool {
+        let pc = self.computer();
+        for i in 0..n {
+            // SAFETY: `src` is n drained from-space pages: mapped RW since
+            // the flip, read by no page left to compute, and this thread's
+            // alone (the collector hands each out once).
+            let page = unsafe { &mut *((src + i * PAGE_SIZE) as *mut [u64; PAGE_WORDS]) };
+            pc.compute_page(first + i, page);
+        }
+        let dst = self.moving_addr(first);
+        let len = n * PAGE_SIZE;
+        let mut done = 0;
+        let mut moved_all = true;
+        while done < len {
+            let (d, s) = (dst + done, src + done);
+            // SAFETY: nothing references the drained source pages; they
+            // vanish from from-space once moved.
+            match unsafe {
+                self.fd
+                    .r#move(d as *mut u8, s as *mut u8, len - done, true, false)
+            } {
+                Ok(InstallOutcome::Installed(k)) => {
+                    done += k;
+                    self.moved_pages.fetch_add(k / PAGE_SIZE, Ordering::Relaxed);
+                }
+                Ok(InstallOutcome::Retry { done: k }) => {
+                    done += k;
+                    std::thread::yield_now();
+                }
+                Ok(InstallOutcome::AlreadyMapped) => {
+                    fatal("UFFDIO_MOVE", d, &"EEXIST on a claimed page")
+                }
+                Ok(InstallOutcome::Busy) | Err(_) => {
+                    moved_all = false;
+                    self.copy_from(d, s, len - done);
+                    break;
+                }
+                Ok(InstallOutcome::Gone) => fatal("UFFDIO_MOVE", d, &"ENOENT"),
+            }
+        }
+        for page in first..first + n {
+            self.moving.set_mapped(page);
+        }
+        moved_all
+    }
+
+    /// `UFFDIO_COPY` of `len` bytes from `src` to the claimed pages at `dst`.
+    fn copy_from(&self, dst: usize, src: usize, len: usize) {
         let (mut done, mut enomem) = (0, 0);
         while done < len {
-            // SAFETY: `done < len`, so both offsets stay inside the run and
-            // its buffers (contiguous `PageBuf`s of PAGE_SIZE bytes each).
-            let (d, s) = (dst + done, unsafe { src.add(done) });
-            match self.fd.copy(d as *mut u8, s, len - done, true) {
-                Ok(InstallOutcome::Installed(n)) => done += n,
+            let d = dst + done;
+            match self
+                .fd
+                .copy(d as *mut u8, (src + done) as *const u8, len - done, true)
+            {
+                Ok(InstallOutcome::Installed(k)) => done += k,
                 Ok(InstallOutcome::AlreadyMapped) => done += PAGE_SIZE,
-                Ok(InstallOutcome::Retry { done: n }) => {
-                    done += n;
+                Ok(InstallOutcome::Retry { done: k }) => {
+                    done += k;
                     std::thread::yield_now();
                 }
                 Ok(outcome) => fatal("UFFDIO_COPY", d, &outcome_name(outcome)),
@@ -208,9 +272,6 @@ impl Cycle {
                 }
                 Err(e) => fatal("UFFDIO_COPY", d, &e),
             }
-        }
-        for page in first..first + bufs.len() {
-            self.moving.set_mapped(page);
         }
     }
 

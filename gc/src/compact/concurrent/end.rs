@@ -66,6 +66,7 @@ pub fn end_cycle(cycle: &Cycle) -> CycleReport {
     report.add_concurrent(Phase::Register, unregistered);
     report.notes.extend(notes);
     report.faults = cycle.faults.count();
+    report.pages_moved = cycle.moved_pages.load(Ordering::Relaxed);
     report.fault_service_ns = cycle.faults.samples();
     report.gc_cpu += own_cpu
         + Duration::from_nanos(cycle.gc_cpu_ns.load(Ordering::Relaxed))

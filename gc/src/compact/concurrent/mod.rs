@@ -64,6 +64,9 @@ pub struct UffdOptions {
     /// Serve faults on the faulting thread from a SIGBUS handler
     /// (`UFFD_FEATURE_SIGBUS`) instead of on fault-worker threads.
     pub sigbus: bool,
+    /// Collector threads compute pages into drained from-space pages and
+    /// install them with `UFFDIO_MOVE` (Linux 6.8) instead of `UFFDIO_COPY`.
+    pub moves: bool,
 }
 
 impl Default for UffdOptions {
@@ -75,6 +78,7 @@ impl Default for UffdOptions {
             page_delay: Duration::ZERO,
             mark_delay: Duration::ZERO,
             sigbus: false,
+            moves: false,
         }
     }
 }
@@ -147,6 +151,13 @@ impl UffdCompactor {
                     .to_string(),
             );
         }
+        if options.moves && !features.moves {
+            options.moves = false;
+            degraded = Some(
+                "UFFDIO_MOVE is unavailable (Linux 6.8+): pages are installed with UFFDIO_COPY"
+                    .to_string(),
+            );
+        }
         if options.sigbus && !features.sigbus {
             return Err("SIGBUS mode needs UFFD_FEATURE_SIGBUS (Linux 4.14)".to_string());
         }
@@ -168,13 +179,18 @@ impl UffdCompactor {
             None
         };
         let description = format!(
-            "{} via {}, {}, {} collector thread(s)",
+            "{}{} via {}, {}, {} collector thread(s)",
             if options.sigbus {
                 "sigbus (COPY + CONTINUE, SIGBUS self-service)"
             } else if options.non_moving_continue {
                 "uffd (COPY + CONTINUE)"
             } else {
                 "uffd-copy (COPY)"
+            },
+            if options.moves {
+                " + MOVE from drained from-space"
+            } else {
+                ""
             },
             fd.method(),
             if options.sigbus {
@@ -230,10 +246,12 @@ impl UffdCompactor {
         Ok(compactor)
     }
 
-    /// The mode that runs: `sigbus`, `uffd` or `uffd-copy`.
+    /// The mode that runs: `sigbus`, `uffd-move`, `uffd` or `uffd-copy`.
     pub fn mode_name(&self) -> &'static str {
         if self.options.sigbus {
             "sigbus"
+        } else if self.options.moves && self.options.non_moving_continue {
+            "uffd-move"
         } else if self.options.non_moving_continue {
             "uffd"
         } else {

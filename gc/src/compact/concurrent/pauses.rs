@@ -269,6 +269,8 @@ impl UffdCompactor {
             non_moving,
             nm_top,
             page_delay: self.options.page_delay,
+            moves: self.options.moves,
+            moved_pages: AtomicUsize::new(0),
             moving_cursor: AtomicUsize::new(0),
             nm_cursor: AtomicUsize::new(0),
             done: AtomicBool::new(false),

@@ -93,8 +93,8 @@ pub fn collector(index: usize, jobs: Receiver<Job>, reports: Sender<CycleReport>
             // while the pages are compacted.
             cycle.sweep_non_moving(part);
         }
-        let mut releaser = (index == 0).then(|| FromSpaceReleaser::new(&cycle));
-        compact_moving(&cycle, &mut run, releaser.as_mut());
+        let mut from = (index == 0).then(|| FromSpace::new(&cycle));
+        compact_moving(&cycle, &mut run, from.as_mut());
         if let Some(part) = &cycle.non_moving {
             let pages = part.pages.len();
             loop {
@@ -139,20 +139,33 @@ pub fn collector(index: usize, jobs: Receiver<Job>, reports: Sender<CycleReport>
 /// Contiguous claimed pages are computed into `run` and installed with one
 /// ioctl, up to `run.len()` pages at a time (a fault on a page of a run
 /// waits for the whole run).
-fn compact_moving(
-    cycle: &Cycle,
-    run: &mut [PageBuf],
-    mut releaser: Option<&mut FromSpaceReleaser>,
-) {
+fn compact_moving(cycle: &Cycle, run: &mut [PageBuf], mut from: Option<&mut FromSpace>) {
     let pages = cycle.moving.len();
     let mut start = 0;
     let mut n = 0;
-    let flush = |start: usize, n: usize, run: &mut [PageBuf]| {
-        if n > 0 {
-            cycle.install_moving_run(start, &mut run[..n]);
-            if !cycle.page_delay.is_zero() {
-                std::thread::sleep(cycle.page_delay * n as u32);
+    let flush = |start: usize, n: usize, run: &mut [PageBuf], from: &mut Option<&mut FromSpace>| {
+        if n == 0 {
+            return;
+        }
+        match from.as_deref_mut().and_then(|f| f.take(n)) {
+            Some(src) => {
+                if !cycle.move_moving_run(start, n, src) {
+                    // EBUSY (pages shared with a forked child) or no MOVE
+                    // after all: COPY from here on.
+                    if let Some(f) = from.as_deref_mut() {
+                        f.moves = false;
+                    }
+                    cycle.report.lock().notes.push(
+                        "UFFDIO_MOVE refused (EBUSY: a page shared with a forked child?): \
+                         UFFDIO_COPY for the rest of the cycle"
+                            .to_string(),
+                    );
+                }
             }
+            None => cycle.install_moving_run(start, &mut run[..n]),
+        }
+        if !cycle.page_delay.is_zero() {
+            std::thread::sleep(cycle.page_delay * n as u32);
         }
     };
     loop {
@@ -169,50 +182,74 @@ fn compact_moving(
                 }
                 n += 1;
                 if n == run.len() {
-                    flush(start, n, run);
+                    flush(start, n, run, &mut from);
                     n = 0;
                 }
             } else {
-                flush(start, n, run);
+                flush(start, n, run, &mut from);
                 n = 0;
             }
         }
-        flush(start, n, run);
+        flush(start, n, run, &mut from);
         n = 0;
-        if let Some(r) = releaser.as_deref_mut() {
-            r.advance(cycle);
+        if let Some(f) = from.as_deref_mut() {
+            f.advance(cycle);
         }
     }
 }
 
-/// Gives from-space back as soon as no page left to compute reads it, so
-/// that the cycle's peak memory stays near live size.
-struct FromSpaceReleaser {
-    /// From-space below this address has been discarded.
-    released: usize,
+/// Drained from-space: pages no page left to compute reads. The most
+/// recent ones are kept as sources for `UFFDIO_MOVE` (a page is computed in
+/// place there and moved into to-space: no page allocated, no second copy);
+/// the rest are given back at once, so that the cycle's peak memory stays
+/// near live size.
+struct FromSpace {
+    /// `[spare, drained)` are drained pages kept for MOVE.
+    spare: usize,
+    /// From-space below this address is drained.
+    drained: usize,
     /// Moving pages below this index are mapped.
     low: usize,
+    /// Whether to compute into drained pages and move them.
+    moves: bool,
 }
 
-impl FromSpaceReleaser {
-    fn new(cycle: &Cycle) -> FromSpaceReleaser {
-        FromSpaceReleaser {
-            released: cycle.heap.from_base(),
+/// Drained pages kept for MOVE at most (the rest are discarded).
+const SPARE_BYTES: usize = 4 << 20;
+
+impl FromSpace {
+    fn new(cycle: &Cycle) -> FromSpace {
+        FromSpace {
+            spare: cycle.heap.from_base(),
+            drained: cycle.heap.from_base(),
             low: 0,
+            moves: cycle.moves,
         }
     }
 
     fn advance(&mut self, cycle: &Cycle) {
         self.low = cycle.moving.first_unmapped(self.low);
-        let needed = cycle.from_space_needed(self.low) & !(PMD_SIZE - 1);
-        if needed > self.released {
+        let drained = cycle.from_space_needed(self.low) & !(PAGE_SIZE - 1);
+        self.drained = self.drained.max(drained);
+        let keep = if self.moves { SPARE_BYTES } else { 0 };
+        let release_to = self.drained.saturating_sub(keep) & !(PMD_SIZE - 1);
+        if release_to > self.spare {
             // Ignore failure: the whole from-space is released at the end.
             let _ = cycle
                 .heap
                 .engine()
-                .discard(self.released, needed - self.released);
-            self.released = needed;
+                .discard(self.spare, release_to - self.spare);
+            self.spare = release_to;
         }
-        debug_assert!(self.released.is_multiple_of(PAGE_SIZE));
+    }
+
+    /// `n` contiguous drained pages to compute into and move, if there are.
+    fn take(&mut self, n: usize) -> Option<usize> {
+        if !self.moves || self.drained - self.spare < n * PAGE_SIZE {
+            return None;
+        }
+        let at = self.spare;
+        self.spare += n * PAGE_SIZE;
+        Some(at)
     }
 }
