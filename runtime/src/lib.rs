@@ -351,6 +351,25 @@ impl Shared {
         }
     }
 
+    /// Waits for the compaction in flight because a mutator cannot
+    /// allocate: a stall, accounted as a pause.
+    pub(crate) fn stall_for_compaction(&self) {
+        let running = self
+            .compactor
+            .as_ref()
+            .is_some_and(|c| c.lock().is_running());
+        if !running {
+            return;
+        }
+        let start = std::time::Instant::now();
+        self.poll_compaction(true);
+        let d = start.elapsed();
+        self.stats.lock().record_stall(d);
+        if let Some(hook) = &self.pause_hook {
+            hook(d);
+        }
+    }
+
     /// Accounts the concurrent compaction if it has ended; with `wait`,
     /// waits for it first.
     pub(crate) fn poll_compaction(&self, wait: bool) {

@@ -136,7 +136,7 @@ impl Mutator {
                 Ok(None) => match step {
                     Step::Cycle => self.heap_full().map_err(|e| self.gc_failed(&spec, e))?,
                     Step::Collect => self.collect_or_oom(&spec)?,
-                    Step::Quiesce => self.shared.poll_compaction(true),
+                    Step::Quiesce => self.shared.stall_for_compaction(),
                     Step::Grow => self.shared.heap.set_soft_limit(usize::MAX),
                 },
                 Err(_) => return Err(self.out_of_memory(&spec)),

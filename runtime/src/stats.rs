@@ -15,8 +15,10 @@ pub struct GcStats {
     /// Total time mutators were stopped.
     pub total_pause: Duration,
     /// Times the mutators were stopped (a concurrently marked cycle stops
-    /// them three times).
+    /// them three times; stalls count too).
     pub pause_count: u64,
+    /// Of those, stalls: a full heap waiting for a compaction to end.
+    pub stalls: u64,
     /// Longest pause.
     pub max_pause: Duration,
     /// Total time per phase.
@@ -59,6 +61,7 @@ impl Default for GcStats {
             cycles: 0,
             total_pause: Duration::ZERO,
             pause_count: 0,
+            stalls: 0,
             max_pause: Duration::ZERO,
             phase_totals: Vec::new(),
             faults: 0,
@@ -182,6 +185,17 @@ impl GcStats {
         self.last_used_after = r.used_after;
         self.last_live = r.live_bytes();
         self.last_notes = r.notes.clone();
+    }
+
+    /// Accounts a stall outside any cycle's pauses: a mutator that waited
+    /// for a compaction to end because the heap was full. It stopped the
+    /// mutator, so it counts as a pause.
+    pub fn record_stall(&mut self, d: Duration) {
+        self.stalls += 1;
+        self.total_pause += d;
+        self.pause_count += 1;
+        self.max_pause = self.max_pause.max(d);
+        self.pauses.saturating_record(nanos(d));
     }
 
     /// Pause at quantile `q` (0..=1).

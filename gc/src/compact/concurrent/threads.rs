@@ -93,8 +93,8 @@ pub fn collector(index: usize, jobs: Receiver<Job>, reports: Sender<CycleReport>
             // while the pages are compacted.
             cycle.sweep_non_moving(part);
         }
-        let mut from = (index == 0).then(|| FromSpace::new(&cycle));
-        compact_moving(&cycle, &mut run, from.as_mut());
+        // Non-moving pages first: they hold the large arrays, whose every
+        // page a mutator indexing them at random would otherwise fault on.
         if let Some(part) = &cycle.non_moving {
             let pages = part.pages.len();
             loop {
@@ -110,6 +110,8 @@ pub fn collector(index: usize, jobs: Receiver<Job>, reports: Sender<CycleReport>
                 }
             }
         }
+        let mut from = (index == 0).then(|| FromSpace::new(&cycle));
+        compact_moving(&cycle, &mut run, from.as_mut());
         let used = thread_cpu().saturating_sub(cpu);
         cycle
             .gc_cpu_ns
