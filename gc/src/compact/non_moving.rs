@@ -65,12 +65,18 @@ pub fn update_page(
     let marks = &heap.marks().non_moving;
     let page_end = page + crate::heap::PAGE_SIZE;
     let end_bit = starts.bit_of(page_end);
-    let floor_bit = starts.bit_of(floor.max(starts.base()));
+    // An object covering the page starts at most one largest object size
+    // before it.
+    let reach = heap.non_moving().largest_object();
+    let floor = floor.max(starts.base()).max(page.saturating_sub(reach));
+    let floor_bit = starts.bit_of(floor);
     let mut bit = match starts.find_prev_set_above(starts.bit_of(page), floor_bit) {
         Some(b) => b,
         None => match starts.find_next_set(starts.bit_of(page), end_bit) {
             Some(b) => b,
-            None => return floor,
+            // No object starts in [floor, page_end): none reaches the next
+            // page from below it either.
+            None => return page_end,
         },
     };
     loop {

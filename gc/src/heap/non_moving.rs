@@ -8,6 +8,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use parking_lot::Mutex;
 
 use crate::mark::bitmap::Bitmap;
@@ -31,6 +33,7 @@ pub struct NonMovingSpace {
     starts: Bitmap,
     allocated_black: Bitmap,
     free: Mutex<FreeList>,
+    largest: AtomicUsize,
 }
 
 impl NonMovingSpace {
@@ -41,6 +44,7 @@ impl NonMovingSpace {
             capacity,
             starts: Bitmap::new(base, capacity),
             allocated_black: Bitmap::new(base, capacity),
+            largest: AtomicUsize::new(0),
             free: Mutex::new(FreeList {
                 by_addr: BTreeMap::new(),
                 by_size: BTreeSet::new(),
@@ -80,6 +84,13 @@ impl NonMovingSpace {
     /// The object-start bitmap (one bit per allocated object).
     pub fn starts(&self) -> &Bitmap {
         &self.starts
+    }
+
+    /// The size of the largest object ever allocated here: no object
+    /// reaches further than this past its start (bounds searches for the
+    /// object covering an address).
+    pub fn largest_object(&self) -> usize {
+        self.largest.load(Ordering::Relaxed)
     }
 
     /// Starts or stops allocating black: while on (a concurrent compaction
@@ -126,6 +137,7 @@ impl NonMovingSpace {
             addr
         };
         fl.used += bytes;
+        self.largest.fetch_max(bytes, Ordering::Relaxed);
         if fl.black {
             self.allocated_black.set(addr);
         }
