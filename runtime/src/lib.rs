@@ -140,6 +140,9 @@ impl RuntimeBuilder {
         })? {
             b.uffd.collector_threads = n;
         }
+        if let Some(v) = env_value("GC_UFFD_MOVE", config::parse_bool)? {
+            b.uffd.moves = v;
+        }
         if let Some(v) = env_value("GC_LOG", config::parse_bool)? {
             b.log = v;
         }
@@ -191,6 +194,14 @@ impl RuntimeBuilder {
     /// Threads compacting pages concurrently (uffd modes; default 1).
     pub fn compaction_threads(mut self, n: usize) -> Self {
         self.uffd.collector_threads = n.max(1);
+        self
+    }
+
+    /// Install pages with `UFFDIO_MOVE` from drained from-space where the
+    /// kernel offers it (Linux 6.8), in any uffd mode (`uffd-move` turns it
+    /// on by itself).
+    pub fn uffd_move(mut self, on: bool) -> Self {
+        self.uffd.moves = on;
         self
     }
 
@@ -454,7 +465,7 @@ impl Runtime {
     /// How the compaction runs: mode, userfaultfd method, threads.
     pub fn describe(&self) -> String {
         match &self.inner.compactor {
-            Some(c) => c.lock().description().to_string(),
+            Some(c) => format!("{}: {}", self.inner.mode, c.lock().description()),
             None => "stw (stop-the-world compaction)".to_string(),
         }
     }

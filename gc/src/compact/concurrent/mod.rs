@@ -179,25 +179,15 @@ impl UffdCompactor {
             None
         };
         let description = format!(
-            "{}{} via {}, {}, {} collector thread(s)",
+            "moving space by {}, non-moving space {}; faults served {}; userfaultfd via {}; {} collector thread(s)",
+            if options.moves { "MOVE (COPY until from-space drains)" } else { "COPY" },
+            if options.non_moving_continue { "by CONTINUE" } else { "in the pause" },
             if options.sigbus {
-                "sigbus (COPY + CONTINUE, SIGBUS self-service)"
-            } else if options.non_moving_continue {
-                "uffd (COPY + CONTINUE)"
+                "by the faulting thread (SIGBUS)".to_string()
             } else {
-                "uffd-copy (COPY)"
-            },
-            if options.moves {
-                " + MOVE from drained from-space"
-            } else {
-                ""
+                format!("by {} worker thread(s)", options.fault_workers.max(1))
             },
             fd.method(),
-            if options.sigbus {
-                "faults served by the faulting thread".to_string()
-            } else {
-                format!("{} fault worker(s)", options.fault_workers.max(1))
-            },
             options.collector_threads.max(1),
         );
         let (report_tx, reports) = channel();
