@@ -115,9 +115,7 @@ impl Churn {
                 c.serial += 1;
                 let n = node(m, c.serial)?;
                 let bucket = dir(m).slot(b).as_object();
-                if i > 0 {
-                    m.write(n, 0, bucket.slot(i - 1));
-                }
+                m.write(n, 0, Value::object(bucket));
                 m.write(bucket, i, Value::object(n));
             }
         }
@@ -134,15 +132,16 @@ impl Churn {
         Ok(c)
     }
 
-    /// One operation: replace a random node (its old self becomes garbage),
-    /// allocate three short-lived nodes, and every 256 operations replace a
-    /// large object.
+    /// One operation: replace a random node (its old self becomes garbage;
+    /// nodes point back at their bucket, so nothing else keeps it and the
+    /// live heap stays the size it was built at), allocate three
+    /// short-lived nodes, and every 256 operations replace a large object.
     pub fn step(&mut self, m: &mut Mutator) -> Result<(), OutOfMemory> {
         let (b, i) = (self.rng.below(self.buckets), self.rng.below(BUCKET_SLOTS));
         self.serial += 1;
         let n = node(m, self.serial)?;
         let bucket = dir(m).slot(b).as_object();
-        m.write(n, 0, bucket.slot((i + 1) % BUCKET_SLOTS));
+        m.write(n, 0, Value::object(bucket));
         m.write(bucket, i, Value::object(n));
         for _ in 0..3 {
             self.serial += 1;

@@ -261,8 +261,10 @@ impl UffdCompactor {
         report.flip_pause = flip_start.elapsed();
         report.add_pause(waited + pause_start.elapsed());
         report.gc_cpu += thread_cpu().saturating_sub(cpu);
-        let live = plan.live_words() * crate::object::WORD
-            + report.marked.non_moving_words * crate::object::WORD;
+        // What marking traced: objects born marked during the cycle are not
+        // counted (they are floating garbage or young; counting them would
+        // push each next trigger up by a cycle's allocation).
+        let live = report.live_bytes();
         let cycle = Arc::new(Cycle {
             heap: self.heap.clone(),
             plan,
