@@ -25,7 +25,7 @@ pub struct Cli {
 
     /// Upper bound on heap bytes, with an optional K/M/G suffix (e.g. 64M,
     /// 1G). A program that needs more after a full collection stops with
-    /// `Out of memory.` (exit 70). Default: the runtime's (GC_HEAP_LIMIT).
+    /// `Out of memory.` (exit 70). Default: GC_HEAP_LIMIT, else 1G.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub heap_limit: Option<usize>,
 
@@ -51,8 +51,20 @@ fn parse_size(s: &str) -> Result<usize, String> {
     crate::rt::parse_size(s).map_err(|e| e.to_string())
 }
 
+/// The heap limit when neither `--heap-limit` nor `GC_HEAP_LIMIT` sets one.
+///
+/// The runtime's own default (256 MiB) is too tight for the VM: Lox objects
+/// are large (an instance plus its field table per tree node), and the peer
+/// kit's GCBench (`examples/gcbench.lox`) keeps about 190 MiB live, so at
+/// 256 MiB its mutator waited at the limit for about half of the wall time
+/// (measured: pause share 47% at 256M, 1.1% at 512M, 0.7% at 1G; wall 16.2 s,
+/// 9.1 s, 7.6 s; benches/results/demo-vm-2026-11-30.md). Programs with a small
+/// live set are unaffected: the next cycle triggers at live x growth, far
+/// below either limit, and nothing is reserved up front by a larger limit.
+pub const DEFAULT_HEAP_LIMIT: usize = 1 << 30;
+
 /// Builds the runtime the flags ask for (environment variables first, flags
-/// override them).
+/// override them; without either, the heap limit is [`DEFAULT_HEAP_LIMIT`]).
 pub fn build_runtime(cli: &Cli) -> Result<crate::rt::Runtime, crate::rt::ConfigError> {
     let mut b = crate::rt::Runtime::builder();
     if let Some(m) = cli.gc {
@@ -60,6 +72,8 @@ pub fn build_runtime(cli: &Cli) -> Result<crate::rt::Runtime, crate::rt::ConfigE
     }
     if let Some(n) = cli.heap_limit {
         b = b.heap_limit(n);
+    } else if std::env::var_os("GC_HEAP_LIMIT").is_none() {
+        b = b.heap_limit(DEFAULT_HEAP_LIMIT);
     }
     if cli.gc_log {
         b = b.log(true);
@@ -68,4 +82,29 @@ pub fn build_runtime(cli: &Cli) -> Result<crate::rt::Runtime, crate::rt::ConfigE
         b = b.stress(true);
     }
     b.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit_of(args: &[&str]) -> usize {
+        let cli = Cli::try_parse_from(args).expect("valid arguments");
+        build_runtime(&cli)
+            .expect("the runtime builds")
+            .heap()
+            .config()
+            .heap_limit
+    }
+
+    #[test]
+    fn heap_limit_defaults_to_1g_and_the_flag_overrides_it() {
+        if std::env::var_os("GC_HEAP_LIMIT").is_none() {
+            assert_eq!(limit_of(&["demo-vm", "--gc", "stw"]), DEFAULT_HEAP_LIMIT);
+        }
+        assert_eq!(
+            limit_of(&["demo-vm", "--gc", "stw", "--heap-limit", "8M"]),
+            8 << 20
+        );
+    }
 }

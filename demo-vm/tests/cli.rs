@@ -108,6 +108,34 @@ fn unbounded_growth_prints_out_of_memory_and_exits_70() {
 }
 
 #[test]
+fn gc_heap_limit_env_overrides_the_default_and_the_flag_overrides_both() {
+    // About 24 MiB live at the end (a 16 MiB string and its 8 MiB half).
+    let p = temp_script(
+        "double.lox",
+        "var s = \"x\";\nfor (var i = 0; i < 24; i = i + 1) s = s + s;\nprint \"built\";\n",
+    );
+    let run = |args: &[&str]| {
+        std::process::Command::new(common::BIN)
+            .args(args)
+            .arg(&p)
+            .env("GC_HEAP_LIMIT", "8M")
+            .env_remove("GC_MODE")
+            .env_remove("GC_STRESS")
+            .output()
+            .expect("the demo-vm binary runs")
+    };
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(70), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "Out of memory.\n[line 2] in script\n");
+    let out = run(&["--heap-limit", "64M"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "built\n");
+    // Without either, demo-vm's 1 GiB default applies.
+    let out = run_vm(&[p.to_str().expect("utf-8 temp path")], b"", TIMEOUT);
+    assert_eq!(out.code, Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
 fn gc_stats_flag_prints_a_summary_at_exit() {
     let p = temp_script(
         "stats.lox",

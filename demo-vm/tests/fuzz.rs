@@ -160,8 +160,18 @@ fn huge_literals() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// Cases per property: `PROPTEST_CASES` when set (for long runs, e.g.
+/// `PROPTEST_CASES=20000 cargo test --release -p demo-vm --test fuzz`), else
+/// 48, which keeps the default test run short.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(48)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn random_bytes_never_crash_the_vm(src in prop::collection::vec(any::<u8>(), 0..400)) {
