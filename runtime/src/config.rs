@@ -8,28 +8,50 @@ use std::str::FromStr;
 pub enum Mode {
     /// Stop-the-world sliding compaction (baseline and fallback).
     Stw,
-    /// Moving space compacted concurrently through MISSING faults and `UFFDIO_COPY`.
+    /// Moving space compacted concurrently through MISSING faults and
+    /// `UFFDIO_COPY`; the non-moving space updated in the pause.
     UffdCopy,
-    /// `UffdCopy` plus the non-moving space through MINOR faults and `UFFDIO_CONTINUE`.
-    Uffd,
-    /// `Uffd` with the collector installing pages by `UFFDIO_MOVE` from
-    /// drained from-space (no page allocation, no second copy).
+    /// Both spaces concurrently (`UFFDIO_COPY`, and MINOR faults with
+    /// `UFFDIO_CONTINUE`), faults served by worker threads.
+    UffdWorkers,
+    /// `UffdWorkers` with the collector installing pages by `UFFDIO_MOVE`
+    /// from drained from-space (no page allocation, no second copy).
     UffdMove,
-    /// `Uffd` with faults served on the faulting thread by a SIGBUS handler
-    /// (`UFFD_FEATURE_SIGBUS`) instead of by fault-worker threads.
+    /// `UffdWorkers` with faults served on the faulting thread by a SIGBUS
+    /// handler (`UFFD_FEATURE_SIGBUS`).
     Sigbus,
+    /// The best combination this kernel supports, chosen by measurement:
+    /// SIGBUS self-service and MOVE, each falling back (to workers, to
+    /// COPY) with a logged reason where missing. The default.
+    Uffd,
 }
 
 impl Mode {
+    /// Every mode, for tests and benchmarks.
+    pub const ALL: [Mode; 6] = [
+        Mode::Stw,
+        Mode::UffdCopy,
+        Mode::UffdWorkers,
+        Mode::UffdMove,
+        Mode::Sigbus,
+        Mode::Uffd,
+    ];
+
     /// The name used on command lines and in logs.
     pub fn name(self) -> &'static str {
         match self {
             Mode::Stw => "stw",
             Mode::UffdCopy => "uffd-copy",
-            Mode::Uffd => "uffd",
+            Mode::UffdWorkers => "uffd-workers",
             Mode::UffdMove => "uffd-move",
             Mode::Sigbus => "sigbus",
+            Mode::Uffd => "uffd",
         }
+    }
+
+    /// The mode named `name` (as [`Mode::name`] spells it).
+    pub fn from_name(name: &str) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|m| m.name() == name)
     }
 }
 
@@ -42,18 +64,11 @@ impl fmt::Display for Mode {
 impl FromStr for Mode {
     type Err = ConfigError;
     fn from_str(s: &str) -> Result<Mode, ConfigError> {
-        match s {
-            "stw" => Ok(Mode::Stw),
-            "uffd-copy" => Ok(Mode::UffdCopy),
-            "uffd" => Ok(Mode::Uffd),
-            "sigbus" => Ok(Mode::Sigbus),
-            "uffd-move" => Ok(Mode::UffdMove),
-            _ => Err(ConfigError::BadValue {
-                what: "mode",
-                value: s.to_string(),
-                expected: "one of stw, uffd-copy, uffd, uffd-move, sigbus",
-            }),
-        }
+        Mode::from_name(s).ok_or_else(|| ConfigError::BadValue {
+            what: "mode",
+            value: s.to_string(),
+            expected: "one of stw, uffd-copy, uffd-workers, uffd-move, sigbus, uffd",
+        })
     }
 }
 
@@ -157,7 +172,7 @@ mod tests {
         let e = "fast".parse::<Mode>().unwrap_err();
         assert!(
             e.to_string()
-                .contains("stw, uffd-copy, uffd, uffd-move, sigbus"),
+                .contains("stw, uffd-copy, uffd-workers, uffd-move, sigbus, uffd"),
             "{e}"
         );
     }

@@ -11,7 +11,8 @@
 //! roots, the write path), [`stats`] (telemetry).
 //!
 //! Environment variables (read by [`RuntimeBuilder::from_env`] and so by
-//! [`Runtime::builder`]): `GC_MODE` (stw, uffd-copy, uffd, sigbus; default uffd,
+//! [`Runtime::builder`]): `GC_MODE` (stw, uffd-copy, uffd-workers, uffd-move,
+//! sigbus, uffd; default uffd, the best combination the kernel offers,
 //! falling back to stw with a logged reason where userfaultfd is missing),
 //! `GC_HEAP_LIMIT` (e.g. 512M), `GC_HEAP_GROWTH` (next trigger = live x
 //! factor), `GC_LARGE_OBJECT_THRESHOLD`, `GC_LOG` (1/0), `GC_VERIFY` (verify
@@ -258,8 +259,8 @@ impl RuntimeBuilder {
             requested => {
                 let options = UffdOptions {
                     non_moving_continue: requested != Mode::UffdCopy,
-                    sigbus: requested == Mode::Sigbus,
-                    moves: requested == Mode::UffdMove || self.uffd.moves,
+                    sigbus: matches!(requested, Mode::Sigbus | Mode::Uffd),
+                    moves: matches!(requested, Mode::UffdMove | Mode::Uffd) || self.uffd.moves,
                     ..self.uffd.clone()
                 };
                 match UffdCompactor::new(heap.clone(), options) {
@@ -267,12 +268,7 @@ impl RuntimeBuilder {
                         if self.log {
                             eprintln!("[gc] compaction: {}", c.description());
                         }
-                        let mode = match c.mode_name() {
-                            "sigbus" => Mode::Sigbus,
-                            "uffd-move" => Mode::UffdMove,
-                            "uffd" => Mode::Uffd,
-                            _ => Mode::UffdCopy,
-                        };
+                        let mode = Mode::from_name(c.mode_name()).unwrap_or(Mode::UffdCopy);
                         let reason = c.degraded().map(str::to_string);
                         (mode, Some(c), reason)
                     }

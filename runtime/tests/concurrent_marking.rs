@@ -48,7 +48,7 @@ fn runtime(mode: Mode) -> Option<Runtime> {
 
 #[test]
 fn a_reference_moved_behind_the_markers_back_stays_alive() {
-    for mode in [Mode::UffdCopy, Mode::Uffd, Mode::Sigbus] {
+    for mode in [Mode::UffdCopy, Mode::UffdWorkers, Mode::Sigbus, Mode::Uffd] {
         let Some(rt) = runtime(mode) else { continue };
         let mut m = rt.mutator().expect("mutator");
         // roots: [a, x]; a.0 -> b (b reachable only through a).
@@ -91,7 +91,7 @@ fn a_reference_moved_behind_the_markers_back_stays_alive() {
 
 #[test]
 fn objects_born_during_marking_survive_and_garbage_goes_a_cycle_later() {
-    for mode in [Mode::UffdCopy, Mode::Uffd, Mode::Sigbus] {
+    for mode in [Mode::UffdCopy, Mode::UffdWorkers, Mode::Sigbus, Mode::Uffd] {
         let Some(rt) = runtime(mode) else { continue };
         let mut m = rt.mutator().expect("mutator");
         let keep = obj(&mut m, 1, 1, false);
@@ -125,7 +125,7 @@ fn objects_born_during_marking_survive_and_garbage_goes_a_cycle_later() {
 
 #[test]
 fn a_weak_slot_read_during_marking_keeps_its_target() {
-    for mode in [Mode::UffdCopy, Mode::Uffd, Mode::Sigbus] {
+    for mode in [Mode::UffdCopy, Mode::UffdWorkers, Mode::Sigbus, Mode::Uffd] {
         let Some(rt) = runtime(mode) else { continue };
         let mut m = rt.mutator().expect("mutator");
         // roots: [table (weak), weak2 (weak)]; table.0 -> s and weak2.0 ->

@@ -239,6 +239,11 @@ proptest! {
     }
 
     #[test]
+    fn random_graphs_survive_collections_uffd_workers(ops in prop::collection::vec(op(), 1..300)) {
+        run_ops(Mode::UffdWorkers, 1, &ops);
+    }
+
+    #[test]
     fn random_graphs_survive_collections_sigbus(ops in prop::collection::vec(op(), 1..300)) {
         run_ops(Mode::Sigbus, 1, &ops);
     }
@@ -249,13 +254,7 @@ proptest! {
     }
 }
 
-const MODES: [Mode; 5] = [
-    Mode::Stw,
-    Mode::UffdCopy,
-    Mode::Uffd,
-    Mode::UffdMove,
-    Mode::Sigbus,
-];
+const MODES: [Mode; 6] = Mode::ALL;
 
 #[test]
 fn fragmented_heap_compacts_to_contiguous_live_data() {

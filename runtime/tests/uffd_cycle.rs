@@ -71,7 +71,13 @@ fn uffd_or_skip(rt: &Runtime, test: &str) -> bool {
 
 #[test]
 fn a_slowed_compactor_makes_the_mutator_fault_on_most_pages() {
-    for mode in [Mode::UffdCopy, Mode::Uffd, Mode::UffdMove, Mode::Sigbus] {
+    for mode in [
+        Mode::UffdCopy,
+        Mode::UffdWorkers,
+        Mode::UffdMove,
+        Mode::Sigbus,
+        Mode::Uffd,
+    ] {
         let rt = slowed_runtime(mode, Duration::from_micros(300));
         if !uffd_or_skip(&rt, "slowed compactor") {
             return;
@@ -100,7 +106,7 @@ fn a_slowed_compactor_makes_the_mutator_fault_on_most_pages() {
 
 #[test]
 fn several_threads_fault_on_the_same_pages() {
-    for mode in [Mode::Uffd, Mode::Sigbus] {
+    for mode in [Mode::UffdWorkers, Mode::Sigbus, Mode::Uffd] {
         several_threads_fault_on_the_same_pages_in(mode);
     }
 }
@@ -322,7 +328,7 @@ fn unprivileged_child_entry() {
 
 #[test]
 fn several_compaction_threads_share_the_pages() {
-    for mode in [Mode::Uffd, Mode::UffdMove, Mode::Sigbus] {
+    for mode in [Mode::UffdWorkers, Mode::UffdMove, Mode::Sigbus, Mode::Uffd] {
         let rt = Runtime::builder()
             .mode(mode)
             .heap_limit(256 << 20)

@@ -7,7 +7,7 @@ use runtime::{AllocSpec, Mode, Runtime, Value};
 #[test]
 fn forcing_the_probe_to_find_no_userfaultfd_selects_stw_with_a_reason() {
     std::env::set_var("GC_UFFD_DISABLE", "1");
-    let runtimes: Vec<_> = [Mode::UffdCopy, Mode::Uffd]
+    let runtimes: Vec<_> = [Mode::UffdCopy, Mode::UffdWorkers, Mode::Sigbus, Mode::Uffd]
         .into_iter()
         .map(|mode| {
             (

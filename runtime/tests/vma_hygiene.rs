@@ -140,13 +140,7 @@ fn churn_200_cycles(mode: Mode) {
 /// count is only meaningful with no other heap coming and going.
 #[test]
 fn vma_count_stays_constant_over_200_cycles_in_every_mode() {
-    for mode in [
-        Mode::Stw,
-        Mode::UffdCopy,
-        Mode::Uffd,
-        Mode::UffdMove,
-        Mode::Sigbus,
-    ] {
+    for mode in Mode::ALL {
         churn_200_cycles(mode);
     }
 }

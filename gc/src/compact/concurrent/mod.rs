@@ -159,7 +159,11 @@ impl UffdCompactor {
             );
         }
         if options.sigbus && !features.sigbus {
-            return Err("SIGBUS mode needs UFFD_FEATURE_SIGBUS (Linux 4.14)".to_string());
+            options.sigbus = false;
+            degraded = Some(
+                "UFFD_FEATURE_SIGBUS is unavailable: faults are served by worker threads"
+                    .to_string(),
+            );
         }
         let fd = UserFaultFd::open(
             &OpenOptions::new()
@@ -236,16 +240,16 @@ impl UffdCompactor {
         Ok(compactor)
     }
 
-    /// The mode that runs: `sigbus`, `uffd-move`, `uffd` or `uffd-copy`.
+    /// The mode that runs: `uffd` (SIGBUS + MOVE), `sigbus`, `uffd-move`,
+    /// `uffd-workers` or `uffd-copy`.
     pub fn mode_name(&self) -> &'static str {
-        if self.options.sigbus {
-            "sigbus"
-        } else if self.options.moves && self.options.non_moving_continue {
-            "uffd-move"
-        } else if self.options.non_moving_continue {
-            "uffd"
-        } else {
-            "uffd-copy"
+        let o = &self.options;
+        match (o.non_moving_continue, o.sigbus, o.moves) {
+            (false, _, _) => "uffd-copy",
+            (true, true, true) => "uffd",
+            (true, true, false) => "sigbus",
+            (true, false, true) => "uffd-move",
+            (true, false, false) => "uffd-workers",
         }
     }
 
