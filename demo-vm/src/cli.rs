@@ -16,10 +16,14 @@ pub struct Cli {
     pub script: Option<PathBuf>,
 
     /// Compaction mode of the collector: `stw` (stop-the-world sliding),
-    /// `uffd-copy` (concurrent compaction through userfaultfd MISSING faults
-    /// and UFFDIO_COPY) or `uffd` (uffd-copy plus the non-moving space through
-    /// MINOR faults). Modes the kernel or runtime cannot provide fall back to
-    /// stw. Default: the runtime's (GC_MODE, else stw).
+    /// `uffd-copy` (concurrent compaction of the moving space through
+    /// userfaultfd MISSING faults and UFFDIO_COPY), `uffd-workers` (both
+    /// spaces concurrently, faults served by worker threads), `uffd-move`
+    /// (uffd-workers installing pages with UFFDIO_MOVE), `sigbus` (faults
+    /// served on the faulting thread by a SIGBUS handler) or `uffd` (SIGBUS
+    /// and MOVE: the best the kernel offers). Modes the kernel cannot provide
+    /// degrade with a logged reason. Default: the runtime's (GC_MODE, else
+    /// uffd).
     #[arg(long = "gc", value_name = "MODE", value_parser = parse_mode)]
     pub gc: Option<Mode>,
 
