@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs the peer GC kit (../shared/peers/run.sh) with the project's modes as
-# extra rows (project-stw, project-uffd-copy, project-uffd: PROJECT_CMD is
-# `peer-workloads`) and writes the combined table, with the date, the commit
+# extra rows (project-stw, project-uffd-copy, project-uffd, project-uffd-workers:
+# PROJECT_CMD is `peer-workloads`) and writes the combined table, with the date, the commit
 # and the machine, to benches/results/peers-YYYY-MM-DD.md.
 #
 # Usage: benches/peers-kit.sh [--quick]      (arguments go to run.sh)
 # Environment (defaults in brackets):
-#   COLLECTORS  ["malloc bdw bdw-incr serial parallel g1 shenandoah z project-stw project-uffd-copy project-uffd"]
+#   COLLECTORS  ["malloc bdw bdw-incr serial parallel g1 shenandoah z project-stw project-uffd-copy project-uffd project-uffd-workers"]
+#               (project-MODE for any `peer-workloads --mode` MODE; run.sh's
+#               PROJECT_MODES is set from these unless given)
 #   OUT         [/tmp/peers-bench] the kit's build and run directory (under /tmp)
 #   RESULT      [benches/results/peers-<date>.md] where the report goes
 #   TIMEOUT     [180] seconds per run; PEERS_DIR [../shared/peers]
@@ -20,7 +22,12 @@ cd "$(dirname "$0")/.."
 PEERS_DIR=${PEERS_DIR:-../shared/peers}
 export OUT=${OUT:-/tmp/peers-bench}
 export TIMEOUT=${TIMEOUT:-180}
-export COLLECTORS=${COLLECTORS:-"malloc bdw bdw-incr serial parallel g1 shenandoah z project-stw project-uffd-copy project-uffd"}
+export COLLECTORS=${COLLECTORS:-"malloc bdw bdw-incr serial parallel g1 shenandoah z project-stw project-uffd-copy project-uffd project-uffd-workers"}
+# run.sh makes project-MODE available only for the MODEs in PROJECT_MODES
+if [[ -z ${PROJECT_MODES:-} ]]; then
+  PROJECT_MODES=$(for c in $COLLECTORS; do [[ $c == project-* ]] && echo "${c#project-}"; done | xargs)
+fi
+export PROJECT_MODES
 RESULT=${RESULT:-benches/results/peers-$(date -u +%F).md}
 
 if [[ ${REPORT_ONLY:-0} != 1 ]]; then
@@ -61,7 +68,7 @@ runs = sys.argv[1]
 print("| collector | build ms | churn ms | churn ns/op | batch p50 ms | batch p99 ms | batch p99.9 ms | batch max ms | check |")
 print("|---|---|---|---|---|---|---|---|---|")
 order = ["malloc", "bdw", "bdw-incr", "serial", "parallel", "g1", "shenandoah", "z",
-         "project-stw", "project-uffd-copy", "project-uffd"]
+         "project-stw", "project-uffd-copy", "project-uffd", "project-uffd-workers"]
 dirs = sorted((d for d in os.listdir(runs) if d.startswith("liveheap__")),
               key=lambda d: (order.index(d.split("__")[1]) if d.split("__")[1] in order else 99, d))
 for d in dirs:
