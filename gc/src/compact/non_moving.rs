@@ -70,7 +70,19 @@ pub fn update_page(
     let reach = heap.non_moving().largest_object();
     let floor = floor.max(starts.base()).max(page.saturating_sub(reach));
     let floor_bit = starts.bit_of(floor);
-    let mut bit = match starts.find_prev_set_above(starts.bit_of(page), floor_bit) {
+    // A marked object starting at the floor and reaching into the page is
+    // the one covering it (objects do not overlap): no search. This keeps a
+    // walk through one huge object linear.
+    let covering = floor < page
+        && starts.test(floor)
+        && marks.test(floor)
+        && floor + ObjRef::from_addr(floor + view_delta).size_words() * WORD > page;
+    let found = if covering {
+        Some(floor_bit)
+    } else {
+        starts.find_prev_set_above(starts.bit_of(page), floor_bit)
+    };
+    let mut bit = match found {
         Some(b) => b,
         None => match starts.find_next_set(starts.bit_of(page), end_bit) {
             Some(b) => b,
@@ -90,7 +102,9 @@ pub fn update_page(
                 fix_slots(pc, view, first, end);
             }
         }
-        match starts.find_next_set(bit + 1, end_bit) {
+        // The next start is in the page: `bit` is the last start at or
+        // before it (or the covering object's).
+        match starts.find_next_set((bit + 1).max(starts.bit_of(page)), end_bit) {
             Some(b) => bit = b,
             None => return starts.addr_of(bit),
         }
