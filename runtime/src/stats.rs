@@ -27,6 +27,10 @@ pub struct GcStats {
     pub faults: u64,
     /// CPU time of collection work: pauses, collector threads, fault workers.
     pub gc_cpu: Duration,
+    /// To-space pages filled, all cycles.
+    pub pages_compacted: u64,
+    /// Of those, pages installed by `UFFDIO_MOVE`.
+    pub pages_moved: u64,
     /// Total time per concurrent phase (uffd modes).
     pub concurrent_totals: Vec<(Phase, Duration)>,
     /// Heap bytes in use before the last cycle.
@@ -66,6 +70,8 @@ impl Default for GcStats {
             phase_totals: Vec::new(),
             faults: 0,
             gc_cpu: Duration::ZERO,
+            pages_compacted: 0,
+            pages_moved: 0,
             concurrent_totals: Vec::new(),
             last_used_before: 0,
             last_used_after: 0,
@@ -167,6 +173,8 @@ impl GcStats {
             self.fault_service.saturating_record(ns.max(1));
         }
         self.gc_cpu += r.gc_cpu;
+        self.pages_compacted += r.pages_compacted as u64;
+        self.pages_moved += r.pages_moved as u64;
         for &(p, d) in &r.concurrent {
             add_total(&mut self.concurrent_totals, p, d);
         }
