@@ -151,17 +151,9 @@ fn compact_moving(cycle: &Cycle, run: &mut [PageBuf], mut from: Option<&mut From
         }
         match from.as_deref_mut().and_then(|f| f.take(n)) {
             Some(src) => {
-                if !cycle.move_moving_run(start, n, src) {
-                    // EBUSY (pages shared with a forked child) or no MOVE
-                    // after all: COPY from here on.
-                    if let Some(f) = from.as_deref_mut() {
-                        f.moves = false;
-                    }
-                    cycle.report.lock().notes.push(
-                        "UFFDIO_MOVE refused (EBUSY: a page shared with a forked child?): \
-                         UFFDIO_COPY for the rest of the cycle"
-                            .to_string(),
-                    );
+                let moved = cycle.move_moving_run(start, n, src);
+                if let Some(f) = from.as_deref_mut() {
+                    f.refused(cycle, moved);
                 }
             }
             None => cycle.install_moving_run(start, &mut run[..n]),
@@ -214,7 +206,12 @@ struct FromSpace {
     low: usize,
     /// Whether to compute into drained pages and move them.
     moves: bool,
+    /// MOVE refusals in a row.
+    refusals: u32,
 }
+
+/// MOVE refusals in a row after which a cycle copies.
+const MAX_REFUSALS: u32 = 8;
 
 /// Drained pages kept for MOVE at most (the rest are discarded).
 const SPARE_BYTES: usize = 4 << 20;
@@ -226,6 +223,7 @@ impl FromSpace {
             drained: cycle.heap.from_base(),
             low: 0,
             moves: cycle.moves,
+            refusals: 0,
         }
     }
 
@@ -242,6 +240,25 @@ impl FromSpace {
                 .engine()
                 .discard(self.spare, release_to - self.spare);
             self.spare = release_to;
+        }
+    }
+
+    /// Accounts one MOVE attempt. The kernel refuses (`EBUSY`) pages shared
+    /// with a forked child, pinned, or in a huge page it cannot split; that
+    /// run was copied instead. After [`MAX_REFUSALS`] refusals in a row the
+    /// rest of the cycle copies.
+    fn refused(&mut self, cycle: &Cycle, moved: bool) {
+        if moved {
+            self.refusals = 0;
+            return;
+        }
+        self.refusals += 1;
+        if self.refusals == MAX_REFUSALS {
+            self.moves = false;
+            cycle.report.lock().notes.push(format!(
+                "UFFDIO_MOVE refused {MAX_REFUSALS} times in a row (EBUSY: shared, pinned \
+                 or unsplittable pages): UFFDIO_COPY for the rest of the cycle"
+            ));
         }
     }
 
