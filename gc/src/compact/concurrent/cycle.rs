@@ -282,19 +282,75 @@ impl Cycle {
     pub fn install_non_moving(&self, part: &NonMovingPart, page: usize, floor: usize) -> usize {
         let addr = part.base + page * PAGE_SIZE;
         let next_floor = update_page(&self.computer(), &self.heap, addr, part.view_delta, floor);
+        self.continue_page(addr);
+        part.pages.set_mapped(page);
+        next_floor
+    }
+
+    /// Updates the claimed non-moving pages `first .. first + n` through the
+    /// second view and maps them with one `UFFDIO_CONTINUE` (page by page
+    /// where the run holds a hole, which CONTINUE refuses). `floor` is as
+    /// for [`update_page`]; returns the floor for the page after the run.
+    pub fn install_non_moving_run(
+        &self,
+        part: &NonMovingPart,
+        first: usize,
+        n: usize,
+        floor: usize,
+    ) -> usize {
+        let pc = self.computer();
+        let mut floor = floor;
+        for page in first..first + n {
+            floor = update_page(
+                &pc,
+                &self.heap,
+                part.base + page * PAGE_SIZE,
+                part.view_delta,
+                floor,
+            );
+        }
+        let addr = part.base + first * PAGE_SIZE;
+        let len = n * PAGE_SIZE;
+        let mut done = 0;
+        while done < len {
+            let a = addr + done;
+            match self.fd.r#continue(a as *mut u8, len - done, true) {
+                Ok(InstallOutcome::Installed(k)) => done += k,
+                Ok(InstallOutcome::AlreadyMapped) => done += PAGE_SIZE,
+                Ok(InstallOutcome::Retry { done: k }) => {
+                    done += k;
+                    std::thread::yield_now();
+                }
+                Ok(outcome) => fatal("UFFDIO_CONTINUE", a, &outcome_name(outcome)),
+                Err(e) if e.errno() == Some(Errno::EFAULT) => {
+                    // A page without a page-cache page in the run: map the
+                    // rest one by one (holes fault as ordinary misses).
+                    while done < len {
+                        self.continue_page(addr + done);
+                        done += PAGE_SIZE;
+                    }
+                }
+                Err(e) => fatal("UFFDIO_CONTINUE", a, &e),
+            }
+        }
+        for page in first..first + n {
+            part.pages.set_mapped(page);
+        }
+        floor
+    }
+
+    /// `UFFDIO_CONTINUE` of one page; a hole (no page-cache page) is left to
+    /// fault as an ordinary miss.
+    fn continue_page(&self, addr: usize) {
         loop {
             match self.fd.r#continue(addr as *mut u8, PAGE_SIZE, true) {
-                Ok(InstallOutcome::Installed(_)) | Ok(InstallOutcome::AlreadyMapped) => break,
+                Ok(InstallOutcome::Installed(_)) | Ok(InstallOutcome::AlreadyMapped) => return,
                 Ok(InstallOutcome::Retry { .. }) => std::thread::yield_now(),
                 Ok(outcome) => fatal("UFFDIO_CONTINUE", addr, &outcome_name(outcome)),
-                // No page-cache page: nothing was ever written there, so a
-                // fault on it is an ordinary (unregistered) missing fault.
-                Err(e) if e.errno() == Some(Errno::EFAULT) => break,
+                Err(e) if e.errno() == Some(Errno::EFAULT) => return,
                 Err(e) => fatal("UFFDIO_CONTINUE", addr, &e),
             }
         }
-        part.pages.set_mapped(page);
-        next_floor
     }
 
     /// Serves a fault at `addr`: computes and installs its page, or waits

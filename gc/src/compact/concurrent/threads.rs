@@ -102,11 +102,25 @@ pub fn collector(index: usize, jobs: Receiver<Job>, reports: Sender<CycleReport>
                 if first >= pages {
                     break;
                 }
-                let mut floor = part.base;
+                // Runs of claimed pages, each mapped with one CONTINUE.
+                let (mut floor, mut start, mut n) = (part.base, first, 0);
                 for page in first..(first + CHUNK_PAGES).min(pages) {
                     if part.pages.try_claim(page) {
-                        floor = cycle.install_non_moving(part, page, floor);
+                        if n == 0 {
+                            start = page;
+                        }
+                        n += 1;
+                        if n == RUN_PAGES {
+                            floor = cycle.install_non_moving_run(part, start, n, floor);
+                            n = 0;
+                        }
+                    } else if n > 0 {
+                        floor = cycle.install_non_moving_run(part, start, n, floor);
+                        n = 0;
                     }
+                }
+                if n > 0 {
+                    cycle.install_non_moving_run(part, start, n, floor);
                 }
             }
         }
