@@ -1,7 +1,7 @@
 //! What one collection did: phases, sizes and costs.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mremap_shim::model::MoveCost;
 
@@ -108,6 +108,8 @@ pub struct CycleReport {
     /// Each stop of the mutators: one for a stop-the-world or in-pause-marking
     /// cycle; initial, remark and flip pauses for a concurrently marked one.
     pub pauses: Vec<Duration>,
+    /// When each of `pauses` ended (for utilisation over time windows).
+    pub pause_ends: Vec<Instant>,
     /// The part of the pause that moves page tables and fixes roots (the
     /// pause without waiting, marking and address planning).
     pub flip_pause: Duration,
@@ -140,6 +142,7 @@ impl CycleReport {
             non_moving_freed_bytes: 0,
             pause: Duration::ZERO,
             pauses: Vec::new(),
+            pause_ends: Vec::new(),
             flip_pause: Duration::ZERO,
             faults: 0,
             fault_service_ns: Vec::new(),
@@ -187,12 +190,14 @@ impl CycleReport {
         self.used_after = used_after;
         self.pause = pause;
         self.pauses = vec![pause];
+        self.pause_ends = vec![Instant::now()];
         self.duration = duration;
     }
 
-    /// Records one stop of the mutators.
+    /// Records one stop of the mutators, ending now.
     pub fn add_pause(&mut self, d: Duration) {
         self.pauses.push(d);
+        self.pause_ends.push(Instant::now());
         self.pause += d;
     }
 

@@ -44,6 +44,10 @@ pub use stats::GcStats;
 /// keep it short.
 pub type PauseHook = Arc<dyn Fn(std::time::Duration) + Send + Sync>;
 
+/// A callback told when each pause ended and how long it was (for
+/// utilisation over time windows); called like [`PauseHook`].
+pub type PauseSpanHook = Arc<dyn Fn(std::time::Instant, std::time::Duration) + Send + Sync>;
+
 /// Builds a [`Runtime`].
 #[derive(Clone)]
 pub struct RuntimeBuilder {
@@ -54,6 +58,7 @@ pub struct RuntimeBuilder {
     verify: bool,
     uffd: UffdOptions,
     pause_hook: Option<PauseHook>,
+    span_hook: Option<PauseSpanHook>,
     env_error: Option<ConfigError>,
 }
 
@@ -82,6 +87,7 @@ impl Default for RuntimeBuilder {
             verify: false,
             uffd: UffdOptions::default(),
             pause_hook: None,
+            span_hook: None,
             env_error: None,
         }
     }
@@ -247,6 +253,16 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Calls `hook` with the end time and length of every pause (stalls
+    /// included), once its cycle is accounted.
+    pub fn on_pause_span(
+        mut self,
+        hook: impl Fn(std::time::Instant, std::time::Duration) + Send + Sync + 'static,
+    ) -> Self {
+        self.span_hook = Some(Arc::new(hook));
+        self
+    }
+
     /// Creates the runtime.
     pub fn build(self) -> Result<Runtime, ConfigError> {
         if let Some(e) = self.env_error {
@@ -301,6 +317,7 @@ impl RuntimeBuilder {
                 stress: self.stress,
                 verify: self.verify,
                 pause_hook: self.pause_hook,
+                span_hook: self.span_hook,
                 stats: Mutex::new(GcStats::default()),
                 mutator_live: AtomicBool::new(false),
             }),
@@ -327,6 +344,7 @@ pub(crate) struct Shared {
     pub(crate) stress: bool,
     pub(crate) verify: bool,
     pub(crate) pause_hook: Option<PauseHook>,
+    pub(crate) span_hook: Option<PauseSpanHook>,
     pub(crate) stats: Mutex<GcStats>,
     pub(crate) mutator_live: AtomicBool,
 }
@@ -356,6 +374,11 @@ impl Shared {
                 hook(p);
             }
         }
+        if let Some(hook) = &self.span_hook {
+            for (&p, &end) in report.pauses.iter().zip(&report.pause_ends) {
+                hook(end, p);
+            }
+        }
     }
 
     /// Waits for the compaction in flight because a mutator cannot
@@ -374,6 +397,9 @@ impl Shared {
         self.stats.lock().record_stall(d);
         if let Some(hook) = &self.pause_hook {
             hook(d);
+        }
+        if let Some(hook) = &self.span_hook {
+            hook(std::time::Instant::now(), d);
         }
     }
 

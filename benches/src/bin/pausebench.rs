@@ -11,6 +11,9 @@
 
 use std::time::{Duration, Instant};
 
+use std::sync::{Arc, Mutex};
+
+use benches::mmu::mmu;
 use benches::procstat::{peak_rss, process_cpu, reset_peak_rss};
 use benches::workload::Churn;
 use clap::Parser;
@@ -61,6 +64,38 @@ struct PhaseJson {
 }
 
 #[derive(Serialize)]
+struct MmuJson {
+    window_ns: u64,
+    utilisation: f64,
+}
+
+/// MMU over the churn `[start, start + run)` for 1, 10 and 100 ms windows,
+/// from the pauses the runtime reported (end time, length).
+fn mmu_table(
+    spans: &Mutex<Vec<(Instant, Duration)>>,
+    start: Instant,
+    run: Duration,
+) -> Vec<MmuJson> {
+    let pauses: Vec<(Duration, Duration)> = spans
+        .lock()
+        .map(|v| v.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(end, d)| {
+            let begin = end.checked_sub(d)?;
+            (begin >= start).then(|| (begin - start, d))
+        })
+        .collect();
+    [1u64, 10, 100]
+        .into_iter()
+        .map(|w| MmuJson {
+            window_ns: w * 1_000_000,
+            utilisation: mmu(&pauses, run, Duration::from_millis(w)),
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
 struct Report {
     mode_requested: String,
     mode: String,
@@ -93,6 +128,8 @@ struct Report {
     batch_p99_ns: u64,
     batch_max_ns: u64,
     peak_rss_bytes: usize,
+    /// Minimum mutator utilisation for 1, 10 and 100 ms windows.
+    mmu: Vec<MmuJson>,
     compaction_bytes_per_second: f64,
     memcpy_bytes_per_second: f64,
 }
@@ -114,9 +151,16 @@ fn main() {
 
 fn run(args: &Args) -> Result<(), String> {
     let limit = args.heap_limit.unwrap_or(args.live / 2 * 5);
+    let spans: Arc<Mutex<Vec<(Instant, Duration)>>> = Arc::default();
+    let sink = spans.clone();
     let rt = Runtime::builder()
         .mode(args.mode)
         .heap_limit(limit)
+        .on_pause_span(move |end, d| {
+            if let Ok(mut v) = sink.lock() {
+                v.push((end, d));
+            }
+        })
         .fault_workers(args.fault_workers)
         .compaction_threads(args.compact_threads)
         .build()
@@ -157,6 +201,7 @@ fn run(args: &Args) -> Result<(), String> {
     }
     let elapsed = start.elapsed();
     rt.quiesce();
+    let mmu_windows = mmu_table(&spans, start, elapsed);
     let process_cpu_used = process_cpu().saturating_sub(cpu_before);
     let peak = peak_rss().unwrap_or(0);
     if args.check {
@@ -200,6 +245,7 @@ fn run(args: &Args) -> Result<(), String> {
         batch_p99_ns: batches.value_at_quantile(0.99),
         batch_max_ns: batches.max(),
         peak_rss_bytes: peak,
+        mmu: mmu_windows,
         compaction_bytes_per_second: compaction_rate(&stats, live_measured),
         memcpy_bytes_per_second: measure_memcpy(live_measured.max(1 << 20)),
     };
@@ -315,6 +361,18 @@ fn print_report(r: &Report) {
         r.gc_cpu_ns as f64 / 1e9,
         r.process_cpu_ns as f64 / 1e9,
     );
+    let mmu: Vec<String> = r
+        .mmu
+        .iter()
+        .map(|m| {
+            format!(
+                "{} ms {:.1}%",
+                m.window_ns / 1_000_000,
+                m.utilisation * 100.0
+            )
+        })
+        .collect();
+    println!("minimum mutator utilisation: {}", mmu.join(", "));
     println!(
         "throughput {:.2} M allocs/s, {}-op batches p50 {:.2}ms p99 {:.2}ms max {:.2}ms, peak RSS {} MiB, compaction {:.2} GB/s vs memcpy {:.2} GB/s",
         r.allocations_per_second / 1e6,
