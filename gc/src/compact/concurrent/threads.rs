@@ -24,8 +24,19 @@ pub fn fault_worker(cycles: Receiver<Arc<Cycle>>, cpu_ns: Arc<AtomicU64>) {
     let mut buf = PageBuf::boxed();
     let mut logged_error = false;
     while let Ok(cycle) = cycles.recv() {
+        // Cycles that ended while this worker was busy are skipped at once:
+        // back-to-back cycles (a collection at every allocation) must not
+        // queue up here, each holding its plan and page states.
+        if cycle.done.load(Ordering::Acquire) {
+            continue;
+        }
         let cpu = thread_cpu();
         loop {
+            // Every page is mapped once the cycle is done: events still
+            // queued are stale, and the next cycle's reader wakes them.
+            if cycle.done.load(Ordering::Acquire) {
+                break;
+            }
             match cycle.fd.read_event(Some(WORKER_POLL)) {
                 Ok(Some(event)) => {
                     let start = Instant::now();
