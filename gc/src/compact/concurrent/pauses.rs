@@ -33,6 +33,14 @@ use crate::roots::RootSet;
 use crate::uffd::RegisterMode;
 use crate::value::Value;
 
+/// When a pause began, how long the mutators had already waited, and the
+/// pausing thread's CPU time at its start.
+struct PauseEnd {
+    pause_start: Instant,
+    waited: Duration,
+    cpu: Duration,
+}
+
 /// Sleeps in small steps until `done` is set (a stall: the caller counts it
 /// as pause time).
 fn wait_for(done: &AtomicBool) {
@@ -88,16 +96,27 @@ impl UffdCompactor {
             wall_ns: AtomicU64::new(0),
             delay: self.options.mark_delay,
         });
-        // The pause's work ends here; waking the marker is its last act (a
-        // preemption by the woken thread is the scheduler's, not the pause's).
         report.add_phase(Phase::Snapshot, pause_start.elapsed());
-        report.add_pause(waited + pause_start.elapsed());
-        report.gc_cpu += thread_cpu().saturating_sub(cpu);
+        let pause = PauseEnd {
+            pause_start,
+            waited,
+            cpu,
+        };
+        self.end_pause(report, pause, Job::Mark(job.clone()), State::Marking(job));
+    }
+
+    /// Closes a pause that hands concurrent work to the coordinating
+    /// collector thread: accounts the pause, then wakes the thread (its last
+    /// act: a preemption by the woken thread is the scheduler's, not the
+    /// pause's) and keeps the report until the cycle's next pause.
+    fn end_pause(&mut self, mut report: CycleReport, pause: PauseEnd, job: Job, state: State) {
+        report.add_pause(pause.waited + pause.pause_start.elapsed());
+        report.gc_cpu += thread_cpu().saturating_sub(pause.cpu);
         self.collectors[0]
-            .send(Job::Mark(job.clone()))
+            .send(job)
             .expect("compactor threads live as long as the compactor");
         self.pending = Some(report);
-        self.state = State::Marking(job);
+        self.state = state;
     }
 
     /// The remark pause: waits for the marker if it is not done (a stall),
@@ -139,13 +158,17 @@ impl UffdCompactor {
             cpu_ns: AtomicU64::new(0),
             wall: Mutex::new(Duration::ZERO),
         });
-        report.add_pause(waited + pause_start.elapsed());
-        report.gc_cpu += thread_cpu().saturating_sub(cpu);
-        self.collectors[0]
-            .send(Job::Plan(plan.clone()))
-            .expect("compactor threads live as long as the compactor");
-        self.pending = Some(report);
-        self.state = State::Planning(plan);
+        let pause = PauseEnd {
+            pause_start,
+            waited,
+            cpu,
+        };
+        self.end_pause(
+            report,
+            pause,
+            Job::Plan(plan.clone()),
+            State::Planning(plan),
+        );
     }
 
     /// The flip pause of a concurrently marked cycle: waits for the plan if
