@@ -23,6 +23,9 @@ pub enum Phase {
     /// Waiting, stopped, for concurrent work to end (the previous
     /// compaction, the marker, the plan).
     Wait,
+    /// Time to safepoint: from the stop request until every running
+    /// mutator thread had stopped.
+    Safepoint,
     /// Copying the roots for a concurrent marking (its initial pause).
     Snapshot,
     /// Finishing a concurrent marking: draining what the write barrier
@@ -46,7 +49,8 @@ pub enum Phase {
 
 impl Phase {
     /// Every phase, in cycle order.
-    pub const ALL: [Phase; 12] = [
+    pub const ALL: [Phase; 13] = [
+        Phase::Safepoint,
         Phase::Wait,
         Phase::Snapshot,
         Phase::Mark,
@@ -67,6 +71,7 @@ impl Phase {
             Phase::Mark => "mark",
             Phase::Forward => "forward",
             Phase::Wait => "wait",
+            Phase::Safepoint => "safepoint",
             Phase::Snapshot => "snapshot",
             Phase::Remark => "remark",
             Phase::Flip => "flip",
@@ -77,6 +82,24 @@ impl Phase {
             Phase::Sweep => "sweep",
             Phase::Release => "release",
         }
+    }
+}
+
+/// What stood between a pause's request and its start: the requesting
+/// thread's wait for concurrent work, and the time every other mutator
+/// thread took to reach a safepoint. Both count as pause time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PauseEntry {
+    /// Waiting, stopped, for the collector (a stall).
+    pub waited: Duration,
+    /// Time to safepoint.
+    pub safepoint: Duration,
+}
+
+impl PauseEntry {
+    /// Both parts together.
+    pub fn total(self) -> Duration {
+        self.waited + self.safepoint
     }
 }
 
@@ -192,6 +215,26 @@ impl CycleReport {
         self.pauses = vec![pause];
         self.pause_ends = vec![Instant::now()];
         self.duration = duration;
+    }
+
+    /// Accounts what preceded a pause as its `wait` and `safepoint` phases.
+    pub fn add_entry(&mut self, entry: PauseEntry) {
+        if entry.waited > Duration::ZERO {
+            self.add_phase(Phase::Wait, entry.waited);
+        }
+        if entry.safepoint > Duration::ZERO {
+            self.add_phase(Phase::Safepoint, entry.safepoint);
+        }
+    }
+
+    /// Lengthens a one-pause cycle's pause by what preceded it (its
+    /// report is built by code that did not see the stop begin).
+    pub fn prepend_entry(&mut self, entry: PauseEntry) {
+        self.add_entry(entry);
+        self.pause += entry.total();
+        if let Some(p) = self.pauses.last_mut() {
+            *p += entry.total();
+        }
     }
 
     /// Records one stop of the mutators, ending now.

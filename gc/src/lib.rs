@@ -32,7 +32,7 @@ pub mod uffd;
 pub mod value;
 pub mod verify;
 
-pub use cycle::{CycleReport, Phase};
+pub use cycle::{CycleReport, PauseEntry, Phase};
 pub use error::HeapError;
 pub use heap::{AllocRequest, Heap, HeapConfig, Tlab};
 pub use object::ObjRef;

@@ -208,7 +208,9 @@ impl ObjRef {
     #[inline(always)]
     pub unsafe fn slot_unchecked(self, i: usize) -> Value {
         // SAFETY: the caller guarantees the slot exists (invariants 1 and 2).
-        Value::from_bits(unsafe { self.atomic_word(HEADER_WORDS + i) }.load(Ordering::Relaxed))
+        // Acquire pairs with the release store that published the value, so
+        // an object another mutator thread just initialised is seen whole.
+        Value::from_bits(unsafe { self.atomic_word(HEADER_WORDS + i) }.load(Ordering::Acquire))
     }
 
     /// Stores into slot `i` without the write barrier: for the collector and
@@ -221,7 +223,9 @@ impl ObjRef {
     #[inline(always)]
     pub unsafe fn set_slot_raw(self, i: usize, v: Value) {
         // SAFETY: the caller guarantees the slot exists (invariant 1).
-        unsafe { self.atomic_word(HEADER_WORDS + i) }.store(v.to_bits(), Ordering::Relaxed)
+        // Release publishes the stored object's initialisation to other
+        // mutator threads (free on x86: a plain store either way).
+        unsafe { self.atomic_word(HEADER_WORDS + i) }.store(v.to_bits(), Ordering::Release)
     }
 
     /// Capacity of the raw byte area in bytes (a multiple of 8).

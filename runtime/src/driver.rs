@@ -1,13 +1,18 @@
-//! Driving a concurrent cycle from the mutator (uffd modes): a full heap
+//! Driving a concurrent cycle from the mutators (uffd modes): a full heap
 //! starts one with the initial pause, allocation polls the collector's
 //! attention flag and runs the remark and flip pauses when the collector
 //! threads are ready, and a mutator that runs out of room before that waits
 //! (a stall, counted in the pause it ends with).
+//!
+//! Every function here with `driving` in its name, or called from one,
+//! runs holding [`Shared::driving`](crate::Shared): one thread at a time
+//! pushes the cycle on, and its pauses stop all the others.
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use gc::compact::concurrent::CyclePhase;
+use gc::PauseEntry;
 
 use crate::mutator::{GcError, Mutator};
 
@@ -19,7 +24,7 @@ impl Mutator {
     pub(crate) fn heap_full(&mut self) -> Result<(), GcError> {
         let shared = self.shared.clone();
         let Some(compactor) = &shared.compactor else {
-            return self.collect();
+            return self.collect_driving();
         };
         let heap = &shared.heap;
         let at_limit = heap.soft_limit() >= heap.config().heap_limit;
@@ -40,44 +45,55 @@ impl Mutator {
                 self.begin_marking(start.elapsed());
             }
             CyclePhase::Marking | CyclePhase::Marked => {
+                compactor.lock().wait_prepared();
                 self.remark(start.elapsed());
-                self.flip(std::time::Duration::ZERO)?;
+                let start = Instant::now();
+                compactor.lock().wait_prepared();
+                self.flip(start.elapsed())?;
             }
-            CyclePhase::Planning | CyclePhase::Planned => self.flip(start.elapsed())?,
+            CyclePhase::Planning | CyclePhase::Planned => {
+                compactor.lock().wait_prepared();
+                self.flip(start.elapsed())?;
+            }
         }
         Ok(())
     }
 
-    fn begin_marking(&mut self, waited: std::time::Duration) {
+    /// The initial pause: snapshots every thread's roots for the marker.
+    fn begin_marking(&mut self, waited: Duration) {
         let shared = self.shared.clone();
         if let Some(c) = &shared.compactor {
             shared.start_wanted.store(false, Ordering::Relaxed);
-            c.lock().begin_marking(&self.roots, waited);
+            self.stop_world(|w| {
+                let roots = w.root_snapshot();
+                let entry = PauseEntry {
+                    waited,
+                    safepoint: w.safepoint,
+                };
+                c.lock().begin_marking(&roots, entry);
+            });
             // Allocation goes on up to the limit while the cycle runs.
             shared.heap.set_soft_limit(usize::MAX);
         }
     }
 
     /// Runs whatever pause the collector is ready for, and accounts a
-    /// finished compaction. Called at allocation when the attention flag is
-    /// up; never waits.
+    /// finished compaction. Called when the attention flag is up; never
+    /// waits.
     pub(crate) fn advance_cycle(&mut self) -> Result<(), GcError> {
         let shared = self.shared.clone();
         let Some(compactor) = &shared.compactor else {
             return Ok(());
         };
-        if let Some(flag) = &shared.attention {
-            flag.store(false, Ordering::Release);
-        }
         let phase = compactor.lock().phase();
         match phase {
-            CyclePhase::Marked => self.remark(std::time::Duration::ZERO),
-            CyclePhase::Planned => self.flip(std::time::Duration::ZERO)?,
+            CyclePhase::Marked => self.remark(Duration::ZERO),
+            CyclePhase::Planned => self.flip(Duration::ZERO)?,
             CyclePhase::Compacting => {
                 shared.poll_compaction(false);
                 let ended = compactor.lock().phase() == CyclePhase::Idle;
                 if ended && shared.start_wanted.load(Ordering::Relaxed) {
-                    self.begin_marking(std::time::Duration::ZERO);
+                    self.begin_marking(Duration::ZERO);
                 }
             }
             CyclePhase::Idle | CyclePhase::Marking | CyclePhase::Planning => {}
@@ -90,14 +106,13 @@ impl Mutator {
     /// whether one started. The cycle then advances at allocations and
     /// safepoints.
     pub fn start_cycle(&mut self) -> bool {
-        let shared = self.shared.clone();
-        match &shared.compactor {
+        self.drive(|m| match &m.shared.clone().compactor {
             Some(c) if c.lock().phase() == CyclePhase::Idle => {
-                self.begin_marking(std::time::Duration::ZERO);
+                m.begin_marking(Duration::ZERO);
                 true
             }
             _ => false,
-        }
+        })
     }
 
     /// Where the current cycle stands (always idle in stw mode, whose
@@ -112,6 +127,11 @@ impl Mutator {
     /// Takes the cycle in flight to its end: remark and flip (waiting for
     /// the collector where needed), then the compaction.
     pub fn finish_cycle(&mut self) -> Result<(), GcError> {
+        self.drive(|m| m.finish_cycle_driving())
+    }
+
+    /// [`Mutator::finish_cycle`], holding the right to drive the collector.
+    pub(crate) fn finish_cycle_driving(&mut self) -> Result<(), GcError> {
         let shared = self.shared.clone();
         let Some(compactor) = &shared.compactor else {
             return Ok(());
@@ -121,26 +141,48 @@ impl Mutator {
             let phase = compactor.lock().phase();
             match phase {
                 CyclePhase::Idle => return Ok(()),
-                CyclePhase::Marking | CyclePhase::Marked => self.remark(start.elapsed()),
-                CyclePhase::Planning | CyclePhase::Planned => self.flip(start.elapsed())?,
+                CyclePhase::Marking | CyclePhase::Marked => {
+                    compactor.lock().wait_prepared();
+                    self.remark(start.elapsed());
+                }
+                CyclePhase::Planning | CyclePhase::Planned => {
+                    compactor.lock().wait_prepared();
+                    self.flip(start.elapsed())?;
+                }
                 CyclePhase::Compacting => shared.poll_compaction(true),
             }
         }
     }
 
-    fn remark(&mut self, waited: std::time::Duration) {
-        self.tlab.retire();
-        if let Some(c) = &self.shared.compactor {
-            c.lock().remark(&mut self.satb, waited);
+    /// The remark pause: every thread's partial SATB buffer goes to the
+    /// marker.
+    fn remark(&mut self, waited: Duration) {
+        let shared = self.shared.clone();
+        if let Some(c) = &shared.compactor {
+            self.stop_world(|w| {
+                w.retire_tlabs();
+                let mut satb = w.take_satb();
+                let entry = PauseEntry {
+                    waited,
+                    safepoint: w.safepoint,
+                };
+                c.lock().remark(&mut satb, entry);
+            });
         }
     }
 
-    fn flip(&mut self, waited: std::time::Duration) -> Result<(), GcError> {
-        self.tlab.retire();
+    /// The flip pause: every thread's roots are fixed.
+    fn flip(&mut self, waited: Duration) -> Result<(), GcError> {
         let shared = self.shared.clone();
         if let Some(c) = &shared.compactor {
-            let live = c.lock().flip(&mut self.roots, waited)?;
-            self.tlab.discard();
+            let live = self.stop_world(|w| {
+                w.retire_tlabs();
+                let entry = PauseEntry {
+                    waited,
+                    safepoint: w.safepoint,
+                };
+                c.lock().flip(w, entry)
+            })?;
             self.set_trigger(live);
         }
         Ok(())

@@ -1,14 +1,19 @@
 //! # runtime: the embedding API of the collector
 //!
 //! A [`Runtime`] owns a heap (configured by [`RuntimeBuilder`] and by
-//! environment variables); each thread that allocates uses a [`Mutator`],
-//! which carries its allocation buffer and its root stack. Raw object
-//! references ([`ObjRef`]) are valid between safepoints only: every
-//! allocation may collect and move objects, after which only values held in
-//! the root stack are valid (the collector rewrites them).
+//! environment variables); each thread that allocates registers a
+//! [`Mutator`] ([`Runtime::mutator`]), which carries its allocation buffer
+//! and its root stack. Any number of threads may; a pause stops them all at
+//! safepoints (allocation, [`Mutator::safepoint`]), except threads in
+//! [`Mutator::blocking`] calls, which it does not wait for. Raw object
+//! references ([`ObjRef`]) are valid between the owning thread's safepoints
+//! only: at each, objects may move, after which only values held in root
+//! stacks are valid (the collector rewrites them).
 //!
 //! Modules: [`config`] (modes, sizes, environment), [`mutator`] (allocation,
-//! roots, the write path), [`stats`] (telemetry).
+//! roots, the write path), [`stats`] (telemetry); privately `safepoint`
+//! (the thread registry and the stop protocol) and `driver` (pushing a
+//! concurrent cycle through its pauses).
 //!
 //! Environment variables (read by [`RuntimeBuilder::from_env`] and so by
 //! [`Runtime::builder`]): `GC_MODE` (stw, uffd-copy, uffd-workers, uffd-move,
@@ -23,15 +28,18 @@
 pub mod config;
 mod driver;
 pub mod mutator;
+mod safepoint;
 pub mod stats;
 
 use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::sync::Arc;
 
 use gc::compact::concurrent::{UffdCompactor, UffdOptions};
 use gc::mark::satb::SatbQueue;
 use gc::{CycleReport, Heap, HeapConfig};
 use parking_lot::Mutex;
+use safepoint::Registry;
 
 pub use config::{parse_size, ConfigError, Mode};
 pub use gc::compact::concurrent::CyclePhase;
@@ -301,13 +309,16 @@ impl RuntimeBuilder {
         if let (true, Some(r)) = (self.log, &fallback_reason) {
             eprintln!("[gc] {r}");
         }
-        let attention = compactor.as_ref().map(|c| c.attention_flag().clone());
+        let poll = compactor
+            .as_ref()
+            .map_or_else(Default::default, |c| c.attention_flag().clone());
         let satb = compactor.as_ref().map(|c| c.satb_queue().clone());
         Ok(Runtime {
             inner: Arc::new(Shared {
                 heap,
                 compactor: compactor.map(Mutex::new),
-                attention,
+                registry: Registry::new(poll),
+                driving: Mutex::new(()),
                 satb,
                 start_wanted: AtomicBool::new(false),
                 requested_mode: self.mode,
@@ -319,7 +330,6 @@ impl RuntimeBuilder {
                 pause_hook: self.pause_hook,
                 span_hook: self.span_hook,
                 stats: Mutex::new(GcStats::default()),
-                mutator_live: AtomicBool::new(false),
             }),
         })
     }
@@ -329,8 +339,14 @@ pub(crate) struct Shared {
     /// The concurrent compactor (uffd modes). Declared before the heap: it
     /// must stop its threads before the heap goes.
     pub(crate) compactor: Option<Mutex<UffdCompactor>>,
-    /// The compactor's attention flag (uffd modes), polled at allocation.
-    pub(crate) attention: Option<Arc<AtomicBool>>,
+    /// The mutator threads; its poll word is the compactor's attention flag
+    /// (uffd modes), so one load at allocation sees both a stop request and
+    /// finished concurrent work.
+    pub(crate) registry: Registry,
+    /// The right to drive the collector: start and advance cycles, run
+    /// pauses, wait for a compaction. Taken by mutators in the stopped
+    /// state, so that a pause by its holder never waits for them.
+    pub(crate) driving: Mutex<()>,
     /// Where mutators hand full SATB buffers (uffd modes).
     pub(crate) satb: Option<Arc<SatbQueue>>,
     /// The trigger was reached during a compaction: start a cycle when it
@@ -346,16 +362,14 @@ pub(crate) struct Shared {
     pub(crate) pause_hook: Option<PauseHook>,
     pub(crate) span_hook: Option<PauseSpanHook>,
     pub(crate) stats: Mutex<GcStats>,
-    pub(crate) mutator_live: AtomicBool,
 }
 
 impl Shared {
-    /// Whether the collector finished concurrent work a mutator must act on.
+    /// Whether a pause waits for this thread or the collector finished
+    /// concurrent work a mutator must act on (one load).
     #[inline(always)]
     pub(crate) fn needs_attention(&self) -> bool {
-        self.attention
-            .as_ref()
-            .is_some_and(|f| f.load(Ordering::Relaxed))
+        self.registry.poll_word().load(Ordering::Relaxed)
     }
 
     /// Accounts a finished cycle: statistics, the log line, the pause hook.
@@ -441,13 +455,18 @@ impl Runtime {
         })
     }
 
-    /// The mutator for the calling thread. Until multi-threaded mutators land
-    /// (the concurrent-marking issue) a runtime has one mutator at a time.
+    /// Registers a mutator for the calling thread: any number of threads
+    /// may have one, each at most one per runtime (a second would wait for
+    /// the first at every pause; it is refused with
+    /// [`GcError::AlreadyRegistered`]). Waits if a pause is in progress.
+    /// Dropping the mutator deregisters the thread.
     pub fn mutator(&self) -> Result<Mutator, GcError> {
-        if self.inner.mutator_live.swap(true, Ordering::AcqRel) {
-            return Err(GcError::MutatorLimit);
-        }
-        Ok(Mutator::new(self.inner.clone()))
+        Mutator::new(self.inner.clone())
+    }
+
+    /// Registered mutators.
+    pub fn mutator_count(&self) -> usize {
+        self.inner.registry.thread_count()
     }
 
     /// The mode in effect.

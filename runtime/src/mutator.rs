@@ -1,13 +1,15 @@
 //! Mutators: allocation, the root stack and the write path.
 
-use std::sync::atomic::Ordering;
+use std::cell::RefCell;
+use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use gc::compact::stw;
 use gc::mark::satb::SATB_BUFFER;
-use gc::{AllocRequest, HeapError, ObjRef, Tlab, Value};
+use gc::{AllocRequest, HeapError, ObjRef, PauseEntry, Value};
 
+use crate::safepoint::{Local, ThreadSlot, World};
 use crate::Shared;
 
 /// Allocation failed because the heap is full even after a collection.
@@ -31,18 +33,27 @@ pub enum GcError {
     /// The heap verifier found corruption (only with verification on).
     #[error("heap verification failed after a collection: {0}")]
     Corrupt(#[from] gc::verify::VerifyError),
-    /// A second mutator was requested (one per runtime for now).
-    #[error("this runtime already has a mutator; several mutator threads arrive with the concurrent-marking work")]
-    MutatorLimit,
+    /// The calling thread already has a mutator of this runtime (each
+    /// thread registers once; a second would wait for the first at every
+    /// pause).
+    #[error("this thread already has a mutator of this runtime; use one per thread")]
+    AlreadyRegistered,
 }
 
-/// A thread's handle on the runtime: its allocation buffer and root stack.
+/// A thread's handle on the runtime: its registration, allocation buffer
+/// and root stack (kept in the runtime's thread registry, where pauses
+/// reach them). Bound to the thread that created it.
 pub struct Mutator {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) tlab: Tlab,
-    pub(crate) roots: Vec<Value>,
-    /// Old values of overwritten slots while a concurrent marking runs.
-    pub(crate) satb: Vec<Value>,
+    slot: Arc<ThreadSlot>,
+    /// Neither `Send` nor `Sync`: the registration is the creating thread's.
+    _thread_bound: PhantomData<*const ()>,
+}
+
+thread_local! {
+    /// The runtimes this thread has a mutator of (a second would wait for
+    /// the first at every pause, forever).
+    static REGISTERED: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
 /// What allocation tries next when the heap is full.
@@ -62,62 +73,106 @@ enum Step {
 pub struct Handle(usize);
 
 impl Mutator {
-    pub(crate) fn new(shared: Arc<Shared>) -> Mutator {
-        Mutator {
-            shared,
-            tlab: Tlab::empty(),
-            roots: Vec::new(),
-            satb: Vec::with_capacity(SATB_BUFFER),
+    /// Registers the calling thread with the runtime.
+    pub(crate) fn new(shared: Arc<Shared>) -> Result<Mutator, GcError> {
+        let key = Arc::as_ptr(&shared) as usize;
+        let fresh = REGISTERED.with_borrow_mut(|r| {
+            let fresh = !r.contains(&key);
+            if fresh {
+                r.push(key);
+            }
+            fresh
+        });
+        if !fresh {
+            return Err(GcError::AlreadyRegistered);
         }
+        let slot = shared.registry.register();
+        Ok(Mutator {
+            shared,
+            slot,
+            _thread_bound: PhantomData,
+        })
+    }
+
+    /// This thread's slot.
+    #[inline(always)]
+    pub(crate) fn local(&mut self) -> &mut Local {
+        // SAFETY: a Mutator is used only by its own thread (it is neither
+        // Send nor Sync), which is running whenever it holds `&mut self`
+        // outside the runtime's own stopping calls; the returned borrow ties
+        // up `self`, so no call that stops the thread can happen while it
+        // lives.
+        unsafe { self.slot.local() }
+    }
+
+    /// The shared runtime and this thread's slot, borrowed together.
+    #[inline(always)]
+    fn parts(&mut self) -> (&Shared, &mut Local) {
+        // SAFETY: as in `local`; `shared` is a different field.
+        (&self.shared, unsafe { self.slot.local() })
     }
 
     /// The root stack. Every value here is scanned and updated by each
     /// collection; embedders keep their value stacks and globals here.
     #[inline(always)]
     pub fn roots(&mut self) -> &mut Vec<Value> {
-        &mut self.roots
+        &mut self.local().roots
     }
 
     /// Pushes a root and returns its handle.
     pub fn push_root(&mut self, v: Value) -> Handle {
-        self.roots.push(v);
-        Handle(self.roots.len() - 1)
+        let roots = &mut self.local().roots;
+        roots.push(v);
+        Handle(roots.len() - 1)
     }
 
     /// The current value of a root.
     pub fn get(&self, h: Handle) -> Value {
-        self.roots[h.0]
+        // SAFETY: as in `local`, reading only.
+        unsafe { self.slot.local_ref() }.roots[h.0]
     }
 
     /// Replaces a root.
     pub fn set(&mut self, h: Handle, v: Value) {
-        self.roots[h.0] = v;
+        self.local().roots[h.0] = v;
     }
 
     /// Runs `f` and then drops every root it pushed (a handle scope).
     pub fn scope<R>(&mut self, f: impl FnOnce(&mut Mutator) -> R) -> R {
-        let depth = self.roots.len();
+        let depth = self.local().roots.len();
         let r = f(self);
-        self.roots.truncate(depth);
+        self.local().roots.truncate(depth);
         r
     }
 
-    /// Allocates an object (slots nil, raw bytes zero). May collect: every
-    /// `ObjRef` not held in the root stack is invalid afterwards.
+    /// Allocates an object (slots nil, raw bytes zero). A safepoint: every
+    /// `ObjRef` not held in a root stack is invalid afterwards.
     ///
     /// In the uffd modes a full heap starts a concurrently marked cycle (a
     /// pause of O(roots)); allocation polls it and runs its remark and flip
     /// pauses when the collector threads are ready for them.
     pub fn alloc(&mut self, spec: AllocRequest) -> Result<ObjRef, OutOfMemory> {
         if self.shared.stress {
-            self.collect_or_oom(&spec)?;
+            self.collect().map_err(|e| self.gc_failed(&spec, e))?;
         } else if self.shared.needs_attention() {
-            self.advance_cycle().map_err(|e| self.gc_failed(&spec, e))?;
+            self.poll_slow().map_err(|e| self.gc_failed(&spec, e))?;
         }
-        // Past the trigger, in the uffd modes: start a cycle or push the one
-        // in flight on (up to three steps: begin, remark + flip, a wait for
-        // the compaction); then collect fully; then wait for that
-        // compaction; then grow to the limit. In stw: collect, then grow.
+        let (shared, local) = self.parts();
+        match shared.heap.alloc(&mut local.tlab, &spec) {
+            Ok(Some(obj)) => Ok(obj),
+            Ok(None) => self.drive(|m| m.alloc_driving(&spec)),
+            Err(_) => Err(self.out_of_memory(&spec)),
+        }
+    }
+
+    /// Allocation with the heap full, holding the right to drive the
+    /// collector. Past the trigger, in the uffd modes: start a cycle or push
+    /// the one in flight on (up to three steps: begin, remark + flip, a wait
+    /// for the compaction); then collect fully; then wait for that
+    /// compaction; then grow to the limit. In stw: collect, then grow. Each
+    /// step is tried only if allocation still fails (another thread's step
+    /// may have made room while this one waited for the lock).
+    fn alloc_driving(&mut self, spec: &AllocRequest) -> Result<ObjRef, OutOfMemory> {
         let steps: &[Step] = if self.shared.compactor.is_some() {
             &[
                 Step::Cycle,
@@ -131,21 +186,25 @@ impl Mutator {
             &[Step::Collect, Step::Grow]
         };
         for step in steps {
-            match self.shared.heap.alloc(&mut self.tlab, &spec) {
+            let (shared, local) = self.parts();
+            match shared.heap.alloc(&mut local.tlab, spec) {
                 Ok(Some(obj)) => return Ok(obj),
                 Ok(None) => match step {
-                    Step::Cycle => self.heap_full().map_err(|e| self.gc_failed(&spec, e))?,
-                    Step::Collect => self.collect_or_oom(&spec)?,
+                    Step::Cycle => self.heap_full().map_err(|e| self.gc_failed(spec, e))?,
+                    Step::Collect => self
+                        .collect_driving()
+                        .map_err(|e| self.gc_failed(spec, e))?,
                     Step::Quiesce => self.shared.stall_for_compaction(),
                     Step::Grow => self.shared.heap.set_soft_limit(usize::MAX),
                 },
-                Err(_) => return Err(self.out_of_memory(&spec)),
+                Err(_) => return Err(self.out_of_memory(spec)),
             }
         }
-        if let Ok(Some(obj)) = self.shared.heap.alloc(&mut self.tlab, &spec) {
+        let (shared, local) = self.parts();
+        if let Ok(Some(obj)) = shared.heap.alloc(&mut local.tlab, spec) {
             return Ok(obj);
         }
-        Err(self.out_of_memory(&spec))
+        Err(self.out_of_memory(spec))
     }
 
     fn gc_failed(&self, spec: &AllocRequest, e: GcError) -> OutOfMemory {
@@ -163,10 +222,6 @@ impl Mutator {
         }
     }
 
-    fn collect_or_oom(&mut self, spec: &AllocRequest) -> Result<(), OutOfMemory> {
-        self.collect().map_err(|e| self.gc_failed(spec, e))
-    }
-
     /// Stores `v` into slot `i` of `obj` through the write barrier.
     ///
     /// # Panics
@@ -178,7 +233,8 @@ impl Mutator {
             self.record_overwritten(obj, i);
         }
         // SAFETY: bounds checked; the barrier above recorded the old value
-        // while a concurrent marking runs.
+        // while a concurrent marking runs (it starts and stops only in
+        // pauses, which this thread is not in between these two lines).
         unsafe { obj.set_slot_raw(i, v) }
     }
 
@@ -193,10 +249,11 @@ impl Mutator {
         if !v.is_object() {
             return;
         }
-        self.satb.push(v);
-        if self.satb.len() >= SATB_BUFFER {
-            if let Some(q) = &self.shared.satb {
-                q.push(&mut self.satb);
+        let (shared, local) = self.parts();
+        local.satb.push(v);
+        if local.satb.len() >= SATB_BUFFER {
+            if let Some(q) = &shared.satb {
+                q.push(&mut local.satb);
             }
         }
     }
@@ -226,29 +283,103 @@ impl Mutator {
     /// marking runs in the pause. In the uffd modes compaction goes on
     /// concurrently after it returns.
     pub fn collect(&mut self) -> Result<(), GcError> {
-        self.tlab.retire();
+        self.drive(|m| m.collect_driving())
+    }
+
+    /// [`Mutator::collect`], holding the right to drive the collector.
+    pub(crate) fn collect_driving(&mut self) -> Result<(), GcError> {
         let shared = self.shared.clone();
         let heap = &shared.heap;
         let live = match &shared.compactor {
             None => {
-                let report = stw::collect(heap, &mut self.roots)?;
+                let report = self.stop_world(|w| {
+                    w.retire_tlabs();
+                    let mut report = stw::collect(heap, w)?;
+                    report.prepend_entry(PauseEntry {
+                        waited: Duration::ZERO,
+                        safepoint: w.safepoint,
+                    });
+                    Ok::<_, HeapError>(report)
+                })?;
                 shared.account(&report);
                 report.live_bytes()
             }
             Some(compactor) => {
                 let start = Instant::now();
-                self.finish_cycle()?;
+                self.finish_cycle_driving()?;
                 let waited = start.elapsed();
-                compactor.lock().start(&mut self.roots, waited)?
+                self.stop_world(|w| {
+                    w.retire_tlabs();
+                    let entry = PauseEntry {
+                        waited,
+                        safepoint: w.safepoint,
+                    };
+                    compactor.lock().start(w, entry)
+                })?
             }
         };
-        self.tlab.discard();
         self.set_trigger(live);
         if shared.verify {
             shared.poll_compaction(true);
-            gc::verify::verify(heap, &mut self.roots)?;
+            self.stop_world(|w| gc::verify::verify(heap, w))?;
         }
         Ok(())
+    }
+
+    /// Stops every other mutator thread at a safepoint and runs `f` on all
+    /// the threads' slots; the time to safepoint goes to the statistics.
+    /// The caller must hold the right to drive the collector.
+    pub(crate) fn stop_world<R>(&mut self, f: impl FnOnce(&mut World<'_>) -> R) -> R {
+        let mut safepoint = Duration::ZERO;
+        let r = self.shared.registry.stop_world(&self.slot, |w| {
+            safepoint = w.safepoint;
+            f(w)
+        });
+        self.shared.stats.lock().record_safepoint(safepoint);
+        r
+    }
+
+    /// Runs `f` holding the right to drive the collector, waiting for it
+    /// (stopped, so pauses proceed without this thread) if another thread
+    /// holds it.
+    pub(crate) fn drive<R>(&mut self, f: impl FnOnce(&mut Mutator) -> R) -> R {
+        let shared = self.shared.clone();
+        let _driving = match shared.driving.try_lock() {
+            Some(guard) => guard,
+            None => self.blocking(|| shared.driving.lock()),
+        };
+        f(self)
+    }
+
+    /// The slow path of a poll: stops for a pause that waits, then acts on
+    /// finished concurrent work if no other thread is driving the collector.
+    #[cold]
+    fn poll_slow(&mut self) -> Result<(), GcError> {
+        let shared = self.shared.clone();
+        shared.registry.park_if_requested(&self.slot);
+        let Some(_driving) = shared.driving.try_lock() else {
+            return Ok(());
+        };
+        shared.registry.clear_poll();
+        self.advance_cycle()
+    }
+
+    /// Runs `f`, typically a system call or a wait, with this thread in the
+    /// blocked state: pauses do not wait for it, and may rewrite its roots
+    /// meanwhile. `f` must not touch the heap (it cannot reach the mutator;
+    /// raw `ObjRef`s captured from before are invalid inside and after).
+    /// Returns once no pause is in progress.
+    pub fn blocking<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        /// Resumes the thread even if `f` unwinds.
+        struct Resume<'a>(&'a Mutator);
+        impl Drop for Resume<'_> {
+            fn drop(&mut self) {
+                self.0.shared.registry.leave_stopped(&self.0.slot);
+            }
+        }
+        self.shared.registry.enter_stopped(&self.slot);
+        let _resume = Resume(self);
+        f()
     }
 
     /// Sets the next cycle's trigger from the live bytes of the last one:
@@ -267,14 +398,14 @@ impl Mutator {
         heap.set_soft_limit(trigger);
     }
 
-    /// A point where the runtime may stop this thread: runs a pause the
-    /// collector is ready for (uffd modes). Embedders call it in loops that
-    /// do not allocate. A collection failure here is logged and retried at
-    /// the next allocation.
+    /// A point where the runtime may stop this thread: a pause waiting for
+    /// it runs, and a pause the collector is ready for is run (uffd modes).
+    /// Embedders call it in loops that do not allocate. A collection
+    /// failure here is logged and retried at the next allocation.
     #[inline(always)]
     pub fn safepoint(&mut self) {
         if self.shared.needs_attention() {
-            if let Err(e) = self.advance_cycle() {
+            if let Err(e) = self.poll_slow() {
                 if self.shared.log {
                     eprintln!("[gc] collection step failed at a safepoint: {e}");
                 }
@@ -300,17 +431,23 @@ impl Mutator {
         }
     }
 
-    /// Verifies the heap against this mutator's roots (finishing a cycle in
+    /// Verifies the heap against every thread's roots (finishing a cycle in
     /// flight first).
     pub fn verify(&mut self) -> Result<gc::verify::VerifyReport, GcError> {
-        self.tlab.retire();
-        self.finish_cycle()?;
-        Ok(gc::verify::verify(&self.shared.heap, &mut self.roots)?)
+        self.drive(|m| {
+            m.finish_cycle_driving()?;
+            let shared = m.shared.clone();
+            m.stop_world(|w| {
+                w.retire_tlabs();
+                Ok(gc::verify::verify(&shared.heap, w)?)
+            })
+        })
     }
 
-    /// The address-independent checksum of the graph reachable from the roots.
+    /// The address-independent checksum of the graph reachable from this
+    /// thread's roots.
     pub fn checksum(&mut self) -> u64 {
-        gc::verify::graph_checksum(&mut self.roots)
+        gc::verify::graph_checksum(&mut self.local().roots)
     }
 
     /// Waits until no compaction is in flight (uffd modes) and accounts it.
@@ -331,11 +468,18 @@ impl Mutator {
 }
 
 impl Drop for Mutator {
+    /// Gives the allocation buffer and SATB buffer back and deregisters.
     fn drop(&mut self) {
-        self.tlab.retire();
-        if let Some(q) = &self.shared.satb {
-            q.push(&mut self.satb);
+        {
+            let (shared, local) = self.parts();
+            local.tlab.retire();
+            local.roots.clear();
+            if let Some(q) = &shared.satb {
+                q.push(&mut local.satb);
+            }
         }
-        self.shared.mutator_live.store(false, Ordering::Release);
+        self.shared.registry.deregister(&self.slot);
+        let key = Arc::as_ptr(&self.shared) as usize;
+        REGISTERED.with_borrow_mut(|r| r.retain(|&k| k != key));
     }
 }

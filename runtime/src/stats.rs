@@ -45,6 +45,7 @@ pub struct GcStats {
     /// Bytes allocated since the runtime started.
     pub allocated_bytes: u64,
     pauses: Histogram<u64>,
+    safepoints: Histogram<u64>,
     flip_pauses: Histogram<u64>,
     fault_service: Histogram<u64>,
     phase_hists: Vec<(Phase, Histogram<u64>)>,
@@ -79,6 +80,7 @@ impl Default for GcStats {
             last_notes: Vec::new(),
             allocated_bytes: 0,
             pauses: new_histogram(),
+            safepoints: new_histogram(),
             flip_pauses: new_histogram(),
             fault_service: new_histogram(),
             phase_hists: Vec::new(),
@@ -117,6 +119,12 @@ pub struct GcStatsJson {
     pub flip_pause_max_ns: u64,
     /// Per pause phase: p50, p99 and max, ns.
     pub phase_quantiles_ns: Vec<PhaseQuantiles>,
+    /// Time to safepoint per stop: p50, p99 and max, ns.
+    pub safepoint_p50_ns: u64,
+    /// 99th percentile time to safepoint, ns.
+    pub safepoint_p99_ns: u64,
+    /// Longest time to safepoint, ns.
+    pub safepoint_max_ns: u64,
     /// Total per concurrent phase, ns.
     pub concurrent_phase_total_ns: Vec<(String, u64)>,
     /// CPU time of collection work, ns.
@@ -206,6 +214,17 @@ impl GcStats {
         self.pauses.saturating_record(nanos(d));
     }
 
+    /// Accounts one stop's time to safepoint: from the request until every
+    /// running mutator thread had stopped.
+    pub fn record_safepoint(&mut self, d: Duration) {
+        self.safepoints.saturating_record(nanos(d));
+    }
+
+    /// Time to safepoint at quantile `q` (0..=1), over every stop.
+    pub fn safepoint_quantile(&self, q: f64) -> Duration {
+        quantile(&self.safepoints, q)
+    }
+
     /// Pause at quantile `q` (0..=1).
     pub fn pause_quantile(&self, q: f64) -> Duration {
         Duration::from_nanos(if self.pause_count == 0 {
@@ -265,6 +284,9 @@ impl GcStats {
                     max_ns: self.phase_quantile(*p, 1.0).as_nanos() as u64,
                 })
                 .collect(),
+            safepoint_p50_ns: self.safepoint_quantile(0.5).as_nanos() as u64,
+            safepoint_p99_ns: self.safepoint_quantile(0.99).as_nanos() as u64,
+            safepoint_max_ns: self.safepoint_quantile(1.0).as_nanos() as u64,
             concurrent_phase_total_ns: self
                 .concurrent_totals
                 .iter()

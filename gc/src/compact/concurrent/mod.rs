@@ -293,6 +293,18 @@ impl UffdCompactor {
         &self.satb
     }
 
+    /// Waits, without a pause, until the marking or planning in flight (if
+    /// any) is done, so that its pause then stops the mutators only for
+    /// its own work.
+    pub fn wait_prepared(&self) {
+        let done = match &self.state {
+            State::Marking(job) => &job.done,
+            State::Planning(job) => &job.done,
+            State::Idle | State::Compacting => return,
+        };
+        pauses::wait_for(done);
+    }
+
     /// Waits for the compaction in flight, if any, and returns its report.
     pub fn wait(&mut self) -> Option<CycleReport> {
         if !self.is_running() {

@@ -25,7 +25,7 @@ use crate::compact::forwarding::ForwardingPlan;
 use crate::compact::non_moving::{sweep, update_references};
 use crate::compact::page::PageComputer;
 use crate::compact::stw::{fill_in_place, PhaseTimer};
-use crate::cycle::{thread_cpu, CycleReport, Phase};
+use crate::cycle::{thread_cpu, CycleReport, PauseEntry, Phase};
 use crate::error::HeapError;
 use crate::heap::PAGE_SIZE;
 use crate::mark::tracer::{mark, MarkStats};
@@ -33,8 +33,9 @@ use crate::roots::RootSet;
 use crate::uffd::RegisterMode;
 use crate::value::Value;
 
-/// When a pause began, how long the mutators had already waited, and the
-/// pausing thread's CPU time at its start.
+/// When a pause began, how long the mutators had already been stopped
+/// (waiting, reaching the safepoint), and the pausing thread's CPU time at
+/// its start.
 struct PauseEnd {
     pause_start: Instant,
     waited: Duration,
@@ -43,7 +44,7 @@ struct PauseEnd {
 
 /// Sleeps in small steps until `done` is set (a stall: the caller counts it
 /// as pause time).
-fn wait_for(done: &AtomicBool) {
+pub(super) fn wait_for(done: &AtomicBool) {
     while !done.load(Ordering::Acquire) {
         std::thread::sleep(Duration::from_micros(50));
     }
@@ -52,18 +53,23 @@ fn wait_for(done: &AtomicBool) {
 impl UffdCompactor {
     /// A whole cycle's pause: marks and plans with the mutators stopped,
     /// then flips. Every mutator must be stopped with its TLAB retired, no
-    /// cycle may be in flight and `roots` must be all the roots. `waited` is
-    /// how long the mutators already stood waiting (accounted in this
+    /// cycle may be in flight and `roots` must be all the roots. `entry` is
+    /// how long the mutators already stood stopped (accounted in this
     /// pause). On return the mutators may resume; the report arrives through
     /// [`UffdCompactor::wait`] or [`UffdCompactor::try_finished`]. Returns
     /// the live bytes.
-    pub fn start(&mut self, roots: &mut dyn RootSet, waited: Duration) -> Result<usize, HeapError> {
+    pub fn start(
+        &mut self,
+        roots: &mut dyn RootSet,
+        entry: PauseEntry,
+    ) -> Result<usize, HeapError> {
+        let waited = entry.total();
         assert!(matches!(self.state, State::Idle), "a cycle is in flight");
         let pause_start = Instant::now();
         let cpu = thread_cpu();
         let heap = &*self.heap;
         let mut report = CycleReport::new(self.mode_name(), heap.used_bytes());
-        report.add_phase(Phase::Wait, waited);
+        report.add_entry(entry);
         let mut timer = PhaseTimer::new();
         report.marked = mark(heap, roots, heap.config().mark_threads);
         timer.lap(&mut report, Phase::Mark);
@@ -76,13 +82,14 @@ impl UffdCompactor {
     /// the marker and makes new objects born marked. Mutators must record
     /// overwritten references (and weak slots they read) in SATB buffers
     /// from now until [`UffdCompactor::remark`].
-    pub fn begin_marking(&mut self, roots: &[Value], waited: Duration) {
+    pub fn begin_marking(&mut self, roots: &[Value], entry: PauseEntry) {
+        let waited = entry.total();
         assert!(matches!(self.state, State::Idle), "a cycle is in flight");
         let pause_start = Instant::now();
         let cpu = thread_cpu();
         let heap = &*self.heap;
         let mut report = CycleReport::new(self.mode_name(), heap.used_bytes());
-        report.add_phase(Phase::Wait, waited);
+        report.add_entry(entry);
         heap.set_allocating_black(true);
         heap.set_satb_active(true);
         let job = Arc::new(MarkJob {
@@ -123,7 +130,8 @@ impl UffdCompactor {
     /// marks from `satb` (the stopped mutators' partial buffers) and the
     /// queue, stops the write barrier and starts planning. TLABs must be
     /// retired.
-    pub fn remark(&mut self, satb: &mut Vec<Value>, waited: Duration) {
+    pub fn remark(&mut self, satb: &mut Vec<Value>, entry: PauseEntry) {
+        let waited = entry.total();
         let State::Marking(job) = &self.state else {
             panic!("remark without a concurrent marking");
         };
@@ -175,7 +183,8 @@ impl UffdCompactor {
     /// it is not ready (a stall), extends it over the objects allocated
     /// since, and flips. TLABs must be retired; `roots` are all the roots.
     /// Returns the live bytes.
-    pub fn flip(&mut self, roots: &mut dyn RootSet, waited: Duration) -> Result<usize, HeapError> {
+    pub fn flip(&mut self, roots: &mut dyn RootSet, entry: PauseEntry) -> Result<usize, HeapError> {
+        let waited = entry.total();
         let State::Planning(job) = &self.state else {
             panic!("flip without a planned cycle");
         };
@@ -184,7 +193,8 @@ impl UffdCompactor {
         let cpu = thread_cpu();
         wait_for(&job.done);
         let mut report = self.pending.take().expect("a planned cycle's report");
-        report.add_phase(Phase::Wait, waited + pause_start.elapsed());
+        report.add_entry(entry);
+        report.add_phase(Phase::Wait, pause_start.elapsed());
         report.add_concurrent(Phase::Forward, *job.wall.lock());
         report.gc_cpu += Duration::from_nanos(job.cpu_ns.load(Ordering::Relaxed));
         let mut timer = PhaseTimer::new();

@@ -1,0 +1,260 @@
+//! Mutator threads and safepoints.
+//!
+//! Every [`Mutator`](crate::Mutator) owns a [`ThreadSlot`] in the runtime's
+//! [`Registry`]: its allocation buffer, root stack and SATB buffer, and its
+//! state, *running* or *stopped*. A running thread touches the heap and its
+//! slot freely; a stopped one touches neither (it is parked at a safepoint,
+//! blocked in a system call through [`Mutator::blocking`](crate::Mutator::blocking),
+//! waiting for the collector, or not started yet).
+//!
+//! A pause ([`Registry::stop_world`]) raises the stop flag and the poll word,
+//! then waits until every other registered thread is stopped: running
+//! threads park at their next poll (allocation or `safepoint()`), stopped
+//! ones are not waited for. Only then does it touch the threads' slots. A
+//! stopped thread that wants to run again announces itself running and then
+//! looks at the stop flag, while the pause raises the flag and then looks
+//! at the states: with both sides sequentially consistent, at least one
+//! sees the other, so a thread never runs during a pause that counted it
+//! as stopped.
+//!
+//! This is the only module that reaches into another thread's slot; its
+//! `unsafe` rests on that handshake.
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gc::{RootSet, Tlab, Value};
+use parking_lot::{Condvar, Mutex};
+
+/// What the collector may read and rewrite of a mutator thread while it is
+/// stopped.
+pub(crate) struct Local {
+    /// The thread's allocation buffer.
+    pub(crate) tlab: Tlab,
+    /// The thread's root stack.
+    pub(crate) roots: Vec<Value>,
+    /// Old values of overwritten slots while a concurrent marking runs.
+    pub(crate) satb: Vec<Value>,
+}
+
+const RUNNING: u8 = 0;
+const STOPPED: u8 = 1;
+
+/// One registered mutator thread.
+pub(crate) struct ThreadSlot {
+    state: AtomicU8,
+    local: UnsafeCell<Local>,
+}
+
+// SAFETY: `local` is touched by the owning thread only while its state is
+// RUNNING, and by a pause only while the owner is STOPPED and cannot leave
+// that state (the stop flag is up); the SeqCst handshake on `state` and the
+// stop flag orders the two (see the module docs).
+unsafe impl Sync for ThreadSlot {}
+
+impl ThreadSlot {
+    /// The owner's view of its slot.
+    ///
+    /// # Safety
+    /// Only the owning thread may call this, only while running, and it must
+    /// not keep the reference across a call that stops the thread (the
+    /// `&mut Mutator` borrow that reaches here ensures it in practice).
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn local(&self) -> &mut Local {
+        // SAFETY: the caller is the running owner (see above).
+        unsafe { &mut *self.local.get() }
+    }
+
+    /// The owner's shared view of its slot.
+    ///
+    /// # Safety
+    /// As for [`ThreadSlot::local`].
+    pub(crate) unsafe fn local_ref(&self) -> &Local {
+        // SAFETY: the caller is the running owner (see above).
+        unsafe { &*self.local.get() }
+    }
+}
+
+/// The registered mutator threads and the stop protocol.
+pub(crate) struct Registry {
+    threads: Mutex<Vec<Arc<ThreadSlot>>>,
+    /// A pause wants every thread stopped.
+    stop: AtomicBool,
+    /// The word every mutator polls: raised for a stop and by the collector
+    /// when it finished concurrent work.
+    poll: Arc<AtomicBool>,
+    park: Mutex<()>,
+    /// Signalled when a thread stops while a pause waits.
+    arrived: Condvar,
+    /// Signalled when a pause ends.
+    resumed: Condvar,
+}
+
+impl Registry {
+    /// A registry whose stops raise `poll` (the word mutators poll).
+    pub(crate) fn new(poll: Arc<AtomicBool>) -> Registry {
+        Registry {
+            threads: Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+            poll,
+            park: Mutex::new(()),
+            arrived: Condvar::new(),
+            resumed: Condvar::new(),
+        }
+    }
+
+    /// The poll word.
+    #[inline(always)]
+    pub(crate) fn poll_word(&self) -> &AtomicBool {
+        &self.poll
+    }
+
+    /// Registers the calling thread; returns once it may run (after a pause
+    /// in progress).
+    pub(crate) fn register(&self) -> Arc<ThreadSlot> {
+        let slot = Arc::new(ThreadSlot {
+            state: AtomicU8::new(STOPPED),
+            local: UnsafeCell::new(Local {
+                tlab: Tlab::empty(),
+                roots: Vec::new(),
+                satb: Vec::with_capacity(gc::mark::satb::SATB_BUFFER),
+            }),
+        });
+        self.threads.lock().push(slot.clone());
+        self.leave_stopped(&slot);
+        slot
+    }
+
+    /// Removes a thread that has given its buffers back; it stops first, so
+    /// a pause in progress does not wait for it.
+    pub(crate) fn deregister(&self, slot: &Arc<ThreadSlot>) {
+        self.enter_stopped(slot);
+        self.threads.lock().retain(|t| !Arc::ptr_eq(t, slot));
+    }
+
+    /// Registered threads.
+    pub(crate) fn thread_count(&self) -> usize {
+        self.threads.lock().len()
+    }
+
+    /// The thread stops touching the heap and its slot (a blocking call,
+    /// a wait for the collector, a safepoint).
+    pub(crate) fn enter_stopped(&self, slot: &ThreadSlot) {
+        slot.state.store(STOPPED, SeqCst);
+        if self.stop.load(SeqCst) {
+            let _g = self.park.lock();
+            self.arrived.notify_all();
+        }
+    }
+
+    /// The thread runs again, after waiting out any pause in progress.
+    pub(crate) fn leave_stopped(&self, slot: &ThreadSlot) {
+        loop {
+            slot.state.store(RUNNING, SeqCst);
+            if !self.stop.load(SeqCst) {
+                return;
+            }
+            // A pause began: stand back and wait for it to end.
+            self.enter_stopped(slot);
+            let mut g = self.park.lock();
+            while self.stop.load(SeqCst) {
+                self.resumed.wait(&mut g);
+            }
+        }
+    }
+
+    /// A safepoint: if a pause waits, stop until it ends.
+    #[inline]
+    pub(crate) fn park_if_requested(&self, slot: &ThreadSlot) {
+        if self.stop.load(SeqCst) {
+            self.enter_stopped(slot);
+            self.leave_stopped(slot);
+        }
+    }
+
+    /// Lowers the poll word; only the thread driving the collector (holding
+    /// its lock, so no stop is pending) may, before it looks at the cycle.
+    pub(crate) fn clear_poll(&self) {
+        debug_assert!(!self.stop.load(SeqCst));
+        self.poll.store(false, SeqCst);
+    }
+
+    /// Stops every registered thread but `me` (the running caller, which
+    /// must hold the collector's lock so that pauses never overlap), runs
+    /// `f` on all the threads' slots (`me`'s included), and resumes them.
+    /// Time to safepoint is in [`World::safepoint`].
+    pub(crate) fn stop_world<R>(&self, me: &ThreadSlot, f: impl FnOnce(&mut World<'_>) -> R) -> R {
+        let requested = Instant::now();
+        self.stop.store(true, SeqCst);
+        self.poll.store(true, SeqCst);
+        let threads = self.threads.lock();
+        {
+            let mut g = self.park.lock();
+            while threads
+                .iter()
+                .any(|t| !std::ptr::eq(&**t, me) && t.state.load(SeqCst) == RUNNING)
+            {
+                // The timeout only guards against a missed wake-up.
+                self.arrived.wait_for(&mut g, Duration::from_millis(5));
+            }
+        }
+        let safepoint = requested.elapsed();
+        let locals = threads
+            .iter()
+            // SAFETY: every registered thread but `me` is stopped and stays so
+            // while `stop` is up (leave_stopped waits it out); `me` is the
+            // caller, which holds no reference into its own slot during this
+            // call; the registry lock keeps the list fixed.
+            .map(|t| unsafe { &mut *t.local.get() })
+            .collect();
+        let r = f(&mut World { locals, safepoint });
+        drop(threads);
+        self.stop.store(false, SeqCst);
+        let _g = self.park.lock();
+        self.resumed.notify_all();
+        r
+    }
+}
+
+/// Every mutator thread's slot, during a pause.
+pub(crate) struct World<'a> {
+    locals: Vec<&'a mut Local>,
+    /// Time to safepoint: from the stop request until every running thread
+    /// had stopped.
+    pub(crate) safepoint: Duration,
+}
+
+impl World<'_> {
+    /// Retires every thread's allocation buffer (the heap must be parseable
+    /// for marking and compaction).
+    pub(crate) fn retire_tlabs(&mut self) {
+        self.locals.iter_mut().for_each(|l| l.tlab.retire());
+    }
+
+    /// A copy of every root (a concurrent marking's snapshot).
+    pub(crate) fn root_snapshot(&self) -> Vec<Value> {
+        self.locals
+            .iter()
+            .flat_map(|l| l.roots.iter().copied())
+            .collect()
+    }
+
+    /// Every thread's partly filled SATB buffer, emptied into one.
+    pub(crate) fn take_satb(&mut self) -> Vec<Value> {
+        let mut all = Vec::new();
+        for l in &mut self.locals {
+            all.append(&mut l.satb);
+        }
+        all
+    }
+}
+
+impl RootSet for World<'_> {
+    fn for_each_root(&mut self, f: &mut dyn FnMut(&mut Value)) {
+        for l in &mut self.locals {
+            l.roots.iter_mut().for_each(&mut *f);
+        }
+    }
+}
