@@ -44,7 +44,7 @@ use safepoint::Registry;
 pub use config::{parse_size, ConfigError, Mode};
 pub use gc::compact::concurrent::CyclePhase;
 pub use gc::{AllocRequest as AllocSpec, ObjRef, Value};
-pub use mutator::{GcError, Mutator, OutOfMemory};
+pub use mutator::{GcError, Global, Handle, Mutator, OutOfMemory};
 pub use stats::GcStats;
 
 /// A callback told the length of every pause (the time mutators were

@@ -68,6 +68,12 @@ enum Step {
     Grow,
 }
 
+/// A root shared by every thread of a runtime (an embedder's global
+/// variable, a queue between threads), returned by
+/// [`Mutator::add_global`]. Valid for the runtime's life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Global(usize);
+
 /// A position in the root stack, returned by [`Mutator::push_root`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Handle(usize);
@@ -135,6 +141,26 @@ impl Mutator {
     /// Replaces a root.
     pub fn set(&mut self, h: Handle, v: Value) {
         self.local().roots[h.0] = v;
+    }
+
+    /// Adds a root every thread can read and write ([`Mutator::global`],
+    /// [`Mutator::set_global`]); collections scan and update it like the
+    /// root stacks.
+    pub fn add_global(&mut self, v: Value) -> Global {
+        let mut globals = self.shared.registry.globals.lock();
+        globals.push(v);
+        Global(globals.len() - 1)
+    }
+
+    /// The current value of a global root (valid until this thread's next
+    /// safepoint, like any value read from the heap).
+    pub fn global(&self, g: Global) -> Value {
+        self.shared.registry.globals.lock()[g.0]
+    }
+
+    /// Replaces a global root.
+    pub fn set_global(&mut self, g: Global, v: Value) {
+        self.shared.registry.globals.lock()[g.0] = v;
     }
 
     /// Runs `f` and then drops every root it pushed (a handle scope).

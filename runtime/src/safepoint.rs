@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gc::{RootSet, Tlab, Value};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 /// What the collector may read and rewrite of a mutator thread while it is
 /// stopped.
@@ -80,6 +80,9 @@ impl ThreadSlot {
 /// The registered mutator threads and the stop protocol.
 pub(crate) struct Registry {
     threads: Mutex<Vec<Arc<ThreadSlot>>>,
+    /// Roots shared by all threads (see [`crate::Global`]); locked only
+    /// briefly by running threads, never across a safepoint.
+    pub(crate) globals: Mutex<Vec<Value>>,
     /// A pause wants every thread stopped.
     stop: AtomicBool,
     /// The word every mutator polls: raised for a stop and by the collector
@@ -97,6 +100,7 @@ impl Registry {
     pub(crate) fn new(poll: Arc<AtomicBool>) -> Registry {
         Registry {
             threads: Mutex::new(Vec::new()),
+            globals: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             poll,
             park: Mutex::new(()),
@@ -201,6 +205,7 @@ impl Registry {
             }
         }
         let safepoint = requested.elapsed();
+        let globals = self.globals.lock();
         let locals = threads
             .iter()
             // SAFETY: every registered thread but `me` is stopped and stays so
@@ -209,7 +214,11 @@ impl Registry {
             // call; the registry lock keeps the list fixed.
             .map(|t| unsafe { &mut *t.local.get() })
             .collect();
-        let r = f(&mut World { locals, safepoint });
+        let r = f(&mut World {
+            locals,
+            globals,
+            safepoint,
+        });
         drop(threads);
         self.stop.store(false, SeqCst);
         let _g = self.park.lock();
@@ -221,6 +230,7 @@ impl Registry {
 /// Every mutator thread's slot, during a pause.
 pub(crate) struct World<'a> {
     locals: Vec<&'a mut Local>,
+    globals: MutexGuard<'a, Vec<Value>>,
     /// Time to safepoint: from the stop request until every running thread
     /// had stopped.
     pub(crate) safepoint: Duration,
@@ -237,7 +247,9 @@ impl World<'_> {
     pub(crate) fn root_snapshot(&self) -> Vec<Value> {
         self.locals
             .iter()
-            .flat_map(|l| l.roots.iter().copied())
+            .flat_map(|l| l.roots.iter())
+            .chain(self.globals.iter())
+            .copied()
             .collect()
     }
 
@@ -256,5 +268,6 @@ impl RootSet for World<'_> {
         for l in &mut self.locals {
             l.roots.iter_mut().for_each(&mut *f);
         }
+        self.globals.iter_mut().for_each(f);
     }
 }
