@@ -12,4 +12,5 @@
 pub mod mmu;
 pub mod peers;
 pub mod procstat;
+pub mod stress;
 pub mod workload;

@@ -1,0 +1,102 @@
+//! `gc-stress`: mutator threads build, share and mutate random object
+//! graphs and check them against their models while the collector runs;
+//! the heap is verified after every full collection and periodically.
+//! See [`benches::stress`] for what the workers do.
+//!
+//! `cargo run --release -p benches --bin gc-stress -- --threads 4 --seconds 30 --mode uffd --seed 1 [--live 32M] [--json out.json]`
+//!
+//! Exit codes: 0 all checks passed; 1 a check, verification, allocation or
+//! thread failed (the failures are printed); 2 bad arguments or setup;
+//! 3 the watchdog saw no progress (a deadlock).
+
+use std::time::Duration;
+
+use benches::stress::{run, StressConfig};
+use clap::Parser;
+use runtime::{parse_size, Mode};
+
+#[derive(Parser, Debug)]
+#[command(about = "Stress test: threads mutating shared object graphs, checked continuously")]
+struct Args {
+    /// Mutator threads running at any time.
+    #[arg(long, default_value_t = 4)]
+    threads: usize,
+    /// Length of the run in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Compaction mode: stw, uffd-copy, uffd-workers, uffd-move, sigbus, uffd.
+    #[arg(long, default_value = "uffd")]
+    mode: Mode,
+    /// Seed of the workers' generators.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Live heap to aim for, spread over the threads (e.g. 32M).
+    #[arg(long, default_value = "32M", value_parser = parse_size)]
+    live: usize,
+    /// Heap limit (default: 4x the live heap).
+    #[arg(long, value_parser = parse_size)]
+    heap_limit: Option<usize>,
+    /// Objects of at least this size go to the non-moving space.
+    #[arg(long, default_value = "32K", value_parser = parse_size)]
+    large_object_threshold: usize,
+    /// Whether the runtime verifies the heap after every full collection
+    /// (`--verify-collections false` to rely on the periodic verification
+    /// only).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    verify_collections: bool,
+    /// Abort with exit code 3 when no thread made progress this long.
+    #[arg(long, default_value_t = 60)]
+    watchdog_seconds: u64,
+    /// Mean operations of a worker thread before a new one replaces it.
+    #[arg(long, default_value_t = StressConfig::default().lifetime_ops)]
+    lifetime_ops: u64,
+    /// Seconds between progress lines on stderr (0: none).
+    #[arg(long, default_value_t = 5.0)]
+    progress_seconds: f64,
+    /// Also write the summary as JSON here.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+}
+
+fn main() {
+    let args = Args::parse();
+    if !(args.seconds.is_finite() && args.seconds >= 0.0) || args.threads == 0 {
+        eprintln!("gc-stress: --seconds must be a non-negative number and --threads at least 1");
+        std::process::exit(2);
+    }
+    let config = StressConfig {
+        threads: args.threads,
+        duration: Duration::from_secs_f64(args.seconds),
+        mode: args.mode,
+        seed: args.seed,
+        live: args.live,
+        heap_limit: args.heap_limit,
+        large_object_threshold: args.large_object_threshold,
+        verify_collections: args.verify_collections,
+        watchdog: Duration::from_secs(args.watchdog_seconds),
+        lifetime_ops: args.lifetime_ops,
+        progress: (args.progress_seconds > 0.0)
+            .then(|| Duration::from_secs_f64(args.progress_seconds)),
+        ..StressConfig::default()
+    };
+    let report = match run(&config) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("gc-stress: {e}");
+            std::process::exit(2);
+        }
+    };
+    println!("{report}");
+    if let Some(path) = &args.json {
+        let written = serde_json::to_string_pretty(&report)
+            .map_err(|e| e.to_string())
+            .and_then(|s| std::fs::write(path, s).map_err(|e| format!("{}: {e}", path.display())));
+        if let Err(e) = written {
+            eprintln!("gc-stress: writing the JSON summary: {e}");
+            std::process::exit(2);
+        }
+    }
+    if !report.passed() {
+        std::process::exit(1);
+    }
+}
