@@ -39,6 +39,10 @@ pub(crate) struct Local {
     pub(crate) satb: Vec<Value>,
 }
 
+/// How long a pause waits for running threads before it warns of a
+/// probable deadlock.
+const STUCK: Duration = Duration::from_secs(10);
+
 const RUNNING: u8 = 0;
 const STOPPED: u8 = 1;
 
@@ -196,10 +200,22 @@ impl Registry {
         let threads = self.threads.lock();
         {
             let mut g = self.park.lock();
-            while threads
-                .iter()
-                .any(|t| !std::ptr::eq(&**t, me) && t.state.load(SeqCst) == RUNNING)
-            {
+            let mut warned = false;
+            loop {
+                let running = threads
+                    .iter()
+                    .filter(|t| !std::ptr::eq(&***t, me) && t.state.load(SeqCst) == RUNNING)
+                    .count();
+                if running == 0 {
+                    break;
+                }
+                if !warned && requested.elapsed() > STUCK {
+                    warned = true;
+                    eprintln!(
+                        "[gc] a pause has waited {STUCK:?} for {running} running mutator thread(s) to reach a safepoint: \
+                         is a registered thread waiting (a join, a lock, a system call) outside Mutator::blocking?"
+                    );
+                }
                 // The timeout only guards against a missed wake-up.
                 self.arrived.wait_for(&mut g, Duration::from_millis(5));
             }
