@@ -16,6 +16,10 @@ fn short(mode: Mode) -> StressConfig {
         live: 8 << 20,
         lifetime_ops: 20_000,
         full_check_ops: 5_000,
+        // Several explicit full collections (each verified by the runtime)
+        // and heap verifications in 3 s.
+        collect_interval: Duration::from_millis(700),
+        verify_interval: Duration::from_millis(500),
         progress: None,
         ..StressConfig::default()
     }
@@ -51,6 +55,12 @@ fn passes_in(mode: Mode) {
         report.failures
     );
     assert!(report.cycles > 0, "{mode}: no collection ran in 3 s");
+    assert!(
+        report.collections > 0 && report.verifies > 0,
+        "{mode}: {} full collections and {} verifications in 3 s",
+        report.collections,
+        report.verifies
+    );
     assert!(
         report.checks > 0 && report.operations > 0,
         "{mode}: no work done"
