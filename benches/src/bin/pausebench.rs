@@ -4,14 +4,17 @@
 //! throughput and hiccups, and peak RSS. Compaction throughput is set beside
 //! a plain `memcpy` of the same bytes measured in the same run.
 //!
-//! `cargo run --release -p benches --bin pausebench -- --mode uffd --live 256M --seconds 10 [--json out.json]`
+//! `cargo run --release -p benches --bin pausebench -- --mode uffd --live 256M --seconds 10 [--threads 4] [--json out.json]`
+//!
+//! With `--threads N`, N mutator threads each build and churn a 1/N share
+//! of the live heap; pauses stop them all.
 //!
 //! Statistics and peak RSS cover the churn only: both are reset once the
 //! live heap is built and collected.
 
 use std::time::{Duration, Instant};
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Barrier, Mutex};
 
 use benches::mmu::mmu;
 use benches::procstat::{peak_rss, process_cpu, reset_peak_rss};
@@ -49,6 +52,9 @@ struct Args {
     /// PRNG seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Mutator threads, each churning its share of the live heap.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: u16,
     /// Write the results as JSON here.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -100,6 +106,7 @@ struct Report {
     mode_requested: String,
     mode: String,
     compaction: String,
+    threads: u16,
     live_bytes_target: usize,
     live_bytes_measured: usize,
     heap_limit_bytes: usize,
@@ -114,6 +121,9 @@ struct Report {
     flip_pause_p99_ns: u64,
     flip_pause_max_ns: u64,
     pause_phases: Vec<PhaseJson>,
+    safepoint_p50_ns: u64,
+    safepoint_p99_ns: u64,
+    safepoint_max_ns: u64,
     concurrent_phase_total_ns: Vec<(String, u64)>,
     gc_cpu_ns: u64,
     process_cpu_ns: u64,
@@ -149,6 +159,59 @@ fn main() {
     }
 }
 
+/// What one churning thread did.
+struct ThreadResult {
+    batches: Histogram<u64>,
+    allocations: u64,
+    ops: u64,
+}
+
+fn new_histogram() -> Result<Histogram<u64>, String> {
+    Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).map_err(|e| e.to_string())
+}
+
+/// One mutator thread: builds its share of the live heap, waits (blocked,
+/// so pauses go on without it) for the start, churns until the deadline,
+/// and checks its structure.
+fn churn_thread(
+    rt: &Runtime,
+    args: &Args,
+    t: u16,
+    built: &Barrier,
+    go: &Barrier,
+    start: &Mutex<Option<Instant>>,
+) -> Result<ThreadResult, String> {
+    let mut m = rt.mutator().map_err(|e| e.to_string())?;
+    let share = args.live / args.threads as usize;
+    let built_churn = Churn::build(&mut m, share, args.seed + t as u64);
+    m.blocking(|| built.wait());
+    let mut churn = built_churn.map_err(|e| e.to_string())?;
+    m.blocking(|| go.wait());
+    let start = start
+        .lock()
+        .map_err(|e| e.to_string())?
+        .ok_or("the churn never started")?;
+    let deadline = Duration::from_secs_f64(args.seconds);
+    let (allocs_before, ops_before) = (churn.allocations, churn.ops);
+    let mut batches = new_histogram()?;
+    while start.elapsed() < deadline {
+        let t = Instant::now();
+        for _ in 0..BATCH {
+            churn.step(&mut m).map_err(|e| e.to_string())?;
+        }
+        batches.saturating_record(ns(t.elapsed()).max(1));
+    }
+    if args.check {
+        let n = churn.check(&mut m)?;
+        eprintln!("pausebench: thread {t}: structure checked ({n} nodes)");
+    }
+    Ok(ThreadResult {
+        batches,
+        allocations: churn.allocations - allocs_before,
+        ops: churn.ops - ops_before,
+    })
+}
+
 fn run(args: &Args) -> Result<(), String> {
     let limit = args.heap_limit.unwrap_or(args.live / 2 * 5);
     let spans: Arc<Mutex<Vec<(Instant, Duration)>>> = Arc::default();
@@ -169,48 +232,72 @@ fn run(args: &Args) -> Result<(), String> {
         eprintln!("pausebench: {r}");
     }
     eprintln!("pausebench: compaction: {}", rt.describe());
-    let mut m = rt.mutator().map_err(|e| e.to_string())?;
     eprintln!(
-        "pausebench: building {} MiB live (limit {} MiB)...",
+        "pausebench: {} thread(s) building {} MiB live (limit {} MiB)...",
+        args.threads,
         args.live >> 20,
         limit >> 20
     );
-    let mut churn = Churn::build(&mut m, args.live, args.seed).map_err(|e| e.to_string())?;
-    m.collect().map_err(|e| e.to_string())?;
-    rt.quiesce();
-    let live_measured = rt.stats().last_live;
-    rt.reset_stats();
-    reset_peak_rss();
-    eprintln!(
-        "pausebench: live {} MiB measured; churning for {}s",
-        live_measured >> 20,
-        args.seconds
-    );
-    let cpu_before = process_cpu();
-    let start = Instant::now();
-    let deadline = Duration::from_secs_f64(args.seconds);
-    let allocs_before = churn.allocations;
-    let mut batches =
-        Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).map_err(|e| e.to_string())?;
-    while start.elapsed() < deadline {
-        let t = Instant::now();
-        for _ in 0..BATCH {
-            churn.step(&mut m).map_err(|e| e.to_string())?;
-        }
-        batches.saturating_record(ns(t.elapsed()).max(1));
-    }
-    let elapsed = start.elapsed();
-    rt.quiesce();
+    let n = args.threads as usize;
+    let (built, go) = (Barrier::new(n + 1), Barrier::new(n + 1));
+    let start_at: Mutex<Option<Instant>> = Mutex::new(None);
+    let (results, start, elapsed, live_measured, cpu_used) = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..args.threads)
+            .map(|t| {
+                let (rt, built, go, start_at) = (&rt, &built, &go, &start_at);
+                s.spawn(move || churn_thread(rt, args, t, built, go, start_at))
+            })
+            .collect();
+        let mut m = rt.mutator().map_err(|e| e.to_string())?;
+        m.blocking(|| built.wait());
+        m.collect().map_err(|e| e.to_string())?;
+        rt.quiesce();
+        let live_measured = rt.stats().last_live;
+        rt.reset_stats();
+        reset_peak_rss();
+        eprintln!(
+            "pausebench: live {} MiB measured; churning for {}s",
+            live_measured >> 20,
+            args.seconds
+        );
+        let cpu_before = process_cpu();
+        let start = Instant::now();
+        *start_at.lock().map_err(|e| e.to_string())? = Some(start);
+        m.blocking(|| go.wait());
+        let results: Vec<Result<ThreadResult, String>> = m.blocking(|| {
+            workers
+                .into_iter()
+                .map(|w| {
+                    w.join()
+                        .unwrap_or_else(|_| Err("a churn thread panicked".into()))
+                })
+                .collect()
+        });
+        let elapsed = start.elapsed();
+        rt.quiesce();
+        Ok::<_, String>((
+            results,
+            start,
+            elapsed,
+            live_measured,
+            process_cpu().saturating_sub(cpu_before),
+        ))
+    })?;
     let mmu_windows = mmu_table(&spans, start, elapsed);
-    let process_cpu_used = process_cpu().saturating_sub(cpu_before);
+    let process_cpu_used = cpu_used;
     let peak = peak_rss().unwrap_or(0);
-    if args.check {
-        let n = churn.check(&mut m)?;
-        eprintln!("pausebench: structure checked ({n} nodes)");
+    let mut batches = new_histogram()?;
+    let (mut allocations, mut operations) = (0, 0);
+    for r in results {
+        let r = r?;
+        batches.add(&r.batches).map_err(|e| e.to_string())?;
+        allocations += r.allocations;
+        operations += r.ops;
     }
     let stats = rt.stats();
     let report = Report {
         mode_requested: args.mode.to_string(),
+        threads: args.threads,
         mode: rt.mode().to_string(),
         compaction: rt.describe(),
         live_bytes_target: args.live,
@@ -227,6 +314,9 @@ fn run(args: &Args) -> Result<(), String> {
         flip_pause_p99_ns: ns(stats.flip_pause_quantile(0.99)),
         flip_pause_max_ns: ns(stats.flip_pause_quantile(1.0)),
         pause_phases: pause_phases(&stats),
+        safepoint_p50_ns: ns(stats.safepoint_quantile(0.5)),
+        safepoint_p99_ns: ns(stats.safepoint_quantile(0.99)),
+        safepoint_max_ns: ns(stats.safepoint_quantile(1.0)),
         concurrent_phase_total_ns: stats
             .concurrent_totals
             .iter()
@@ -238,8 +328,8 @@ fn run(args: &Args) -> Result<(), String> {
         fault_service_p50_ns: ns(stats.fault_service_quantile(0.5)),
         fault_service_p99_ns: ns(stats.fault_service_quantile(0.99)),
         fault_service_max_ns: ns(stats.fault_service_quantile(1.0)),
-        allocations_per_second: (churn.allocations - allocs_before) as f64 / elapsed.as_secs_f64(),
-        operations: churn.ops,
+        allocations_per_second: allocations as f64 / elapsed.as_secs_f64(),
+        operations,
         batch_ops: BATCH,
         batch_p50_ns: batches.value_at_quantile(0.5),
         batch_p99_ns: batches.value_at_quantile(0.99),
@@ -311,10 +401,11 @@ fn ms(n: u64) -> f64 {
 
 fn print_report(r: &Report) {
     println!(
-        "mode {} (requested {}): {}; live {} MiB, limit {} MiB, {:.1}s churn",
+        "mode {} (requested {}): {}; {} thread(s), live {} MiB, limit {} MiB, {:.1}s churn",
         r.mode,
         r.mode_requested,
         r.compaction,
+        r.threads,
         r.live_bytes_measured >> 20,
         r.heap_limit_bytes >> 20,
         r.churn_seconds
@@ -344,6 +435,12 @@ fn print_report(r: &Report) {
             ms(p.max_ns)
         );
     }
+    println!(
+        "time to safepoint p50 {:.3}ms p99 {:.3}ms max {:.3}ms",
+        ms(r.safepoint_p50_ns),
+        ms(r.safepoint_p99_ns),
+        ms(r.safepoint_max_ns)
+    );
     if !r.concurrent_phase_total_ns.is_empty() {
         let list: Vec<String> = r
             .concurrent_phase_total_ns
