@@ -17,49 +17,79 @@ use gc::PauseEntry;
 use crate::mutator::{GcError, Mutator};
 
 impl Mutator {
-    /// The heap reached its trigger. Idle: start a concurrently marked
-    /// cycle and let allocation go on up to the heap limit. Otherwise the
-    /// heap limit itself was reached: push the cycle in flight through its
-    /// pauses, waiting where the collector is not done yet.
-    pub(crate) fn heap_full(&mut self) -> Result<(), GcError> {
+    /// The heap reached its soft limit. Idle: start a concurrently marked
+    /// cycle. During a cycle the soft limit is a pacing threshold: run the
+    /// pause the collector is ready for, or else return how long to sleep
+    /// (see [`crate::policy`]). At the hard limit, push the cycle in flight
+    /// through its pauses, waiting where the collector is not done yet (a
+    /// stall).
+    pub(crate) fn heap_full(&mut self) -> Result<Option<Duration>, GcError> {
         let shared = self.shared.clone();
         let Some(compactor) = &shared.compactor else {
-            return self.collect_driving();
+            self.collect_driving()?;
+            return Ok(None);
         };
         let heap = &shared.heap;
-        let at_limit = heap.soft_limit() >= heap.config().heap_limit;
+        let limit = heap.config().heap_limit;
+        let at_limit = heap.soft_limit() >= limit;
         let start = Instant::now();
         let phase = compactor.lock().phase();
         match phase {
-            // The trigger, with the last compaction still running: allow
-            // allocation up to the limit and start when it ends.
-            CyclePhase::Compacting if !at_limit => {
-                shared.start_wanted.store(true, Ordering::Relaxed);
-                heap.set_soft_limit(usize::MAX);
+            CyclePhase::Marked => self.remark(Duration::ZERO),
+            CyclePhase::Planned => self.flip(Duration::ZERO)?,
+            CyclePhase::Marking | CyclePhase::Planning | CyclePhase::Compacting if !at_limit => {
+                if phase == CyclePhase::Compacting {
+                    // The trigger, with the last compaction still running:
+                    // start when it ends.
+                    shared.start_wanted.store(true, Ordering::Relaxed);
+                }
+                let pace = shared.policy.lock().pace(heap.used_bytes(), limit);
+                return Ok(match pace {
+                    Some(p) => {
+                        heap.set_soft_limit(p.next);
+                        Some(p.sleep)
+                    }
+                    None => {
+                        heap.set_soft_limit(usize::MAX);
+                        None
+                    }
+                });
             }
             CyclePhase::Idle | CyclePhase::Compacting => {
+                if phase == CyclePhase::Compacting {
+                    self.log_stall("a compaction");
+                }
                 let previous = compactor.lock().wait();
                 if let Some(r) = previous {
                     shared.account(&r);
                 }
                 self.begin_marking(start.elapsed());
             }
-            CyclePhase::Marking | CyclePhase::Marked => {
+            CyclePhase::Marking => {
+                self.log_stall("the marking");
                 compactor.lock().wait_prepared();
                 self.remark(start.elapsed());
                 let start = Instant::now();
                 compactor.lock().wait_prepared();
                 self.flip(start.elapsed())?;
             }
-            CyclePhase::Planning | CyclePhase::Planned => {
+            CyclePhase::Planning => {
+                self.log_stall("the planning");
                 compactor.lock().wait_prepared();
                 self.flip(start.elapsed())?;
             }
         }
-        Ok(())
+        Ok(None)
     }
 
-    /// The initial pause: snapshots every thread's roots for the marker.
+    fn log_stall(&self, what: &str) {
+        if self.shared.log {
+            eprintln!("[gc] heap limit reached: waiting for {what} in flight (a stall)");
+        }
+    }
+
+    /// The initial pause: snapshots every thread's roots for the marker;
+    /// allocation then goes on up to the first pacing threshold.
     fn begin_marking(&mut self, waited: Duration) {
         let shared = self.shared.clone();
         if let Some(c) = &shared.compactor {
@@ -72,8 +102,12 @@ impl Mutator {
                 };
                 c.lock().begin_marking(&roots, entry);
             });
-            // Allocation goes on up to the limit while the cycle runs.
-            shared.heap.set_soft_limit(usize::MAX);
+            let heap = &shared.heap;
+            let threshold = shared
+                .policy
+                .lock()
+                .begin(heap.used_bytes(), heap.config().heap_limit);
+            heap.set_soft_limit(threshold);
         }
     }
 
@@ -175,6 +209,7 @@ impl Mutator {
     fn flip(&mut self, waited: Duration) -> Result<(), GcError> {
         let shared = self.shared.clone();
         if let Some(c) = &shared.compactor {
+            let used_before = shared.heap.used_bytes();
             let live = self.stop_world(|w| {
                 w.retire_tlabs();
                 let entry = PauseEntry {
@@ -183,7 +218,7 @@ impl Mutator {
                 };
                 c.lock().flip(w, entry)
             })?;
-            self.set_trigger(live);
+            self.set_trigger(live, used_before);
         }
         Ok(())
     }

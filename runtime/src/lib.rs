@@ -28,6 +28,7 @@
 pub mod config;
 mod driver;
 pub mod mutator;
+mod policy;
 mod safepoint;
 pub mod stats;
 
@@ -39,6 +40,7 @@ use gc::compact::concurrent::{UffdCompactor, UffdOptions};
 use gc::mark::satb::SatbQueue;
 use gc::{CycleReport, Heap, HeapConfig};
 use parking_lot::Mutex;
+use policy::Policy;
 use safepoint::Registry;
 
 pub use config::{parse_size, ConfigError, Mode};
@@ -330,6 +332,7 @@ impl RuntimeBuilder {
                 pause_hook: self.pause_hook,
                 span_hook: self.span_hook,
                 stats: Mutex::new(GcStats::default()),
+                policy: Mutex::new(Policy::default()),
             }),
         })
     }
@@ -362,6 +365,8 @@ pub(crate) struct Shared {
     pub(crate) pause_hook: Option<PauseHook>,
     pub(crate) span_hook: Option<PauseSpanHook>,
     pub(crate) stats: Mutex<GcStats>,
+    /// Allocation rate, cycle length and pacing (uffd modes).
+    pub(crate) policy: Mutex<Policy>,
 }
 
 impl Shared {
@@ -374,6 +379,9 @@ impl Shared {
 
     /// Accounts a finished cycle: statistics, the log line, the pause hook.
     pub(crate) fn account(&self, report: &CycleReport) {
+        if self.compactor.is_some() {
+            self.policy.lock().observe_cycle(report);
+        }
         let mut stats = self.stats.lock();
         stats.record(report);
         if self.log {
@@ -404,6 +412,9 @@ impl Shared {
             .is_some_and(|c| c.lock().is_running());
         if !running {
             return;
+        }
+        if self.log {
+            eprintln!("[gc] heap limit reached: waiting for the compaction in flight (a stall)");
         }
         let start = std::time::Instant::now();
         self.poll_compaction(true);

@@ -74,6 +74,14 @@ enum Step {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Global(usize);
 
+/// How the slow path of an allocation ended.
+enum Slow {
+    /// Allocated, or out of memory.
+    Done(Result<ObjRef, OutOfMemory>),
+    /// A pacing threshold: sleep this long (blocked), then try again.
+    Pace(Duration),
+}
+
 /// A position in the root stack, returned by [`Mutator::push_root`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Handle(usize);
@@ -183,11 +191,20 @@ impl Mutator {
         } else if self.shared.needs_attention() {
             self.poll_slow().map_err(|e| self.gc_failed(&spec, e))?;
         }
-        let (shared, local) = self.parts();
-        match shared.heap.alloc(&mut local.tlab, &spec) {
-            Ok(Some(obj)) => Ok(obj),
-            Ok(None) => self.drive(|m| m.alloc_driving(&spec)),
-            Err(_) => Err(self.out_of_memory(&spec)),
+        loop {
+            let (shared, local) = self.parts();
+            match shared.heap.alloc(&mut local.tlab, &spec) {
+                Ok(Some(obj)) => return Ok(obj),
+                Ok(None) => {}
+                Err(_) => return Err(self.out_of_memory(&spec)),
+            }
+            match self.drive(|m| m.alloc_driving(&spec)) {
+                Slow::Done(r) => return r,
+                Slow::Pace(d) => {
+                    self.blocking(|| std::thread::sleep(d));
+                    self.shared.stats.lock().record_pacing(d);
+                }
+            }
         }
     }
 
@@ -198,7 +215,7 @@ impl Mutator {
     /// compaction; then grow to the limit. In stw: collect, then grow. Each
     /// step is tried only if allocation still fails (another thread's step
     /// may have made room while this one waited for the lock).
-    fn alloc_driving(&mut self, spec: &AllocRequest) -> Result<ObjRef, OutOfMemory> {
+    fn alloc_driving(&mut self, spec: &AllocRequest) -> Slow {
         let steps: &[Step] = if self.shared.compactor.is_some() {
             &[
                 Step::Cycle,
@@ -214,23 +231,43 @@ impl Mutator {
         for step in steps {
             let (shared, local) = self.parts();
             match shared.heap.alloc(&mut local.tlab, spec) {
-                Ok(Some(obj)) => return Ok(obj),
-                Ok(None) => match step {
-                    Step::Cycle => self.heap_full().map_err(|e| self.gc_failed(spec, e))?,
-                    Step::Collect => self
-                        .collect_driving()
-                        .map_err(|e| self.gc_failed(spec, e))?,
-                    Step::Quiesce => self.shared.stall_for_compaction(),
-                    Step::Grow => self.shared.heap.set_soft_limit(usize::MAX),
+                Ok(Some(obj)) => return Slow::Done(Ok(obj)),
+                Ok(None) => {}
+                Err(_) => return Slow::Done(Err(self.out_of_memory(spec))),
+            }
+            let failed = match step {
+                Step::Cycle => match self.heap_full() {
+                    Ok(Some(sleep)) => return Slow::Pace(sleep),
+                    Ok(None) => None,
+                    Err(e) => Some(e),
                 },
-                Err(_) => return Err(self.out_of_memory(spec)),
+                Step::Collect => {
+                    if self.shared.log {
+                        eprintln!(
+                            "[gc] heap limit reached although the cycle was pushed through: \
+                             a full collection in the pause"
+                        );
+                    }
+                    self.collect_driving().err()
+                }
+                Step::Quiesce => {
+                    self.shared.stall_for_compaction();
+                    None
+                }
+                Step::Grow => {
+                    self.shared.heap.set_soft_limit(usize::MAX);
+                    None
+                }
+            };
+            if let Some(e) = failed {
+                return Slow::Done(Err(self.gc_failed(spec, e)));
             }
         }
         let (shared, local) = self.parts();
         if let Ok(Some(obj)) = shared.heap.alloc(&mut local.tlab, spec) {
-            return Ok(obj);
+            return Slow::Done(Ok(obj));
         }
-        Err(self.out_of_memory(spec))
+        Slow::Done(Err(self.out_of_memory(spec)))
     }
 
     fn gc_failed(&self, spec: &AllocRequest, e: GcError) -> OutOfMemory {
@@ -316,6 +353,7 @@ impl Mutator {
     pub(crate) fn collect_driving(&mut self) -> Result<(), GcError> {
         let shared = self.shared.clone();
         let heap = &shared.heap;
+        let used_before = heap.used_bytes();
         let live = match &shared.compactor {
             None => {
                 let report = self.stop_world(|w| {
@@ -344,7 +382,7 @@ impl Mutator {
                 })?
             }
         };
-        self.set_trigger(live);
+        self.set_trigger(live, used_before);
         if shared.verify {
             shared.poll_compaction(true);
             self.stop_world(|w| gc::verify::verify(heap, w))?;
@@ -408,18 +446,28 @@ impl Mutator {
         f()
     }
 
-    /// Sets the next cycle's trigger from the live bytes of the last one:
-    /// `live * growth` (at least 16 MiB more). A concurrent cycle must also
-    /// finish before the heap limit while the mutators keep allocating, so
-    /// in the uffd modes the trigger leaves at least half of the room above
-    /// the live data for allocation during the cycle.
-    pub(crate) fn set_trigger(&self, live: usize) {
-        let heap = &self.shared.heap;
-        let growth = heap.config().growth.max(1.0);
-        let mut trigger = ((live as f64 * growth) as usize).max(live + gc::heap::INITIAL_TRIGGER);
-        if self.shared.compactor.is_some() {
-            let room = heap.config().heap_limit.saturating_sub(live);
-            trigger = trigger.min(live + room / 2);
+    /// After a flip (or a stop-the-world collection) that found `live`
+    /// bytes live with `used_before` bytes in use before it: samples the
+    /// allocation rate and sets the next cycle's trigger (see
+    /// [`crate::policy`]).
+    pub(crate) fn set_trigger(&self, live: usize, used_before: usize) {
+        let shared = &self.shared;
+        let heap = &shared.heap;
+        let config = heap.config();
+        let mut policy = shared.policy.lock();
+        policy.observe_flip(used_before, heap.used_bytes());
+        let concurrent = shared.compactor.is_some();
+        let trigger = policy.trigger(live, config.heap_limit, config.growth.max(1.0), concurrent);
+        if shared.log && concurrent {
+            if let Some((rate, cycle)) = policy.measured() {
+                eprintln!(
+                    "[gc] next cycle at {} MiB in use (live {} MiB; allocating {:.0} MB/s, a cycle takes {:.0} ms)",
+                    trigger >> 20,
+                    live >> 20,
+                    rate / 1e6,
+                    cycle.as_secs_f64() * 1e3
+                );
+            }
         }
         heap.set_soft_limit(trigger);
     }

@@ -42,8 +42,10 @@ pub struct GcStats {
     /// Degradations the last cycle noted (e.g. a failed populate, MOVE
     /// falling back to COPY).
     pub last_notes: Vec<String>,
-    /// Bytes allocated since the runtime started.
-    pub allocated_bytes: u64,
+    /// Times an allocating thread slept at a pacing threshold.
+    pub paced: u64,
+    /// Their total sleep (not a pause: the other threads ran).
+    pub pacing: Duration,
     pauses: Histogram<u64>,
     safepoints: Histogram<u64>,
     flip_pauses: Histogram<u64>,
@@ -78,7 +80,8 @@ impl Default for GcStats {
             last_used_after: 0,
             last_live: 0,
             last_notes: Vec::new(),
-            allocated_bytes: 0,
+            paced: 0,
+            pacing: Duration::ZERO,
             pauses: new_histogram(),
             safepoints: new_histogram(),
             flip_pauses: new_histogram(),
@@ -131,8 +134,10 @@ pub struct GcStatsJson {
     pub gc_cpu_ns: u64,
     /// Live bytes after the last cycle.
     pub last_live_bytes: usize,
-    /// Bytes allocated.
-    pub allocated_bytes: u64,
+    /// Times a thread slept at a pacing threshold.
+    pub paced: u64,
+    /// Total pacing sleep, ns.
+    pub pacing_ns: u64,
 }
 
 /// One pause phase's per-cycle quantiles.
@@ -212,6 +217,12 @@ impl GcStats {
         self.pause_count += 1;
         self.max_pause = self.max_pause.max(d);
         self.pauses.saturating_record(nanos(d));
+    }
+
+    /// Accounts one sleep at a pacing threshold.
+    pub fn record_pacing(&mut self, d: Duration) {
+        self.paced += 1;
+        self.pacing += d;
     }
 
     /// Accounts one stop's time to safepoint: from the request until every
@@ -294,7 +305,8 @@ impl GcStats {
                 .collect(),
             gc_cpu_ns: self.gc_cpu.as_nanos() as u64,
             last_live_bytes: self.last_live,
-            allocated_bytes: self.allocated_bytes,
+            paced: self.paced,
+            pacing_ns: self.pacing.as_nanos() as u64,
         }
     }
 }
