@@ -200,6 +200,7 @@ impl Mutator {
             }
             match self.drive(|m| m.alloc_driving(&spec)) {
                 Slow::Done(r) => return r,
+                Slow::Pace(d) if d.is_zero() => {}
                 Slow::Pace(d) => {
                     self.blocking(|| std::thread::sleep(d));
                     self.shared.stats.lock().record_pacing(d);
@@ -270,10 +271,10 @@ impl Mutator {
         Slow::Done(Err(self.out_of_memory(spec)))
     }
 
+    /// A collection step failed during an allocation, which then reports
+    /// out of memory; the cause is always printed (it is never routine).
     fn gc_failed(&self, spec: &AllocRequest, e: GcError) -> OutOfMemory {
-        if self.shared.log {
-            eprintln!("[gc] collection failed during allocation: {e}");
-        }
+        eprintln!("[gc] collection failed during allocation: {e}");
         self.out_of_memory(spec)
     }
 
@@ -385,7 +386,12 @@ impl Mutator {
         self.set_trigger(live, used_before);
         if shared.verify {
             shared.poll_compaction(true);
-            self.stop_world(|w| gc::verify::verify(heap, w))?;
+            self.stop_world(|w| {
+                // Buffers opened since the collection's stop end in zeroes
+                // the verifier would read as headers.
+                w.retire_tlabs();
+                gc::verify::verify(heap, w)
+            })?;
         }
         Ok(())
     }

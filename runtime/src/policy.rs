@@ -10,12 +10,15 @@
 //! cycle.
 //!
 //! **Pacing.** During a cycle the heap's soft limit is a pacing threshold
-//! rather than the hard limit: the first half of the free room is free to
-//! use; past it, the thread that crosses each threshold sleeps briefly
-//! (blocked, so pauses go on) and raises the threshold by a fraction of
-//! what is left. The deeper into the reserve, the longer the sleep, which
-//! hands the CPU to the collector threads instead of running the heap dry
-//! and stalling every thread at the limit.
+//! rather than the hard limit. A quarter of the free room is free to use at
+//! once; beyond it, allocation is budgeted at three quarters of the free
+//! room per measured cycle length. The thread that crosses a threshold
+//! ahead of that budget sleeps (blocked, so pauses go on) until the budget
+//! catches up, at most [`PACE_MAX`] at a time, and raises the threshold by
+//! a little. Sleeping mutators hand the CPU to the collector threads
+//! instead of running the heap dry and stalling every thread at the limit.
+//! Before any cycle was measured, the sleep grows with the depth into the
+//! reserve instead.
 
 use std::time::{Duration, Instant};
 
@@ -27,7 +30,7 @@ const MARGIN: f64 = 1.5;
 const EWMA: f64 = 0.5;
 /// The shortest and longest sleep at a pacing threshold.
 const PACE_MIN: Duration = Duration::from_micros(100);
-const PACE_MAX: Duration = Duration::from_millis(10);
+pub(crate) const PACE_MAX: Duration = Duration::from_millis(10);
 /// Below this much free room pacing gives way to the stall at the limit.
 const MIN_FREE: usize = 4 << 20;
 
@@ -42,6 +45,10 @@ pub(crate) struct Policy {
     last_flip: Option<(Instant, usize)>,
     /// Free bytes when the cycle in flight started (pacing's reference).
     free_at_start: usize,
+    /// When the cycle in flight started, and the bytes in use then, moved
+    /// down by what each flip reclaimed (so `used - base` stays the bytes
+    /// allocated since the start).
+    cycle_start: Option<(Instant, usize)>,
 }
 
 /// What a thread that crossed a pacing threshold does.
@@ -62,6 +69,10 @@ impl Policy {
     /// `used_after` after. Samples the allocation rate since the last flip.
     pub(crate) fn observe_flip(&mut self, used_before: usize, used_after: usize) {
         let now = Instant::now();
+        if let Some((_, base)) = &mut self.cycle_start {
+            let allocated = used_before.saturating_sub(*base);
+            *base = used_after.saturating_sub(allocated);
+        }
         if let Some((then, used_then)) = self.last_flip {
             let secs = now.duration_since(then).as_secs_f64();
             if secs > 1e-3 {
@@ -104,10 +115,11 @@ impl Policy {
     }
 
     /// A concurrent cycle starts with `used` bytes in use: the first pacing
-    /// threshold (half of the free room).
+    /// threshold (a quarter of the free room).
     pub(crate) fn begin(&mut self, used: usize, limit: usize) -> usize {
         self.free_at_start = limit.saturating_sub(used).max(1);
-        used + self.free_at_start / 2
+        self.cycle_start = Some((Instant::now(), used));
+        used + self.free_at_start / 4
     }
 
     /// A thread crossed a pacing threshold with `used` bytes in use. `None`
@@ -118,11 +130,24 @@ impl Policy {
         if free < limit / 64 || free < MIN_FREE {
             return None;
         }
-        let depth = self.free_at_start.max(free) as f64 / free as f64;
-        let sleep = PACE_MIN.mul_f64(depth * depth).min(PACE_MAX);
+        let sleep = match (self.cycle, self.cycle_start) {
+            (Some(cycle), Some((start, base))) => {
+                // Bytes per second the budget allows, and how far ahead of
+                // it this cycle's allocation is.
+                let rate = self.free_at_start as f64 * 0.75 / cycle.max(1e-3);
+                let allowed =
+                    self.free_at_start as f64 / 4.0 + rate * start.elapsed().as_secs_f64();
+                let ahead = used.saturating_sub(base) as f64 - allowed;
+                Duration::from_secs_f64((ahead / rate).clamp(0.0, PACE_MAX.as_secs_f64()))
+            }
+            _ => {
+                let depth = self.free_at_start.max(free) as f64 / free as f64;
+                PACE_MIN.mul_f64(depth * depth).min(PACE_MAX)
+            }
+        };
         Some(Pace {
             sleep,
-            next: used + free / 8,
+            next: used + (free / 32).max(MIN_FREE / 4),
         })
     }
 
@@ -168,7 +193,7 @@ mod tests {
     fn pacing_sleeps_longer_deeper_into_the_reserve_and_ends_at_the_limit() {
         let mut p = Policy::default();
         let first = p.begin(200 * M, 1000 * M);
-        assert_eq!(first, 600 * M);
+        assert_eq!(first, 400 * M);
         let shallow = p.pace(600 * M, 1000 * M).expect("pacing");
         let deep = p.pace(950 * M, 1000 * M).expect("pacing");
         assert!(shallow.sleep < deep.sleep, "{shallow:?} vs {deep:?}");
@@ -179,6 +204,26 @@ mod tests {
             None,
             "at the limit pacing is over"
         );
+    }
+
+    #[test]
+    fn pacing_holds_allocation_to_the_budget_once_a_cycle_was_measured() {
+        let mut p = Policy {
+            cycle: Some(1.0),
+            ..Default::default()
+        };
+        p.begin(200 * M, 1000 * M);
+        // Within the free quarter: no sleep.
+        assert_eq!(
+            p.pace(350 * M, 1000 * M).expect("pacing").sleep,
+            Duration::ZERO
+        );
+        // 600 MiB allocated at once, far ahead of 200 + 600/s: the longest
+        // sleep.
+        assert_eq!(p.pace(800 * M, 1000 * M).expect("pacing").sleep, PACE_MAX);
+        // A flip that reclaims 500 MiB keeps the allocation count.
+        p.observe_flip(800 * M, 300 * M);
+        assert_eq!(p.pace(300 * M, 1000 * M).expect("pacing").sleep, PACE_MAX);
     }
 
     #[test]
