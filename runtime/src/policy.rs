@@ -10,15 +10,16 @@
 //! cycle.
 //!
 //! **Pacing.** During a cycle the heap's soft limit is a pacing threshold
-//! rather than the hard limit. A quarter of the free room is free to use at
-//! once; beyond it, allocation is budgeted at three quarters of the free
-//! room per measured cycle length. The thread that crosses a threshold
-//! ahead of that budget sleeps (blocked, so pauses go on) until the budget
-//! catches up, at most [`PACE_MAX`] at a time, and raises the threshold by
-//! a little. Sleeping mutators hand the CPU to the collector threads
-//! instead of running the heap dry and stalling every thread at the limit.
-//! Before any cycle was measured, the sleep grows with the depth into the
-//! reserve instead.
+//! rather than the hard limit. While more than half of the room above the
+//! live data is free, allocation runs unchecked. Below that, the heap may
+//! allocate what is free over one measured cycle length: each thread that
+//! crosses a threshold books the next free slot at that rate (slots are
+//! shared by all threads) and sleeps until it (blocked, so pauses go on);
+//! when no slot is free within [`PACE_MAX`] it sleeps that long and asks
+//! again. The rate falls with the free room, so the heap
+//! approaches its limit ever more slowly while the collector, handed the
+//! CPU the mutators gave up, finishes the cycle. Before any cycle was
+//! measured, the sleep grows with the depth into the reserve instead.
 
 use std::time::{Duration, Instant};
 
@@ -30,25 +31,32 @@ const MARGIN: f64 = 1.5;
 const EWMA: f64 = 0.5;
 /// The shortest and longest sleep at a pacing threshold.
 const PACE_MIN: Duration = Duration::from_micros(100);
-pub(crate) const PACE_MAX: Duration = Duration::from_millis(10);
+pub(crate) const PACE_MAX: Duration = Duration::from_millis(50);
 /// Below this much free room pacing gives way to the stall at the limit.
 const MIN_FREE: usize = 4 << 20;
+/// The smallest step between pacing thresholds.
+const STEP_MIN: usize = 256 << 10;
 
 /// The runtime's measurements and its current cycle's pacing state.
 #[derive(Debug, Default)]
 pub(crate) struct Policy {
     /// Bytes allocated per second of wall time (moving average).
     rate: Option<f64>,
-    /// Seconds from a cycle's start to its compaction's end (moving average).
-    cycle: Option<f64>,
+    /// Seconds from a cycle's start to its compaction's end per live byte
+    /// (moving average): marking and compaction both scale with the live
+    /// data, so a heap that grew (or shrank) is judged by its new size.
+    cycle_per_byte: Option<f64>,
+    /// The live bytes of the last cycle.
+    live: usize,
     /// When the last flip ended and the bytes in use right after it.
     last_flip: Option<(Instant, usize)>,
-    /// Free bytes when the cycle in flight started (pacing's reference).
+    /// Free bytes when the cycle in flight started (pacing's reference
+    /// before any cycle was measured).
     free_at_start: usize,
-    /// When the cycle in flight started, and the bytes in use then, moved
-    /// down by what each flip reclaimed (so `used - base` stays the bytes
-    /// allocated since the start).
-    cycle_start: Option<(Instant, usize)>,
+    /// The room above the live data after the last cycle.
+    room: usize,
+    /// The end of the last booked pacing slot.
+    slot: Option<Instant>,
 }
 
 /// What a thread that crossed a pacing threshold does.
@@ -69,10 +77,6 @@ impl Policy {
     /// `used_after` after. Samples the allocation rate since the last flip.
     pub(crate) fn observe_flip(&mut self, used_before: usize, used_after: usize) {
         let now = Instant::now();
-        if let Some((_, base)) = &mut self.cycle_start {
-            let allocated = used_before.saturating_sub(*base);
-            *base = used_after.saturating_sub(allocated);
-        }
         if let Some((then, used_then)) = self.last_flip {
             let secs = now.duration_since(then).as_secs_f64();
             if secs > 1e-3 {
@@ -87,23 +91,34 @@ impl Policy {
     /// ran before the flip; `duration` runs from the flip to the end).
     pub(crate) fn observe_cycle(&mut self, r: &CycleReport) {
         let mark = r.concurrent_phase(gc::Phase::Mark) + r.concurrent_phase(gc::Phase::Forward);
-        self.cycle = Some(ewma(self.cycle, (mark + r.duration).as_secs_f64()));
+        let live = r.live_bytes().max(1 << 20) as f64;
+        self.cycle_per_byte = Some(ewma(
+            self.cycle_per_byte,
+            (mark + r.duration).as_secs_f64() / live,
+        ));
+    }
+
+    /// The expected length of the next cycle, in seconds.
+    fn cycle(&self) -> Option<f64> {
+        Some(self.cycle_per_byte? * self.live.max(1 << 20) as f64)
     }
 
     /// The bytes in use at which the next cycle starts, after one found
     /// `live` bytes live. `growth` is the configured factor; `concurrent`
     /// says whether cycles run beside the mutators (uffd modes).
     pub(crate) fn trigger(
-        &self,
+        &mut self,
         live: usize,
         limit: usize,
         growth: f64,
         concurrent: bool,
     ) -> usize {
+        self.room = limit.saturating_sub(live);
+        self.live = live;
         let mut trigger = ((live as f64 * growth) as usize).max(live + gc::heap::INITIAL_TRIGGER);
         if concurrent {
             let room = limit.saturating_sub(live);
-            let reserve = match (self.rate, self.cycle) {
+            let reserve = match (self.rate, self.cycle()) {
                 (Some(rate), Some(cycle)) => (rate * cycle * MARGIN) as usize,
                 _ => room / 2,
             };
@@ -114,46 +129,66 @@ impl Policy {
         trigger.min(limit)
     }
 
-    /// A concurrent cycle starts with `used` bytes in use: the first pacing
-    /// threshold (a quarter of the free room).
+    /// A concurrent cycle starts with `used` bytes in use: returns the
+    /// first pacing threshold (the next buffer refill consults
+    /// [`Policy::pace`]).
     pub(crate) fn begin(&mut self, used: usize, limit: usize) -> usize {
         self.free_at_start = limit.saturating_sub(used).max(1);
-        self.cycle_start = Some((Instant::now(), used));
-        used + self.free_at_start / 4
+        used
     }
 
     /// A thread crossed a pacing threshold with `used` bytes in use. `None`
     /// when the heap is (all but) at its limit: pacing is over and the
     /// soft limit becomes the hard one.
-    pub(crate) fn pace(&self, used: usize, limit: usize) -> Option<Pace> {
+    pub(crate) fn pace(&mut self, used: usize, limit: usize) -> Option<Pace> {
         let free = limit.saturating_sub(used);
         if free < limit / 64 || free < MIN_FREE {
             return None;
         }
-        let sleep = match (self.cycle, self.cycle_start) {
-            (Some(cycle), Some((start, base))) => {
-                // Bytes per second the budget allows, and how far ahead of
-                // it this cycle's allocation is.
-                let rate = self.free_at_start as f64 * 0.75 / cycle.max(1e-3);
-                let allowed =
-                    self.free_at_start as f64 / 4.0 + rate * start.elapsed().as_secs_f64();
-                let ahead = used.saturating_sub(base) as f64 - allowed;
-                Duration::from_secs_f64((ahead / rate).clamp(0.0, PACE_MAX.as_secs_f64()))
-            }
-            _ => {
-                let depth = self.free_at_start.max(free) as f64 / free as f64;
-                PACE_MIN.mul_f64(depth * depth).min(PACE_MAX)
-            }
+        let room = if self.room > 0 {
+            self.room
+        } else {
+            self.free_at_start
         };
+        let Some(cycle) = self.cycle() else {
+            let depth = self.free_at_start.max(free) as f64 / free as f64;
+            return Some(Pace {
+                sleep: PACE_MIN.mul_f64(depth * depth).min(PACE_MAX),
+                next: used + free / 8,
+            });
+        };
+        // Every answer moves the threshold on by at least a step, so the
+        // caller always makes progress.
+        let step = (room / 256).max(STEP_MIN);
+        if free > room / 2 + step {
+            return Some(Pace {
+                sleep: Duration::ZERO,
+                next: used + (free - room / 2),
+            });
+        }
+        // Below half the room, the heap may allocate what is free over one
+        // cycle's length: each step books the next slot of that rate, for
+        // every thread together.
+        let rate = free as f64 / cycle.max(1e-3);
+        let now = Instant::now();
+        let grant = self.slot.filter(|&s| s > now).unwrap_or(now);
+        if grant - now > PACE_MAX {
+            // Every slot within reach is taken: wait, and ask again.
+            return Some(Pace {
+                sleep: PACE_MAX,
+                next: used,
+            });
+        }
+        self.slot = Some(grant + Duration::from_secs_f64(step as f64 / rate));
         Some(Pace {
-            sleep,
-            next: used + (free / 32).max(MIN_FREE / 4),
+            sleep: grant - now,
+            next: used + step,
         })
     }
 
     /// The measured allocation rate (bytes/s) and cycle length, if any.
     pub(crate) fn measured(&self) -> Option<(f64, Duration)> {
-        Some((self.rate?, Duration::from_secs_f64(self.cycle?)))
+        Some((self.rate?, Duration::from_secs_f64(self.cycle()?)))
     }
 }
 
@@ -165,21 +200,22 @@ mod tests {
 
     #[test]
     fn trigger_keeps_half_the_room_until_measured() {
-        let p = Policy::default();
+        let mut p = Policy::default();
         assert_eq!(p.trigger(100 * M, 500 * M, 2.0, false), 200 * M);
         assert_eq!(p.trigger(300 * M, 500 * M, 2.0, true), 400 * M);
     }
 
     #[test]
     fn trigger_moves_earlier_when_allocation_outruns_the_cycle() {
-        let p = Policy {
+        // A cycle takes a second per 400 MiB live.
+        let mut p = Policy {
             rate: Some(100.0 * M as f64),
-            cycle: Some(1.0),
+            cycle_per_byte: Some(1.0 / (400 * M) as f64),
             ..Default::default()
         };
         // 150 MiB reserve below a 1000 MiB limit: growth would allow 800.
         assert_eq!(p.trigger(400 * M, 1000 * M, 2.0, true), 800 * M);
-        let fast = Policy {
+        let mut fast = Policy {
             rate: Some(400.0 * M as f64),
             ..p
         };
@@ -192,8 +228,7 @@ mod tests {
     #[test]
     fn pacing_sleeps_longer_deeper_into_the_reserve_and_ends_at_the_limit() {
         let mut p = Policy::default();
-        let first = p.begin(200 * M, 1000 * M);
-        assert_eq!(first, 400 * M);
+        assert_eq!(p.begin(200 * M, 1000 * M), 200 * M);
         let shallow = p.pace(600 * M, 1000 * M).expect("pacing");
         let deep = p.pace(950 * M, 1000 * M).expect("pacing");
         assert!(shallow.sleep < deep.sleep, "{shallow:?} vs {deep:?}");
@@ -207,23 +242,45 @@ mod tests {
     }
 
     #[test]
-    fn pacing_holds_allocation_to_the_budget_once_a_cycle_was_measured() {
+    fn pacing_books_slots_at_the_free_room_per_cycle() {
+        // A cycle takes a second at 200 MiB live: room 800 MiB.
         let mut p = Policy {
-            cycle: Some(1.0),
+            cycle_per_byte: Some(1.0 / (200 * M) as f64),
             ..Default::default()
         };
+        p.trigger(200 * M, 1000 * M, 2.0, true);
         p.begin(200 * M, 1000 * M);
-        // Within the free quarter: no sleep.
+        // More than half the room free: no sleep, next look at half.
+        let early = p.pace(300 * M, 1000 * M).expect("pacing");
+        assert_eq!(early.sleep, Duration::ZERO);
+        assert_eq!(early.next, 600 * M);
+        // 200 MiB free: 200 MiB/s, so a 3.125 MiB step takes a 15.6 ms
+        // slot. The first thread gets the current one; those that follow
+        // sleep until theirs, or ask again when none is within reach.
+        let first = p.pace(800 * M, 1000 * M).expect("pacing");
+        assert!(first.sleep < Duration::from_millis(1), "{first:?}");
+        assert_eq!(first.next, 800 * M + 3200 * 1024);
+        let second = p.pace(800 * M, 1000 * M).expect("pacing");
+        assert!(second.sleep > Duration::from_millis(14), "{second:?}");
+        assert_eq!(second.next, 800 * M + 3200 * 1024);
+        for _ in 0..2 {
+            p.pace(800 * M, 1000 * M);
+        }
+        let later = p.pace(800 * M, 1000 * M).expect("pacing");
         assert_eq!(
-            p.pace(350 * M, 1000 * M).expect("pacing").sleep,
-            Duration::ZERO
+            (later.sleep, later.next),
+            (PACE_MAX, 800 * M),
+            "no slot in reach"
         );
-        // 600 MiB allocated at once, far ahead of 200 + 600/s: the longest
-        // sleep.
-        assert_eq!(p.pace(800 * M, 1000 * M).expect("pacing").sleep, PACE_MAX);
-        // A flip that reclaims 500 MiB keeps the allocation count.
-        p.observe_flip(800 * M, 300 * M);
-        assert_eq!(p.pace(300 * M, 1000 * M).expect("pacing").sleep, PACE_MAX);
+        // Deeper, slower.
+        let mut q = Policy {
+            cycle_per_byte: Some(1.0 / (200 * M) as f64),
+            ..Default::default()
+        };
+        q.trigger(200 * M, 1000 * M, 2.0, true);
+        q.pace(950 * M, 1000 * M);
+        let deep = q.pace(950 * M, 1000 * M).expect("pacing");
+        assert_eq!(deep.sleep, PACE_MAX, "50 MiB free: 62 ms per step");
     }
 
     #[test]
