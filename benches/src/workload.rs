@@ -163,6 +163,19 @@ impl Churn {
         Ok(())
     }
 
+    /// One operation that allocates what [`Churn::step`] does (four nodes)
+    /// but replaces nothing: all four are garbage, the live heap is left
+    /// as built (a dense lower heap with garbage above it).
+    pub fn garbage_step(&mut self, m: &mut Mutator) -> Result<(), OutOfMemory> {
+        for _ in 0..4 {
+            self.serial += 1;
+            node(m, self.serial)?;
+        }
+        self.allocations += 4;
+        self.ops += 1;
+        Ok(())
+    }
+
     /// Checks the structure: every bucket slot holds a node whose payload
     /// number matches its raw serial. Returns the number of nodes checked.
     pub fn check(&self, m: &mut Mutator) -> Result<usize, String> {

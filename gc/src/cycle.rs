@@ -124,6 +124,11 @@ pub struct CycleReport {
     pub pages_compacted: usize,
     /// Of those, pages installed by `UFFDIO_MOVE` (the rest by COPY).
     pub pages_moved: usize,
+    /// Of `pages_compacted`, pages of the dense prefix: their objects kept
+    /// their addresses and only references were updated (in place in the
+    /// stop-the-world mode; copied and fixed in the uffd modes). The rest
+    /// were slid.
+    pub pages_dense: usize,
     /// Non-moving bytes freed by the sweep.
     pub non_moving_freed_bytes: usize,
     /// Time the mutators were stopped (the sum of `pauses`).
@@ -162,6 +167,7 @@ impl CycleReport {
             flip_cost: None,
             pages_compacted: 0,
             pages_moved: 0,
+            pages_dense: 0,
             non_moving_freed_bytes: 0,
             pause: Duration::ZERO,
             pauses: Vec::new(),
@@ -302,6 +308,13 @@ impl fmt::Display for CycleReport {
                     self.pages_moved, self.pages_compacted
                 )?;
             }
+        }
+        if self.pages_dense > 0 {
+            write!(
+                f,
+                "; {}/{} pages dense (not slid)",
+                self.pages_dense, self.pages_compacted
+            )?;
         }
         write!(
             f,

@@ -1,16 +1,22 @@
 //! `compactbench`: how fast each mode compacts a given live heap with the
 //! mutator idle, side by side in one run. For each repetition and each mode
-//! (interleaved): build the churn workload's live heap, churn until as much
-//! garbage as live data is interleaved with it, run one full collection and
-//! wait for it; report the compaction time (in the pause for `stw`,
-//! concurrent for the uffd modes), its GB/s of live data and the pages
-//! installed by MOVE.
+//! and dense-prefix threshold (interleaved): build the churn workload's live
+//! heap, churn until as much garbage as live data is interleaved with it,
+//! run one full collection and wait for it; report the compaction time (in
+//! the pause for `stw`, concurrent for the uffd modes), its GB/s of live
+//! data, the pages installed by MOVE, and the pages slid versus kept in
+//! place by the dense prefix.
 //!
 //! `cargo run --release -p benches --bin compactbench -- --live 1G --reps 3 --modes stw,uffd-workers,uffd-move,sigbus,uffd`
+//!
+//! The dense prefix's effect (`--replace 0.1`: one churn step in ten
+//! replaces a live node, so the lower heap stays mostly live):
+//!
+//! `... -- --live 256M --modes stw,uffd --dense-prefix off,0.95,0.9,0.75 --replace 0.1`
 
 use std::time::Duration;
 
-use benches::workload::Churn;
+use benches::workload::{Churn, Rng};
 use clap::Parser;
 use gc::Phase;
 use runtime::{parse_size, Mode, Runtime};
@@ -31,6 +37,48 @@ struct Args {
         value_delimiter = ','
     )]
     modes: Vec<Mode>,
+    /// Comma-separated dense-prefix thresholds to compare (live ratio of a
+    /// page, e.g. 0.9; `off` for none; `default` for the heap's default).
+    #[arg(long, default_value = "default", value_delimiter = ',', value_parser = parse_threshold)]
+    dense_prefix: Vec<Threshold>,
+    /// Fraction of churn steps that replace a live node (the rest only
+    /// allocate garbage); lower keeps the lower heap denser.
+    #[arg(long, default_value_t = 1.0)]
+    replace: f64,
+}
+
+/// A dense-prefix threshold to run with.
+#[derive(Clone, Copy, Debug)]
+enum Threshold {
+    /// The heap's default.
+    Default,
+    /// This live ratio (1.0 or more: no prefix).
+    Ratio(f64),
+}
+
+impl std::fmt::Display for Threshold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Threshold::Default => {
+                write!(f, "default ({})", gc::heap::DEFAULT_DENSE_PREFIX_THRESHOLD)
+            }
+            Threshold::Ratio(r) if *r >= 1.0 => f.write_str("off"),
+            Threshold::Ratio(r) => write!(f, "{r}"),
+        }
+    }
+}
+
+fn parse_threshold(s: &str) -> Result<Threshold, String> {
+    match s {
+        "default" => Ok(Threshold::Default),
+        "off" => Ok(Threshold::Ratio(1.0)),
+        _ => match s.parse::<f64>() {
+            Ok(r) if r > 0.0 => Ok(Threshold::Ratio(r)),
+            _ => Err(format!(
+                "dense-prefix threshold {s:?}: a ratio above 0, `off` or `default`"
+            )),
+        },
+    }
 }
 
 fn main() {
@@ -41,9 +89,21 @@ fn main() {
     }
 }
 
-/// Compaction time of one full collection of `live` bytes in `mode`, and
-/// the pages moved (vs compacted).
-fn one(mode: Mode, live: usize, seed: u64) -> Result<(Duration, usize), String> {
+/// What one full collection did.
+struct Run {
+    /// Compaction time (stw: in the pause, with its populate).
+    compact: Duration,
+    /// Pages installed by `UFFDIO_MOVE`.
+    moved: u64,
+    /// To-space pages filled.
+    pages: u64,
+    /// Of those, pages of the dense prefix (not slid).
+    dense: u64,
+}
+
+/// One full collection of `live` bytes in `mode` with `threshold`.
+fn one(mode: Mode, threshold: Threshold, args: &Args, seed: u64) -> Result<Run, String> {
+    let live = args.live;
     let rt = Runtime::builder()
         .mode(mode)
         .heap_limit(live * 4)
@@ -52,15 +112,29 @@ fn one(mode: Mode, live: usize, seed: u64) -> Result<(Duration, usize), String> 
     if rt.mode() != mode {
         return Err(format!("{mode} unavailable: {:?}", rt.fallback_reason()));
     }
+    if let Threshold::Ratio(r) = threshold {
+        rt.heap()
+            .set_dense_prefix_threshold(r)
+            .map_err(|e| e.to_string())?;
+    }
     let mut m = rt.mutator().map_err(|e| e.to_string())?;
     let mut churn = Churn::build(&mut m, live, seed).map_err(|e| e.to_string())?;
-    // Replace nodes until about as much garbage as live data lies between
-    // them (each step allocates about 200 bytes).
+    // Allocate until about as much garbage as live data lies between the
+    // nodes (each step allocates about 200 bytes); a `replace` fraction of
+    // the steps replaces a live node.
+    let mut coin = Rng::new(seed ^ 0x5eed);
     for _ in 0..live / 200 {
-        churn.step(&mut m).map_err(|e| e.to_string())?;
+        let replace = (coin.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= args.replace;
+        if replace {
+            churn.step(&mut m)
+        } else {
+            churn.garbage_step(&mut m)
+        }
+        .map_err(|e| e.to_string())?;
     }
     m.finish_cycle().map_err(|e| e.to_string())?;
     rt.reset_stats();
+    let dense_before = rt.heap().dense_pages_total();
     m.collect().map_err(|e| e.to_string())?;
     rt.quiesce();
     churn.check(&mut m)?;
@@ -73,7 +147,12 @@ fn one(mode: Mode, live: usize, seed: u64) -> Result<(Duration, usize), String> 
     };
     let compact = total(&stats.phase_totals) + total(&stats.concurrent_totals);
     let populate = total_phase(&stats.phase_totals, Phase::Populate);
-    Ok((compact + populate, stats.pages_moved as usize))
+    Ok(Run {
+        compact: compact + populate,
+        moved: stats.pages_moved,
+        pages: stats.pages_compacted,
+        dense: rt.heap().dense_pages_total() - dense_before,
+    })
 }
 
 fn total_phase(list: &[(Phase, Duration)], p: Phase) -> Duration {
@@ -83,39 +162,52 @@ fn total_phase(list: &[(Phase, Duration)], p: Phase) -> Duration {
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); args.modes.len()];
-    let mut moved = vec![0usize; args.modes.len()];
+    let configs: Vec<(Mode, Threshold)> = args
+        .modes
+        .iter()
+        .flat_map(|&m| args.dense_prefix.iter().map(move |&t| (m, t)))
+        .collect();
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); configs.len()];
+    let mut last: Vec<Option<Run>> = configs.iter().map(|_| None).collect();
     for rep in 0..args.reps {
-        for (i, &mode) in args.modes.iter().enumerate() {
-            let (t, mv) = one(mode, args.live, 42 + rep as u64)?;
+        for (i, &(mode, threshold)) in configs.iter().enumerate() {
+            let r = one(mode, threshold, args, 42 + rep as u64)?;
             eprintln!(
-                "compactbench: rep {rep} {mode}: {:.1} ms",
-                t.as_secs_f64() * 1e3
+                "compactbench: rep {rep} {mode} dense-prefix {threshold}: {:.1} ms, {} of {} pages dense",
+                r.compact.as_secs_f64() * 1e3,
+                r.dense,
+                r.pages
             );
-            times[i].push(t);
-            moved[i] = mv;
+            times[i].push(r.compact);
+            last[i] = Some(r);
         }
     }
     println!(
-        "live {} MiB, mutator idle, medians of {} (compaction incl. stw's populate):",
+        "live {} MiB, mutator idle, replace {}, medians of {} (compaction incl. stw's populate):",
         args.live >> 20,
+        args.replace,
         args.reps
     );
-    println!("| mode | compaction ms | GB/s of live data | vs first mode | pages moved |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| mode | dense prefix | compaction ms | GB/s of live data | vs first row | pages slid | pages dense | pages moved |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     let median = |v: &mut Vec<Duration>| {
         v.sort();
         v[v.len() / 2]
     };
     let base = median(&mut times[0].clone());
-    for (i, mode) in args.modes.iter().enumerate() {
+    for (i, (mode, threshold)) in configs.iter().enumerate() {
         let t = median(&mut times[i]);
+        let r = last[i].as_ref().expect("every configuration ran");
         println!(
-            "| {mode} | {:.1} | {:.2} | {:.2}x | {} |",
+            "| {mode} | {threshold} | {:.1} | {:.2} | {:.2}x | {} | {} | {} |",
             t.as_secs_f64() * 1e3,
             args.live as f64 / t.as_secs_f64() / 1e9,
             t.as_secs_f64() / base.as_secs_f64(),
-            moved[i]
+            r.pages - r.dense,
+            r.dense,
+            r.moved
         );
     }
     Ok(())

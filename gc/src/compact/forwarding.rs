@@ -11,10 +11,21 @@
 //! without any forwarding pointer written into from-space. For every to-space
 //! page the plan also records the from-space word that lands on its first
 //! word, so that each page can be computed alone, by any thread, in any order.
+//!
+//! ## The dense prefix
+//!
+//! The longest run of leading pages whose live ratio reaches the heap's
+//! threshold ([`crate::HeapConfig::dense_prefix_threshold`]) is not slid:
+//! the plan counts every word below its end as live, so its objects forward
+//! to themselves, its dead objects become fillers (written by
+//! [`crate::compact::PageComputer`]) and sliding starts at its end. The end
+//! is the last dense page's end, or the end of the live object crossing it
+//! (such an object stays whole where it is); a dead object crossing it is
+//! cut there by the filler.
 
 use crate::heap::{Heap, PAGE_SIZE};
 use crate::mark::bitmap::Bitmap;
-use crate::object::WORD;
+use crate::object::{ObjRef, WORD};
 
 /// Words per to-space page.
 pub const PAGE_WORDS: usize = PAGE_SIZE / WORD;
@@ -22,10 +33,17 @@ pub const PAGE_WORDS: usize = PAGE_SIZE / WORD;
 /// Everything a compaction needs to know where live objects go.
 pub struct ForwardingPlan {
     base: usize,
+    /// Per chunk `c`: the live words before it, plus (in the chunk the dense
+    /// prefix ends in) the dead words of the prefix in it, so that a live
+    /// word `w` at or above the prefix lands on
+    /// `chunk_prefix[c] + popcount(live[c] below w)` with the plain bitmap.
     chunk_prefix: Vec<u32>,
     page_first: Vec<u32>,
     live_words: usize,
     old_top: usize,
+    /// Words below this index (from the base) are the dense prefix: they
+    /// keep their addresses.
+    dense_words: usize,
 }
 
 /// Index of the `k`-th set bit (0-based) of `word`.
@@ -37,20 +55,89 @@ fn select_bit(mut word: u64, k: u32) -> u32 {
     word.trailing_zeros()
 }
 
+/// The bits of words below `dense_words` in chunk `c`.
+#[inline(always)]
+fn dense_mask(dense_words: usize, c: usize) -> u64 {
+    let start = c * 64;
+    if dense_words >= start + 64 {
+        u64::MAX
+    } else if dense_words <= start {
+        0
+    } else {
+        (1u64 << (dense_words - start)) - 1
+    }
+}
+
+/// The end (a word index from the space's base) of the dense prefix below
+/// `old_top` for `threshold`: the longest run of leading pages each holding
+/// at least `threshold * 4096` live bytes, extended to the end of a live
+/// object crossing its last page's end. 0 when the threshold is 1.0 or more
+/// or the first page is not dense. Reads the headers of live objects, which
+/// nobody writes (mutators may run).
+pub fn dense_prefix_words(heap: &Heap, old_top: usize, threshold: f64) -> usize {
+    if !(threshold > 0.0 && threshold < 1.0) {
+        return 0;
+    }
+    let base = heap.moving().base();
+    let marks = heap.marks();
+    let need = (threshold * PAGE_WORDS as f64).ceil() as u32;
+    let chunks_per_page = PAGE_WORDS / 64;
+    let full_pages = (old_top - base) / PAGE_SIZE;
+    let dense_pages = (0..full_pages)
+        .find(|&p| {
+            let live: u32 = (p * chunks_per_page..(p + 1) * chunks_per_page)
+                .map(|c| marks.live.word(c).count_ones())
+                .sum();
+            live < need
+        })
+        .unwrap_or(full_pages);
+    let end = dense_pages * PAGE_WORDS;
+    if end == 0 {
+        return 0;
+    }
+    match marks.moving.find_prev_set(end - 1) {
+        Some(start) => {
+            let size = ObjRef::from_addr(base + start * WORD).size_words();
+            end.max(start + size)
+        }
+        None => end,
+    }
+}
+
 impl ForwardingPlan {
-    /// Builds the plan from the heap's live bitmap for objects below `old_top`.
-    /// Costs O(chunks): one popcount per 512 bytes of heap.
+    /// Builds the plan from the heap's live bitmap for objects below
+    /// `old_top`, with the heap's dense-prefix threshold. Costs O(chunks):
+    /// one popcount per 512 bytes of heap.
     pub fn build(heap: &Heap, old_top: usize) -> ForwardingPlan {
+        ForwardingPlan::build_with_threshold(heap, old_top, heap.dense_prefix_threshold())
+    }
+
+    /// [`ForwardingPlan::build`] with a given dense-prefix threshold (1.0 or
+    /// more: no prefix).
+    pub fn build_with_threshold(heap: &Heap, old_top: usize, threshold: f64) -> ForwardingPlan {
         let base = heap.moving().base();
         let mut plan = ForwardingPlan {
             base,
-            chunk_prefix: vec![0],
+            chunk_prefix: Vec::new(),
             page_first: Vec::new(),
             live_words: 0,
             old_top: base,
+            dense_words: dense_prefix_words(heap, old_top, threshold),
         };
+        plan.chunk_prefix
+            .push(plan.prefix_dead(&heap.marks().live, 0) as u32);
         plan.extend(heap, old_top);
         plan
+    }
+
+    /// Dead words of the dense prefix in chunk `c` (counted as live).
+    #[inline]
+    fn prefix_dead(&self, live: &Bitmap, c: usize) -> usize {
+        match dense_mask(self.dense_words, c) {
+            // Also for the chunk at the space's end, past the bitmap.
+            0 => 0,
+            mask => (mask & !live.word(c)).count_ones() as usize,
+        }
     }
 
     /// Extends the plan to objects below `new_top` (at least the current
@@ -60,15 +147,19 @@ impl ForwardingPlan {
     pub fn extend(&mut self, heap: &Heap, new_top: usize) {
         assert!(new_top >= self.old_top, "a plan only grows");
         let live = &heap.marks().live;
-        // Redo the chunk the old top fell in: it may have gained live bits.
+        // Redo the chunk the old top fell in: it may have gained live bits
+        // (above the old top, so above the dense prefix: the prefix's dead
+        // words in it are what they were).
         let first = (self.old_top - self.base) / (WORD * 64);
-        let mut total = self.chunk_prefix[first] as usize;
+        let mut total = self.chunk_prefix[first] as usize - self.prefix_dead(live, first);
         self.chunk_prefix.truncate(first);
         self.page_first.truncate(total.div_ceil(PAGE_WORDS));
         let chunks = (new_top - self.base).div_ceil(WORD * 64);
         for c in first..chunks {
-            self.chunk_prefix.push(total as u32);
-            let w = live.word(c);
+            self.chunk_prefix
+                .push((total + self.prefix_dead(live, c)) as u32);
+            // The prefix counts as live: its dead words are fillers.
+            let w = live.word(c) | dense_mask(self.dense_words, c);
             let n = w.count_ones() as usize;
             // Pages whose first word is filled from this chunk.
             let mut next_page_word = self.page_first.len() * PAGE_WORDS;
@@ -104,6 +195,20 @@ impl ForwardingPlan {
         self.page_first.len()
     }
 
+    /// Words (from the space's base) of the dense prefix: below it every
+    /// object keeps its address.
+    pub fn dense_words(&self) -> usize {
+        self.dense_words
+    }
+
+    /// Pages wholly inside the dense prefix: each is its from-space page
+    /// with references fixed and dead objects turned into fillers, nothing
+    /// slid. (The page the prefix ends in, if it ends inside one, is part
+    /// prefix, part slid.)
+    pub fn dense_pages(&self) -> usize {
+        self.dense_words / PAGE_WORDS
+    }
+
     /// The from-space word index (relative to the space base) that lands on
     /// the first word of to-space page `page`.
     #[inline(always)]
@@ -115,6 +220,9 @@ impl ForwardingPlan {
     #[inline(always)]
     pub fn forward(&self, live: &Bitmap, addr: usize) -> usize {
         let w = (addr - self.base) / WORD;
+        if w < self.dense_words {
+            return addr;
+        }
         let (chunk, bit) = (w / 64, w % 64);
         let below = live.word(chunk) & ((1u64 << bit) - 1);
         self.base + (self.chunk_prefix[chunk] as usize + below.count_ones() as usize) * WORD
@@ -132,5 +240,15 @@ mod tests {
         assert_eq!(select_bit(w, 1), 4);
         assert_eq!(select_bit(w, 2), 5);
         assert_eq!(select_bit(w, 3), 7);
+    }
+
+    #[test]
+    fn dense_mask_covers_the_prefix_words_of_a_chunk() {
+        assert_eq!(dense_mask(0, 0), 0);
+        assert_eq!(dense_mask(64, 0), u64::MAX);
+        assert_eq!(dense_mask(64, 1), 0);
+        assert_eq!(dense_mask(70, 1), 0b11_1111);
+        assert_eq!(dense_mask(70, 0), u64::MAX);
+        assert_eq!(dense_mask(70, 2), 0);
     }
 }

@@ -7,10 +7,16 @@
 //! allocates nothing, takes no lock and panics on nothing but broken
 //! invariants, so any thread may call it for any page in any order, any
 //! number of times, with the same result.
+//!
+//! Pages of the plan's dense prefix are not slid: a page there is its
+//! from-space page with the live objects' references fixed and every run of
+//! dead words turned into one filler object (at most two pages long: every
+//! prefix page holds live data). The stop-the-world mode leaves those pages
+//! in place and updates them there ([`PageComputer::update_in_place`]).
 
 use crate::compact::forwarding::{ForwardingPlan, PAGE_WORDS};
-use crate::heap::Heap;
-use crate::object::{Header, HEADER_WORDS, WORD};
+use crate::heap::{Heap, PAGE_SIZE};
+use crate::object::{Header, FILLER_TAG, HEADER_WORDS, WORD};
 use crate::value::Value;
 
 /// A read-only view of one compaction: the heap, its plan and where the
@@ -20,6 +26,10 @@ pub struct PageComputer<'a> {
     plan: &'a ForwardingPlan,
     base: usize,
     from_base: usize,
+    /// Words (from the base) below which the source is the moving space
+    /// itself, not from-space: the dense pages a stop-the-world compaction
+    /// left in place.
+    in_place_words: usize,
 }
 
 impl<'a> PageComputer<'a> {
@@ -30,6 +40,26 @@ impl<'a> PageComputer<'a> {
             plan,
             base: heap.moving().base(),
             from_base: heap.from_base(),
+            in_place_words: 0,
+        }
+    }
+
+    /// A view for a compaction whose first `pages` dense pages were not
+    /// moved to from-space (they are updated in place, see
+    /// [`PageComputer::update_in_place`]).
+    pub fn with_in_place(
+        heap: &'a Heap,
+        plan: &'a ForwardingPlan,
+        pages: usize,
+    ) -> PageComputer<'a> {
+        assert!(
+            pages <= plan.dense_pages(),
+            "only dense pages stay in place ({pages} > {})",
+            plan.dense_pages()
+        );
+        PageComputer {
+            in_place_words: pages * PAGE_WORDS,
+            ..PageComputer::new(heap, plan)
         }
     }
 
@@ -40,14 +70,25 @@ impl<'a> PageComputer<'a> {
 
     #[inline(always)]
     fn read_from_space(&self, word_index: usize) -> u64 {
+        let base = if word_index < self.in_place_words {
+            self.base
+        } else {
+            self.from_base
+        };
         // SAFETY: word_index lies below the old top, whose pages were moved to
-        // from-space by the flip and stay mapped until the cycle ends.
-        unsafe { ((self.from_base + word_index * WORD) as *const u64).read() }
+        // from-space by the flip and stay mapped until the cycle ends, or
+        // below `in_place_words`, pages the flip left in place (the world is
+        // stopped and nothing else holds them).
+        unsafe { ((base + word_index * WORD) as *const u64).read() }
     }
 
     /// `n` from-space words starting at word `word_index`.
     #[inline(always)]
     fn read_from_space_words(&self, word_index: usize, n: usize) -> &[u64] {
+        debug_assert!(
+            word_index >= self.in_place_words,
+            "pages left in place are updated, never copied"
+        );
         // SAFETY: the range lies below the old top (it is part of one live
         // object), whose pages were moved to from-space by the flip and stay
         // mapped, unchanged, until no page left to compute reads them.
@@ -91,13 +132,34 @@ impl<'a> PageComputer<'a> {
         }
         let marks = self.heap.marks();
         let old_top_bit = (self.plan.old_top() - self.base) / WORD;
-        let first = self.plan.page_first_word(page);
-        let mut obj = marks
-            .moving
-            .find_prev_set(first)
-            .expect("a live word has a marked object start at or before it");
-        let mut offset = first - obj;
+        let dense = self.plan.dense_words();
         let mut d = dest_start;
+        let (mut obj, mut offset) = if dest_start < dense {
+            // The dense prefix: copied as it is, then updated.
+            let stop = dense.min(dest_end);
+            let out = &mut buf[..stop - dest_start];
+            out.copy_from_slice(self.read_from_space_words(dest_start, stop - dest_start));
+            self.update_dense(dest_start, out);
+            d = stop;
+            if d == dest_end {
+                buf[d - dest_start..].fill(0);
+                return;
+            }
+            // The rest of the page slides from the first live object above
+            // the prefix (none crosses its end).
+            let first = marks
+                .moving
+                .find_next_set(dense, old_top_bit)
+                .expect("live words remain above the prefix, so a marked object follows");
+            (first, 0)
+        } else {
+            let first = self.plan.page_first_word(page);
+            let obj = marks
+                .moving
+                .find_prev_set(first)
+                .expect("a live word has a marked object start at or before it");
+            (obj, first - obj)
+        };
         loop {
             let header = Header::decode(self.read_from_space(obj), self.read_from_space(obj + 1));
             let size = header.size_words as usize;
@@ -122,5 +184,88 @@ impl<'a> PageComputer<'a> {
             offset = 0;
         }
         buf[dest_end - dest_start..].fill(0);
+    }
+
+    /// Updates dense page `page` where it is (its objects keep their
+    /// addresses): fixes its live objects' references and turns its runs of
+    /// dead words into fillers. For the pages a stop-the-world compaction
+    /// left in place ([`PageComputer::with_in_place`]); any order.
+    ///
+    /// # Safety
+    /// 1. `page` is below the `pages` this view was made with.
+    /// 2. The world is stopped and nothing else reads or writes the page
+    ///    while this runs (other pages may be updated concurrently).
+    pub unsafe fn update_in_place(&self, page: usize) {
+        assert!(
+            (page + 1) * PAGE_WORDS <= self.in_place_words,
+            "page {page} was not left in place"
+        );
+        let addr = self.base + page * PAGE_SIZE;
+        // SAFETY: the page is mapped in the moving space (the flip left it),
+        // and it is ours alone (invariant 2).
+        let out = unsafe { std::slice::from_raw_parts_mut(addr as *mut u64, PAGE_WORDS) };
+        self.update_dense(page * PAGE_WORDS, out);
+    }
+
+    /// Updates `out`, the prefix words `[start, start + out.len())` as they
+    /// were before compaction: fixes the slots of the live objects in it and
+    /// writes a filler header at the start of every run of dead words that
+    /// starts in it. Reads only `out`, the bitmaps and, for an object
+    /// starting before `start`, its header.
+    fn update_dense(&self, start: usize, out: &mut [u64]) {
+        let end = start + out.len();
+        let dense = self.plan.dense_words();
+        debug_assert!(end <= dense, "words past the dense prefix slide");
+        let marks = &self.heap.marks().moving;
+        let header_at = |obj: usize, out: &[u64]| {
+            if obj >= start {
+                Header::decode(out[obj - start], out[obj - start + 1])
+            } else {
+                Header::decode(self.read_from_space(obj), self.read_from_space(obj + 1))
+            }
+        };
+        // The live object covering `start`, or where the dead run covering
+        // it starts.
+        let mut at = match marks.find_prev_set(start) {
+            Some(obj) => {
+                let obj_end = obj + header_at(obj, out).size_words as usize;
+                if obj_end > start {
+                    obj
+                } else {
+                    obj_end
+                }
+            }
+            None => 0,
+        };
+        while at < end {
+            if marks.test_bit(at) {
+                let header = header_at(at, out);
+                let slots = at + HEADER_WORDS..at + HEADER_WORDS + header.slots as usize;
+                for i in slots.start.max(start)..slots.end.min(end) {
+                    let w = &mut out[i - start];
+                    *w = self.fix_value(Value::from_bits(*w)).to_bits();
+                }
+                at += header.size_words as usize;
+            } else {
+                // No live object crosses the prefix's end, so a dead run
+                // ends at the next live object or there.
+                let run_end = marks.find_next_set(at, dense).unwrap_or(dense);
+                if at >= start {
+                    let filler = Header {
+                        size_words: u32::try_from(run_end - at)
+                            .expect("a dead run in the dense prefix is under two pages"),
+                        slots: 0,
+                        tag: FILLER_TAG,
+                        flags: 0,
+                        aux: 0,
+                    };
+                    // Object starts and the prefix's end are even word
+                    // indices, so both header words are in `out`.
+                    out[at - start] = filler.word0();
+                    out[at - start + 1] = filler.word1();
+                }
+                at = run_end;
+            }
+        }
     }
 }

@@ -2,9 +2,11 @@
 //! userfaultfd is missing.
 //!
 //! In one pause: mark; build the forwarding plan; flip the moving space's
-//! pages to from-space with `MREMAP_DONTUNMAP` (the space stays mapped and
-//! empty); compute every live to-space page straight into place; fix the
-//! non-moving objects and the roots; sweep; give the from-space back.
+//! pages above the dense prefix to from-space with `MREMAP_DONTUNMAP` (the
+//! space stays mapped, empty there); update the dense prefix's pages where
+//! they are and compute every other live to-space page straight into place;
+//! fix the non-moving objects and the roots; sweep; give the from-space
+//! back.
 
 use std::time::{Duration, Instant};
 
@@ -33,13 +35,20 @@ pub fn collect(heap: &Heap, roots: &mut dyn RootSet) -> Result<CycleReport, Heap
     let plan = ForwardingPlan::build(heap, old_top);
     timer.lap(&mut report, Phase::Forward);
 
-    let flip = heap
-        .engine()
-        .flip(heap.moving().base(), heap.from_base(), heap.space_bytes())?;
-    report.flip_cost = Some(flip.cost);
+    // The dense prefix's whole pages stay: nothing in them moves.
+    let in_place = plan.dense_pages();
+    let skip = in_place * PAGE_SIZE;
+    if skip < heap.space_bytes() {
+        let flip = heap.engine().flip(
+            heap.moving().base() + skip,
+            heap.from_base() + skip,
+            heap.space_bytes() - skip,
+        )?;
+        report.flip_cost = Some(flip.cost);
+    }
     timer.lap(&mut report, Phase::Flip);
 
-    fill_in_place(heap, &plan, &mut report, &mut timer);
+    fill_in_place(heap, &plan, in_place, &mut report, &mut timer);
     let pc = PageComputer::new(heap, &plan);
 
     let nm = heap.non_moving();
@@ -66,23 +75,25 @@ pub fn collect(heap: &Heap, roots: &mut dyn RootSet) -> Result<CycleReport, Heap
     Ok(report)
 }
 
-/// Computes every live to-space page straight into place (the moving space
-/// must be flipped and unregistered, and the world stopped): one populate
-/// call, then `compute_page` page by page.
+/// Fills every live to-space page in place (the world stopped, the moving
+/// space unregistered and flipped above its first `in_place` pages, which
+/// must be dense pages): updates those where they are, then one populate
+/// call and `compute_page` page by page for the rest.
 pub(crate) fn fill_in_place(
     heap: &Heap,
     plan: &ForwardingPlan,
+    in_place: usize,
     report: &mut CycleReport,
     timer: &mut PhaseTimer,
 ) {
-    let pc = PageComputer::new(heap, plan);
+    let pc = PageComputer::with_in_place(heap, plan, in_place);
     let base = heap.moving().base();
     // Fault the to-space in with one call: a first touch per page costs
     // about 13 us on this VM (DESIGN.md), the batched populate far less.
-    let live_len = plan.live_pages() * PAGE_SIZE;
+    let live_len = plan.live_pages().saturating_sub(in_place) * PAGE_SIZE;
     if live_len > 0 {
         if let Err(e) = mremap_shim::sys::madvise(
-            base,
+            base + in_place * PAGE_SIZE,
             live_len,
             mremap_shim::sys::Advice::MADV_POPULATE_WRITE,
         ) {
@@ -92,13 +103,20 @@ pub(crate) fn fill_in_place(
         }
     }
     timer.lap(report, Phase::Populate);
-    for page in 0..plan.live_pages() {
+    for page in 0..in_place {
+        // SAFETY: `page` is below the view's in-place pages, and the world
+        // is stopped: nothing else touches the page.
+        unsafe { pc.update_in_place(page) };
+    }
+    for page in in_place..plan.live_pages() {
         let dst = (base + page * PAGE_SIZE) as *mut [u64; PAGE_WORDS];
         // SAFETY: the page lies in the moving space, mapped RW and empty since
         // the flip; nothing else reads or writes it during the pause.
         pc.compute_page(page, unsafe { &mut *dst });
     }
     report.pages_compacted = plan.live_pages();
+    report.pages_dense = plan.dense_pages();
+    heap.note_dense_pages(plan.dense_pages());
     timer.lap(report, Phase::Compact);
 }
 

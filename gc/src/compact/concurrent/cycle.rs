@@ -432,12 +432,13 @@ impl Cycle {
             return self.heap.from_base() + (self.plan.old_top() - self.heap.moving().base());
         }
         let first = self.plan.page_first_word(page);
-        let start = self
-            .heap
-            .marks()
-            .moving
-            .find_prev_set(first)
-            .expect("a live word has a marked object start at or before it");
+        let start = match self.heap.marks().moving.find_prev_set(first) {
+            Some(start) => start,
+            // In the dense prefix a page's first word may be dead, with no
+            // object before it: the page reads nothing below that word.
+            None if first < self.plan.dense_words() => first,
+            None => panic!("a live word has a marked object start at or before it"),
+        };
         self.heap.from_base() + start * WORD
     }
 }

@@ -269,7 +269,7 @@ impl UffdCompactor {
         timer.lap(&mut report, Phase::Register);
 
         if moving_pages == 0 && live_len > 0 {
-            fill_in_place(heap, &plan, &mut report, &mut timer);
+            fill_in_place(heap, &plan, 0, &mut report, &mut timer);
         }
         let pc = PageComputer::new(heap, &plan);
         if !nm_continue {
@@ -285,6 +285,10 @@ impl UffdCompactor {
         }
         heap.moving().reset_top(plan.new_top());
         report.pages_compacted = plan.live_pages();
+        if moving_pages > 0 {
+            report.pages_dense = plan.dense_pages();
+            heap.note_dense_pages(plan.dense_pages());
+        }
 
         let non_moving = nm_continue.then(|| NonMovingPart {
             pages: PageStates::new(nm_len / PAGE_SIZE),
