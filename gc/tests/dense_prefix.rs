@@ -456,7 +456,9 @@ fn uffd_keeps_prefix_objects_in_place() {
                 return;
             }
         };
-        compactor.start(&mut s.roots, Duration::ZERO).expect("flip");
+        compactor
+            .start(&mut s.roots, gc::PauseEntry::default())
+            .expect("flip");
         let report = compactor.wait().expect("a report");
         assert_eq!(report.pages_dense, 23, "{}", compactor.mode_name());
         drop(compactor);

@@ -20,7 +20,8 @@
 //! sigbus, uffd; default uffd, the best combination the kernel offers,
 //! falling back to stw with a logged reason where userfaultfd is missing),
 //! `GC_HEAP_LIMIT` (e.g. 512M), `GC_HEAP_GROWTH` (next trigger = live x
-//! factor), `GC_LARGE_OBJECT_THRESHOLD`, `GC_LOG` (1/0), `GC_VERIFY` (verify
+//! factor), `GC_LARGE_OBJECT_THRESHOLD`, `GC_DENSE_PREFIX` (a live ratio,
+//! e.g. 0.75, above which leading pages are not slid; off by default), `GC_LOG` (1/0), `GC_VERIFY` (verify
 //! the heap after every cycle), `GC_STRESS` (collect at every allocation),
 //! `GC_MARK_THREADS`, `GC_FAULT_WORKERS`, `GC_COMPACT_THREADS`, and
 //! `GC_UFFD_DISABLE=1` (act as if the kernel had no userfaultfd).
@@ -139,6 +140,22 @@ impl RuntimeBuilder {
         })? {
             b.heap.growth = g;
         }
+        if let Some(t) = env_value("GC_DENSE_PREFIX", |s| {
+            if s.trim() == "off" {
+                return Ok(f64::INFINITY);
+            }
+            s.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|t| *t > 0.0)
+                .ok_or(ConfigError::BadValue {
+                    what: "dense-prefix threshold",
+                    value: s.to_string(),
+                    expected: "a live ratio above 0 (e.g. 0.75; 1 or more, or off, disables it)",
+                })
+        })? {
+            b.heap.dense_prefix_threshold = t;
+        }
         if let Some(n) = env_value("GC_LARGE_OBJECT_THRESHOLD", parse_size)? {
             b.heap.large_object_threshold = n;
         }
@@ -187,6 +204,15 @@ impl RuntimeBuilder {
     /// The next collection triggers at `live * growth` bytes in use.
     pub fn growth(mut self, factor: f64) -> Self {
         self.heap.growth = factor;
+        self
+    }
+
+    /// Leading moving-space pages whose live ratio is at least `threshold`
+    /// keep their objects in place (only their references are updated);
+    /// 1 or more disables this dense prefix (the default).
+    /// `gc::heap::RECOMMENDED_DENSE_PREFIX_THRESHOLD` is the measured best.
+    pub fn dense_prefix(mut self, threshold: f64) -> Self {
+        self.heap.dense_prefix_threshold = threshold;
         self
     }
 

@@ -31,6 +31,8 @@ pub struct GcStats {
     pub pages_compacted: u64,
     /// Of those, pages installed by `UFFDIO_MOVE`.
     pub pages_moved: u64,
+    /// Of those, pages of the dense prefix (updated, not slid).
+    pub pages_dense: u64,
     /// Total time per concurrent phase (uffd modes).
     pub concurrent_totals: Vec<(Phase, Duration)>,
     /// Heap bytes in use before the last cycle.
@@ -75,6 +77,7 @@ impl Default for GcStats {
             gc_cpu: Duration::ZERO,
             pages_compacted: 0,
             pages_moved: 0,
+            pages_dense: 0,
             concurrent_totals: Vec::new(),
             last_used_before: 0,
             last_used_after: 0,
@@ -188,6 +191,7 @@ impl GcStats {
         self.gc_cpu += r.gc_cpu;
         self.pages_compacted += r.pages_compacted as u64;
         self.pages_moved += r.pages_moved as u64;
+        self.pages_dense += r.pages_dense as u64;
         for &(p, d) in &r.concurrent {
             add_total(&mut self.concurrent_totals, p, d);
         }

@@ -97,15 +97,17 @@ fn reachable(m: &mut Mutator) -> (HashSet<u64>, usize) {
 }
 
 fn run_ops(mode: Mode, mark_threads: usize, ops: &[Op]) {
-    run_threads(mode, mark_threads, 1, ops);
+    run_threads(mode, mark_threads, 1, ops, 1.0);
 }
 
-/// Runs `ops` on `threads` mutator threads at once, each on its own graph
+/// Runs `ops` on `threads` mutator threads at once (with the dense prefix
+/// at `dense_prefix`; 1 is off), each on its own graph
 /// (thread `t` starts `t` quarters into the sequence), then drops every
 /// root and checks that the heap drains to empty.
-fn run_threads(mode: Mode, mark_threads: usize, threads: usize, ops: &[Op]) {
+fn run_threads(mode: Mode, mark_threads: usize, threads: usize, ops: &[Op], dense_prefix: f64) {
     let rt = Runtime::builder()
         .mode(mode)
+        .dense_prefix(dense_prefix)
         .mark_threads(mark_threads)
         .heap_limit(64 << 20)
         .large_object_threshold(4 << 10)
@@ -213,12 +215,12 @@ fn collect_and_check(m: &mut Mutator, alone: bool) {
         before,
         "the reachable graph changed shape or payload"
     );
-    m.verify().expect("heap valid after the collection");
+    let verified = m.verify().expect("heap valid after the collection");
     if alone {
         assert_eq!(
-            m.used_bytes(),
+            m.used_bytes() - verified.filler_bytes,
             live_bytes,
-            "used bytes after a collection are exactly the live bytes"
+            "used bytes after a collection are exactly the live bytes (and the dense prefix's fillers)"
         );
     }
     for v in m.roots().clone() {
@@ -289,7 +291,15 @@ proptest! {
     #[test]
     fn random_graphs_survive_collections_four_threads(ops in prop::collection::vec(op(), 1..300)) {
         for mode in Mode::ALL {
-            run_threads(mode, 1, 4, &ops);
+            run_threads(mode, 1, 4, &ops, 1.0);
+        }
+    }
+
+    /// The same with the dense prefix on, one thread, in every mode.
+    #[test]
+    fn random_graphs_survive_collections_with_a_dense_prefix(ops in prop::collection::vec(op(), 1..300)) {
+        for mode in Mode::ALL {
+            run_threads(mode, 1, 1, &ops, gc::heap::RECOMMENDED_DENSE_PREFIX_THRESHOLD);
         }
     }
 }
