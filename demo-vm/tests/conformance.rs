@@ -166,6 +166,14 @@ fn suite_output_is_identical_under_gc_stress_in_uffd_copy_mode() {
 }
 
 #[test]
+fn suite_output_is_identical_under_gc_stress_in_uffd_workers_mode() {
+    run_suite(
+        &["--gc-stress", "--gc", "uffd-workers", "--heap-limit", "16M"],
+        true,
+    );
+}
+
+#[test]
 fn suite_output_is_identical_under_gc_stress_in_uffd_mode() {
     run_suite(
         &["--gc-stress", "--gc", "uffd", "--heap-limit", "16M"],

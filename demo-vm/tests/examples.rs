@@ -130,6 +130,14 @@ fn scaled_examples_print_the_same_under_gc_stress_in_uffd_copy_mode() {
 }
 
 #[test]
+fn scaled_examples_print_the_same_under_gc_stress_in_uffd_workers_mode() {
+    check_all(
+        &["--gc-stress", "--gc", "uffd-workers", "--heap-limit", "16M"],
+        "uffd-workers",
+    );
+}
+
+#[test]
 fn scaled_examples_print_the_same_under_gc_stress_in_uffd_mode() {
     check_all(
         &["--gc-stress", "--gc", "uffd", "--heap-limit", "16M"],

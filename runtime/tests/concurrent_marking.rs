@@ -4,46 +4,20 @@
 
 use std::time::Duration;
 
-use runtime::{AllocSpec, CyclePhase, Mode, Mutator, Runtime, Value};
+use runtime::{CyclePhase, Mode, Runtime, Value};
 
-/// Objects carry an id in their first raw word.
-fn obj(m: &mut Mutator, id: u64, slots: u32, weak: bool) -> Value {
-    let o = m
-        .alloc(AllocSpec {
-            tag: 1,
-            slots,
-            bytes: 8,
-            pinned: false,
-            weak,
-        })
-        .expect("alloc");
-    // SAFETY: fresh object, no safepoint until the write is done.
-    unsafe { o.bytes_mut()[..8].copy_from_slice(&id.to_le_bytes()) };
-    Value::object(o)
-}
-
-fn id(v: Value) -> u64 {
-    // SAFETY: v is a live object taken from the roots just now.
-    u64::from_le_bytes(unsafe { v.as_object().bytes() }[..8].try_into().expect("8"))
-}
+mod common;
+use common::{id, obj};
 
 /// A runtime whose marker waits 100 ms before tracing, so everything the
 /// test does right after starting a cycle happens while it is marking.
 fn runtime(mode: Mode) -> Option<Runtime> {
-    let rt = Runtime::builder()
-        .mode(mode)
-        .heap_limit(64 << 20)
-        .concurrent_mark_delay(Duration::from_millis(100))
-        .build()
-        .expect("runtime");
-    if rt.mode() != mode {
-        eprintln!(
-            "SKIP {mode}: {}",
-            rt.fallback_reason().unwrap_or("mode unavailable")
-        );
-        return None;
-    }
-    Some(rt)
+    common::in_mode(
+        Runtime::builder()
+            .heap_limit(64 << 20)
+            .concurrent_mark_delay(Duration::from_millis(100)),
+        mode,
+    )
 }
 
 #[test]

@@ -12,41 +12,19 @@ use runtime::{AllocSpec, CyclePhase, Global, Mode, Mutator, Runtime, Value};
 
 const THREADS: usize = 4;
 
+mod common;
+use common::id;
+
 fn build(
     mode: Mode,
     configure: impl FnOnce(runtime::RuntimeBuilder) -> runtime::RuntimeBuilder,
 ) -> Option<Runtime> {
-    let rt = configure(Runtime::builder().mode(mode).heap_limit(128 << 20))
-        .build()
-        .expect("runtime");
-    if rt.mode() != mode {
-        eprintln!(
-            "SKIP {mode}: {}",
-            rt.fallback_reason().unwrap_or("mode unavailable")
-        );
-        return None;
-    }
-    Some(rt)
+    common::in_mode(configure(Runtime::builder().heap_limit(128 << 20)), mode)
 }
 
 /// An object with `slots` slots whose first raw word is `id`.
 fn obj(m: &mut Mutator, id: u64, slots: u32) -> Value {
-    let o = m
-        .alloc(AllocSpec {
-            tag: 1,
-            slots,
-            bytes: 16,
-            ..Default::default()
-        })
-        .expect("alloc");
-    // SAFETY: fresh object, no safepoint until the write is done.
-    unsafe { o.bytes_mut()[..8].copy_from_slice(&id.to_le_bytes()) };
-    Value::object(o)
-}
-
-fn id(v: Value) -> u64 {
-    // SAFETY: v is a live object read since the last safepoint.
-    u64::from_le_bytes(unsafe { v.as_object().bytes() }[..8].try_into().expect("8"))
+    common::obj(m, id, slots, false)
 }
 
 /// A list of `n` nodes whose ids are `base + i`, with garbage between them
@@ -174,10 +152,17 @@ fn four_threads_keep_their_graphs_through_cycles() {
 /// The lost-object race split over two threads: while the marker waits,
 /// thread B copies a reference out of an old object into an object born
 /// during marking and cuts the old path. The write barrier must keep the
-/// object alive although thread A drives the cycle.
+/// object alive although thread A drives the cycle. Every mode with a
+/// concurrent marking (stw marks in its pause: nothing can hide).
 #[test]
 fn a_reference_hidden_by_another_thread_during_marking_survives() {
-    for mode in [Mode::UffdCopy, Mode::UffdWorkers, Mode::Sigbus, Mode::Uffd] {
+    for mode in [
+        Mode::UffdCopy,
+        Mode::UffdWorkers,
+        Mode::UffdMove,
+        Mode::Sigbus,
+        Mode::Uffd,
+    ] {
         let Some(rt) = build(mode, |b| {
             b.concurrent_mark_delay(Duration::from_millis(150))
         }) else {
