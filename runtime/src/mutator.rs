@@ -162,11 +162,17 @@ impl Mutator {
 
     /// The current value of a global root (valid until this thread's next
     /// safepoint, like any value read from the heap).
+    ///
+    /// # Panics
+    /// If `g` came from another runtime.
     pub fn global(&self, g: Global) -> Value {
         self.shared.registry.globals.lock()[g.0]
     }
 
     /// Replaces a global root.
+    ///
+    /// # Panics
+    /// If `g` came from another runtime.
     pub fn set_global(&mut self, g: Global, v: Value) {
         self.shared.registry.globals.lock()[g.0] = v;
     }

@@ -197,6 +197,8 @@ impl Registry {
         let requested = Instant::now();
         self.stop.store(true, SeqCst);
         self.poll.store(true, SeqCst);
+        // Declared before the registry lock is taken, so dropped after it.
+        let _resume = Resume(self);
         let threads = self.threads.lock();
         {
             let mut g = self.park.lock();
@@ -236,10 +238,24 @@ impl Registry {
             safepoint,
         });
         drop(threads);
+        r
+    }
+
+    /// Ends a stop: the threads may run again.
+    fn resume(&self) {
         self.stop.store(false, SeqCst);
         let _g = self.park.lock();
         self.resumed.notify_all();
-        r
+    }
+}
+
+/// Resumes the stopped threads when a pause ends, even by unwinding (a
+/// panic in a pause must not leave every other thread parked for ever).
+struct Resume<'a>(&'a Registry);
+
+impl Drop for Resume<'_> {
+    fn drop(&mut self) {
+        self.0.resume();
     }
 }
 
