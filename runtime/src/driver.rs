@@ -9,12 +9,14 @@
 //! pushes the cycle on, and its pauses stop all the others.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gc::compact::concurrent::CyclePhase;
 use gc::PauseEntry;
 
 use crate::mutator::{GcError, Mutator};
+use crate::safepoint::Local;
 
 impl Mutator {
     /// The heap reached its soft limit. Idle: start a concurrently marked
@@ -189,10 +191,18 @@ impl Mutator {
     }
 
     /// The remark pause: every thread's partial SATB buffer goes to the
-    /// marker.
+    /// marker. When the marker is done, a handshake first has every thread
+    /// hand its partial buffer over and this thread marks from them while
+    /// the others run, so the pause drains only what was recorded since.
     fn remark(&mut self, waited: Duration) {
         let shared = self.shared.clone();
         if let Some(c) = &shared.compactor {
+            let phase = c.lock().phase();
+            if let (CyclePhase::Marked, Some(queue)) = (phase, &shared.satb) {
+                let queue = queue.clone();
+                self.handshake(Arc::new(move |l: &mut Local| queue.push(&mut l.satb)));
+                c.lock().drain_satb();
+            }
             self.stop_world(|w| {
                 w.retire_tlabs();
                 let mut satb = w.take_satb();

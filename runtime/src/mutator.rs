@@ -9,7 +9,7 @@ use gc::compact::stw;
 use gc::mark::satb::SATB_BUFFER;
 use gc::{AllocRequest, HeapError, ObjRef, PauseEntry, Value};
 
-use crate::safepoint::{Local, ThreadSlot, World};
+use crate::safepoint::{HandshakeOp, Local, ThreadSlot, World};
 use crate::Shared;
 
 /// Allocation failed because the heap is full even after a collection.
@@ -413,6 +413,17 @@ impl Mutator {
         });
         self.shared.stats.lock().record_safepoint(safepoint);
         r
+    }
+
+    /// Runs `op` on every thread's slot, each running thread at its next
+    /// safepoint (no global stop); the caller must hold the right to drive
+    /// the collector.
+    pub(crate) fn handshake(&mut self, op: HandshakeOp) {
+        let start = Instant::now();
+        self.shared.registry.handshake(&self.slot, op);
+        let mut stats = self.shared.stats.lock();
+        stats.handshakes += 1;
+        stats.handshake_time += start.elapsed();
     }
 
     /// Runs `f` holding the right to drive the collector, waiting for it

@@ -17,8 +17,13 @@
 //! sees the other, so a thread never runs during a pause that counted it
 //! as stopped.
 //!
+//! A handshake ([`Registry::handshake`]) runs an operation on every slot
+//! without a global stop: running threads run it on their own slot at
+//! their next safepoint, while the caller runs it on each stopped thread's
+//! slot, holding that slot in a third state the owner waits out.
+//!
 //! This is the only module that reaches into another thread's slot; its
-//! `unsafe` rests on that handshake.
+//! `unsafe` rests on these protocols.
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::SeqCst};
@@ -45,17 +50,24 @@ const STUCK: Duration = Duration::from_secs(10);
 
 const RUNNING: u8 = 0;
 const STOPPED: u8 = 1;
+/// Stopped, and a handshake is working on the slot: the owner may not
+/// leave until it is STOPPED again.
+const HANDSHAKE: u8 = 2;
 
 /// One registered mutator thread.
 pub(crate) struct ThreadSlot {
     state: AtomicU8,
+    /// A handshake waits for this thread to run its operation.
+    pending: AtomicBool,
     local: UnsafeCell<Local>,
 }
 
 // SAFETY: `local` is touched by the owning thread only while its state is
-// RUNNING, and by a pause only while the owner is STOPPED and cannot leave
-// that state (the stop flag is up); the SeqCst handshake on `state` and the
-// stop flag orders the two (see the module docs).
+// RUNNING, by a pause only while the owner is STOPPED and cannot leave that
+// state (the stop flag is up), and by a handshake only while it holds the
+// slot in the HANDSHAKE state, which the owner waits out; the SeqCst
+// handshake on `state` and the stop flag orders these (see the module
+// docs).
 unsafe impl Sync for ThreadSlot {}
 
 impl ThreadSlot {
@@ -97,7 +109,12 @@ pub(crate) struct Registry {
     arrived: Condvar,
     /// Signalled when a pause ends.
     resumed: Condvar,
+    /// The operation of the handshake in progress.
+    op: Mutex<Option<HandshakeOp>>,
 }
+
+/// What a handshake does to each thread's slot.
+pub(crate) type HandshakeOp = Arc<dyn Fn(&mut Local) + Send + Sync>;
 
 impl Registry {
     /// A registry whose stops raise `poll` (the word mutators poll).
@@ -110,6 +127,7 @@ impl Registry {
             park: Mutex::new(()),
             arrived: Condvar::new(),
             resumed: Condvar::new(),
+            op: Mutex::new(None),
         }
     }
 
@@ -124,6 +142,7 @@ impl Registry {
     pub(crate) fn register(&self) -> Arc<ThreadSlot> {
         let slot = Arc::new(ThreadSlot {
             state: AtomicU8::new(STOPPED),
+            pending: AtomicBool::new(false),
             local: UnsafeCell::new(Local {
                 tlab: Tlab::empty(),
                 roots: Vec::new(),
@@ -157,10 +176,18 @@ impl Registry {
         }
     }
 
-    /// The thread runs again, after waiting out any pause in progress.
+    /// The thread runs again, after waiting out any pause in progress (and
+    /// a handshake working on its slot).
     pub(crate) fn leave_stopped(&self, slot: &ThreadSlot) {
         loop {
-            slot.state.store(RUNNING, SeqCst);
+            while slot
+                .state
+                .compare_exchange(STOPPED, RUNNING, SeqCst, SeqCst)
+                .is_err()
+            {
+                // A handshake holds the slot for a moment.
+                std::thread::yield_now();
+            }
             if !self.stop.load(SeqCst) {
                 return;
             }
@@ -173,9 +200,73 @@ impl Registry {
         }
     }
 
-    /// A safepoint: if a pause waits, stop until it ends.
+    /// Runs `op` on every registered thread's slot without stopping them
+    /// all at once: the caller's (`me`, running, holding the collector's
+    /// lock) at once, each running thread's by that thread at its next
+    /// safepoint, and each stopped thread's by the caller while it holds
+    /// that slot. Returns once every thread registered at the call has had
+    /// it (threads registering meanwhile have nothing to act on).
+    pub(crate) fn handshake(&self, me: &ThreadSlot, op: HandshakeOp) {
+        let threads: Vec<Arc<ThreadSlot>> = self.threads.lock().clone();
+        *self.op.lock() = Some(op.clone());
+        for t in &threads {
+            if std::ptr::eq(&**t, me) {
+                // SAFETY: `me` is the running caller, which holds no
+                // reference into its own slot during this call.
+                op(unsafe { &mut *t.local.get() });
+            } else {
+                t.pending.store(true, SeqCst);
+            }
+        }
+        self.poll.store(true, SeqCst);
+        let mut g = self.park.lock();
+        loop {
+            let mut waiting = false;
+            for t in threads.iter().filter(|t| t.pending.load(SeqCst)) {
+                if t.state
+                    .compare_exchange(STOPPED, HANDSHAKE, SeqCst, SeqCst)
+                    .is_ok()
+                {
+                    // SAFETY: the owner is stopped and cannot leave while the
+                    // slot is HANDSHAKE (leave_stopped waits for STOPPED).
+                    op(unsafe { &mut *t.local.get() });
+                    t.pending.store(false, SeqCst);
+                    t.state.store(STOPPED, SeqCst);
+                } else if t.pending.load(SeqCst) {
+                    waiting = true;
+                }
+            }
+            if !waiting {
+                break;
+            }
+            // Woken when a running thread ran its part; the timeout covers
+            // a thread that stopped meanwhile.
+            self.arrived.wait_for(&mut g, Duration::from_millis(1));
+        }
+        drop(g);
+        *self.op.lock() = None;
+    }
+
+    /// At a safepoint: runs this thread's part of a handshake that waits
+    /// for it.
+    fn run_pending_handshake(&self, slot: &ThreadSlot) {
+        if slot.pending.load(SeqCst) {
+            if let Some(op) = self.op.lock().clone() {
+                // SAFETY: the owner runs its own part, running; no
+                // reference into the slot is held across this call.
+                op(unsafe { &mut *slot.local.get() });
+            }
+            slot.pending.store(false, SeqCst);
+            let _g = self.park.lock();
+            self.arrived.notify_all();
+        }
+    }
+
+    /// A safepoint: if a pause waits, stop until it ends; if a handshake
+    /// waits, run this thread's part.
     #[inline]
     pub(crate) fn park_if_requested(&self, slot: &ThreadSlot) {
+        self.run_pending_handshake(slot);
         if self.stop.load(SeqCst) {
             self.enter_stopped(slot);
             self.leave_stopped(slot);

@@ -44,6 +44,11 @@ pub struct GcStats {
     /// Degradations the last cycle noted (e.g. a failed populate, MOVE
     /// falling back to COPY).
     pub last_notes: Vec<String>,
+    /// Handshakes run (operations on every thread without a global stop:
+    /// the SATB flush before each remark pause).
+    pub handshakes: u64,
+    /// Their total time, from the request until every thread had run it.
+    pub handshake_time: Duration,
     /// Times an allocating thread slept at a pacing threshold.
     pub paced: u64,
     /// Their total sleep (not a pause: the other threads ran).
@@ -83,6 +88,8 @@ impl Default for GcStats {
             last_used_after: 0,
             last_live: 0,
             last_notes: Vec::new(),
+            handshakes: 0,
+            handshake_time: Duration::ZERO,
             paced: 0,
             pacing: Duration::ZERO,
             pauses: new_histogram(),

@@ -376,3 +376,84 @@ fn four_threads_fault_on_the_same_pages() {
         main.verify().expect("heap valid");
     }
 }
+
+/// The remark's handshake reaches a thread running a safepoint loop (it
+/// hands its buffer over itself) and a thread blocked on a barrier (the
+/// driver takes its buffer), and what each hid during marking survives.
+#[test]
+fn the_remark_handshake_reaches_running_and_blocked_threads() {
+    for mode in [Mode::UffdWorkers, Mode::Uffd] {
+        let Some(rt) = build(mode, |b| {
+            b.concurrent_mark_delay(Duration::from_millis(100))
+        }) else {
+            continue;
+        };
+        let mut a = rt.mutator().expect("mutator");
+        // Two holders, each holding one object only it references.
+        let holders: Vec<Global> = (0..2u64)
+            .map(|k| {
+                let h = obj(&mut a, 10 + k, 1);
+                let g = a.add_global(h);
+                let x = obj(&mut a, 20 + k, 0);
+                let h = a.global(g).as_object();
+                a.write(h, 0, x);
+                g
+            })
+            .collect();
+        let outs: Vec<Global> = (0..2).map(|_| a.add_global(Value::NIL)).collect();
+        assert!(a.start_cycle(), "{mode}: a cycle starts");
+        let hidden = Arc::new(Barrier::new(3));
+        let release = Arc::new(Barrier::new(2));
+        let stop = Arc::new(AtomicBool::new(false));
+        let hide = |m: &mut Mutator, k: usize| {
+            let newborn = obj(m, 30 + k as u64, 1);
+            m.roots().push(newborn);
+            let holder = m.global(holders[k]).as_object();
+            let x = holder.slot(0);
+            let newborn = m.roots()[0].as_object();
+            m.write(newborn, 0, x);
+            m.write(holder, 0, Value::NIL);
+            let newborn = m.roots()[0];
+            m.set_global(outs[k], newborn);
+        };
+        std::thread::scope(|s| {
+            let (rt, hidden, release, stop) = (&rt, &hidden, &release, &stop);
+            s.spawn(move || {
+                let mut b = rt.mutator().expect("mutator");
+                hide(&mut b, 0);
+                b.blocking(|| {
+                    hidden.wait();
+                    release.wait();
+                });
+            });
+            s.spawn(move || {
+                let mut c = rt.mutator().expect("mutator");
+                hide(&mut c, 1);
+                c.blocking(|| hidden.wait());
+                while !stop.load(Ordering::Relaxed) {
+                    c.safepoint();
+                    std::hint::spin_loop();
+                }
+            });
+            a.blocking(|| hidden.wait());
+            assert_eq!(
+                a.cycle_phase(),
+                CyclePhase::Marking,
+                "{mode}: hidden during marking"
+            );
+            a.finish_cycle().expect("cycle");
+            stop.store(true, Ordering::Relaxed);
+            a.blocking(|| release.wait());
+        });
+        a.verify().expect("heap valid");
+        assert!(rt.stats().handshakes >= 1, "{mode}: the remark handshook");
+        for (k, g) in outs.iter().enumerate() {
+            let kept = a.global(*g).as_object().slot(0);
+            assert!(
+                kept.is_object(),
+                "{mode}: thread {k}'s hidden object survived"
+            );
+            assert_eq!(id(kept), 20 + k as u64);
+        }
+    }
+}

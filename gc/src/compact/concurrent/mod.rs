@@ -305,6 +305,34 @@ impl UffdCompactor {
         pauses::wait_for(done);
     }
 
+    /// Marks from every SATB buffer queued now, on the calling thread while
+    /// the mutators run: after a finished marking and before its remark
+    /// pause (e.g. once a handshake has flushed every thread's partial
+    /// buffer), so that the pause finds little left to drain. Returns the
+    /// buffers drained; none outside that window.
+    pub fn drain_satb(&self) -> usize {
+        let State::Marking(job) = &self.state else {
+            return 0;
+        };
+        if !job.done.load(Ordering::Acquire) {
+            return 0;
+        }
+        let mut stats = crate::mark::tracer::MarkStats::default();
+        let mut drained = 0;
+        loop {
+            let buffers = self.satb.take_all();
+            if buffers.is_empty() {
+                break;
+            }
+            for mut b in buffers {
+                drained += 1;
+                stats.add(crate::mark::tracer::mark(&self.heap, &mut b, 1));
+            }
+        }
+        job.stats.lock().add(stats);
+        drained
+    }
+
     /// Waits for the compaction in flight, if any, and returns its report.
     pub fn wait(&mut self) -> Option<CycleReport> {
         if !self.is_running() {
