@@ -1,8 +1,9 @@
 //! Driving a concurrent cycle from the mutators (uffd modes): a full heap
 //! starts one with the initial pause, allocation polls the collector's
 //! attention flag and runs the remark and flip pauses when the collector
-//! threads are ready, and a mutator that runs out of room before that waits
-//! (a stall, counted in the pause it ends with).
+//! threads are ready, allocation past a pacing threshold sleeps as the
+//! policy says, and a mutator that reaches the hard limit before the cycle
+//! ends waits (a stall, counted in the pause it ends with).
 //!
 //! Every function here with `driving` in its name, or called from one,
 //! runs holding [`Shared::driving`](crate::Shared): one thread at a time
