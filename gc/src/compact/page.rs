@@ -106,11 +106,9 @@ impl<'a> PageComputer<'a> {
         let addr = v.object_addr();
         let marks = self.heap.marks();
         if self.heap.moving().contains(addr) {
-            if marks.moving.test(addr) {
-                let new = self.plan.forward(&marks.live, addr);
-                Value::from_bits(v.to_bits() - addr as u64 + new as u64)
-            } else {
-                Value::NIL
+            match self.plan.forward_marked(&marks.live, addr) {
+                Some(new) => Value::from_bits(v.to_bits() - addr as u64 + new as u64),
+                None => Value::NIL,
             }
         } else if self.heap.non_moving().contains(addr) && !marks.non_moving.test(addr) {
             Value::NIL
