@@ -228,23 +228,26 @@ impl ForwardingPlan {
         if word & (1u64 << bit) == 0 {
             return None;
         }
-        if w < self.dense_words {
-            return Some(addr);
-        }
-        let below = word & ((1u64 << bit) - 1);
-        Some(self.base + (self.chunk_prefix[chunk] as usize + below.count_ones() as usize) * WORD)
+        Some(self.slide(addr, w, word))
     }
 
     /// The post-compaction address of the live moving object at `addr`.
     #[inline(always)]
     pub fn forward(&self, live: &Bitmap, addr: usize) -> usize {
         let w = (addr - self.base) / WORD;
+        self.slide(addr, w, live.word(w / 64))
+    }
+
+    /// Where the object at `addr` (word `w` of the space, whose live-bitmap
+    /// word is `live_word`) lands: in place in the dense prefix, else after
+    /// the live words below it.
+    #[inline(always)]
+    fn slide(&self, addr: usize, w: usize, live_word: u64) -> usize {
         if w < self.dense_words {
             return addr;
         }
-        let (chunk, bit) = (w / 64, w % 64);
-        let below = live.word(chunk) & ((1u64 << bit) - 1);
-        self.base + (self.chunk_prefix[chunk] as usize + below.count_ones() as usize) * WORD
+        let below = live_word & ((1u64 << (w % 64)) - 1);
+        self.base + (self.chunk_prefix[w / 64] as usize + below.count_ones() as usize) * WORD
     }
 }
 
