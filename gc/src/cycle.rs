@@ -143,9 +143,11 @@ pub struct CycleReport {
     pub flip_pause: Duration,
     /// Mutator page faults on the heap served during the cycle.
     pub faults: u64,
-    /// Per-fault service times in nanoseconds, from the worker reading the
-    /// event to the page being mapped (at most a few thousand per cycle).
-    pub fault_service_ns: Vec<u64>,
+    /// Fault service times as (nanoseconds, faults) pairs, every fault
+    /// counted, each time rounded down by at most 3%: from the handler's
+    /// start (the SIGBUS handler, or the worker reading the event) to the
+    /// page being mapped.
+    pub fault_service: Vec<(u64, u64)>,
     /// CPU time of the collector's work: the pause on the mutator's thread,
     /// the collector threads and the fault workers.
     pub gc_cpu: Duration,
@@ -174,7 +176,7 @@ impl CycleReport {
             pause_ends: Vec::new(),
             flip_pause: Duration::ZERO,
             faults: 0,
-            fault_service_ns: Vec::new(),
+            fault_service: Vec::new(),
             gc_cpu: Duration::ZERO,
             concurrent: Vec::new(),
             notes: Vec::new(),

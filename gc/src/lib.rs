@@ -17,6 +17,7 @@
 //! - [`verify`]: the heap verifier and the address-independent graph checksum.
 //! - [`cycle`]: per-cycle reports.
 //! - [`roots`]: the [`RootSet`] trait embedders implement.
+//! - [`table`]: side tables (bitmaps, forwarding counts) on huge pages.
 //!
 //! No policy and no embedder callbacks live here: the `runtime` crate decides
 //! when to collect and owns mutators and roots.
@@ -28,6 +29,7 @@ pub mod heap;
 pub mod mark;
 pub mod object;
 pub mod roots;
+pub mod table;
 pub mod uffd;
 pub mod value;
 pub mod verify;

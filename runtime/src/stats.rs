@@ -192,8 +192,11 @@ impl GcStats {
             self.flip_pauses.saturating_record(nanos(r.flip_pause));
         }
         self.faults += r.faults;
-        for &ns in &r.fault_service_ns {
-            self.fault_service.saturating_record(ns.max(1));
+        for &(ns, n) in &r.fault_service {
+            // Clamped like `saturating_record` (hdrhistogram has no
+            // saturating form of `record_n`).
+            let ns = ns.clamp(1, self.fault_service.high());
+            let _ = self.fault_service.record_n(ns, n);
         }
         self.gc_cpu += r.gc_cpu;
         self.pages_compacted += r.pages_compacted as u64;

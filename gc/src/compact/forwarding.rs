@@ -26,6 +26,7 @@
 use crate::heap::{Heap, PAGE_SIZE};
 use crate::mark::bitmap::Bitmap;
 use crate::object::{ObjRef, WORD};
+use crate::table::Table;
 
 /// Words per to-space page.
 pub const PAGE_WORDS: usize = PAGE_SIZE / WORD;
@@ -37,7 +38,10 @@ pub struct ForwardingPlan {
     /// prefix ends in) the dead words of the prefix in it, so that a live
     /// word `w` at or above the prefix lands on
     /// `chunk_prefix[c] + popcount(live[c] below w)` with the plain bitmap.
-    chunk_prefix: Vec<u32>,
+    /// (A table on huge pages, sized for the whole space: read at random.)
+    chunk_prefix: Table<u32>,
+    /// Entries of `chunk_prefix` in use.
+    chunks: usize,
     page_first: Vec<u32>,
     live_words: usize,
     old_top: usize,
@@ -118,14 +122,15 @@ impl ForwardingPlan {
         let base = heap.moving().base();
         let mut plan = ForwardingPlan {
             base,
-            chunk_prefix: Vec::new(),
+            // One entry per chunk of the space, plus the end.
+            chunk_prefix: Table::new(heap.moving().capacity().div_ceil(WORD * 64) + 1),
+            chunks: 0,
             page_first: Vec::new(),
             live_words: 0,
             old_top: base,
             dense_words: dense_prefix_words(heap, old_top, threshold),
         };
-        plan.chunk_prefix
-            .push(plan.prefix_dead(&heap.marks().live, 0) as u32);
+        plan.push_chunk(plan.prefix_dead(&heap.marks().live, 0));
         plan.extend(heap, old_top);
         plan
     }
@@ -152,12 +157,11 @@ impl ForwardingPlan {
         // words in it are what they were).
         let first = (self.old_top - self.base) / (WORD * 64);
         let mut total = self.chunk_prefix[first] as usize - self.prefix_dead(live, first);
-        self.chunk_prefix.truncate(first);
+        self.chunks = first;
         self.page_first.truncate(total.div_ceil(PAGE_WORDS));
         let chunks = (new_top - self.base).div_ceil(WORD * 64);
         for c in first..chunks {
-            self.chunk_prefix
-                .push((total + self.prefix_dead(live, c)) as u32);
+            self.push_chunk(total + self.prefix_dead(live, c));
             // The prefix counts as live: its dead words are fillers.
             let w = live.word(c) | dense_mask(self.dense_words, c);
             let n = w.count_ones() as usize;
@@ -170,9 +174,16 @@ impl ForwardingPlan {
             }
             total += n;
         }
-        self.chunk_prefix.push(total as u32);
+        self.push_chunk(total);
         self.live_words = total;
         self.old_top = new_top;
+    }
+
+    /// Appends the count of the next chunk.
+    #[inline]
+    fn push_chunk(&mut self, words: usize) {
+        self.chunk_prefix[self.chunks] = words as u32;
+        self.chunks += 1;
     }
 
     /// Live words in the moving space (its size after compaction).

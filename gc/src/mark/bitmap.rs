@@ -7,11 +7,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::object::WORD;
+use crate::table::Table;
 
 /// A bitmap covering `[base, base + covered_bytes)` with one bit per 8-byte word.
 pub struct Bitmap {
     base: usize,
-    bits: Box<[AtomicU64]>,
+    bits: Table<AtomicU64>,
 }
 
 impl Bitmap {
@@ -19,8 +20,10 @@ impl Bitmap {
     pub fn new(base: usize, covered_bytes: usize) -> Bitmap {
         let nbits = covered_bytes.div_ceil(WORD);
         let words = nbits.div_ceil(64);
-        let bits: Box<[AtomicU64]> = (0..words).map(|_| AtomicU64::new(0)).collect();
-        Bitmap { base, bits }
+        Bitmap {
+            base,
+            bits: Table::new(words),
+        }
     }
 
     /// First covered address.
@@ -98,6 +101,14 @@ impl Bitmap {
     #[inline(always)]
     pub fn word(&self, i: usize) -> u64 {
         self.bits[i].load(Ordering::Relaxed)
+    }
+
+    /// Starts loading the bitmap word holding the bit of `addr` into cache
+    /// (a hint; nothing for addresses the bitmap does not cover).
+    #[inline(always)]
+    pub fn prefetch(&self, addr: usize) {
+        self.bits
+            .prefetch(addr.wrapping_sub(self.base) / (WORD * 64));
     }
 
     /// Number of bitmap words.

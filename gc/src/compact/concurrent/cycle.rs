@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
+use super::fault_log::FaultLog;
 use super::pages::PageStates;
 use crate::compact::forwarding::{ForwardingPlan, PAGE_WORDS};
 use crate::compact::non_moving::{sweep, update_page};
@@ -44,49 +45,6 @@ impl PageBuf {
     /// A zeroed buffer on the heap (allocate before serving faults).
     pub fn boxed() -> Box<PageBuf> {
         Box::new(PageBuf::zeroed())
-    }
-}
-
-/// Fault service times, recorded without allocation or locks.
-pub struct FaultLog {
-    count: AtomicU64,
-    next: AtomicUsize,
-    samples: Box<[AtomicU64]>,
-}
-
-/// Samples kept per cycle (the count is exact beyond it).
-const FAULT_SAMPLES: usize = 4 << 10;
-
-impl FaultLog {
-    pub(crate) fn new() -> FaultLog {
-        FaultLog {
-            count: AtomicU64::new(0),
-            next: AtomicUsize::new(0),
-            samples: (0..FAULT_SAMPLES).map(|_| AtomicU64::new(0)).collect(),
-        }
-    }
-
-    /// Records one fault served in `d`.
-    pub fn record(&self, d: Duration) {
-        self.count.fetch_add(1, Ordering::Relaxed);
-        let i = self.next.fetch_add(1, Ordering::Relaxed);
-        if let Some(slot) = self.samples.get(i) {
-            slot.store(d.as_nanos().min(u64::MAX as u128) as u64, Ordering::Relaxed);
-        }
-    }
-
-    /// Faults recorded.
-    pub fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
-    }
-
-    /// The kept samples (call once the cycle is over).
-    pub fn samples(&self) -> Vec<u64> {
-        let n = self.next.load(Ordering::Relaxed).min(self.samples.len());
-        self.samples[..n]
-            .iter()
-            .map(|s| s.load(Ordering::Relaxed))
-            .collect()
     }
 }
 
@@ -180,39 +138,27 @@ impl Cycle {
     /// Computes claimed moving page `page` into `buf` and installs it with
     /// `UFFDIO_COPY`, waking any thread faulting on it.
     pub fn install_moving(&self, page: usize, buf: &mut PageBuf) {
-        self.install_moving_run(page, std::slice::from_mut(buf));
+        self.computer().compute_page(page, &mut buf.0);
+        self.copy_moving_run(page, 1, buf.0.as_ptr() as usize);
     }
 
-    /// Computes the claimed moving pages `first ..` (one per buffer, a
-    /// contiguous run) and installs them with one `UFFDIO_COPY`, waking any
-    /// thread faulting on them.
-    pub fn install_moving_run(&self, first: usize, bufs: &mut [PageBuf]) {
-        let pc = self.computer();
-        for (i, buf) in bufs.iter_mut().enumerate() {
-            pc.compute_page(first + i, &mut buf.0);
-        }
-        let dst = self.moving_addr(first);
-        self.copy_from(dst, bufs.as_ptr() as usize, bufs.len() * PAGE_SIZE);
-        for page in first..first + bufs.len() {
+    /// Installs the claimed moving pages `first .. first + n`, computed into
+    /// the `n` pages at `src`, with one `UFFDIO_COPY`, waking any thread
+    /// faulting on them.
+    pub fn copy_moving_run(&self, first: usize, n: usize, src: usize) {
+        self.copy_from(self.moving_addr(first), src, n * PAGE_SIZE);
+        for page in first..first + n {
             self.moving.set_mapped(page);
         }
     }
 
-    /// Computes the claimed moving pages `first .. first + n` into the
-    /// drained from-space pages at `src` and moves them into place with
-    /// `UFFDIO_MOVE` (no page allocation, no second copy), waking any thread
-    /// faulting on them. Returns `false` if the kernel refused to move
-    /// (`EBUSY`: pages shared with a forked child; or MOVE unsupported): the
-    /// rest of the run was then installed with `UFFDIO_COPY` from `src`.
+    /// Moves the claimed moving pages `first .. first + n`, computed into
+    /// the drained from-space pages at `src`, into place with `UFFDIO_MOVE`
+    /// (no page allocation, no second copy), waking any thread faulting on
+    /// them. Returns `false` if the kernel refused to move (`EBUSY`: pages
+    /// shared with a forked child; or MOVE unsupported): the rest of the run
+    /// was then installed with `UFFDIO_COPY` from `src`.
     pub fn move_moving_run(&self, first: usize, n: usize, src: usize) -> bool {
-        let pc = self.computer();
-        for i in 0..n {
-            // SAFETY: `src` is n drained from-space pages: mapped RW since
-            // the flip, read by no page left to compute, and this thread's
-            // alone (the collector hands each out once).
-            let page = unsafe { &mut *((src + i * PAGE_SIZE) as *mut [u64; PAGE_WORDS]) };
-            pc.compute_page(first + i, page);
-        }
         let dst = self.moving_addr(first);
         let len = n * PAGE_SIZE;
         let mut done = 0;

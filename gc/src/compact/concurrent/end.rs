@@ -67,7 +67,7 @@ pub fn end_cycle(cycle: &Cycle) -> CycleReport {
     report.notes.extend(notes);
     report.faults = cycle.faults.count();
     report.pages_moved = cycle.moved_pages.load(Ordering::Relaxed);
-    report.fault_service_ns = cycle.faults.samples();
+    report.fault_service = cycle.faults.times();
     report.gc_cpu += own_cpu
         + Duration::from_nanos(cycle.gc_cpu_ns.load(Ordering::Relaxed))
         + Duration::from_nanos(cycle.worker_cpu_ns.swap(0, Ordering::Relaxed));

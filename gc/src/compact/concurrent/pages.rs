@@ -51,6 +51,13 @@ impl PageStates {
             .is_ok()
     }
 
+    /// Whether page `i` is unclaimed (a hint: another thread may claim it
+    /// right after).
+    #[inline]
+    pub fn is_unprocessed(&self, i: usize) -> bool {
+        self.states[i].load(Ordering::Relaxed) == UNPROCESSED
+    }
+
     /// Marks a claimed page mapped.
     #[inline]
     pub fn set_mapped(&self, i: usize) {

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::cycle::{Cycle, FaultLog, NonMovingPart};
+use super::cycle::{Cycle, NonMovingPart};
+use super::fault_log::FaultLog;
 use super::pages::PageStates;
 use super::prepare::{MarkJob, PlanJob};
 use super::threads::Job;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::cycle::{Cycle, PageBuf};
+use crate::compact::forwarding::PAGE_WORDS;
 use super::end::end_cycle;
 use super::prepare::{run_mark, run_plan, MarkJob, PlanJob};
 use crate::cycle::{thread_cpu, CycleReport, Phase};
@@ -74,11 +75,14 @@ pub enum Job {
     Compact(Arc<Cycle>),
 }
 
-/// Pages a collector thread installs with one `UFFDIO_COPY` at most.
+/// Pages a collector thread installs with one `UFFDIO_COPY` at most (its
+/// page buffers).
 const RUN_PAGES: usize = 8;
 
-/// Pages a collector thread claims at a time from the shared cursor.
-const CHUNK_PAGES: usize = 32;
+/// Pages a collector thread claims at a time from the shared cursor; also
+/// the longest run installed with one `UFFDIO_MOVE` (one TLB flush, which
+/// interrupts every other CPU running the process, for the whole run).
+const CHUNK_PAGES: usize = 64;
 
 /// A collector thread. Thread 0 coordinates: it releases from-space behind
 /// the compacted prefix, waits for every page, ends the cycle and sends the
@@ -163,30 +167,11 @@ pub fn collector(index: usize, jobs: Receiver<Job>, reports: Sender<CycleReport>
 /// collector threads take chunks from a shared cursor, so each works on its
 /// own range (and fault handlers claim single pages in between).
 ///
-/// Contiguous claimed pages are computed into `run` and installed with one
-/// ioctl, up to `run.len()` pages at a time (a fault on a page of a run
-/// waits for the whole run).
-fn compact_moving(cycle: &Cycle, run: &mut [PageBuf], mut from: Option<&mut FromSpace>) {
+/// A chunk is installed in runs: into drained from-space pages and moved
+/// (the whole chunk at once) where from-space has drained far enough, else
+/// into `bufs` and copied, `bufs.len()` pages at a time.
+fn compact_moving(cycle: &Cycle, bufs: &mut [PageBuf], mut from: Option<&mut FromSpace>) {
     let pages = cycle.moving.len();
-    let mut start = 0;
-    let mut n = 0;
-    let flush = |start: usize, n: usize, run: &mut [PageBuf], from: &mut Option<&mut FromSpace>| {
-        if n == 0 {
-            return;
-        }
-        match from.as_deref_mut().and_then(|f| f.take(n)) {
-            Some(src) => {
-                let moved = cycle.move_moving_run(start, n, src);
-                if let Some(f) = from.as_deref_mut() {
-                    f.refused(cycle, moved);
-                }
-            }
-            None => cycle.install_moving_run(start, &mut run[..n]),
-        }
-        if !cycle.page_delay.is_zero() {
-            std::thread::sleep(cycle.page_delay * n as u32);
-        }
-    };
     loop {
         let chunk = cycle
             .moving_cursor
@@ -194,27 +179,89 @@ fn compact_moving(cycle: &Cycle, run: &mut [PageBuf], mut from: Option<&mut From
         if chunk >= pages {
             break;
         }
-        for page in chunk..(chunk + CHUNK_PAGES).min(pages) {
-            if cycle.moving.try_claim(page) {
-                if n == 0 {
-                    start = page;
+        let end = (chunk + CHUNK_PAGES).min(pages);
+        let mut at = chunk;
+        while at < end {
+            let n = end - at;
+            let installed = match from.as_deref_mut().and_then(|f| f.take(n)) {
+                Some(src) => {
+                    let moved = install_run(cycle, at, n, src, Install::Move);
+                    if let Some(f) = from.as_deref_mut() {
+                        f.refused(cycle, moved);
+                    }
+                    n
                 }
-                n += 1;
-                if n == run.len() {
-                    flush(start, n, run, &mut from);
-                    n = 0;
+                None => {
+                    let n = n.min(bufs.len());
+                    install_run(cycle, at, n, bufs.as_mut_ptr() as usize, Install::Copy);
+                    n
                 }
-            } else {
-                flush(start, n, run, &mut from);
-                n = 0;
+            };
+            if !cycle.page_delay.is_zero() {
+                std::thread::sleep(cycle.page_delay * installed as u32);
             }
+            at += installed;
         }
-        flush(start, n, run, &mut from);
-        n = 0;
         if let Some(f) = from.as_deref_mut() {
             f.advance(cycle);
         }
     }
+}
+
+/// How a run of computed pages is installed.
+#[derive(Clone, Copy, PartialEq)]
+enum Install {
+    /// `UFFDIO_COPY` from page buffers.
+    Copy,
+    /// `UFFDIO_MOVE` of drained from-space pages.
+    Move,
+}
+
+/// Computes the unclaimed pages among `first .. first + n` into the `n`
+/// pages at `dst` (page `first + i` into page `i`), then claims them and
+/// installs each contiguous run of claimed pages with one ioctl. Returns
+/// `false` if a MOVE was refused.
+///
+/// Pages are claimed only once computed, so a mutator faulting on one of
+/// them meanwhile computes it itself instead of waiting for the whole run;
+/// its claim wins and the collector's copy is dropped. (Computing is
+/// deterministic: both copies are the same.)
+fn install_run(cycle: &Cycle, first: usize, n: usize, dst: usize, how: Install) -> bool {
+    debug_assert!(n <= 64, "a run's pages fit one bit mask");
+    let pc = cycle.computer();
+    let mut computed = 0u64;
+    for i in 0..n {
+        if cycle.moving.is_unprocessed(first + i) {
+            // SAFETY: `dst` is `n` pages this thread owns: its page buffers,
+            // or drained from-space pages (mapped since the flip, read by no
+            // page left to compute, handed out once by `FromSpace::take`).
+            let page = unsafe { &mut *((dst + i * PAGE_SIZE) as *mut [u64; PAGE_WORDS]) };
+            pc.compute_page(first + i, page);
+            computed |= 1 << i;
+        }
+    }
+    let claimed = |i: usize| computed & (1 << i) != 0 && cycle.moving.try_claim(first + i);
+    let mut moved_all = true;
+    let mut i = 0;
+    while i < n {
+        if !claimed(i) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        i += 1;
+        while i < n && claimed(i) {
+            i += 1;
+        }
+        let src = dst + start * PAGE_SIZE;
+        match how {
+            Install::Copy => cycle.copy_moving_run(first + start, i - start, src),
+            Install::Move => moved_all &= cycle.move_moving_run(first + start, i - start, src),
+        }
+        // Page `i` (if any) was not claimed: skip it.
+        i += 1;
+    }
+    moved_all
 }
 
 /// Drained from-space: pages no page left to compute reads. The most

@@ -1,0 +1,143 @@
+//! Side tables in their own anonymous mappings, on transparent huge pages
+//! where the kernel allows.
+//!
+//! The mark and live bitmaps and the forwarding plan's per-chunk counts are
+//! read at random: marking follows references, and computing a page forwards
+//! every reference in it, each to anywhere in the heap. With 4 KiB pages
+//! nearly every such read is also a TLB miss (in a VM, a nested page walk),
+//! so these tables ask for huge pages (`MADV_HUGEPAGE`; refused silently
+//! where transparent huge pages are off). Being fresh anonymous memory, they
+//! start zeroed and cost no memory until touched, so a table may cover the
+//! whole reservation of a space.
+
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU32, AtomicU64};
+
+use mremap_shim::sys::{self, Advice, MapFlags, ProtFlags};
+
+use crate::heap::PMD_SIZE;
+
+/// Types whose all-zero bit pattern is a valid value.
+///
+/// # Safety
+/// Implement only for types where every zeroed byte pattern is valid.
+pub unsafe trait Zeroed: Sized {}
+
+// SAFETY: zero is a valid integer.
+unsafe impl Zeroed for u32 {}
+// SAFETY: zero is a valid integer.
+unsafe impl Zeroed for u64 {}
+// SAFETY: an atomic integer has the layout of its integer.
+unsafe impl Zeroed for AtomicU32 {}
+// SAFETY: an atomic integer has the layout of its integer.
+unsafe impl Zeroed for AtomicU64 {}
+
+/// A zero-initialised array of `len` elements in a mapping of its own.
+pub struct Table<T: Zeroed> {
+    addr: usize,
+    len: usize,
+    map_len: usize,
+    _owns: PhantomData<T>,
+}
+
+// SAFETY: the table owns its elements like a `Box<[T]>` does.
+unsafe impl<T: Zeroed + Send> Send for Table<T> {}
+// SAFETY: shared access hands out `&[T]` only, as `Box<[T]>` does.
+unsafe impl<T: Zeroed + Sync> Sync for Table<T> {}
+
+impl<T: Zeroed> Table<T> {
+    /// `len` zeroed elements. Panics if the address space is exhausted (as
+    /// an allocation of the same size from the global allocator would
+    /// abort): tables are made once, with the heap.
+    pub fn new(len: usize) -> Table<T> {
+        let bytes = (len * size_of::<T>()).max(1);
+        // Whole huge pages: the kernel aligns such anonymous mappings to
+        // a huge page, so every page of the table can be one.
+        let map_len = if bytes >= PMD_SIZE {
+            bytes.next_multiple_of(PMD_SIZE)
+        } else {
+            bytes.next_multiple_of(sys::page_size())
+        };
+        let addr = sys::mmap_anon(
+            0,
+            map_len,
+            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+            MapFlags::MAP_PRIVATE | MapFlags::MAP_NORESERVE,
+        )
+        .unwrap_or_else(|e| panic!("mapping a {map_len}-byte side table failed: {e}"));
+        if map_len >= PMD_SIZE {
+            // Advice only: without transparent huge pages the table works
+            // the same on small pages.
+            let _ = sys::madvise(addr, map_len, Advice::MADV_HUGEPAGE);
+        }
+        Table {
+            addr,
+            len,
+            map_len,
+            _owns: PhantomData,
+        }
+    }
+}
+
+impl<T: Zeroed> Table<T> {
+    /// Asks the CPU to bring element `i` into cache (nothing if `i` is out
+    /// of bounds): for reads at random addresses known some time ahead.
+    #[inline(always)]
+    pub fn prefetch(&self, i: usize) {
+        if i < self.len {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: a prefetch hint never faults and changes no memory;
+            // the address lies in the table anyway.
+            unsafe {
+                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                _mm_prefetch::<_MM_HINT_T0>((self.addr + i * size_of::<T>()) as *const i8);
+            }
+        }
+    }
+}
+
+impl<T: Zeroed> Deref for Table<T> {
+    type Target = [T];
+
+    #[inline(always)]
+    fn deref(&self) -> &[T] {
+        // SAFETY: the mapping holds `len` elements, zero-initialised (a valid
+        // `T` by `Zeroed`), aligned (page-aligned start), alive until drop.
+        unsafe { std::slice::from_raw_parts(self.addr as *const T, self.len) }
+    }
+}
+
+impl<T: Zeroed> DerefMut for Table<T> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut [T] {
+        // SAFETY: as in `deref`, and `&mut self` makes the access exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.addr as *mut T, self.len) }
+    }
+}
+
+impl<T: Zeroed> Drop for Table<T> {
+    fn drop(&mut self) {
+        // Nothing references the table any more; failure would only leak.
+        let _ = sys::munmap(self.addr, self.map_len);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn starts_zeroed_and_keeps_writes() {
+        let mut t: Table<u32> = Table::new(3 << 20);
+        assert_eq!(t.len(), 3 << 20);
+        assert!(t.iter().step_by(4096).all(|&x| x == 0));
+        t[12345] = 7;
+        t[(3 << 20) - 1] = 9;
+        assert_eq!((t[12345], t[(3 << 20) - 1]), (7, 9));
+        let a: Table<AtomicU64> = Table::new(10);
+        a[9].fetch_or(5, Ordering::Relaxed);
+        assert_eq!(a[9].load(Ordering::Relaxed), 5);
+    }
+}
