@@ -242,6 +242,15 @@ impl ForwardingPlan {
         Some(self.slide(addr, w, word))
     }
 
+    /// Starts loading what forwarding `addr` reads (its live-bitmap word
+    /// and its chunk's count) into cache: a hint, harmless for any address.
+    #[inline(always)]
+    pub fn prefetch(&self, live: &Bitmap, addr: usize) {
+        live.prefetch(addr);
+        self.chunk_prefix
+            .prefetch(addr.wrapping_sub(self.base) / (WORD * 64));
+    }
+
     /// The post-compaction address of the live moving object at `addr`.
     #[inline(always)]
     pub fn forward(&self, live: &Bitmap, addr: usize) -> usize {

@@ -19,8 +19,33 @@ use crate::heap::{Heap, PAGE_SIZE};
 use crate::object::{Header, FILLER_TAG, HEADER_WORDS, WORD};
 use crate::value::Value;
 
-/// Slots ahead of the one being fixed whose bitmap words are prefetched.
-const PREFETCH_AHEAD: usize = 32;
+/// The reference slots of one page being computed: word ranges of the
+/// page, one per object piece with slots (an object takes at least its two
+/// header words, so a page holds at most `PAGE_WORDS / 2 + 1` pieces).
+struct SlotRuns {
+    runs: [(u16, u16); PAGE_WORDS / HEADER_WORDS + 1],
+    len: usize,
+}
+
+impl SlotRuns {
+    fn new() -> SlotRuns {
+        SlotRuns {
+            runs: [(0, 0); PAGE_WORDS / HEADER_WORDS + 1],
+            len: 0,
+        }
+    }
+
+    /// Adds the words `start .. end` of the page.
+    #[inline(always)]
+    fn push(&mut self, start: usize, end: usize) {
+        self.runs[self.len] = (start as u16, end as u16);
+        self.len += 1;
+    }
+
+    fn as_slice(&self) -> &[(u16, u16)] {
+        &self.runs[..self.len]
+    }
+}
 
 /// A read-only view of one compaction: the heap, its plan and where the
 /// from-space copy of the moving space now lives.
@@ -120,22 +145,27 @@ impl<'a> PageComputer<'a> {
         }
     }
 
-    /// Fixes every slot of `slots` ([`PageComputer::fix_value`]). Each
-    /// reference costs a read of the live bitmap at a random place, nearly
-    /// always a cache miss, so the bitmap word of the slot
-    /// [`PREFETCH_AHEAD`] places on is requested first: a page full of
-    /// references then waits for many misses at once rather than a few.
+    /// Fixes the slots of `runs` in `buf` ([`PageComputer::fix_value`]).
+    ///
+    /// A reference may point anywhere in the heap, so forwarding it reads
+    /// its live-bitmap word and chunk count at a random place: nearly always
+    /// two cache misses. Every reference's are requested first, so that a
+    /// page waits for its misses together rather than a few at a time.
     #[inline(always)]
-    fn fix_slots(&self, slots: &mut [u64]) {
+    fn fix_runs(&self, buf: &mut [u64; PAGE_WORDS], runs: &SlotRuns) {
         let live = &self.heap.marks().live;
-        for i in 0..slots.len() {
-            if let Some(&ahead) = slots.get(i + PREFETCH_AHEAD) {
-                let v = Value::from_bits(ahead);
+        for &(start, end) in runs.as_slice() {
+            for &w in &buf[start as usize..end as usize] {
+                let v = Value::from_bits(w);
                 if v.is_object() {
-                    live.prefetch(v.object_addr());
+                    self.plan.prefetch(live, v.object_addr());
                 }
             }
-            slots[i] = self.fix_value(Value::from_bits(slots[i])).to_bits();
+        }
+        for &(start, end) in runs.as_slice() {
+            for w in &mut buf[start as usize..end as usize] {
+                *w = self.fix_value(Value::from_bits(*w)).to_bits();
+            }
         }
     }
 
@@ -154,6 +184,7 @@ impl<'a> PageComputer<'a> {
         let old_top_bit = (self.plan.old_top() - self.base) / WORD;
         let dense = self.plan.dense_words();
         let mut d = dest_start;
+        let mut runs = SlotRuns::new();
         let (mut obj, mut offset) = if dest_start < dense {
             // The dense prefix: copied as it is, then updated.
             let stop = dense.min(dest_end);
@@ -186,10 +217,13 @@ impl<'a> PageComputer<'a> {
             let n = (size - offset).min(dest_end - d);
             let out = &mut buf[d - dest_start..d - dest_start + n];
             out.copy_from_slice(self.read_from_space_words(obj + offset, n));
-            // Fix the reference slots that fall in this piece.
+            // The reference slots that fall in this piece, fixed below.
             let first_slot = offset.max(HEADER_WORDS);
             let end_slot = (offset + n).min(HEADER_WORDS + header.slots as usize);
-            self.fix_slots(&mut out[first_slot.saturating_sub(offset)..end_slot.saturating_sub(offset)]);
+            if end_slot > first_slot {
+                let at = d - dest_start - offset;
+                runs.push(at + first_slot, at + end_slot);
+            }
             d += n;
             if d == dest_end {
                 break;
@@ -201,6 +235,7 @@ impl<'a> PageComputer<'a> {
             offset = 0;
         }
         buf[dest_end - dest_start..].fill(0);
+        self.fix_runs(buf, &runs);
     }
 
     /// Updates dense page `page` where it is (its objects keep their
