@@ -12,7 +12,11 @@
 
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use mremap_shim::sys::{self, Advice, MapFlags, ProtFlags};
 
@@ -81,6 +85,16 @@ impl<T: Zeroed> Table<T> {
 }
 
 impl<T: Zeroed> Table<T> {
+    /// A table of no elements, owning no mapping.
+    pub fn empty() -> Table<T> {
+        Table {
+            addr: NonNull::<T>::dangling().as_ptr() as usize,
+            len: 0,
+            map_len: 0,
+            _owns: PhantomData,
+        }
+    }
+
     /// Asks the CPU to bring element `i` into cache (nothing if `i` is out
     /// of bounds): for reads at random addresses known some time ahead.
     #[inline(always)]
@@ -118,8 +132,43 @@ impl<T: Zeroed> DerefMut for Table<T> {
 
 impl<T: Zeroed> Drop for Table<T> {
     fn drop(&mut self) {
-        // Nothing references the table any more; failure would only leak.
-        let _ = sys::munmap(self.addr, self.map_len);
+        if self.map_len > 0 {
+            // Nothing references the table any more; failure would only leak.
+            let _ = sys::munmap(self.addr, self.map_len);
+        }
+    }
+}
+
+/// A table kept from one user to the next (one per cycle): mapping and
+/// unmapping a large table takes the process's mmap lock for writing, which
+/// stalls every page fault and userfaultfd ioctl of the process meanwhile.
+/// A reused table holds what its last user wrote.
+pub struct TableCache<T: Zeroed>(Arc<Mutex<Option<Table<T>>>>);
+
+impl<T: Zeroed> Clone for TableCache<T> {
+    fn clone(&self) -> Self {
+        TableCache(self.0.clone())
+    }
+}
+
+impl<T: Zeroed> Default for TableCache<T> {
+    fn default() -> Self {
+        TableCache(Arc::new(Mutex::new(None)))
+    }
+}
+
+impl<T: Zeroed> TableCache<T> {
+    /// The kept table if it has `len` elements, else a new one.
+    pub fn take(&self, len: usize) -> Table<T> {
+        match self.0.lock().take() {
+            Some(t) if t.len() == len => t,
+            _ => Table::new(len),
+        }
+    }
+
+    /// Keeps `table` for the next [`TableCache::take`].
+    pub fn give_back(&self, table: Table<T>) {
+        *self.0.lock() = Some(table);
     }
 }
 
@@ -139,5 +188,19 @@ mod tests {
         let a: Table<AtomicU64> = Table::new(10);
         a[9].fetch_or(5, Ordering::Relaxed);
         assert_eq!(a[9].load(Ordering::Relaxed), 5);
+        assert!(Table::<u32>::empty().is_empty());
+    }
+
+    #[test]
+    fn a_cache_hands_back_the_same_mapping() {
+        let cache = TableCache::<u32>::default();
+        let mut t = cache.take(1000);
+        t[3] = 42;
+        let addr = t.as_ptr();
+        cache.give_back(t);
+        let again = cache.take(1000);
+        assert_eq!((again.as_ptr(), again[3]), (addr, 42));
+        cache.give_back(again);
+        assert_eq!(cache.take(999).len(), 999, "another length maps anew");
     }
 }

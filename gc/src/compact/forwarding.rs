@@ -26,7 +26,7 @@
 use crate::heap::{Heap, PAGE_SIZE};
 use crate::mark::bitmap::Bitmap;
 use crate::object::{ObjRef, WORD};
-use crate::table::Table;
+use crate::table::{Table, TableCache};
 
 /// Words per to-space page.
 pub const PAGE_WORDS: usize = PAGE_SIZE / WORD;
@@ -42,6 +42,9 @@ pub struct ForwardingPlan {
     chunk_prefix: Table<u32>,
     /// Entries of `chunk_prefix` in use.
     chunks: usize,
+    /// Where `chunk_prefix` goes when the plan is dropped (the heap's: the
+    /// next plan reuses the mapping).
+    tables: TableCache<u32>,
     page_first: Vec<u32>,
     live_words: usize,
     old_top: usize,
@@ -123,8 +126,11 @@ impl ForwardingPlan {
         let mut plan = ForwardingPlan {
             base,
             // One entry per chunk of the space, plus the end.
-            chunk_prefix: Table::new(heap.moving().capacity().div_ceil(WORD * 64) + 1),
+            chunk_prefix: heap
+                .plan_tables()
+                .take(heap.moving().capacity().div_ceil(WORD * 64) + 1),
             chunks: 0,
+            tables: heap.plan_tables().clone(),
             page_first: Vec::new(),
             live_words: 0,
             old_top: base,
@@ -268,6 +274,13 @@ impl ForwardingPlan {
         }
         let below = live_word & ((1u64 << (w % 64)) - 1);
         self.base + (self.chunk_prefix[w / 64] as usize + below.count_ones() as usize) * WORD
+    }
+}
+
+impl Drop for ForwardingPlan {
+    fn drop(&mut self) {
+        self.tables
+            .give_back(std::mem::replace(&mut self.chunk_prefix, Table::empty()));
     }
 }
 

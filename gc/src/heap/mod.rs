@@ -22,6 +22,7 @@ use mremap_shim::engine::{Engine, MemfdRegion, Reservation};
 use crate::error::HeapError;
 use crate::mark::MarkBitmaps;
 use crate::object::{init_object, size_in_words, Header, ObjRef, FLAG_NON_MOVING, FLAG_WEAK, WORD};
+use crate::table::TableCache;
 pub use moving::{MovingSpace, Tlab};
 pub use non_moving::NonMovingSpace;
 
@@ -131,6 +132,8 @@ pub struct Heap {
     dense_prefix_threshold: AtomicU64,
     /// To-space pages the dense prefix kept in place, all cycles.
     dense_pages: AtomicU64,
+    /// The forwarding plans' chunk table, reused from cycle to cycle.
+    plan_tables: TableCache<u32>,
 }
 
 /// The first collection trigger (or the limit, if smaller).
@@ -168,6 +171,7 @@ impl Heap {
             satb_active: AtomicBool::new(false),
             dense_prefix_threshold: AtomicU64::new(config.dense_prefix_threshold.to_bits()),
             dense_pages: AtomicU64::new(0),
+            plan_tables: TableCache::default(),
             marks: MarkBitmaps::new(moving_base, nm_base, space_bytes),
             moving: MovingSpace::new(moving_base, space_bytes),
             non_moving: NonMovingSpace::new(nm_base, space_bytes),
@@ -279,6 +283,12 @@ impl Heap {
         self.dense_prefix_threshold
             .store(threshold.to_bits(), Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The cache of forwarding-plan chunk tables (one mapping reused by
+    /// every cycle's plan).
+    pub fn plan_tables(&self) -> &TableCache<u32> {
+        &self.plan_tables
     }
 
     /// To-space pages that compactions kept in place as the dense prefix

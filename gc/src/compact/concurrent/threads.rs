@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::cycle::{Cycle, PageBuf};
-use crate::compact::forwarding::PAGE_WORDS;
 use super::end::end_cycle;
 use super::prepare::{run_mark, run_plan, MarkJob, PlanJob};
+use crate::compact::forwarding::PAGE_WORDS;
 use crate::cycle::{thread_cpu, CycleReport, Phase};
 use crate::heap::{PAGE_SIZE, PMD_SIZE};
 
