@@ -20,6 +20,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 
 use super::fault_log::FaultLog;
+use super::from_space::FromSpace;
 use super::pages::PageStates;
 use crate::compact::forwarding::{ForwardingPlan, PAGE_WORDS};
 use crate::compact::non_moving::{sweep, update_page};
@@ -80,6 +81,8 @@ pub struct Cycle {
     pub moves: bool,
     /// Pages installed by `UFFDIO_MOVE`.
     pub moved_pages: AtomicUsize,
+    /// Drained from-space: MOVE destinations, discarded behind them.
+    pub from_space: FromSpace,
     /// The next moving page a collector thread takes a chunk from.
     pub moving_cursor: AtomicUsize,
     /// The next non-moving page a collector thread takes a chunk from.

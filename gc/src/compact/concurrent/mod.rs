@@ -20,12 +20,13 @@
 //!
 //! Modules: [`pages`] (the per-page state machine), [`cycle`] (one
 //! compaction in flight, and the fault path), [`threads`] (workers and
-//! collectors), [`end`] (the end of a cycle), [`fault_log`] (fault service
-//! times).
+//! collectors), [`from_space`] (drained from-space, MOVE's destinations),
+//! [`end`] (the end of a cycle), [`fault_log`] (fault service times).
 
 pub mod cycle;
 pub mod end;
 pub mod fault_log;
+pub mod from_space;
 pub mod pages;
 mod pauses;
 pub mod prepare;

@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 
 use super::cycle::{Cycle, NonMovingPart};
 use super::fault_log::FaultLog;
+use super::from_space::FromSpace;
 use super::pages::PageStates;
 use super::prepare::{MarkJob, PlanJob};
 use super::threads::Job;
@@ -313,6 +314,7 @@ impl UffdCompactor {
             page_delay: self.options.page_delay,
             moves: self.options.moves,
             moved_pages: AtomicUsize::new(0),
+            from_space: FromSpace::new(heap.from_base(), self.options.moves),
             moving_cursor: AtomicUsize::new(0),
             nm_cursor: AtomicUsize::new(0),
             done: AtomicBool::new(false),

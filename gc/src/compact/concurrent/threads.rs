@@ -13,7 +13,7 @@ use super::end::end_cycle;
 use super::prepare::{run_mark, run_plan, MarkJob, PlanJob};
 use crate::compact::forwarding::PAGE_WORDS;
 use crate::cycle::{thread_cpu, CycleReport, Phase};
-use crate::heap::{PAGE_SIZE, PMD_SIZE};
+use crate::heap::PAGE_SIZE;
 
 /// How long an idle worker waits for an event before checking whether the
 /// cycle is over.
@@ -84,9 +84,9 @@ const RUN_PAGES: usize = 8;
 /// interrupts every other CPU running the process, for the whole run).
 const CHUNK_PAGES: usize = 64;
 
-/// A collector thread. Thread 0 coordinates: it releases from-space behind
-/// the compacted prefix, waits for every page, ends the cycle and sends the
-/// report.
+/// A collector thread. Every collector installs chunks of pages and releases
+/// drained from-space; thread 0 also sweeps the non-moving space first, and
+/// at the end waits for every page, ends the cycle and sends the report.
 pub fn collector(index: usize, jobs: Receiver<Job>, reports: Sender<CycleReport>) {
     let mut run: Vec<PageBuf> = (0..RUN_PAGES).map(|_| PageBuf::zeroed()).collect();
     while let Ok(job) = jobs.recv() {
@@ -139,8 +139,7 @@ pub fn collector(index: usize, jobs: Receiver<Job>, reports: Sender<CycleReport>
                 }
             }
         }
-        let mut from = (index == 0).then(|| FromSpace::new(&cycle));
-        compact_moving(&cycle, &mut run, from.as_mut());
+        compact_moving(&cycle, &mut run);
         let used = thread_cpu().saturating_sub(cpu);
         cycle
             .gc_cpu_ns
@@ -170,8 +169,9 @@ pub fn collector(index: usize, jobs: Receiver<Job>, reports: Sender<CycleReport>
 /// A chunk is installed in runs: into drained from-space pages and moved
 /// (the whole chunk at once) where from-space has drained far enough, else
 /// into `bufs` and copied, `bufs.len()` pages at a time.
-fn compact_moving(cycle: &Cycle, bufs: &mut [PageBuf], mut from: Option<&mut FromSpace>) {
+fn compact_moving(cycle: &Cycle, bufs: &mut [PageBuf]) {
     let pages = cycle.moving.len();
+    let from = &cycle.from_space;
     loop {
         let chunk = cycle
             .moving_cursor
@@ -183,12 +183,10 @@ fn compact_moving(cycle: &Cycle, bufs: &mut [PageBuf], mut from: Option<&mut Fro
         let mut at = chunk;
         while at < end {
             let n = end - at;
-            let installed = match from.as_deref_mut().and_then(|f| f.take(n)) {
+            let installed = match from.take(n) {
                 Some(src) => {
                     let moved = install_run(cycle, at, n, src, Install::Move);
-                    if let Some(f) = from.as_deref_mut() {
-                        f.refused(cycle, moved);
-                    }
+                    from.refused(cycle, moved);
                     n
                 }
                 None => {
@@ -202,9 +200,7 @@ fn compact_moving(cycle: &Cycle, bufs: &mut [PageBuf], mut from: Option<&mut Fro
             }
             at += installed;
         }
-        if let Some(f) = from.as_deref_mut() {
-            f.advance(cycle);
-        }
+        from.advance(cycle);
     }
 }
 
@@ -262,85 +258,4 @@ fn install_run(cycle: &Cycle, first: usize, n: usize, dst: usize, how: Install) 
         i += 1;
     }
     moved_all
-}
-
-/// Drained from-space: pages no page left to compute reads. The most
-/// recent ones are kept as sources for `UFFDIO_MOVE` (a page is computed in
-/// place there and moved into to-space: no page allocated, no second copy);
-/// the rest are given back at once, so that the cycle's peak memory stays
-/// near live size.
-struct FromSpace {
-    /// `[spare, drained)` are drained pages kept for MOVE.
-    spare: usize,
-    /// From-space below this address is drained.
-    drained: usize,
-    /// Moving pages below this index are mapped.
-    low: usize,
-    /// Whether to compute into drained pages and move them.
-    moves: bool,
-    /// MOVE refusals in a row.
-    refusals: u32,
-}
-
-/// MOVE refusals in a row after which a cycle copies.
-const MAX_REFUSALS: u32 = 8;
-
-/// Drained pages kept for MOVE at most (the rest are discarded).
-const SPARE_BYTES: usize = 4 << 20;
-
-impl FromSpace {
-    fn new(cycle: &Cycle) -> FromSpace {
-        FromSpace {
-            spare: cycle.heap.from_base(),
-            drained: cycle.heap.from_base(),
-            low: 0,
-            moves: cycle.moves,
-            refusals: 0,
-        }
-    }
-
-    fn advance(&mut self, cycle: &Cycle) {
-        self.low = cycle.moving.first_unmapped(self.low);
-        let drained = cycle.from_space_needed(self.low) & !(PAGE_SIZE - 1);
-        self.drained = self.drained.max(drained);
-        let keep = if self.moves { SPARE_BYTES } else { 0 };
-        let release_to = self.drained.saturating_sub(keep) & !(PMD_SIZE - 1);
-        if release_to > self.spare {
-            // Ignore failure: the whole from-space is released at the end.
-            let _ = cycle
-                .heap
-                .engine()
-                .discard(self.spare, release_to - self.spare);
-            self.spare = release_to;
-        }
-    }
-
-    /// Accounts one MOVE attempt. The kernel refuses (`EBUSY`) pages shared
-    /// with a forked child, pinned, or in a huge page it cannot split; that
-    /// run was copied instead. After [`MAX_REFUSALS`] refusals in a row the
-    /// rest of the cycle copies.
-    fn refused(&mut self, cycle: &Cycle, moved: bool) {
-        if moved {
-            self.refusals = 0;
-            return;
-        }
-        self.refusals += 1;
-        if self.refusals == MAX_REFUSALS {
-            self.moves = false;
-            cycle.report.lock().notes.push(format!(
-                "UFFDIO_MOVE refused {MAX_REFUSALS} times in a row (EBUSY: shared, pinned \
-                 or unsplittable pages): UFFDIO_COPY for the rest of the cycle"
-            ));
-        }
-    }
-
-    /// `n` contiguous drained pages to compute into and move, if there are.
-    fn take(&mut self, n: usize) -> Option<usize> {
-        if !self.moves || self.drained - self.spare < n * PAGE_SIZE {
-            return None;
-        }
-        let at = self.spare;
-        self.spare += n * PAGE_SIZE;
-        Some(at)
-    }
 }

@@ -1,0 +1,112 @@
+//! Drained from-space, shared by the collector threads of a cycle.
+//!
+//! From-space below the source of the lowest unmapped to-space page is read
+//! by no page left to compute: it is *drained*. The most recent drained
+//! pages are kept as destinations for `UFFDIO_MOVE` (a page is computed in
+//! place there and moved into to-space: no page allocated, no second copy),
+//! handed out to one collector thread each; the rest are given back at once,
+//! so that the cycle's peak memory stays near live size.
+//!
+//! Pages handed out for a run may still be read by a thread computing a page
+//! that another thread (or a fault handler) has mapped meanwhile: that
+//! computation's claim fails and its result is dropped. A page whose claim
+//! succeeds was unmapped throughout its computation, so its sources stayed
+//! above the drained bound.
+
+use parking_lot::Mutex;
+
+use super::cycle::Cycle;
+use crate::heap::{PAGE_SIZE, PMD_SIZE};
+
+/// MOVE refusals in a row after which a cycle copies.
+const MAX_REFUSALS: u32 = 8;
+
+/// Drained pages kept for MOVE at most (the rest are discarded).
+const SPARE_BYTES: usize = 4 << 20;
+
+/// One cycle's drained from-space (collector threads only: it takes a lock).
+pub struct FromSpace {
+    state: Mutex<State>,
+}
+
+struct State {
+    /// `[spare, drained)` are drained pages kept for MOVE.
+    spare: usize,
+    /// From-space below this address is drained.
+    drained: usize,
+    /// Moving pages below this index are mapped.
+    low: usize,
+    /// Whether to compute into drained pages and move them.
+    moves: bool,
+    /// MOVE refusals in a row.
+    refusals: u32,
+}
+
+impl FromSpace {
+    /// Nothing drained yet, from-space at `base`; `moves` says whether
+    /// drained pages are handed out for MOVE.
+    pub fn new(base: usize, moves: bool) -> FromSpace {
+        FromSpace {
+            state: Mutex::new(State {
+                spare: base,
+                drained: base,
+                low: 0,
+                moves,
+                refusals: 0,
+            }),
+        }
+    }
+
+    /// Finds how far from-space has drained and discards what is not kept.
+    pub fn advance(&self, cycle: &Cycle) {
+        let (from, to) = {
+            let mut s = self.state.lock();
+            s.low = cycle.moving.first_unmapped(s.low);
+            let drained = cycle.from_space_needed(s.low) & !(PAGE_SIZE - 1);
+            s.drained = s.drained.max(drained);
+            let keep = if s.moves { SPARE_BYTES } else { 0 };
+            let release_to = s.drained.saturating_sub(keep) & !(PMD_SIZE - 1);
+            if release_to <= s.spare {
+                return;
+            }
+            let from = s.spare;
+            s.spare = release_to;
+            (from, release_to)
+        };
+        // Outside the lock: nobody is handed these pages any more. Ignore
+        // failure: the whole from-space is released at the end.
+        let _ = cycle.heap.engine().discard(from, to - from);
+    }
+
+    /// Accounts one MOVE attempt. The kernel refuses (`EBUSY`) pages shared
+    /// with a forked child, pinned, or in a huge page it cannot split; that
+    /// run was copied instead. After [`MAX_REFUSALS`] refusals in a row the
+    /// rest of the cycle copies.
+    pub fn refused(&self, cycle: &Cycle, moved: bool) {
+        let mut s = self.state.lock();
+        if moved {
+            s.refusals = 0;
+            return;
+        }
+        s.refusals += 1;
+        if s.refusals == MAX_REFUSALS {
+            s.moves = false;
+            drop(s);
+            cycle.report.lock().notes.push(format!(
+                "UFFDIO_MOVE refused {MAX_REFUSALS} times in a row (EBUSY: shared, pinned \
+                 or unsplittable pages): UFFDIO_COPY for the rest of the cycle"
+            ));
+        }
+    }
+
+    /// `n` contiguous drained pages to compute into and move, if there are.
+    pub fn take(&self, n: usize) -> Option<usize> {
+        let mut s = self.state.lock();
+        if !s.moves || s.drained - s.spare < n * PAGE_SIZE {
+            return None;
+        }
+        let at = s.spare;
+        s.spare += n * PAGE_SIZE;
+        Some(at)
+    }
+}
