@@ -21,8 +21,12 @@ pub enum Mode {
     /// handler (`UFFD_FEATURE_SIGBUS`).
     Sigbus,
     /// The best combination this kernel supports, chosen by measurement:
-    /// SIGBUS self-service and MOVE, each falling back (to workers, to
-    /// COPY) with a logged reason where missing. The default.
+    /// SIGBUS self-service with `UFFDIO_COPY` and one collector thread per
+    /// CPU (falling back to fault workers, with a logged reason, without
+    /// SIGBUS). `UFFDIO_MOVE` is left off: measured on this project's
+    /// machine, its TLB shootdowns interrupt every other CPU running the
+    /// process, and with a collector per CPU it lengthened both fault
+    /// service and compaction (`GC_UFFD_MOVE=1` turns it on). The default.
     Uffd,
 }
 

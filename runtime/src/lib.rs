@@ -234,7 +234,8 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Threads compacting pages concurrently (uffd modes; default 1).
+    /// Threads compacting pages concurrently (uffd modes; default one per
+    /// CPU).
     pub fn compaction_threads(mut self, n: usize) -> Self {
         self.uffd.collector_threads = n.max(1);
         self
@@ -312,7 +313,7 @@ impl RuntimeBuilder {
                 let options = UffdOptions {
                     non_moving_continue: requested != Mode::UffdCopy,
                     sigbus: matches!(requested, Mode::Sigbus | Mode::Uffd),
-                    moves: matches!(requested, Mode::UffdMove | Mode::Uffd) || self.uffd.moves,
+                    moves: requested == Mode::UffdMove || self.uffd.moves,
                     ..self.uffd.clone()
                 };
                 match UffdCompactor::new(heap.clone(), options) {
@@ -320,7 +321,15 @@ impl RuntimeBuilder {
                         if self.log {
                             eprintln!("[gc] compaction: {}", c.description());
                         }
-                        let mode = Mode::from_name(c.mode_name()).unwrap_or(Mode::UffdCopy);
+                        let mode = match Mode::from_name(c.mode_name()) {
+                            // `uffd` is SIGBUS self-service (MOVE only on
+                            // request): where the kernel has SIGBUS it is
+                            // what was asked for.
+                            Some(Mode::Sigbus | Mode::Uffd) if requested == Mode::Uffd => {
+                                Mode::Uffd
+                            }
+                            m => m.unwrap_or(Mode::UffdCopy),
+                        };
                         let reason = c.degraded().map(str::to_string);
                         (mode, Some(c), reason)
                     }

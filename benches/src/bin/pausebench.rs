@@ -43,9 +43,10 @@ struct Args {
     /// Threads serving faults (uffd modes).
     #[arg(long, default_value_t = 1)]
     fault_workers: usize,
-    /// Threads compacting concurrently (uffd modes).
-    #[arg(long, default_value_t = 1)]
-    compact_threads: usize,
+    /// Threads compacting concurrently (uffd modes; default: the runtime's,
+    /// `GC_COMPACT_THREADS` or one per CPU).
+    #[arg(long)]
+    compact_threads: Option<usize>,
     /// Verify the churn structure after the run.
     #[arg(long, default_value_t = true)]
     check: bool,
@@ -220,7 +221,11 @@ fn run(args: &Args) -> Result<(), String> {
     let limit = args.heap_limit.unwrap_or(args.live / 2 * 5);
     let spans: Arc<Mutex<Vec<(Instant, Duration)>>> = Arc::default();
     let sink = spans.clone();
-    let rt = Runtime::builder()
+    let mut builder = Runtime::builder();
+    if let Some(n) = args.compact_threads {
+        builder = builder.compaction_threads(n);
+    }
+    let rt = builder
         .mode(args.mode)
         .heap_limit(limit)
         .on_pause_span(move |end, d| {
@@ -229,7 +234,6 @@ fn run(args: &Args) -> Result<(), String> {
             }
         })
         .fault_workers(args.fault_workers)
-        .compaction_threads(args.compact_threads)
         .build()
         .map_err(|e| e.to_string())?;
     if let Some(r) = rt.fallback_reason() {

@@ -221,8 +221,10 @@ impl<'a> PageComputer<'a> {
             let first_slot = offset.max(HEADER_WORDS);
             let end_slot = (offset + n).min(HEADER_WORDS + header.slots as usize);
             if end_slot > first_slot {
-                let at = d - dest_start - offset;
-                runs.push(at + first_slot, at + end_slot);
+                // `first_slot >= offset`: the piece's words are the object's
+                // from `offset` on.
+                let at = d - dest_start;
+                runs.push(at + first_slot - offset, at + end_slot - offset);
             }
             d += n;
             if d == dest_end {

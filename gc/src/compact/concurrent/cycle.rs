@@ -83,6 +83,10 @@ pub struct Cycle {
     pub moved_pages: AtomicUsize,
     /// Drained from-space: MOVE destinations, discarded behind them.
     pub from_space: FromSpace,
+    /// Collector threads still walking the pages. A collector computes a
+    /// run before claiming it, so it may still read from-space after every
+    /// page is mapped (by others): the cycle ends only once this is zero.
+    pub collectors_busy: AtomicUsize,
     /// The next moving page a collector thread takes a chunk from.
     pub moving_cursor: AtomicUsize,
     /// The next non-moving page a collector thread takes a chunk from.

@@ -7,11 +7,16 @@
 //! handed out to one collector thread each; the rest are given back at once,
 //! so that the cycle's peak memory stays near live size.
 //!
-//! Pages handed out for a run may still be read by a thread computing a page
-//! that another thread (or a fault handler) has mapped meanwhile: that
-//! computation's claim fails and its result is dropped. A page whose claim
-//! succeeds was unmapped throughout its computation, so its sources stayed
-//! above the drained bound.
+//! Collector threads compute a run of pages before claiming them (so that a
+//! mutator faulting on one meanwhile computes it itself rather than waiting
+//! for the run). A page of the run may thus be mapped by someone else while
+//! its computation still reads from-space, which must then not be drained
+//! under it: each collector registers the first page of the run it computes
+//! ([`FromSpace::begin_run`]), and the drained bound stays below every
+//! registered run. Registration and the bound are taken under one lock, and
+//! a run only computes pages still unclaimed after its registration: a page
+//! unclaimed then was unclaimed at any earlier bound too, so its sources lay
+//! above it.
 
 use parking_lot::Mutex;
 
@@ -40,12 +45,15 @@ struct State {
     moves: bool,
     /// MOVE refusals in a row.
     refusals: u32,
+    /// Per collector thread, the first page of the run it computes
+    /// (`usize::MAX` when none).
+    computing: Vec<usize>,
 }
 
 impl FromSpace {
-    /// Nothing drained yet, from-space at `base`; `moves` says whether
-    /// drained pages are handed out for MOVE.
-    pub fn new(base: usize, moves: bool) -> FromSpace {
+    /// Nothing drained yet, from-space at `base`, for `collectors` threads;
+    /// `moves` says whether drained pages are handed out for MOVE.
+    pub fn new(base: usize, moves: bool, collectors: usize) -> FromSpace {
         FromSpace {
             state: Mutex::new(State {
                 spare: base,
@@ -53,6 +61,7 @@ impl FromSpace {
                 low: 0,
                 moves,
                 refusals: 0,
+                computing: vec![usize::MAX; collectors.max(1)],
             }),
         }
     }
@@ -62,7 +71,8 @@ impl FromSpace {
         let (from, to) = {
             let mut s = self.state.lock();
             s.low = cycle.moving.first_unmapped(s.low);
-            let drained = cycle.from_space_needed(s.low) & !(PAGE_SIZE - 1);
+            let computing = s.computing.iter().copied().min().unwrap_or(usize::MAX);
+            let drained = cycle.from_space_needed(s.low.min(computing)) & !(PAGE_SIZE - 1);
             s.drained = s.drained.max(drained);
             let keep = if s.moves { SPARE_BYTES } else { 0 };
             let release_to = s.drained.saturating_sub(keep) & !(PMD_SIZE - 1);
@@ -99,14 +109,22 @@ impl FromSpace {
         }
     }
 
-    /// `n` contiguous drained pages to compute into and move, if there are.
-    pub fn take(&self, n: usize) -> Option<usize> {
+    /// Registers collector `thread` as computing a run from page `first`
+    /// (until [`FromSpace::end_run`]) and hands it `n` contiguous drained
+    /// pages to compute into and move, if there are.
+    pub fn begin_run(&self, thread: usize, first: usize, n: usize) -> Option<usize> {
         let mut s = self.state.lock();
+        s.computing[thread] = first;
         if !s.moves || s.drained - s.spare < n * PAGE_SIZE {
             return None;
         }
         let at = s.spare;
         s.spare += n * PAGE_SIZE;
         Some(at)
+    }
+
+    /// Collector `thread` has installed (or dropped) its run.
+    pub fn end_run(&self, thread: usize) {
+        self.state.lock().computing[thread] = usize::MAX;
     }
 }

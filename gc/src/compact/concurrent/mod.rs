@@ -56,7 +56,8 @@ pub struct UffdOptions {
     pub non_moving_continue: bool,
     /// Threads serving faults.
     pub fault_workers: usize,
-    /// Threads compacting pages in address order.
+    /// Threads compacting pages in address order (default: one per CPU,
+    /// [`default_collector_threads`]).
     pub collector_threads: usize,
     /// Sleep after every page a collector thread installs (for tests that
     /// need mutators to fault on most pages; zero otherwise).
@@ -72,12 +73,20 @@ pub struct UffdOptions {
     pub moves: bool,
 }
 
+/// Collector threads by default: one per CPU this process may run on. On
+/// this project's 2-CPU machine two collectors beat one for fault latency
+/// and compaction time even with a mutator running on each CPU (the
+/// measurements are in the README).
+pub fn default_collector_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 impl Default for UffdOptions {
     fn default() -> Self {
         UffdOptions {
             non_moving_continue: true,
             fault_workers: 1,
-            collector_threads: 1,
+            collector_threads: default_collector_threads(),
             page_delay: Duration::ZERO,
             mark_delay: Duration::ZERO,
             sigbus: false,

@@ -314,7 +314,12 @@ impl UffdCompactor {
             page_delay: self.options.page_delay,
             moves: self.options.moves,
             moved_pages: AtomicUsize::new(0),
-            from_space: FromSpace::new(heap.from_base(), self.options.moves),
+            collectors_busy: AtomicUsize::new(self.collectors.len()),
+            from_space: FromSpace::new(
+                heap.from_base(),
+                self.options.moves,
+                self.options.collector_threads,
+            ),
             moving_cursor: AtomicUsize::new(0),
             nm_cursor: AtomicUsize::new(0),
             done: AtomicBool::new(false),

@@ -139,15 +139,16 @@ pub fn collector(index: usize, jobs: Receiver<Job>, reports: Sender<CycleReport>
                 }
             }
         }
-        compact_moving(&cycle, &mut run);
+        compact_moving(&cycle, index, &mut run);
         let used = thread_cpu().saturating_sub(cpu);
         cycle
             .gc_cpu_ns
             .fetch_add(used.as_nanos() as u64, Ordering::Relaxed);
+        cycle.collectors_busy.fetch_sub(1, Ordering::AcqRel);
         if index != 0 {
             continue;
         }
-        while !cycle.all_mapped() {
+        while !cycle.all_mapped() || cycle.collectors_busy.load(Ordering::Acquire) != 0 {
             std::thread::sleep(Duration::from_micros(20));
         }
         cycle
@@ -169,7 +170,7 @@ pub fn collector(index: usize, jobs: Receiver<Job>, reports: Sender<CycleReport>
 /// A chunk is installed in runs: into drained from-space pages and moved
 /// (the whole chunk at once) where from-space has drained far enough, else
 /// into `bufs` and copied, `bufs.len()` pages at a time.
-fn compact_moving(cycle: &Cycle, bufs: &mut [PageBuf]) {
+fn compact_moving(cycle: &Cycle, thread: usize, bufs: &mut [PageBuf]) {
     let pages = cycle.moving.len();
     let from = &cycle.from_space;
     loop {
@@ -183,7 +184,7 @@ fn compact_moving(cycle: &Cycle, bufs: &mut [PageBuf]) {
         let mut at = chunk;
         while at < end {
             let n = end - at;
-            let installed = match from.take(n) {
+            let installed = match from.begin_run(thread, at, n) {
                 Some(src) => {
                     let moved = install_run(cycle, at, n, src, Install::Move);
                     from.refused(cycle, moved);
@@ -195,6 +196,7 @@ fn compact_moving(cycle: &Cycle, bufs: &mut [PageBuf]) {
                     n
                 }
             };
+            from.end_run(thread);
             if !cycle.page_delay.is_zero() {
                 std::thread::sleep(cycle.page_delay * installed as u32);
             }
@@ -230,7 +232,7 @@ fn install_run(cycle: &Cycle, first: usize, n: usize, dst: usize, how: Install) 
         if cycle.moving.is_unprocessed(first + i) {
             // SAFETY: `dst` is `n` pages this thread owns: its page buffers,
             // or drained from-space pages (mapped since the flip, read by no
-            // page left to compute, handed out once by `FromSpace::take`).
+            // page left to compute, handed out once by `FromSpace::begin_run`).
             let page = unsafe { &mut *((dst + i * PAGE_SIZE) as *mut [u64; PAGE_WORDS]) };
             pc.compute_page(first + i, page);
             computed |= 1 << i;
