@@ -225,9 +225,9 @@ enum Install {
 /// its claim wins and the collector's copy is dropped. (Computing is
 /// deterministic: both copies are the same.)
 fn install_run(cycle: &Cycle, first: usize, n: usize, dst: usize, how: Install) -> bool {
-    debug_assert!(n <= 64, "a run's pages fit one bit mask");
+    debug_assert!(n <= CHUNK_PAGES, "a run lies in one chunk");
     let pc = cycle.computer();
-    let mut computed = 0u64;
+    let mut computed = [0u64; CHUNK_PAGES.div_ceil(64)];
     for i in 0..n {
         if cycle.moving.is_unprocessed(first + i) {
             // SAFETY: `dst` is `n` pages this thread owns: its page buffers,
@@ -235,10 +235,11 @@ fn install_run(cycle: &Cycle, first: usize, n: usize, dst: usize, how: Install) 
             // page left to compute, handed out once by `FromSpace::begin_run`).
             let page = unsafe { &mut *((dst + i * PAGE_SIZE) as *mut [u64; PAGE_WORDS]) };
             pc.compute_page(first + i, page);
-            computed |= 1 << i;
+            computed[i / 64] |= 1 << (i % 64);
         }
     }
-    let claimed = |i: usize| computed & (1 << i) != 0 && cycle.moving.try_claim(first + i);
+    let claimed =
+        |i: usize| computed[i / 64] & (1 << (i % 64)) != 0 && cycle.moving.try_claim(first + i);
     let mut moved_all = true;
     let mut i = 0;
     while i < n {
