@@ -1,0 +1,142 @@
+//! Mutator-observed fault latency: what a mutator thread waits when it
+//! touches a heap page that is not compacted yet, timed around the load
+//! itself (fault entry, signal delivery, the handler computing and
+//! installing the page, `sigreturn`, the retried load), next to the
+//! runtime's own fault service times (from the handler's entry), which
+//! leave the kernel's part out.
+//!
+//! Builds pausebench's churn heap, scatters it like compactbench, then for
+//! each of `--cycles` collections starts the concurrent compaction and reads
+//! random bucket slots (two loads: the directory's slot, then the bucket's)
+//! while it runs, timing each load. A load slower than `--threshold-ns` is
+//! counted as one that faulted; the count is printed next to the runtime's
+//! fault count to check the classification.
+//!
+//! `cargo run --release -p benches --bin fault-observed -- --live 1G --cycles 3`
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use benches::workload::{Churn, Rng, BUCKET_SLOTS};
+use clap::Parser;
+use hdrhistogram::Histogram;
+use runtime::{parse_size, Mode, ObjRef, Runtime};
+
+#[derive(Parser)]
+#[command(about = "Mutator-observed fault latency during concurrent compaction")]
+struct Args {
+    /// Compaction mode.
+    #[arg(long, default_value = "uffd")]
+    mode: Mode,
+    /// Live heap, e.g. 256M, 1G.
+    #[arg(long, default_value = "1G", value_parser = parse_size)]
+    live: usize,
+    /// Collections to read through.
+    #[arg(long, default_value_t = 3)]
+    cycles: usize,
+    /// Timed reads per collection (the compaction usually ends before).
+    #[arg(long, default_value_t = 400_000)]
+    reads: usize,
+    /// A load slower than this counts as a faulting one.
+    #[arg(long, default_value_t = 2_000)]
+    threshold_ns: u64,
+    /// PRNG seed.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+}
+
+fn main() {
+    if let Err(e) = run(&Args::parse()) {
+        eprintln!("fault-observed: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn us(h: &Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1e3
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let rt = Runtime::builder()
+        .mode(args.mode)
+        .heap_limit(args.live * 5 / 2)
+        .build()
+        .map_err(|e| e.to_string())?;
+    if rt.mode() != args.mode {
+        return Err(format!(
+            "{} unavailable: {:?}",
+            args.mode,
+            rt.fallback_reason()
+        ));
+    }
+    eprintln!("fault-observed: {}", rt.describe());
+    let mut m = rt.mutator().map_err(|e| e.to_string())?;
+    let mut churn = Churn::build(&mut m, args.live, args.seed).map_err(|e| e.to_string())?;
+    eprintln!(
+        "fault-observed: built {} MiB live; scattering",
+        args.live >> 20
+    );
+    for _ in 0..args.live / 200 {
+        churn.step(&mut m).map_err(|e| e.to_string())?;
+    }
+    m.finish_cycle().map_err(|e| e.to_string())?;
+    let new_hist = || Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3).expect("bounds");
+    let mut observed = new_hist();
+    let mut loads = 0u64;
+    let mut rng = Rng::new(args.seed ^ 0xfa17);
+    rt.quiesce();
+    rt.reset_stats();
+    for cycle in 0..args.cycles {
+        m.collect().map_err(|e| e.to_string())?;
+        // The compaction runs now; every load below may fault.
+        let dir = m.roots()[0].as_object();
+        let buckets = dir.slot_count();
+        let mut slow = 0u64;
+        for _ in 0..args.reads {
+            let (b, i) = (rng.below(buckets), rng.below(BUCKET_SLOTS));
+            let t0 = Instant::now();
+            let bucket = black_box(dir.slot(b));
+            let t1 = Instant::now();
+            let node = black_box(ObjRef::slot(bucket.as_object(), i));
+            let t2 = Instant::now();
+            black_box(node);
+            for d in [t1 - t0, t2 - t1] {
+                let ns = d.as_nanos() as u64;
+                loads += 1;
+                if ns >= args.threshold_ns {
+                    slow += 1;
+                    observed.saturating_record(ns);
+                }
+            }
+        }
+        rt.quiesce();
+        eprintln!(
+            "fault-observed: cycle {cycle}: {slow} slow loads of {}",
+            2 * args.reads
+        );
+    }
+    let stats = rt.stats();
+    println!(
+        "mode {}, live {} MiB, {} cycles: {} of {loads} loads slower than {} ns; the runtime counted {faults} faults",
+        args.mode,
+        args.live >> 20,
+        args.cycles,
+        observed.len(),
+        args.threshold_ns,
+        faults = stats.faults,
+    );
+    println!(
+        "mutator-observed (slow loads): p50 {:.1} us, p90 {:.1} us, p99 {:.1} us, max {:.1} us",
+        us(&observed, 0.5),
+        us(&observed, 0.9),
+        us(&observed, 0.99),
+        observed.max() as f64 / 1e3
+    );
+    println!(
+        "handler (fault service, the runtime's): p50 {:.1} us, p99 {:.1} us, max {:.1} us",
+        stats.fault_service_quantile(0.5).as_secs_f64() * 1e6,
+        stats.fault_service_quantile(0.99).as_secs_f64() * 1e6,
+        stats.fault_service_quantile(1.0).as_secs_f64() * 1e6,
+    );
+    Ok(())
+}
