@@ -90,7 +90,7 @@ impl FromSpace {
 
     /// Accounts one MOVE attempt. The kernel refuses (`EBUSY`) pages shared
     /// with a forked child, pinned, or in a huge page it cannot split; that
-    /// run was copied instead. After [`MAX_REFUSALS`] refusals in a row the
+    /// run was copied instead. After `MAX_REFUSALS` (8) refusals in a row the
     /// rest of the cycle copies.
     pub fn refused(&self, cycle: &Cycle, moved: bool) {
         let mut s = self.state.lock();

@@ -169,7 +169,10 @@ pub fn collector(index: usize, jobs: Receiver<Job>, reports: Sender<CycleReport>
 ///
 /// A chunk is installed in runs: into drained from-space pages and moved
 /// (the whole chunk at once) where from-space has drained far enough, else
-/// into `bufs` and copied, `bufs.len()` pages at a time.
+/// into `bufs` and copied, `bufs.len()` pages at a time. Each run is
+/// registered with the from-space ([`super::from_space::FromSpace::begin_run`])
+/// before it is computed, so that no collector discards or hands out
+/// from-space it still reads.
 fn compact_moving(cycle: &Cycle, thread: usize, bufs: &mut [PageBuf]) {
     let pages = cycle.moving.len();
     let from = &cycle.from_space;
