@@ -84,10 +84,23 @@ const RUN_PAGES: usize = 8;
 /// interrupts every other CPU running the process, for the whole run).
 const CHUNK_PAGES: usize = 64;
 
+/// How much lower than the mutators' the collector threads' priority is (a
+/// nice increment). With a collector per CPU, a mutator shares its CPU with
+/// a collector; at equal weight the scheduler lets the collector run while
+/// the mutator is inside a fault handler or between allocations. At 1 GiB
+/// (`fault-observed`, five runs alternated each) the mutator-observed fault
+/// p99 had a median of 19.4 us at +5 against 22.2 us at 0 and the worst fault
+/// fell from 5-8 ms to 4 ms, while pausebench's throughput and pacing held
+/// (3.66 / 3.34 against 3.31 / 3.28 M allocs/s).
+const COLLECTOR_NICE: libc::c_int = 5;
+
 /// A collector thread. Every collector installs chunks of pages and releases
 /// drained from-space; thread 0 also sweeps the non-moving space first, and
 /// at the end waits for every page, ends the cycle and sends the report.
 pub fn collector(index: usize, jobs: Receiver<Job>, reports: Sender<CycleReport>) {
+    // SAFETY: nice(2) changes only the calling thread's scheduling weight
+    // on Linux; failure (nothing to change) leaves it as it was.
+    unsafe { libc::nice(COLLECTOR_NICE) };
     let mut run: Vec<PageBuf> = (0..RUN_PAGES).map(|_| PageBuf::zeroed()).collect();
     while let Ok(job) = jobs.recv() {
         let cycle = match job {
