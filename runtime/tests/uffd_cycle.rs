@@ -354,6 +354,40 @@ fn several_compaction_threads_share_the_pages() {
     }
 }
 
+/// Collectors compute runs before claiming them: with several collectors
+/// and a mutator faulting pages in under them, one collector's run may lose
+/// its pages to the mutator while another drains from-space or the cycle
+/// ends. The graph must come out whole every time (this crashed before
+/// runs were registered with the from-space and the cycle waited for every
+/// collector).
+#[test]
+fn several_collectors_and_a_faulting_mutator_keep_the_graph() {
+    for mode in [Mode::Uffd, Mode::UffdMove, Mode::UffdWorkers] {
+        let rt = Runtime::builder()
+            .mode(mode)
+            .heap_limit(256 << 20)
+            .compaction_threads(3)
+            .build()
+            .expect("runtime");
+        if !uffd_or_skip(&rt, "several collectors with faulting mutators") {
+            return;
+        }
+        let mut m = rt.mutator().expect("mutator");
+        build_list(&mut m, 150_000);
+        let before = m.checksum();
+        for cycle in 0..12 {
+            m.collect().expect("collect");
+            // Walks the whole list while the collectors still run.
+            assert_eq!(
+                m.checksum(),
+                before,
+                "{mode}: graph changed in cycle {cycle}"
+            );
+        }
+        m.verify().expect("heap valid");
+    }
+}
+
 #[test]
 fn a_fork_during_a_move_cycle_still_completes() {
     let rt = slowed_runtime(Mode::UffdMove, Duration::from_micros(200));
