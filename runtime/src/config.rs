@@ -25,8 +25,9 @@ pub enum Mode {
     /// CPU (falling back to fault workers, with a logged reason, without
     /// SIGBUS). `UFFDIO_MOVE` is left off: measured on this project's
     /// machine, its TLB shootdowns interrupt every other CPU running the
-    /// process, and with a collector per CPU it lengthened both fault
-    /// service and compaction (`GC_UFFD_MOVE=1` turns it on). The default.
+    /// process, which doubled the fault p99 with a mutator running, though
+    /// it compacts faster with the mutators idle (`GC_UFFD_MOVE=1` turns it
+    /// on). The default.
     Uffd,
 }
 

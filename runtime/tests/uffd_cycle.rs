@@ -326,15 +326,20 @@ fn unprivileged_child_entry() {
     assert_eq!(code, 0);
 }
 
+/// A 256 MiB runtime in `mode` with three collector threads.
+fn three_collectors(mode: Mode) -> Runtime {
+    Runtime::builder()
+        .mode(mode)
+        .heap_limit(256 << 20)
+        .compaction_threads(3)
+        .build()
+        .expect("runtime")
+}
+
 #[test]
 fn several_compaction_threads_share_the_pages() {
     for mode in [Mode::UffdWorkers, Mode::UffdMove, Mode::Sigbus, Mode::Uffd] {
-        let rt = Runtime::builder()
-            .mode(mode)
-            .heap_limit(256 << 20)
-            .compaction_threads(3)
-            .build()
-            .expect("runtime");
+        let rt = three_collectors(mode);
         if !uffd_or_skip(&rt, "several compaction threads") {
             return;
         }
@@ -363,12 +368,7 @@ fn several_compaction_threads_share_the_pages() {
 #[test]
 fn several_collectors_and_a_faulting_mutator_keep_the_graph() {
     for mode in [Mode::Uffd, Mode::UffdMove, Mode::UffdWorkers] {
-        let rt = Runtime::builder()
-            .mode(mode)
-            .heap_limit(256 << 20)
-            .compaction_threads(3)
-            .build()
-            .expect("runtime");
+        let rt = three_collectors(mode);
         if !uffd_or_skip(&rt, "several collectors with faulting mutators") {
             return;
         }

@@ -81,8 +81,8 @@ fn run(args: &Args) -> Result<(), String> {
         churn.step(&mut m).map_err(|e| e.to_string())?;
     }
     m.finish_cycle().map_err(|e| e.to_string())?;
-    let new_hist = || Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3).expect("bounds");
-    let mut observed = new_hist();
+    let mut observed =
+        Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3).expect("1 ns .. 10 s, 3 digits");
     let mut loads = 0u64;
     let mut rng = Rng::new(args.seed ^ 0xfa17);
     rt.quiesce();

@@ -76,9 +76,6 @@ pub struct Cycle {
     /// Sleep after each page a collector thread installs (tests slow the
     /// collector down with it so that mutators fault on most pages).
     pub page_delay: Duration,
-    /// Whether the collector installs pages with `UFFDIO_MOVE` from drained
-    /// from-space (where the kernel offers it).
-    pub moves: bool,
     /// Pages installed by `UFFDIO_MOVE`.
     pub moved_pages: AtomicUsize,
     /// Drained from-space: MOVE destinations, discarded behind them.

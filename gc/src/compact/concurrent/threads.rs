@@ -223,7 +223,7 @@ fn compact_moving(cycle: &Cycle, thread: usize, bufs: &mut [PageBuf]) {
 }
 
 /// How a run of computed pages is installed.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Install {
     /// `UFFDIO_COPY` from page buffers.
     Copy,
