@@ -23,6 +23,7 @@
 //! when to collect and owns mutators and roots.
 
 pub mod compact;
+pub mod cpu;
 pub mod cycle;
 pub mod error;
 pub mod heap;

@@ -60,8 +60,13 @@ fn pages_computed_in_any_order_or_twice_are_identical() {
     let pc = PageComputer::new(&heap, &plan);
     let n = plan.live_pages();
     let mut in_order = vec![[0u64; PAGE_WORDS]; n];
+    let mut portable = [0u64; PAGE_WORDS];
     for (p, buf) in in_order.iter_mut().enumerate() {
         pc.compute_page(p, buf);
+        // The variant built for the CPU (POPCNT, where it has it) and the
+        // portable one compute the same bytes.
+        pc.compute_page_portable(p, &mut portable);
+        assert!(*buf == portable, "page {p} differs between variants");
     }
     // A deterministic shuffle (LCG) of the page order, computed twice.
     let mut order: Vec<usize> = (0..n).collect();
@@ -109,4 +114,40 @@ fn pages_computed_in_any_order_or_twice_are_identical() {
     heap.marks().non_moving.clear_below(nm_top);
     gc::verify::verify(&heap, &mut roots).expect("verified after a hand-run compaction");
     assert_eq!(gc::verify::graph_checksum(&mut roots), before);
+}
+
+#[test]
+fn a_plan_reusing_an_earlier_plans_table_forwards_nothing_past_its_end() {
+    let heap = Heap::new(HeapConfig {
+        heap_limit: 32 << 20,
+        large_object_threshold: 2048,
+        ..Default::default()
+    })
+    .expect("heap");
+    let mut tlab = Tlab::empty();
+    let mut roots = build_graph(&heap, &mut tlab, 30_000);
+    mark(&heap, &mut roots, 1);
+    let top = heap.moving().top();
+    let last = roots
+        .iter()
+        .filter(|v| v.is_object() && heap.moving().contains(v.object_addr()))
+        .map(|v| v.object_addr())
+        .max()
+        .expect("a moving root");
+    let whole = ForwardingPlan::build(&heap, top);
+    assert!(
+        whole.forward_marked(last).is_some(),
+        "a marked root forwards"
+    );
+    // Dropped, its table goes back to the heap and the next plan reuses it,
+    // entries past the new plan's end included.
+    drop(whole);
+    let half = heap.moving().base() + (last - heap.moving().base()) / 2 / 4096 * 4096;
+    let part = ForwardingPlan::build(&heap, half);
+    assert!(part.old_top() <= last);
+    assert_eq!(
+        part.forward_marked(last),
+        None,
+        "an address past the plan has no forwarding, whatever the table held"
+    );
 }

@@ -285,18 +285,13 @@ fn the_prefix_ends_after_a_live_object_crossing_its_last_page() {
     let plan = ForwardingPlan::build_with_threshold(&s.heap, top, 0.9);
     assert_eq!(plan.dense_words(), words);
     assert_eq!(plan.dense_pages(), 23);
-    let live = &s.heap.marks().live;
     let first_tail = addr(s.roots[s.tail.start]);
     assert_eq!(
-        plan.forward(live, first_tail),
+        plan.forward(first_tail),
         s.heap.moving().base() + words * WORD
     );
     let p = addr(s.roots[s.prefix.end - 1]);
-    assert_eq!(
-        plan.forward(live, p),
-        p,
-        "prefix objects forward to themselves"
-    );
+    assert_eq!(plan.forward(p), p, "prefix objects forward to themselves");
     // A stricter threshold than the prefix's density ends it earlier; 1.0
     // or more disables it.
     assert_eq!(dense_prefix_words(&s.heap, top, 0.99), 0);
@@ -305,7 +300,7 @@ fn the_prefix_ends_after_a_live_object_crossing_its_last_page() {
     let off = ForwardingPlan::build_with_threshold(&s.heap, top, 1.0);
     assert_eq!(off.dense_words(), 0);
     assert!(
-        off.forward(live, p) < p,
+        off.forward(p) < p,
         "without the prefix, nodes after a dead one slide"
     );
     assert_eq!(

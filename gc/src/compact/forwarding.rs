@@ -8,8 +8,15 @@
 //! base + 8 * (prefix[w / 64] + popcount(live[w / 64] & ((1 << w % 64) - 1)))
 //! ```
 //!
-//! without any forwarding pointer written into from-space. For every to-space
-//! page the plan also records the from-space word that lands on its first
+//! without any forwarding pointer written into from-space. The plan keeps
+//! `prefix[c]` and a copy of `live[c]` side by side in one 16-byte entry:
+//! a page forwards hundreds of references to anywhere in the heap, and one
+//! cache miss per reference instead of two (bitmap word, then count) took
+//! the handler's compute p99 from 8.2-9.5 us to 6.9-7.9 us at 1 GiB
+//! (`fault-observed`, four runs alternated). The price is 16 bytes per 512
+//! bytes of the moving space's high water (3%, against 0.8% for counts
+//! alone), resident from the first cycle on: the heap keeps the table's
+//! mapping for the next plan. For every to-space page the plan also records the from-space word that lands on its first
 //! word, so that each page can be computed alone, by any thread, in any order.
 //!
 //! ## The dense prefix
@@ -31,20 +38,37 @@ use crate::table::{Table, TableCache};
 /// Words per to-space page.
 pub const PAGE_WORDS: usize = PAGE_SIZE / WORD;
 
+/// One chunk's entry in the plan: its live bits (a copy of its live-bitmap
+/// word) and the words that land before it. Both sit in one 16-byte entry,
+/// so forwarding a reference reads one cache line at random, not two.
+#[repr(C, align(16))]
+#[derive(Clone, Copy)]
+pub struct Chunk {
+    /// The chunk's live-bitmap word as marking left it.
+    live: u64,
+    /// Live words before the chunk (see [`ForwardingPlan`]'s field).
+    prefix: u32,
+    _pad: u32,
+}
+
+// SAFETY: zero integers are valid.
+unsafe impl crate::table::Zeroed for Chunk {}
+
 /// Everything a compaction needs to know where live objects go.
 pub struct ForwardingPlan {
     base: usize,
     /// Per chunk `c`: the live words before it, plus (in the chunk the dense
     /// prefix ends in) the dead words of the prefix in it, so that a live
     /// word `w` at or above the prefix lands on
-    /// `chunk_prefix[c] + popcount(live[c] below w)` with the plain bitmap.
-    /// (A table on huge pages, sized for the whole space: read at random.)
-    chunk_prefix: Table<u32>,
-    /// Entries of `chunk_prefix` in use.
+    /// `chunks[c].prefix + popcount(live[c] below w)` with the plain bitmap,
+    /// next to a copy of that bitmap word. (A table on huge pages, sized
+    /// for the whole space: read at random.)
+    chunk_table: Table<Chunk>,
+    /// Entries of `chunk_table` in use.
     chunks: usize,
-    /// Where `chunk_prefix` goes when the plan is dropped (the heap's: the
+    /// Where `chunk_table` goes when the plan is dropped (the heap's: the
     /// next plan reuses the mapping).
-    tables: TableCache<u32>,
+    tables: TableCache<Chunk>,
     page_first: Vec<u32>,
     live_words: usize,
     old_top: usize,
@@ -126,7 +150,7 @@ impl ForwardingPlan {
         let mut plan = ForwardingPlan {
             base,
             // One entry per chunk of the space, plus the end.
-            chunk_prefix: heap
+            chunk_table: heap
                 .plan_tables()
                 .take(heap.moving().capacity().div_ceil(WORD * 64) + 1),
             chunks: 0,
@@ -136,7 +160,7 @@ impl ForwardingPlan {
             old_top: base,
             dense_words: dense_prefix_words(heap, old_top, threshold),
         };
-        plan.push_chunk(plan.prefix_dead(&heap.marks().live, 0));
+        plan.push_chunk(plan.prefix_dead(&heap.marks().live, 0), 0);
         plan.extend(heap, old_top);
         plan
     }
@@ -162,14 +186,15 @@ impl ForwardingPlan {
         // (above the old top, so above the dense prefix: the prefix's dead
         // words in it are what they were).
         let first = (self.old_top - self.base) / (WORD * 64);
-        let mut total = self.chunk_prefix[first] as usize - self.prefix_dead(live, first);
+        let mut total = self.chunk_table[first].prefix as usize - self.prefix_dead(live, first);
         self.chunks = first;
         self.page_first.truncate(total.div_ceil(PAGE_WORDS));
         let chunks = (new_top - self.base).div_ceil(WORD * 64);
         for c in first..chunks {
-            self.push_chunk(total + self.prefix_dead(live, c));
+            let bits = live.word(c);
+            self.push_chunk(total + self.prefix_dead(live, c), bits);
             // The prefix counts as live: its dead words are fillers.
-            let w = live.word(c) | dense_mask(self.dense_words, c);
+            let w = bits | dense_mask(self.dense_words, c);
             let n = w.count_ones() as usize;
             // Pages whose first word is filled from this chunk.
             let mut next_page_word = self.page_first.len() * PAGE_WORDS;
@@ -180,15 +205,19 @@ impl ForwardingPlan {
             }
             total += n;
         }
-        self.push_chunk(total);
+        self.push_chunk(total, 0);
         self.live_words = total;
         self.old_top = new_top;
     }
 
-    /// Appends the count of the next chunk.
+    /// Appends the next chunk: the words before it and its live bits.
     #[inline]
-    fn push_chunk(&mut self, words: usize) {
-        self.chunk_prefix[self.chunks] = words as u32;
+    fn push_chunk(&mut self, words: usize, live: u64) {
+        self.chunk_table[self.chunks] = Chunk {
+            live,
+            prefix: words as u32,
+            _pad: 0,
+        };
         self.chunks += 1;
     }
 
@@ -234,53 +263,56 @@ impl ForwardingPlan {
     }
 
     /// The post-compaction address of the moving object at `addr`, or
-    /// `None` if marking did not find it live. One bitmap word answers both
-    /// (an object's first word is live exactly when it is marked), so a
-    /// reference costs one cache line of the bitmap rather than two.
+    /// `None` if marking did not find it live (or it lies past the plan).
+    /// One table entry answers both (an object's first word is live exactly
+    /// when it is marked), so a reference costs one cache line at random.
     #[inline(always)]
-    pub fn forward_marked(&self, live: &Bitmap, addr: usize) -> Option<usize> {
+    pub fn forward_marked(&self, addr: usize) -> Option<usize> {
         let w = (addr - self.base) / WORD;
         let (chunk, bit) = (w / 64, w % 64);
-        let word = live.word(chunk);
-        if word & (1u64 << bit) == 0 {
+        if chunk >= self.chunks {
+            // Entries past the plan may hold an earlier plan's bits.
             return None;
         }
-        Some(self.slide(addr, w, word))
+        let entry = self.chunk_table[chunk];
+        if entry.live & (1u64 << bit) == 0 {
+            return None;
+        }
+        Some(self.slide(addr, w, entry))
     }
 
-    /// Starts loading what forwarding `addr` reads (its live-bitmap word
-    /// and its chunk's count) into cache: a hint, harmless for any address.
+    /// Starts loading what forwarding `addr` reads (its chunk's entry) into
+    /// cache: a hint, harmless for any address.
     #[inline(always)]
-    pub fn prefetch(&self, live: &Bitmap, addr: usize) {
-        live.prefetch(addr);
-        self.chunk_prefix
+    pub fn prefetch(&self, addr: usize) {
+        self.chunk_table
             .prefetch(addr.wrapping_sub(self.base) / (WORD * 64));
     }
 
     /// The post-compaction address of the live moving object at `addr`.
     #[inline(always)]
-    pub fn forward(&self, live: &Bitmap, addr: usize) -> usize {
+    pub fn forward(&self, addr: usize) -> usize {
         let w = (addr - self.base) / WORD;
-        self.slide(addr, w, live.word(w / 64))
+        self.slide(addr, w, self.chunk_table[w / 64])
     }
 
-    /// Where the object at `addr` (word `w` of the space, whose live-bitmap
-    /// word is `live_word`) lands: in place in the dense prefix, else after
-    /// the live words below it.
+    /// Where the object at `addr` (word `w` of the space, in chunk `entry`)
+    /// lands: in place in the dense prefix, else after the live words below
+    /// it.
     #[inline(always)]
-    fn slide(&self, addr: usize, w: usize, live_word: u64) -> usize {
+    fn slide(&self, addr: usize, w: usize, entry: Chunk) -> usize {
         if w < self.dense_words {
             return addr;
         }
-        let below = live_word & ((1u64 << (w % 64)) - 1);
-        self.base + (self.chunk_prefix[w / 64] as usize + below.count_ones() as usize) * WORD
+        let below = entry.live & ((1u64 << (w % 64)) - 1);
+        self.base + (entry.prefix as usize + below.count_ones() as usize) * WORD
     }
 }
 
 impl Drop for ForwardingPlan {
     fn drop(&mut self) {
         self.tables
-            .give_back(std::mem::replace(&mut self.chunk_prefix, Table::empty()));
+            .give_back(std::mem::replace(&mut self.chunk_table, Table::empty()));
     }
 }
 

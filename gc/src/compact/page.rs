@@ -134,7 +134,7 @@ impl<'a> PageComputer<'a> {
         let addr = v.object_addr();
         let marks = self.heap.marks();
         if self.heap.moving().contains(addr) {
-            match self.plan.forward_marked(&marks.live, addr) {
+            match self.plan.forward_marked(addr) {
                 Some(new) => Value::from_bits(v.to_bits() - addr as u64 + new as u64),
                 None => Value::NIL,
             }
@@ -148,17 +148,16 @@ impl<'a> PageComputer<'a> {
     /// Fixes the slots of `runs` in `buf` ([`PageComputer::fix_value`]).
     ///
     /// A reference may point anywhere in the heap, so forwarding it reads
-    /// its live-bitmap word and chunk count at a random place: nearly always
-    /// two cache misses. Every reference's are requested first, so that a
-    /// page waits for its misses together rather than a few at a time.
+    /// its chunk's entry at a random place: nearly always a cache miss.
+    /// Every reference's entry is requested first, so that a page waits for
+    /// its misses together rather than one at a time.
     #[inline(always)]
     fn fix_runs(&self, buf: &mut [u64; PAGE_WORDS], runs: &SlotRuns) {
-        let live = &self.heap.marks().live;
         for &(start, end) in runs.as_slice() {
             for &w in &buf[start as usize..end as usize] {
                 let v = Value::from_bits(w);
                 if v.is_object() {
-                    self.plan.prefetch(live, v.object_addr());
+                    self.plan.prefetch(v.object_addr());
                 }
             }
         }
@@ -174,6 +173,31 @@ impl<'a> PageComputer<'a> {
     ///
     /// Safe to run in a fault handler: no allocation, no locks.
     pub fn compute_page(&self, page: usize, buf: &mut [u64; PAGE_WORDS]) {
+        #[cfg(target_arch = "x86_64")]
+        if crate::cpu::has_popcnt() {
+            // SAFETY: the CPU has POPCNT (just checked).
+            unsafe { self.compute_page_popcnt(page, buf) };
+            return;
+        }
+        self.compute_page_portable(page, buf);
+    }
+
+    /// [`PageComputer::compute_page`] compiled with the POPCNT instruction:
+    /// forwarding a reference counts the live bits below it.
+    ///
+    /// # Safety
+    /// The CPU supports POPCNT.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "popcnt")]
+    unsafe fn compute_page_popcnt(&self, page: usize, buf: &mut [u64; PAGE_WORDS]) {
+        self.compute_page_portable(page, buf);
+    }
+
+    /// [`PageComputer::compute_page`] without CPU-specific instructions
+    /// (its body, inlined into each variant; public so that tests can
+    /// compare the variants).
+    #[inline(always)]
+    pub fn compute_page_portable(&self, page: usize, buf: &mut [u64; PAGE_WORDS]) {
         let dest_start = page * PAGE_WORDS;
         let dest_end = (dest_start + PAGE_WORDS).min(self.plan.live_words());
         if dest_start >= dest_end {

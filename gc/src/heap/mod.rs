@@ -133,7 +133,7 @@ pub struct Heap {
     /// To-space pages the dense prefix kept in place, all cycles.
     dense_pages: AtomicU64,
     /// The forwarding plans' chunk table, reused from cycle to cycle.
-    plan_tables: TableCache<u32>,
+    plan_tables: TableCache<crate::compact::forwarding::Chunk>,
 }
 
 /// The first collection trigger (or the limit, if smaller).
@@ -287,7 +287,7 @@ impl Heap {
 
     /// The cache of forwarding-plan chunk tables (one mapping reused by
     /// every cycle's plan).
-    pub fn plan_tables(&self) -> &TableCache<u32> {
+    pub fn plan_tables(&self) -> &TableCache<crate::compact::forwarding::Chunk> {
         &self.plan_tables
     }
 
