@@ -1,5 +1,7 @@
 //! CPU features detected at run time, for the few hot loops compiled twice
-//! (the build targets baseline x86-64, which lacks POPCNT).
+//! (the build targets baseline x86-64, which lacks POPCNT): each has a
+//! `#[target_feature]` variant that inlines the same `#[inline(always)]`
+//! body, chosen by [`has_popcnt`].
 
 /// Whether the CPU has the POPCNT instruction. The first call runs CPUID;
 /// later calls read a cached flag (no allocation, no lock: callable from the

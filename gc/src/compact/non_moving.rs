@@ -28,8 +28,16 @@ pub fn update_references(
 
 /// Fixes slots `[first, end)` of the object whose (possibly second-view)
 /// address is `view`.
-#[inline]
+///
+/// Like [`PageComputer::compute_page`], it first asks for every slot's
+/// forwarding entry, so that their cache misses overlap.
+#[inline(always)]
 fn fix_slots(pc: &PageComputer<'_>, view: ObjRef, first: usize, end: usize) {
+    for i in first..end {
+        // SAFETY: i < slot_count of a marked object, read through a view of
+        // its memfd pages (as below); a plain read, nothing written.
+        pc.prefetch_forwarding(unsafe { view.slot_unchecked(i) });
+    }
     for i in first..end {
         // SAFETY: i < slot_count of a marked object; `view` maps the same
         // memfd pages as the object, and no mutator touches those slots
@@ -55,6 +63,40 @@ fn fix_slots(pc: &PageComputer<'_>, view: ObjRef, first: usize, end: usize) {
 /// safe; a thread walking pages in order passes what the previous call
 /// returned). Returns the same kind of bound for the next page.
 pub fn update_page(
+    pc: &PageComputer<'_>,
+    heap: &Heap,
+    page: usize,
+    view_delta: usize,
+    floor: usize,
+) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if crate::cpu::has_popcnt() {
+        // SAFETY: the CPU has POPCNT (just checked).
+        return unsafe { update_page_popcnt(pc, heap, page, view_delta, floor) };
+    }
+    update_page_portable(pc, heap, page, view_delta, floor)
+}
+
+/// [`update_page`] compiled with the POPCNT instruction (forwarding counts
+/// live bits).
+///
+/// # Safety
+/// The CPU supports POPCNT.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+unsafe fn update_page_popcnt(
+    pc: &PageComputer<'_>,
+    heap: &Heap,
+    page: usize,
+    view_delta: usize,
+    floor: usize,
+) -> usize {
+    update_page_portable(pc, heap, page, view_delta, floor)
+}
+
+/// The body of [`update_page`].
+#[inline(always)]
+fn update_page_portable(
     pc: &PageComputer<'_>,
     heap: &Heap,
     page: usize,
