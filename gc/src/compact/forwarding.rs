@@ -16,8 +16,11 @@
 //! (`fault-observed`, four runs alternated). The price is 16 bytes per 512
 //! bytes of the moving space's high water (3%, against 0.8% for counts
 //! alone), resident from the first cycle on: the heap keeps the table's
-//! mapping for the next plan. For every to-space page the plan also records the from-space word that lands on its first
-//! word, so that each page can be computed alone, by any thread, in any order.
+//! mapping for the next plan.
+//!
+//! For every to-space page the plan also records the from-space word that
+//! lands on its first word, so that each page can be computed alone, by any
+//! thread, in any order.
 //!
 //! ## The dense prefix
 //!
