@@ -23,7 +23,8 @@ pub struct GcStats {
     pub max_pause: Duration,
     /// Total time per phase.
     pub phase_totals: Vec<(Phase, Duration)>,
-    /// Mutator page faults on the heap served by fault workers (uffd modes).
+    /// Mutator page faults on the heap served by the faulting thread (SIGBUS)
+    /// or by fault workers (uffd modes).
     pub faults: u64,
     /// CPU time of collection work: pauses, collector threads, fault workers.
     pub gc_cpu: Duration,
@@ -116,12 +117,16 @@ pub struct GcStatsJson {
     pub pause_max_ns: u64,
     /// Total per phase, ns.
     pub phase_total_ns: Vec<(String, u64)>,
-    /// Heap faults served by fault workers.
+    /// Heap faults served (by the faulting thread's SIGBUS handler or by a
+    /// fault worker).
     pub faults: u64,
-    /// Median fault service time (worker reads the event .. page mapped), ns.
+    /// Median fault service time (the handler's entry, or the worker reading
+    /// the event, .. the page mapped), ns.
     pub fault_service_p50_ns: u64,
     /// 99th percentile fault service time, ns.
     pub fault_service_p99_ns: u64,
+    /// 99.9th percentile fault service time, ns.
+    pub fault_service_p999_ns: u64,
     /// Longest fault service time, ns.
     pub fault_service_max_ns: u64,
     /// Median flip pause (the pause without waiting, marking and planning), ns.
@@ -295,6 +300,7 @@ impl GcStats {
             faults: self.faults,
             fault_service_p50_ns: self.fault_service_quantile(0.5).as_nanos() as u64,
             fault_service_p99_ns: self.fault_service_quantile(0.99).as_nanos() as u64,
+            fault_service_p999_ns: self.fault_service_quantile(0.999).as_nanos() as u64,
             fault_service_max_ns: self.fault_service_quantile(1.0).as_nanos() as u64,
             flip_pause_p50_ns: self.flip_pause_quantile(0.5).as_nanos() as u64,
             flip_pause_p99_ns: self.flip_pause_quantile(0.99).as_nanos() as u64,

@@ -157,11 +157,12 @@ fn run(args: &Args) -> Result<(), String> {
         );
     } else {
         println!(
-            "faulting loads (served by this thread's handler): {}: p50 {:.1} us, p90 {:.1} us, p99 {:.1} us, max {:.1} us",
+            "faulting loads (served by this thread's handler): {}: p50 {:.1} us, p90 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us",
             faulting.len(),
             us(&faulting, 0.5),
             us(&faulting, 0.9),
             us(&faulting, 0.99),
+            us(&faulting, 0.999),
             faulting.max() as f64 / 1e3
         );
     }

@@ -135,6 +135,7 @@ struct Report {
     mutator_faults: u64,
     fault_service_p50_ns: u64,
     fault_service_p99_ns: u64,
+    fault_service_p999_ns: u64,
     fault_service_max_ns: u64,
     allocations_per_second: f64,
     operations: u64,
@@ -337,6 +338,7 @@ fn run(args: &Args) -> Result<(), String> {
         mutator_faults: stats.faults,
         fault_service_p50_ns: ns(stats.fault_service_quantile(0.5)),
         fault_service_p99_ns: ns(stats.fault_service_quantile(0.99)),
+        fault_service_p999_ns: ns(stats.fault_service_quantile(0.999)),
         fault_service_max_ns: ns(stats.fault_service_quantile(1.0)),
         allocations_per_second: allocations as f64 / elapsed.as_secs_f64(),
         operations,
@@ -463,10 +465,11 @@ fn print_report(r: &Report) {
         println!("concurrent totals: {}", list.join(", "));
     }
     println!(
-        "faults {} (service p50 {:.1}us p99 {:.1}us max {:.1}us)  gc cpu {:.2}s of {:.2}s process cpu",
+        "faults {} (service p50 {:.1}us p99 {:.1}us p99.9 {:.1}us max {:.1}us)  gc cpu {:.2}s of {:.2}s process cpu",
         r.mutator_faults,
         r.fault_service_p50_ns as f64 / 1e3,
         r.fault_service_p99_ns as f64 / 1e3,
+        r.fault_service_p999_ns as f64 / 1e3,
         r.fault_service_max_ns as f64 / 1e3,
         r.gc_cpu_ns as f64 / 1e9,
         r.process_cpu_ns as f64 / 1e9,
