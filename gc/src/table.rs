@@ -216,15 +216,10 @@ mod tests {
         assert!(Table::<u32>::empty().is_empty());
     }
 
-    /// Resident 4 KiB pages of `len` bytes at `addr` (`mincore`).
+    /// Resident pages of `len` bytes at `addr`.
     fn resident_pages(addr: usize, len: usize) -> usize {
-        let pages = len.div_ceil(4096);
-        let mut vec = vec![0u8; pages];
-        // SAFETY: `addr` is page-aligned and mapped for `len` bytes; `vec`
-        // has one byte per page.
-        let rc = unsafe { libc::mincore(addr as *mut libc::c_void, len, vec.as_mut_ptr()) };
-        assert_eq!(rc, 0, "mincore failed");
-        vec.iter().filter(|&&b| b & 1 != 0).count()
+        let pages = sys::mincore(addr, len).expect("mincore on the table");
+        pages.into_iter().filter(|&resident| resident).count()
     }
 
     #[test]
