@@ -36,8 +36,8 @@ fn build_graph(heap: &Heap, tlab: &mut Tlab, n: usize) -> Vec<Value> {
         .collect()
 }
 
-#[test]
-fn pages_computed_in_any_order_or_twice_are_identical() {
+/// A 32 MiB heap holding `build_graph`'s 30000 objects, and its roots.
+fn heap_with_graph() -> (Heap, Vec<Value>) {
     let heap = Heap::new(HeapConfig {
         heap_limit: 32 << 20,
         large_object_threshold: 2048,
@@ -45,7 +45,13 @@ fn pages_computed_in_any_order_or_twice_are_identical() {
     })
     .expect("heap");
     let mut tlab = Tlab::empty();
-    let mut roots = build_graph(&heap, &mut tlab, 30_000);
+    let roots = build_graph(&heap, &mut tlab, 30_000);
+    (heap, roots)
+}
+
+#[test]
+fn pages_computed_in_any_order_or_twice_are_identical() {
+    let (heap, mut roots) = heap_with_graph();
     let before = gc::verify::graph_checksum(&mut roots);
     mark(&heap, &mut roots, 1);
     let plan = ForwardingPlan::build(&heap, heap.moving().top());
@@ -118,14 +124,7 @@ fn pages_computed_in_any_order_or_twice_are_identical() {
 
 #[test]
 fn a_plan_reusing_an_earlier_plans_table_forwards_nothing_past_its_end() {
-    let heap = Heap::new(HeapConfig {
-        heap_limit: 32 << 20,
-        large_object_threshold: 2048,
-        ..Default::default()
-    })
-    .expect("heap");
-    let mut tlab = Tlab::empty();
-    let mut roots = build_graph(&heap, &mut tlab, 30_000);
+    let (heap, mut roots) = heap_with_graph();
     mark(&heap, &mut roots, 1);
     let top = heap.moving().top();
     let last = roots
