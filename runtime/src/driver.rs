@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use gc::compact::concurrent::CyclePhase;
 use gc::PauseEntry;
 
+use crate::log::LogLevel;
 use crate::mutator::{GcError, Mutator};
 use crate::safepoint::Local;
 
@@ -86,9 +87,9 @@ impl Mutator {
     }
 
     fn log_stall(&self, what: &str) {
-        if self.shared.log {
-            eprintln!("[gc] heap limit reached: waiting for {what} in flight (a stall)");
-        }
+        self.shared.logger.log(LogLevel::Info, || {
+            format!("heap limit reached: waiting for {what} in flight (a stall)")
+        });
     }
 
     /// The initial pause: snapshots every thread's roots for the marker;
@@ -103,7 +104,10 @@ impl Mutator {
                     waited,
                     safepoint: w.safepoint,
                 };
-                c.lock().begin_marking(&roots, entry);
+                // SAFETY: the world is stopped and `roots` are all of its
+                // roots; `stop_world` raises every thread's write-barrier
+                // flag before they resume, since SATB is on from here.
+                unsafe { c.lock().begin_marking(&roots, entry) };
             });
             let heap = &shared.heap;
             let threshold = shared
@@ -211,7 +215,9 @@ impl Mutator {
                     waited,
                     safepoint: w.safepoint,
                 };
-                c.lock().remark(&mut satb, entry);
+                // SAFETY: the world is stopped, the buffers retired, and
+                // `satb` holds every thread's partial SATB buffer.
+                unsafe { c.lock().remark(&mut satb, entry) };
             });
         }
     }
@@ -227,7 +233,9 @@ impl Mutator {
                     waited,
                     safepoint: w.safepoint,
                 };
-                c.lock().flip(w, entry)
+                // SAFETY: the world is stopped, the buffers retired, and the
+                // world's roots are all the roots, each of this runtime.
+                unsafe { c.lock().flip(w, entry) }
             })?;
             self.set_trigger(live, used_before);
         }

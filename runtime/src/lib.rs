@@ -28,12 +28,16 @@
 
 pub mod config;
 mod driver;
+pub mod log;
 pub mod mutator;
 mod policy;
+pub mod roots;
 mod safepoint;
 pub mod stats;
+pub mod value;
+pub mod view;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use std::sync::Arc;
 
@@ -41,14 +45,23 @@ use gc::compact::concurrent::{UffdCompactor, UffdOptions};
 use gc::mark::satb::SatbQueue;
 use gc::{CycleReport, Heap, HeapConfig};
 use parking_lot::Mutex;
+use log::Logger;
 use policy::Policy;
 use safepoint::Registry;
 
+/// The next runtime's identity.
+static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
+
 pub use config::{parse_size, ConfigError, Mode};
 pub use gc::compact::concurrent::CyclePhase;
-pub use gc::{AllocRequest as AllocSpec, ObjRef, Value};
-pub use mutator::{GcError, Global, Handle, Mutator, OutOfMemory};
+pub use gc::verify::VerifyReport;
+pub use gc::AllocRequest as AllocSpec;
+pub use log::{LogHook, LogLevel};
+pub use mutator::{AllocError, GcError, Mutator, OutOfMemory};
+pub use roots::{Global, Handle, Scope};
 pub use stats::GcStats;
+pub use value::{Gc, RawValue, Value};
+pub use view::HeapView;
 
 /// A callback told the length of every pause (the time mutators were
 /// stopped). It runs on the thread that paused, after the mutators resumed;
@@ -70,6 +83,7 @@ pub struct RuntimeBuilder {
     uffd: UffdOptions,
     pause_hook: Option<PauseHook>,
     span_hook: Option<PauseSpanHook>,
+    log_hook: Option<LogHook>,
     env_error: Option<ConfigError>,
 }
 
@@ -83,6 +97,7 @@ impl std::fmt::Debug for RuntimeBuilder {
             .field("verify", &self.verify)
             .field("uffd", &self.uffd)
             .field("pause_hook", &self.pause_hook.is_some())
+            .field("log_hook", &self.log_hook.is_some())
             .field("env_error", &self.env_error)
             .finish()
     }
@@ -99,6 +114,7 @@ impl Default for RuntimeBuilder {
             uffd: UffdOptions::default(),
             pause_hook: None,
             span_hook: None,
+            log_hook: None,
             env_error: None,
         }
     }
@@ -265,9 +281,16 @@ impl RuntimeBuilder {
         self
     }
 
-    /// One log line per cycle on stderr.
+    /// Informational log lines (one per cycle, fallbacks, stalls): on
+    /// stderr, or to the hook of [`RuntimeBuilder::logger`].
     pub fn log(mut self, on: bool) -> Self {
         self.log = on;
+        self
+    }
+
+    /// Sends every log line to `hook` instead of stderr (see [`log`]).
+    pub fn logger(mut self, hook: impl Fn(LogLevel, &str) + Send + Sync + 'static) -> Self {
+        self.log_hook = Some(Arc::new(hook));
         self
     }
 
@@ -305,6 +328,7 @@ impl RuntimeBuilder {
         if let Some(e) = self.env_error {
             return Err(e);
         }
+        let logger = Logger::new(self.log, self.log_hook.clone());
         let heap =
             Arc::new(Heap::new(self.heap.clone()).map_err(|e| ConfigError::Heap(e.to_string()))?);
         let (mode, compactor, fallback_reason) = match self.mode {
@@ -318,9 +342,7 @@ impl RuntimeBuilder {
                 };
                 match UffdCompactor::new(heap.clone(), options) {
                     Ok(c) => {
-                        if self.log {
-                            eprintln!("[gc] compaction: {}", c.description());
-                        }
+                        logger.log(LogLevel::Info, || format!("compaction: {}", c.description()));
                         let mode = match Mode::from_name(c.mode_name()) {
                             // `uffd` is SIGBUS self-service (MOVE only on
                             // request): where the kernel has SIGBUS it is
@@ -343,8 +365,8 @@ impl RuntimeBuilder {
                 }
             }
         };
-        if let (true, Some(r)) = (self.log, &fallback_reason) {
-            eprintln!("[gc] {r}");
+        if let Some(r) = &fallback_reason {
+            logger.log(LogLevel::Info, || r.clone());
         }
         let poll = compactor
             .as_ref()
@@ -354,14 +376,15 @@ impl RuntimeBuilder {
             inner: Arc::new(Shared {
                 heap,
                 compactor: compactor.map(Mutex::new),
-                registry: Registry::new(poll),
+                registry: Registry::new(poll, logger.clone()),
+                id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
                 driving: Mutex::new(()),
                 satb,
                 start_wanted: AtomicBool::new(false),
                 requested_mode: self.mode,
                 mode,
                 fallback_reason,
-                log: self.log,
+                logger,
                 stress: self.stress,
                 verify: self.verify,
                 pause_hook: self.pause_hook,
@@ -391,10 +414,13 @@ pub(crate) struct Shared {
     /// ends.
     pub(crate) start_wanted: AtomicBool,
     pub(crate) heap: Arc<Heap>,
+    /// This runtime's identity (never reused in the process), which its
+    /// [`Global`]s carry.
+    pub(crate) id: u64,
     pub(crate) requested_mode: Mode,
     pub(crate) mode: Mode,
     pub(crate) fallback_reason: Option<String>,
-    pub(crate) log: bool,
+    pub(crate) logger: Logger,
     pub(crate) stress: bool,
     pub(crate) verify: bool,
     pub(crate) pause_hook: Option<PauseHook>,
@@ -419,11 +445,10 @@ impl Shared {
         }
         let mut stats = self.stats.lock();
         stats.record(report);
-        if self.log {
-            eprintln!("[gc] #{} {}", stats.cycles, report);
-            for note in &report.notes {
-                eprintln!("[gc]   note: {note}");
-            }
+        self.logger
+            .log(LogLevel::Info, || format!("#{} {}", stats.cycles, report));
+        for note in &report.notes {
+            self.logger.log(LogLevel::Info, || format!("  note: {note}"));
         }
         drop(stats);
         if let Some(hook) = &self.pause_hook {
@@ -448,9 +473,9 @@ impl Shared {
         if !running {
             return;
         }
-        if self.log {
-            eprintln!("[gc] heap limit reached: waiting for the compaction in flight (a stall)");
-        }
+        self.logger.log(LogLevel::Info, || {
+            "heap limit reached: waiting for the compaction in flight (a stall)".to_string()
+        });
         let start = std::time::Instant::now();
         self.poll_compaction(true);
         let d = start.elapsed();
@@ -557,8 +582,23 @@ impl Runtime {
         }
     }
 
-    /// The heap (for verification and benchmarks).
-    pub fn heap(&self) -> &Heap {
-        &self.inner.heap
+    /// A read-only view of the heap: sizes, layout and counters (for
+    /// tests, benchmarks and telemetry).
+    pub fn heap(&self) -> HeapView<'_> {
+        HeapView::new(&self.inner.heap)
+    }
+
+    /// Changes the dense-prefix threshold from the next cycle on (see
+    /// [`RuntimeBuilder::dense_prefix`]); an error for a threshold not
+    /// above 0.
+    pub fn set_dense_prefix_threshold(&self, threshold: f64) -> Result<(), ConfigError> {
+        self.inner
+            .heap
+            .set_dense_prefix_threshold(threshold)
+            .map_err(|_| ConfigError::BadValue {
+                what: "dense-prefix threshold",
+                value: threshold.to_string(),
+                expected: "a live ratio above 0 (1 or more disables it)",
+            })
     }
 }

@@ -19,15 +19,22 @@ use crate::heap::{Heap, PAGE_SIZE};
 use crate::mark::tracer::mark;
 use crate::roots::RootSet;
 
-/// Runs one stop-the-world collection. Every mutator must be stopped and
-/// must have retired its TLAB; `roots` are all the roots there are.
-pub fn collect(heap: &Heap, roots: &mut dyn RootSet) -> Result<CycleReport, HeapError> {
+/// Runs one stop-the-world collection.
+///
+/// # Safety
+/// Every mutator of `heap` is stopped (none allocates or writes until this
+/// returns) with its allocation buffer retired, and `roots` are all the
+/// roots there are, holding only this heap's references: objects move, and
+/// any reference not in `roots` is stale afterwards.
+pub unsafe fn collect(heap: &Heap, roots: &mut dyn RootSet) -> Result<CycleReport, HeapError> {
     let start = Instant::now();
     let cpu = thread_cpu();
     let mut report = CycleReport::new("stw", heap.used_bytes());
     let mut timer = PhaseTimer::new();
 
-    let stats = mark(heap, roots, heap.config().mark_threads);
+    // SAFETY: the world is stopped and `roots` are all the roots (the
+    // caller's promise).
+    let stats = unsafe { mark(heap, roots, heap.config().mark_threads) };
     report.marked = stats;
     timer.lap(&mut report, Phase::Mark);
 

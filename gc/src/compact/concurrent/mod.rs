@@ -338,7 +338,9 @@ impl UffdCompactor {
             }
             for mut b in buffers {
                 drained += 1;
-                stats.add(crate::mark::tracer::mark(&self.heap, &mut b, 1));
+                // SAFETY: SATB buffers hold references the mutators
+                // overwrote during this marking, which runs under the barrier.
+                stats.add(unsafe { crate::mark::tracer::mark(&self.heap, &mut b, 1) });
             }
         }
         job.stats.lock().add(stats);
