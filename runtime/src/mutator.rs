@@ -84,6 +84,15 @@ pub struct Mutator {
     _thread_bound: PhantomData<*const ()>,
 }
 
+impl std::fmt::Debug for Mutator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mutator")
+            .field("runtime", &self.shared.id)
+            .field("mode", &self.shared.mode)
+            .finish_non_exhaustive()
+    }
+}
+
 thread_local! {
     /// The runtimes this thread has a mutator of, with the mutator's slot (a
     /// second mutator of one runtime would wait for the first at every

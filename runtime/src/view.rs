@@ -47,6 +47,16 @@ impl<'a> HeapView<'a> {
         self.heap.space_bytes()
     }
 
+    /// Where the moving space's pages go during a compaction (from-space).
+    pub fn from_space_base(&self) -> usize {
+        self.heap.from_base()
+    }
+
+    /// Where the non-moving space's second view goes (uffd modes).
+    pub fn non_moving_view_base(&self) -> usize {
+        self.heap.non_moving_view_base()
+    }
+
     /// Whether `addr` lies in the moving or the non-moving space.
     pub fn contains(&self, addr: usize) -> bool {
         self.heap.contains(addr)
