@@ -62,6 +62,12 @@ impl<'a> HeapView<'a> {
         self.heap.contains(addr)
     }
 
+    /// Whether `addr` lies in the non-moving space (large and pinned
+    /// objects).
+    pub fn in_non_moving(&self, addr: usize) -> bool {
+        self.heap.non_moving().contains(addr)
+    }
+
     /// To-space pages compactions kept in place as the dense prefix, all
     /// cycles.
     pub fn dense_pages_total(&self) -> u64 {

@@ -113,8 +113,7 @@ fn one(mode: Mode, threshold: Threshold, args: &Args, seed: u64) -> Result<Run, 
         return Err(format!("{mode} unavailable: {:?}", rt.fallback_reason()));
     }
     if let Threshold::Ratio(r) = threshold {
-        rt.heap()
-            .set_dense_prefix_threshold(r)
+        rt.set_dense_prefix_threshold(r)
             .map_err(|e| e.to_string())?;
     }
     let mut m = rt.mutator().map_err(|e| e.to_string())?;
