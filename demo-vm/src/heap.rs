@@ -1,8 +1,8 @@
 //! The VM's handle on the runtime heap: allocation, the write path and the
 //! root stack.
 //!
-//! Everything the VM must keep alive lives in the mutator's root stack, which
-//! every collection scans and rewrites in place:
+//! Everything the VM must keep alive lives in the mutator's value stack,
+//! which every collection scans and rewrites in place:
 //!
 //! ```text
 //! [0] globals table   [1] string intern table (weak slots)   [2] "init"
@@ -11,14 +11,25 @@
 //!         function under construction)
 //! ```
 //!
-//! The value stack is the tail of the root vector itself. The VM reads and
-//! writes it through a raw pointer and keeps its own top index; the vector's
-//! length is brought up to date only before a call that can collect
-//! ([`Heap::alloc`], [`Heap::collect`]), so pushes and pops cost one store
-//! and one increment. After such a call every raw pointer (stack base, code,
-//! constants) must be reloaded, since objects may have moved.
+//! Root slot `i` is slot `i` of the runtime's value stack. Outside the
+//! dispatch loop the VM uses the stack's checked methods; the loop reads
+//! and writes it through the runtime's raw fast path
+//! ([`runtime::Mutator::stack_buffer`]) and keeps its own top pointer,
+//! storing the length back ([`Heap::set_sp`]) before any call that can
+//! collect, so pushes and pops cost one store and one increment. After such
+//! a call every raw pointer (stack base, code) must be reloaded, since
+//! objects may have moved and the stack may have grown; values read before
+//! it are stale, which the compiler enforces for [`Value`]s and [`Gc`]s:
+//! they borrow the heap shared, and the calls that can collect take it
+//! `&mut`.
+//!
+//! The rules of the raw fast path (the runtime's, restated for the VM):
+//! every slot below the top holds a value of this heap that was current
+//! when written (read from a root or a reachable object since the last
+//! safepoint), and raw pointers are reloaded after every call that can
+//! collect or grow the stack.
 
-use crate::rt::{AllocSpec, GcError, Mutator, ObjRef, OutOfMemory, Value};
+use crate::rt::{AllocError, AllocSpec, Gc, GcError, Mutator, RawValue, Value};
 
 /// Root index of the globals table (a table object, or nil before the first
 /// global is defined).
@@ -40,32 +51,31 @@ pub const STACK_BASE: usize = ROOT_FRAMES + FRAMES_MAX;
 /// beyond this on demand.
 const INITIAL_STACK: usize = FRAMES_MAX * 256;
 
-/// The mutator plus the VM's view of its root stack.
+/// The mutator, seen as the VM's root stack. `repr(transparent)`, so that
+/// the shared view [`Mutator::alloc`] returns is a `&Heap` too.
+#[repr(transparent)]
 pub struct Heap {
     mutator: Mutator,
-    /// `roots.as_mut_ptr()`, refreshed after every call that may collect.
-    base: *mut Value,
-    /// `roots.capacity()`.
-    cap: usize,
-    /// Number of live root slots: fixed roots plus the value stack.
-    sp: usize,
 }
 
 impl Heap {
-    /// Takes over `mutator`'s root stack (clearing it) and lays out the fixed
-    /// roots.
-    pub fn new(mut mutator: Mutator) -> Heap {
-        let roots = mutator.roots();
-        roots.clear();
-        roots.reserve(STACK_BASE + INITIAL_STACK);
-        roots.resize(STACK_BASE, Value::NIL);
-        let (base, cap) = (roots.as_mut_ptr(), roots.capacity());
-        Heap {
-            mutator,
-            base,
-            cap,
-            sp: STACK_BASE,
+    /// Takes over `mutator`'s value stack (clearing it) and lays out the
+    /// fixed roots.
+    pub fn new(mutator: Mutator) -> Heap {
+        mutator.stack_truncate(0);
+        mutator.stack_reserve(STACK_BASE + INITIAL_STACK);
+        for _ in 0..STACK_BASE {
+            mutator.push(Value::NIL);
         }
+        Heap { mutator }
+    }
+
+    /// The heap view of a mutator reference.
+    #[inline(always)]
+    fn of(m: &Mutator) -> &Heap {
+        // SAFETY: Heap is a repr(transparent) wrapper of Mutator, so the
+        // two references have the same layout and validity.
+        unsafe { &*(m as *const Mutator).cast::<Heap>() }
     }
 
     /// The mutator (for statistics).
@@ -73,68 +83,78 @@ impl Heap {
         &self.mutator
     }
 
+    /// The mutator, for calls that wait (statistics after a quiesce).
+    pub fn mutator_mut(&mut self) -> &mut Mutator {
+        &mut self.mutator
+    }
+
     /// Number of live root slots (the absolute index of the stack top).
     #[inline(always)]
     pub fn sp(&self) -> usize {
-        self.sp
+        self.mutator.stack_len()
     }
 
-    /// Sets the stack top (the VM writes slots below it through
-    /// [`Heap::base`] before calling anything that may collect).
+    /// Sets the stack top after the dispatch loop wrote slots through
+    /// [`Heap::base`].
     ///
-    /// # Panics
-    /// If `sp` is below the fixed roots or above the capacity.
+    /// # Safety
+    /// `sp` is at most the capacity and at least [`STACK_BASE`], and every
+    /// slot below it was written under the module's rules.
     #[inline(always)]
-    pub fn set_sp(&mut self, sp: usize) {
-        assert!(
-            (STACK_BASE..=self.cap).contains(&sp),
-            "stack top {sp} out of range"
-        );
-        self.sp = sp;
+    pub unsafe fn set_sp(&self, sp: usize) {
+        debug_assert!((STACK_BASE..=self.sp() + self.headroom()).contains(&sp));
+        // SAFETY: the caller's promise.
+        unsafe { self.mutator.set_stack_len(sp) }
     }
 
     /// The first root slot. Valid until the next call that may collect or
-    /// grow the stack.
+    /// grow the stack; slots are written under the module's rules.
     #[inline(always)]
-    pub fn base(&self) -> *mut Value {
-        self.base
+    pub fn base(&self) -> *mut RawValue {
+        self.mutator.stack_buffer().0
     }
 
     /// Slots available above the stack top without growing.
     #[inline(always)]
     pub fn headroom(&self) -> usize {
-        self.cap - self.sp
+        self.mutator.stack_buffer().1 - self.sp()
+    }
+
+    /// A raw value read from a root slot or from an object reachable from
+    /// one, as a value.
+    ///
+    /// # Safety
+    /// `raw` was read since the last call that may collect (so it is
+    /// current), from this heap.
+    #[inline(always)]
+    pub unsafe fn value(&self, raw: RawValue) -> Value<'_> {
+        // SAFETY: the caller's promise; the result borrows `self`, so it
+        // cannot outlive the next call that may collect (`&mut self`).
+        unsafe { Value::from_raw(raw) }
     }
 
     /// Reads root slot `i`.
+    ///
+    /// # Panics
+    /// If `i` is not below the top.
     #[inline(always)]
-    pub fn get(&self, i: usize) -> Value {
-        assert!(i < self.sp, "root {i} read above the stack top {}", self.sp);
-        // SAFETY: i < sp <= cap, and every slot below sp has been written.
-        unsafe { *self.base.add(i) }
+    pub fn get(&self, i: usize) -> Value<'_> {
+        self.mutator.stack_get(i)
     }
 
     /// Writes root slot `i`.
+    ///
+    /// # Panics
+    /// If `i` is not below the top.
     #[inline(always)]
-    pub fn set(&mut self, i: usize, v: Value) {
-        assert!(
-            i < self.sp,
-            "root {i} written above the stack top {}",
-            self.sp
-        );
-        // SAFETY: i < sp <= cap: inside the vector's buffer.
-        unsafe { *self.base.add(i) = v }
+    pub fn set(&self, i: usize, v: Value<'_>) {
+        self.mutator.stack_set(i, v)
     }
 
     /// Pushes a value on the root stack, growing it if needed.
     #[inline]
-    pub fn push(&mut self, v: Value) {
-        if self.sp == self.cap {
-            self.reserve(1);
-        }
-        // SAFETY: sp < cap after the check above.
-        unsafe { *self.base.add(self.sp) = v };
-        self.sp += 1;
+    pub fn push(&self, v: Value<'_>) {
+        self.mutator.push(v)
     }
 
     /// Pops the top of the root stack.
@@ -142,84 +162,53 @@ impl Heap {
     /// # Panics
     /// If only fixed roots remain.
     #[inline]
-    pub fn pop(&mut self) -> Value {
-        assert!(self.sp > STACK_BASE, "root stack underflow");
-        self.sp -= 1;
-        // SAFETY: the slot was below the old top, so it was written.
-        unsafe { *self.base.add(self.sp) }
+    pub fn pop(&self) -> Value<'_> {
+        assert!(self.sp() > STACK_BASE, "root stack underflow");
+        self.mutator.pop().expect("above the fixed roots")
     }
 
     /// Drops root slots down to `sp`.
-    pub fn truncate(&mut self, sp: usize) {
-        assert!(sp >= STACK_BASE && sp <= self.sp, "bad truncation to {sp}");
-        self.sp = sp;
+    pub fn truncate(&self, sp: usize) {
+        assert!(
+            sp >= STACK_BASE && sp <= self.sp(),
+            "bad truncation to {sp}"
+        );
+        self.mutator.stack_truncate(sp);
     }
 
     /// Makes room for `extra` more slots above the top; may move the buffer
     /// (reload [`Heap::base`] afterwards).
-    pub fn reserve(&mut self, extra: usize) {
-        if self.cap - self.sp >= extra {
-            return;
+    pub fn reserve(&self, extra: usize) {
+        if self.headroom() < extra {
+            self.mutator.stack_reserve(extra.max(self.sp()));
         }
-        self.sync();
-        let roots = self.mutator.roots();
-        roots.reserve(extra.max(roots.capacity()));
-        self.refresh();
     }
 
-    /// Brings the root vector's length up to the stack top so that a
-    /// collection sees exactly the live slots.
-    #[inline(always)]
-    fn sync(&mut self) {
-        let sp = self.sp;
-        let roots = self.mutator.roots();
-        debug_assert_eq!(
-            roots.as_mut_ptr(),
-            self.base,
-            "root vector moved behind the VM's back"
-        );
-        // SAFETY: sp <= capacity, every slot below sp has been written with a
-        // valid Value (Copy, no destructor), so the prefix is initialised.
-        unsafe { roots.set_len(sp) };
-    }
-
-    #[inline(always)]
-    fn refresh(&mut self) {
-        let roots = self.mutator.roots();
-        debug_assert_eq!(roots.len(), self.sp, "a collection changed the root count");
-        self.sp = roots.len();
-        self.base = roots.as_mut_ptr();
-        self.cap = roots.capacity();
-    }
-
-    /// Allocates an object. May collect and move every object: afterwards
-    /// only root slots hold valid references (and [`Heap::base`] may change).
+    /// Allocates an object, returned with the heap reborrowed shared (fill
+    /// and store the object through it). May collect and move every object:
+    /// afterwards only root slots hold valid references (and [`Heap::base`]
+    /// may change).
     #[inline]
-    pub fn alloc(&mut self, spec: AllocSpec) -> Result<ObjRef, OutOfMemory> {
-        self.sync();
-        let r = self.mutator.alloc(spec);
-        self.refresh();
-        r
+    pub fn alloc(&mut self, spec: AllocSpec) -> Result<(&Heap, Gc<'_>), AllocError> {
+        let (m, obj) = self.mutator.alloc(spec)?;
+        Ok((Heap::of(m), obj))
     }
 
     /// Runs a full collection (the `gc()` native).
     pub fn collect(&mut self) -> Result<(), GcError> {
-        self.sync();
-        let r = self.mutator.collect();
-        self.refresh();
-        r
+        self.mutator.collect()
     }
 
     /// Stores into slot `i` of `obj` through the write barrier.
     #[inline(always)]
-    pub fn write(&mut self, obj: ObjRef, i: usize, v: Value) {
+    pub fn write(&self, obj: Gc<'_>, i: usize, v: Value<'_>) {
         self.mutator.write(obj, i, v);
     }
 
     /// Reads weak slot `i` of `obj` for keeping (the weak-read barrier a
     /// concurrent marking needs; see `Mutator::load_weak`).
     #[inline(always)]
-    pub fn load_weak(&mut self, obj: ObjRef, i: usize) -> Value {
+    pub fn load_weak(&self, obj: Gc<'_>, i: usize) -> Value<'_> {
         self.mutator.load_weak(obj, i)
     }
 }
