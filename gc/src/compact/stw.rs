@@ -70,7 +70,9 @@ pub unsafe fn collect(heap: &Heap, roots: &mut dyn RootSet) -> Result<CycleRepor
 
     heap.engine()
         .release(heap.reservation(), heap.from_base(), heap.space_bytes())?;
-    heap.moving().reset_top(plan.new_top());
+    // SAFETY: the world is stopped and the plan's live data ends at its
+    // new top.
+    unsafe { heap.moving().reset_top(plan.new_top()) };
     let marks = heap.marks();
     marks.moving.clear_below(old_top);
     marks.live.clear_below(old_top);

@@ -75,8 +75,14 @@ impl MovingSpace {
         }
     }
 
-    /// Sets the bump pointer after a compaction (the world is stopped).
-    pub(crate) fn reset_top(&self, top: usize) {
+    /// Sets the bump pointer after a compaction.
+    ///
+    /// # Safety
+    /// The world is stopped, and `[base, top)` holds exactly the compacted
+    /// objects (anything above is free): objects above `top` are lost, and
+    /// a `top` inside an object breaks the heap walk.
+    #[doc(hidden)]
+    pub unsafe fn reset_top(&self, top: usize) {
         debug_assert!(self.contains(top) || top == self.base + self.capacity);
         self.top.store(top, Ordering::Release);
     }

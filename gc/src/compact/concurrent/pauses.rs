@@ -314,7 +314,9 @@ impl UffdCompactor {
         } else {
             nm.set_allocating_black(true, 0);
         }
-        heap.moving().reset_top(plan.new_top());
+        // SAFETY: the world is stopped (the caller's promise) and the plan's
+        // live data ends at its new top.
+        unsafe { heap.moving().reset_top(plan.new_top()) };
         report.pages_compacted = plan.live_pages();
         if moving_pages > 0 {
             report.pages_dense = plan.dense_pages();
