@@ -116,7 +116,10 @@ fn two_handlers_and_two_slots_with_one_withdrawn() {
         let s0 = h0.join().expect("handler 0");
         let (s1, s0b) = h1.join().expect("handler 1");
         assert!(matches!(s0, None | Some(LIVE)), "handler 0 saw {s0:?}");
-        assert!(matches!(s0b, None | Some(LIVE)), "handler 1 saw {s0b:?} in slot 0");
+        assert!(
+            matches!(s0b, None | Some(LIVE)),
+            "handler 1 saw {s0b:?} in slot 0"
+        );
         assert_eq!(s1, Some(LIVE), "slot 1 stays published");
     });
 }
