@@ -66,6 +66,10 @@ pub enum GcError {
     /// pause).
     #[error("this thread already has a mutator of this runtime; use one per thread")]
     AlreadyRegistered,
+    /// The thread could not be made to receive the heap's SIGBUS faults
+    /// (SIGBUS modes).
+    #[error(transparent)]
+    Sigbus(#[from] gc::compact::concurrent::sigbus::SigbusError),
 }
 
 /// A thread's handle on the runtime: its registration, allocation buffer,
@@ -126,6 +130,12 @@ impl Mutator {
         let key = Arc::as_ptr(&shared) as usize;
         if REGISTERED.with_borrow(|r| r.iter().any(|(k, _)| *k == key)) {
             return Err(GcError::AlreadyRegistered);
+        }
+        if shared.sigbus_faults {
+            // Heap faults arrive as SIGBUS on this thread (`Runtime::mutator`).
+            if let Err(e) = gc::compact::concurrent::sigbus::unblock_on_this_thread() {
+                return Err(e.into());
+            }
         }
         let slot = shared.registry.register();
         REGISTERED.with_borrow_mut(|r| {
