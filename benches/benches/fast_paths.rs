@@ -17,6 +17,9 @@
 //!
 //! Run: `cargo bench -p benches --bench fast_paths`.
 
+// `criterion_group!` defines a public function it does not document.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

@@ -17,6 +17,7 @@ use crate::value::Value;
 
 /// A broken heap invariant, with where it was found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum VerifyError {
     /// A header has impossible sizes or overruns its space.
     #[error("object at {addr:#x}: bad header {header:?}")]
@@ -54,6 +55,7 @@ pub enum VerifyError {
 
 /// Counts from a successful verification.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifyReport {
     /// Objects in the moving space (fillers excluded).
     pub moving_objects: usize,

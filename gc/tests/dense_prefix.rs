@@ -419,7 +419,7 @@ fn pages_computed_from_from_space_keep_the_prefix_in_place() {
         heap.engine()
             .release(heap.reservation(), heap.from_base(), heap.space_bytes())
             .expect("release");
-        by_hand::reset_top(&heap, plan.new_top());
+        by_hand::reset_top(heap, plan.new_top());
         heap.marks().moving.clear_below(plan.old_top());
         heap.marks().live.clear_below(plan.old_top());
         heap.marks().non_moving.clear_below(nm_top);

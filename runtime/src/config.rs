@@ -79,6 +79,7 @@ impl FromStr for Mode {
 
 /// A configuration value that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// A value did not parse or is out of range.
     #[error("invalid {what} {value:?}: expected {expected}")]

@@ -19,6 +19,7 @@ use crate::Shared;
 /// Allocation failed because the heap is full even after a collection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("out of memory: {requested} bytes requested, heap limit {limit} bytes, {used} bytes in use after a full collection")]
+#[non_exhaustive]
 pub struct OutOfMemory {
     /// Bytes requested (slots and raw bytes; header excluded).
     pub requested: usize,

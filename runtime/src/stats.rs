@@ -9,6 +9,7 @@ use serde::Serialize;
 
 /// Collector statistics since the runtime started.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct GcStats {
     /// Completed collections.
     pub cycles: u64,
@@ -104,6 +105,7 @@ impl Default for GcStats {
 
 /// The JSON shape of [`GcStats`] (nanoseconds and bytes).
 #[derive(Serialize)]
+#[non_exhaustive]
 pub struct GcStatsJson {
     /// Completed collections.
     pub cycles: u64,
@@ -157,6 +159,7 @@ pub struct GcStatsJson {
 
 /// One pause phase's per-cycle quantiles.
 #[derive(Serialize)]
+#[non_exhaustive]
 pub struct PhaseQuantiles {
     /// Phase name.
     pub phase: String,

@@ -415,6 +415,6 @@ fn out_of_memory_recovers(mode: Mode) {
 fn second_mutator_is_refused_with_a_clear_error() {
     let rt = Runtime::builder().build().expect("runtime");
     let _m = rt.mutator().expect("first mutator");
-    let e = rt.mutator().err().expect("second mutator refused");
+    let e = rt.mutator().expect_err("second mutator refused");
     assert!(e.to_string().contains("already has a mutator"), "{e}");
 }

@@ -136,7 +136,7 @@ fn one(mode: Mode, threshold: Threshold, args: &Args, seed: u64) -> Result<Run, 
     let dense_before = rt.heap().dense_pages_total();
     m.collect().map_err(|e| e.to_string())?;
     rt.quiesce();
-    churn.check(&mut m)?;
+    churn.check(&m)?;
     let stats = rt.stats();
     let total = |list: &[(Phase, Duration)]| {
         list.iter()

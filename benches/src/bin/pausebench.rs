@@ -208,7 +208,7 @@ fn churn_thread(
         batches.saturating_record(ns(t.elapsed()).max(1));
     }
     if args.check {
-        let n = churn.check(&mut m)?;
+        let n = churn.check(&m)?;
         eprintln!("pausebench: thread {t}: structure checked ({n} nodes)");
     }
     Ok(ThreadResult {

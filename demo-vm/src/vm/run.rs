@@ -108,6 +108,7 @@ impl Vm {
             ($v:expr) => {{
                 let v = $v;
                 debug_assert!(
+                    // SAFETY: top and base point into the same root buffer.
                     (unsafe { top.offset_from(base) } as usize)
                         < self.heap.sp() + self.heap.headroom(),
                     "value stack overflow: the compiler's height accounting is wrong"
