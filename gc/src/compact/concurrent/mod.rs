@@ -141,18 +141,40 @@ pub struct UffdCompactor {
     degraded: Option<String>,
 }
 
+/// Why userfaultfd compaction cannot run (the runtime then falls back to
+/// stop-the-world and logs the reason).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CompactorError {
+    /// The kernel or the process's privileges offer no usable userfaultfd
+    /// (the probe's reason).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Opening the userfaultfd failed.
+    #[error("opening a userfaultfd failed: {0}")]
+    Open(#[source] crate::uffd::UffdError),
+    /// Installing the SIGBUS handler or reserving its slot failed.
+    #[error("setting up SIGBUS fault service failed: {0}")]
+    Sigbus(#[source] sigbus::SigbusError),
+    /// Starting a collector or fault thread failed.
+    #[error("starting a compaction thread failed: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
 impl UffdCompactor {
     /// Opens a userfaultfd for `heap` and starts the threads. `Err` carries
     /// why userfaultfd compaction cannot run here (the caller falls back to
     /// stop-the-world and logs it). Where MINOR faults on memfd are missing,
     /// `uffd` degrades to `uffd-copy` ([`UffdCompactor::degraded`] says so).
-    pub fn new(heap: Arc<Heap>, mut options: UffdOptions) -> Result<UffdCompactor, String> {
+    pub fn new(heap: Arc<Heap>, mut options: UffdOptions) -> Result<UffdCompactor, CompactorError> {
         let features = UffdFeatures::probe();
         if !features.is_available() {
-            return Err(features
-                .unavailable_reason()
-                .unwrap_or("MISSING faults on anonymous memory are not supported")
-                .to_string());
+            return Err(CompactorError::Unavailable(
+                features
+                    .unavailable_reason()
+                    .unwrap_or("MISSING faults on anonymous memory are not supported")
+                    .to_string(),
+            ));
         }
         let mut degraded = None;
         if options.non_moving_continue && !(features.minor_shmem && features.continues) {
@@ -183,16 +205,16 @@ impl UffdCompactor {
                 .minor_shmem(options.non_moving_continue)
                 .sigbus(options.sigbus),
         )
-        .map_err(|e| format!("opening a userfaultfd failed: {e}"))?;
+        .map_err(CompactorError::Open)?;
         let sigbus_slot = if options.sigbus {
-            sigbus::install().map_err(|e| e.to_string())?;
+            sigbus::install().map_err(CompactorError::Sigbus)?;
             let space = heap.space_bytes();
             Some(
                 sigbus::reserve_slot([
                     (heap.moving().base(), space),
                     (heap.non_moving().base(), space),
                 ])
-                .map_err(|e| e.to_string())?,
+                .map_err(CompactorError::Sigbus)?,
             )
         } else {
             None
@@ -238,7 +260,7 @@ impl UffdCompactor {
             let handle = std::thread::Builder::new()
                 .name(format!("gc-fault-{i}"))
                 .spawn(move || threads::fault_worker(rx, cpu))
-                .map_err(|e| format!("starting a fault worker failed: {e}"))?;
+                .map_err(CompactorError::Thread)?;
             compactor.workers.push(tx);
             compactor.threads.push(handle);
         }
@@ -248,7 +270,7 @@ impl UffdCompactor {
             let handle = std::thread::Builder::new()
                 .name(format!("gc-compact-{i}"))
                 .spawn(move || threads::collector(i, rx, reports))
-                .map_err(|e| format!("starting a collector thread failed: {e}"))?;
+                .map_err(CompactorError::Thread)?;
             compactor.collectors.push(tx);
             compactor.threads.push(handle);
         }
