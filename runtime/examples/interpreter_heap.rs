@@ -46,7 +46,9 @@ fn intern(m: &mut Mutator, table: Global, lock: &Mutex<()>, name: &str) -> Resul
     let t = m.global(table).as_object().expect("the table");
     let mut slot = hash(name) % TABLE_SLOTS;
     loop {
-        // The weak-read barrier: a symbol found here is kept.
+        // The weak-read barrier: a symbol found here is kept. (A slot a
+        // collection cleared can end a probe early here; a real table keeps
+        // a tombstone marker for it, as the demo VM's does.)
         match m.load_weak(t, slot).as_object() {
             Some(sym) if name_of(sym) == name => {
                 m.push(sym.into());
