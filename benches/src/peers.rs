@@ -237,7 +237,7 @@ fn run_once(m: &mut Mutator, out: &mut dyn Write, p: &GcBenchParams) -> Result<f
         ..Default::default()
     })?;
     m2.push(arr.into()); // stack[base + 1]
-    // The runtime hands out zeroed raw bytes: arr[k] = 0.0 for every k is done.
+                         // The runtime hands out zeroed raw bytes: arr[k] = 0.0 for every k is done.
     for k in 0..p.array_size / 2 {
         put_f64(arr, k, 1.0 / k as f64);
     }

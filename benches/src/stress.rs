@@ -1235,7 +1235,10 @@ impl<'r> Worker<'r> {
                 m.write(x, e, v);
             }
             1 => {
-                let x = m.global(roots.pinned_exchange).as_object().expect("exchange");
+                let x = m
+                    .global(roots.pinned_exchange)
+                    .as_object()
+                    .expect("exchange");
                 let e = self.rng.below(PINNED_EXCHANGE_SLOTS);
                 m.write(x, e, v);
             }
@@ -1254,11 +1257,17 @@ impl<'r> Worker<'r> {
         let v = match self.rng.below(3) {
             0 => {
                 let e = self.rng.below(EXCHANGE_SLOTS);
-                m.global(roots.exchange).as_object().expect("exchange").slot(e)
+                m.global(roots.exchange)
+                    .as_object()
+                    .expect("exchange")
+                    .slot(e)
             }
             1 => {
                 let e = self.rng.below(PINNED_EXCHANGE_SLOTS);
-                m.global(roots.pinned_exchange).as_object().expect("exchange").slot(e)
+                m.global(roots.pinned_exchange)
+                    .as_object()
+                    .expect("exchange")
+                    .slot(e)
             }
             _ => {
                 let g = roots.node_globals[self.rng.below(roots.node_globals.len())];

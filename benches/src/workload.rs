@@ -58,7 +58,9 @@ pub struct Churn {
 
 /// The container in value-stack slot `i`.
 fn root(m: &Mutator, i: usize) -> Gc<'_> {
-    m.stack_get(i).as_object().expect("the workload's roots are objects")
+    m.stack_get(i)
+        .as_object()
+        .expect("the workload's roots are objects")
 }
 
 fn dir(m: &Mutator) -> Gc<'_> {

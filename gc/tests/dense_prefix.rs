@@ -374,7 +374,11 @@ fn stw_cycles_with_a_prefix_keep_the_heap_valid_and_the_mappings_few() {
             "cycle {cycle}: the live data is dense"
         );
         by_hand::verify(&s.heap, &mut s.roots);
-        assert_eq!(by_hand::graph_checksum(&mut s.roots), checksum, "cycle {cycle}");
+        assert_eq!(
+            by_hand::graph_checksum(&mut s.roots),
+            checksum,
+            "cycle {cycle}"
+        );
         vmas.push(s.heap.engine().model_vmas().len());
     }
     assert_eq!(

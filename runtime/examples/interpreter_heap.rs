@@ -30,10 +30,9 @@ fn name_of(sym: Gc<'_>) -> Vec<u8> {
 }
 
 fn hash(name: &[u8]) -> usize {
-    name.iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        }) as usize
+    name.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    }) as usize
 }
 
 /// Pushes the symbol named `name` on the value stack, interning it. The

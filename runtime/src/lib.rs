@@ -135,8 +135,8 @@ use std::sync::Arc;
 use gc::compact::concurrent::{UffdCompactor, UffdOptions};
 use gc::mark::satb::SatbQueue;
 use gc::{CycleReport, Heap, HeapConfig};
-use parking_lot::Mutex;
 use log::Logger;
+use parking_lot::Mutex;
 use policy::Policy;
 use safepoint::Registry;
 
@@ -433,7 +433,9 @@ impl RuntimeBuilder {
                 };
                 match UffdCompactor::new(heap.clone(), options) {
                     Ok(c) => {
-                        logger.log(LogLevel::Info, || format!("compaction: {}", c.description()));
+                        logger.log(LogLevel::Info, || {
+                            format!("compaction: {}", c.description())
+                        });
                         let mode = match Mode::from_name(c.mode_name()) {
                             // `uffd` is SIGBUS self-service (MOVE only on
                             // request): where the kernel has SIGBUS it is
@@ -546,7 +548,8 @@ impl Shared {
         self.logger
             .log(LogLevel::Info, || format!("#{} {}", stats.cycles, report));
         for note in &report.notes {
-            self.logger.log(LogLevel::Info, || format!("  note: {note}"));
+            self.logger
+                .log(LogLevel::Info, || format!("  note: {note}"));
         }
         drop(stats);
         if let Some(hook) = &self.pause_hook {

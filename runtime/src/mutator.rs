@@ -11,9 +11,9 @@ use gc::compact::stw;
 use gc::mark::satb::SATB_BUFFER;
 use gc::{AllocRequest, HeapError, ObjRef, PauseEntry, Value as RawValue};
 
+use crate::log::LogLevel;
 use crate::safepoint::{HandshakeOp, Local, ThreadSlot, World};
 use crate::value::{Gc, Value};
-use crate::log::LogLevel;
 use crate::Shared;
 
 /// Allocation failed because the heap is full even after a collection.

@@ -341,7 +341,9 @@ impl<'m> Gc<'m> {
     }
 
     fn check_bytes(self, offset: usize, len: usize) {
-        let fits = offset.checked_add(len).is_some_and(|e| e <= self.byte_len());
+        let fits = offset
+            .checked_add(len)
+            .is_some_and(|e| e <= self.byte_len());
         assert!(
             fits,
             "bytes {offset}..+{len} outside the raw area ({} bytes)",

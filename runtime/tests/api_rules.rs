@@ -70,9 +70,12 @@ fn a_reference_of_another_runtime_is_refused_by_stores_and_roots() {
         ),
         ("target", Box::new(|| mb.write(in_a, 0, Value::NIL))),
         ("stack", Box::new(|| mb.push(in_a.into()))),
-        ("global", Box::new(|| {
-            mb.add_global(in_a.into());
-        })),
+        (
+            "global",
+            Box::new(|| {
+                mb.add_global(in_a.into());
+            }),
+        ),
     ] {
         let msg = panic_message(catch_unwind(AssertUnwindSafe(f)));
         assert!(msg.contains("not in this runtime's heap"), "{what}: {msg}");
@@ -114,7 +117,11 @@ fn raw_bytes_round_trip_at_any_offset_and_are_bounds_checked() {
             ..Default::default()
         })
         .expect("alloc");
-    assert_eq!(o.byte_len(), 48, "37 bytes round up to whole words and an even object size");
+    assert_eq!(
+        o.byte_len(),
+        48,
+        "37 bytes round up to whole words and an even object size"
+    );
     let data: Vec<u8> = (1..=29).collect();
     o.write_bytes(3, &data);
     let mut back = vec![0u8; 29];
@@ -227,6 +234,9 @@ fn threads_registered_before_and_during_a_marking_record_overwritten_values() {
     a.finish_cycle().expect("cycle");
     a.verify().expect("heap valid");
     let newborn = a.global(out).as_object().expect("newborn");
-    let kept = newborn.slot(0).as_object().expect("the hidden object survived");
+    let kept = newborn
+        .slot(0)
+        .as_object()
+        .expect("the hidden object survived");
     assert_eq!(kept.aux(), 42);
 }

@@ -343,7 +343,11 @@ fn fragmented_heap_compacts(mode: Mode) {
     m.collect().expect("collect");
     assert_eq!(m.used_bytes(), live_bytes);
     let (base, top) = rt.heap().moving_range();
-    assert_eq!(top - base, live_bytes, "live data is contiguous from the base");
+    assert_eq!(
+        top - base,
+        live_bytes,
+        "live data is contiguous from the base"
+    );
     // The survivors are laid out in their old order, back to back.
     let mut expect = base;
     for v in stack(&m) {

@@ -97,7 +97,10 @@ fn run(args: &Args) -> Result<(), String> {
     for cycle in 0..args.cycles {
         m.collect().map_err(|e| e.to_string())?;
         // The compaction runs now; every load below may fault.
-        let dir = m.stack_get(0).as_object().ok_or("the directory is an object")?;
+        let dir = m
+            .stack_get(0)
+            .as_object()
+            .ok_or("the directory is an object")?;
         let buckets = dir.slot_count();
         let mut slow = 0u64;
         for _ in 0..args.reads {

@@ -103,9 +103,8 @@ pub(super) fn find_method<'h>(
     class: Value<'h>,
     name: Value<'_>,
 ) -> Result<Value<'h>, RuntimeError> {
-    table::get(obj(class).slot(object::CLASS_METHODS), name).ok_or_else(|| {
-        RuntimeError::new(format!("Undefined property '{}'.", name_text(name)))
-    })
+    table::get(obj(class).slot(object::CLASS_METHODS), name)
+        .ok_or_else(|| RuntimeError::new(format!("Undefined property '{}'.", name_text(name))))
 }
 
 impl Vm {

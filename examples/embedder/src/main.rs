@@ -40,7 +40,11 @@ fn tree(m: &mut Mutator, depth: u32) -> Result<(), AllocError> {
 /// Counts the nodes by walking the tree.
 fn walk(node: Gc<'_>) -> u64 {
     let children = [node.slot(0), node.slot(1)];
-    1 + children.iter().filter_map(|v| v.as_object()).map(walk).sum::<u64>()
+    1 + children
+        .iter()
+        .filter_map(|v| v.as_object())
+        .map(walk)
+        .sum::<u64>()
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -50,9 +50,11 @@ pub fn fault_worker(cycles: Receiver<Arc<Cycle>>, cpu_ns: Arc<AtomicU64>) {
                 Err(e) => {
                     if !logged_error {
                         // The runtime logs the cycle's notes.
-                        cycle.report.lock().notes.push(format!(
-                            "fault worker: reading the userfaultfd failed: {e}"
-                        ));
+                        cycle
+                            .report
+                            .lock()
+                            .notes
+                            .push(format!("fault worker: reading the userfaultfd failed: {e}"));
                         logged_error = true;
                     }
                     if cycle.done.load(Ordering::Acquire) {
