@@ -99,7 +99,8 @@ pub fn intern(heap: &mut Heap, bytes: &[u8]) -> Result<(), AllocError> {
         weak: false,
     })?;
     s.set_aux(hash);
-    fill_payload(s, bytes);
+    // SAFETY: allocated just now, not published yet.
+    unsafe { fill_payload(s, bytes) };
     // The allocation may have collected (clearing dead entries, never adding
     // any), so the room made above is still there.
     insert(heap, obj(heap.get(ROOT_STRINGS)), s);

@@ -151,17 +151,25 @@ fn word_of(bytes: &[u8]) -> u64 {
     u64::from_le_bytes(w)
 }
 
-/// Fills a fresh length-prefixed byte object with `data`.
+/// Fills a fresh length-prefixed byte object with `data` (one `memcpy`:
+/// strings are made often).
+///
+/// # Safety
+/// `obj` was just allocated by this thread and not published yet: nobody
+/// else reads or writes its bytes meanwhile.
 ///
 /// # Panics
 /// If `data` does not fit the object's raw area.
-pub fn fill_payload(obj: Gc<'_>, data: &[u8]) {
+pub unsafe fn fill_payload(obj: Gc<'_>, data: &[u8]) {
     assert!(
         data.len() + 8 <= obj.byte_len(),
         "payload larger than the object"
     );
-    obj.set_raw_word(0, data.len() as u64);
-    obj.write_bytes(8, data);
+    // SAFETY: the caller's promise: the fresh object's bytes are ours alone
+    // while the slice lives (it ends with this function).
+    let bytes = unsafe { obj.bytes_mut() };
+    bytes[..8].copy_from_slice(&(data.len() as u64).to_le_bytes());
+    bytes[8..8 + data.len()].copy_from_slice(data);
 }
 
 /// Raw bytes needed for a length-prefixed payload of `len` bytes.

@@ -133,12 +133,14 @@ impl<'src> Compiler<'src, '_> {
         let top = heap.sp() - 1;
 
         let (h, code) = heap.alloc(bytes_spec(fs.code.len()))?;
-        fill_payload(code, &fs.code);
+        // SAFETY: allocated just now, not published yet.
+        unsafe { fill_payload(code, &fs.code) };
         h.write(obj(h.get(top)), object::FN_CODE, code.into());
 
         let line_bytes = fs.lines.to_bytes();
         let (h, lines) = heap.alloc(bytes_spec(line_bytes.len()))?;
-        fill_payload(lines, &line_bytes);
+        // SAFETY: as above.
+        unsafe { fill_payload(lines, &line_bytes) };
         h.write(obj(h.get(top)), object::FN_LINES, lines.into());
 
         let n = fs.constant_count;
