@@ -11,23 +11,29 @@
 //!         function under construction)
 //! ```
 //!
-//! Root slot `i` is slot `i` of the runtime's value stack. Outside the
-//! dispatch loop the VM uses the stack's checked methods; the loop reads
-//! and writes it through the runtime's raw fast path
-//! ([`runtime::Mutator::stack_buffer`]) and keeps its own top pointer,
-//! storing the length back ([`Heap::set_sp`]) before any call that can
-//! collect, so pushes and pops cost one store and one increment. After such
-//! a call every raw pointer (stack base, code) must be reloaded, since
-//! objects may have moved and the stack may have grown; values read before
-//! it are stale, which the compiler enforces for [`Value`]s and [`Gc`]s:
-//! they borrow the heap shared, and the calls that can collect take it
-//! `&mut`.
+//! Root slot `i` is slot `i` of the runtime's value stack, which the VM
+//! reads and writes through the runtime's raw fast path
+//! ([`runtime::Mutator::stack_buffer`]): this module keeps the buffer's
+//! base, capacity and the top in cells, and stores the length back
+//! (`set_stack_len`) only before a call that can collect ([`Heap::alloc`],
+//! [`Heap::collect`]), so pushes and pops cost one store and one increment.
+//! After such a call every raw pointer (stack base, code) must be reloaded,
+//! since objects may have moved and the stack may have grown; values read
+//! before it are stale, which the compiler enforces for [`Value`]s and
+//! [`Gc`]s: they borrow the heap shared, and the calls that can collect
+//! take it `&mut`.
+//!
+//! The module is the VM's own (crate-private): every value stored through
+//! it comes from the VM's one runtime, so it skips the runtime's check
+//! for references of another runtime.
 //!
 //! The rules of the raw fast path (the runtime's, restated for the VM):
 //! every slot below the top holds a value of this heap that was current
 //! when written (read from a root or a reachable object since the last
 //! safepoint), and raw pointers are reloaded after every call that can
 //! collect or grow the stack.
+
+use std::cell::Cell;
 
 use crate::rt::{AllocError, AllocSpec, Gc, GcError, Mutator, RawValue, Value};
 
@@ -51,11 +57,16 @@ pub const STACK_BASE: usize = ROOT_FRAMES + FRAMES_MAX;
 /// beyond this on demand.
 const INITIAL_STACK: usize = FRAMES_MAX * 256;
 
-/// The mutator, seen as the VM's root stack. `repr(transparent)`, so that
-/// the shared view [`Mutator::alloc`] returns is a `&Heap` too.
-#[repr(transparent)]
+/// The mutator plus the VM's view of its value stack.
 pub struct Heap {
     mutator: Mutator,
+    /// The value stack's buffer, refreshed after every call that may
+    /// collect or grow it.
+    base: Cell<*mut RawValue>,
+    /// The buffer's capacity.
+    cap: Cell<usize>,
+    /// Number of live root slots: fixed roots plus the value stack.
+    sp: Cell<usize>,
 }
 
 impl Heap {
@@ -67,15 +78,13 @@ impl Heap {
         for _ in 0..STACK_BASE {
             mutator.push(Value::NIL);
         }
-        Heap { mutator }
-    }
-
-    /// The heap view of a mutator reference.
-    #[inline(always)]
-    fn of(m: &Mutator) -> &Heap {
-        // SAFETY: Heap is a repr(transparent) wrapper of Mutator, so the
-        // two references have the same layout and validity.
-        unsafe { &*(m as *const Mutator).cast::<Heap>() }
+        let (base, cap) = mutator.stack_buffer();
+        Heap {
+            mutator,
+            base: Cell::new(base),
+            cap: Cell::new(cap),
+            sp: Cell::new(STACK_BASE),
+        }
     }
 
     /// The mutator (for statistics).
@@ -85,39 +94,42 @@ impl Heap {
 
     /// The mutator, for calls that wait (statistics after a quiesce).
     pub fn mutator_mut(&mut self) -> &mut Mutator {
+        self.sync();
         &mut self.mutator
     }
 
     /// Number of live root slots (the absolute index of the stack top).
     #[inline(always)]
     pub fn sp(&self) -> usize {
-        self.mutator.stack_len()
+        self.sp.get()
     }
 
     /// Sets the stack top after the dispatch loop wrote slots through
-    /// [`Heap::base`].
+    /// [`Heap::base`] (the slots below it must hold current values of this
+    /// heap: the module's rules).
     ///
-    /// # Safety
-    /// `sp` is at most the capacity and at least [`STACK_BASE`], and every
-    /// slot below it was written under the module's rules.
+    /// # Panics
+    /// If `sp` is below the fixed roots or above the capacity.
     #[inline(always)]
-    pub unsafe fn set_sp(&self, sp: usize) {
-        debug_assert!((STACK_BASE..=self.sp() + self.headroom()).contains(&sp));
-        // SAFETY: the caller's promise.
-        unsafe { self.mutator.set_stack_len(sp) }
+    pub fn set_sp(&self, sp: usize) {
+        assert!(
+            (STACK_BASE..=self.cap.get()).contains(&sp),
+            "stack top {sp} out of range"
+        );
+        self.sp.set(sp);
     }
 
     /// The first root slot. Valid until the next call that may collect or
     /// grow the stack; slots are written under the module's rules.
     #[inline(always)]
     pub fn base(&self) -> *mut RawValue {
-        self.mutator.stack_buffer().0
+        self.base.get()
     }
 
     /// Slots available above the stack top without growing.
     #[inline(always)]
     pub fn headroom(&self) -> usize {
-        self.mutator.stack_buffer().1 - self.sp()
+        self.cap.get() - self.sp.get()
     }
 
     /// A raw value read from a root slot or from an object reachable from
@@ -139,7 +151,10 @@ impl Heap {
     /// If `i` is not below the top.
     #[inline(always)]
     pub fn get(&self, i: usize) -> Value<'_> {
-        self.mutator.stack_get(i)
+        assert!(i < self.sp(), "root {i} read above the stack top {}", self.sp());
+        // SAFETY: i < sp <= cap, and every slot below sp holds a current
+        // value (the module's rules: the collector keeps them current).
+        unsafe { self.value(*self.base().add(i)) }
     }
 
     /// Writes root slot `i`.
@@ -148,13 +163,21 @@ impl Heap {
     /// If `i` is not below the top.
     #[inline(always)]
     pub fn set(&self, i: usize, v: Value<'_>) {
-        self.mutator.stack_set(i, v)
+        assert!(i < self.sp(), "root {i} written above the stack top {}", self.sp());
+        // SAFETY: i < sp <= cap: inside the buffer; `v` is current (it
+        // borrows a heap, this one: the module's rules).
+        unsafe { *self.base().add(i) = v.raw() }
     }
 
     /// Pushes a value on the root stack, growing it if needed.
     #[inline]
     pub fn push(&self, v: Value<'_>) {
-        self.mutator.push(v)
+        if self.sp() == self.cap.get() {
+            self.reserve(1);
+        }
+        // SAFETY: sp < cap after the check above; `v` is current.
+        unsafe { *self.base().add(self.sp()) = v.raw() };
+        self.sp.set(self.sp() + 1);
     }
 
     /// Pops the top of the root stack.
@@ -164,7 +187,10 @@ impl Heap {
     #[inline]
     pub fn pop(&self) -> Value<'_> {
         assert!(self.sp() > STACK_BASE, "root stack underflow");
-        self.mutator.pop().expect("above the fixed roots")
+        self.sp.set(self.sp() - 1);
+        // SAFETY: the slot was below the old top, so it holds a current
+        // value.
+        unsafe { self.value(*self.base().add(self.sp())) }
     }
 
     /// Drops root slots down to `sp`.
@@ -173,15 +199,44 @@ impl Heap {
             sp >= STACK_BASE && sp <= self.sp(),
             "bad truncation to {sp}"
         );
-        self.mutator.stack_truncate(sp);
+        self.sp.set(sp);
     }
 
     /// Makes room for `extra` more slots above the top; may move the buffer
     /// (reload [`Heap::base`] afterwards).
     pub fn reserve(&self, extra: usize) {
-        if self.headroom() < extra {
-            self.mutator.stack_reserve(extra.max(self.sp()));
+        if self.headroom() >= extra {
+            return;
         }
+        self.sync();
+        self.mutator.stack_reserve(extra.max(self.cap.get()));
+        self.refresh();
+    }
+
+    /// Brings the runtime's stack length up to the stack top, so that a
+    /// collection sees exactly the live slots.
+    #[inline(always)]
+    fn sync(&self) {
+        debug_assert_eq!(
+            self.mutator.stack_buffer().0,
+            self.base(),
+            "root buffer moved behind the VM's back"
+        );
+        // SAFETY: sp <= capacity, and every slot below sp holds a current
+        // value of this heap (the module's rules).
+        unsafe { self.mutator.set_stack_len(self.sp()) };
+    }
+
+    #[inline(always)]
+    fn refresh(&self) {
+        debug_assert_eq!(
+            self.mutator.stack_len(),
+            self.sp(),
+            "a collection changed the root count"
+        );
+        let (base, cap) = self.mutator.stack_buffer();
+        self.base.set(base);
+        self.cap.set(cap);
     }
 
     /// Allocates an object, returned with the heap reborrowed shared (fill
@@ -190,13 +245,24 @@ impl Heap {
     /// may change).
     #[inline]
     pub fn alloc(&mut self, spec: AllocSpec) -> Result<(&Heap, Gc<'_>), AllocError> {
-        let (m, obj) = self.mutator.alloc(spec)?;
-        Ok((Heap::of(m), obj))
+        self.sync();
+        let r = self.mutator.alloc(spec).map(|(_, o)| Value::from(o).raw());
+        self.refresh();
+        let raw = r?;
+        // SAFETY: the object was allocated just now and nothing that may
+        // collect ran since (`refresh` only reads the stack's buffer); the
+        // value borrows `self`, like the mutator's own shared reborrow, and
+        // is an object.
+        let obj = unsafe { self.value(raw).as_object_unchecked() };
+        Ok((&*self, obj))
     }
 
     /// Runs a full collection (the `gc()` native).
     pub fn collect(&mut self) -> Result<(), GcError> {
-        self.mutator.collect()
+        self.sync();
+        let r = self.mutator.collect();
+        self.refresh();
+        r
     }
 
     /// Stores into slot `i` of `obj` through the write barrier.

@@ -24,12 +24,12 @@
 pub mod bytecode;
 pub mod cli;
 pub mod compiler;
-pub mod heap;
-pub mod intern;
+pub(crate) mod heap;
+pub(crate) mod intern;
 pub mod number_format;
-pub mod object;
+pub(crate) mod object;
 pub mod repl;
 pub mod rt;
 pub mod scanner;
-pub mod table;
+pub(crate) mod table;
 pub mod vm;

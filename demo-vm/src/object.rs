@@ -213,9 +213,29 @@ impl FunctionInfo {
 }
 
 /// The function of a closure.
+///
+/// # Panics
+/// If `closure` has no slots.
 #[inline(always)]
 pub fn closure_function(closure: Gc<'_>) -> Gc<'_> {
-    obj(closure.slot(CLOSURE_FUNCTION))
+    let f = closure.slot(CLOSURE_FUNCTION);
+    // SAFETY: slot 0 of a closure holds its function (the layout above: the
+    // VM writes a function there when it makes the closure, and nothing
+    // else), and the only other objects the VM calls this on are closures.
+    unsafe { always_object(f) }
+}
+
+/// `v` as an object, where the VM's layout says it is one (no check in
+/// release builds: this is the dispatch loop's fast path).
+///
+/// # Safety
+/// `v` is an object: it was read from a slot or root that the layout above
+/// (or the root layout in [`crate::heap`]) says holds an object, or its type
+/// was checked.
+#[inline(always)]
+pub unsafe fn always_object(v: Value<'_>) -> Gc<'_> {
+    // SAFETY: the caller's promise.
+    unsafe { v.as_object_unchecked() }
 }
 
 /// FNV-1a, as clox hashes strings.

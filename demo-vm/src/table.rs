@@ -13,7 +13,7 @@
 use crate::rt::{AllocError, AllocSpec, Gc, Value};
 
 use crate::heap::Heap;
-use crate::object::{obj, tag};
+use crate::object::{always_object, obj, tag};
 
 /// Smallest capacity a table is created with.
 const MIN_CAPACITY: usize = 8;
@@ -35,7 +35,7 @@ pub enum Holder {
 
 impl Holder {
     /// The table (or nil when none exists yet).
-    #[inline]
+    #[inline(always)]
     pub fn load(self, heap: &Heap) -> Value<'_> {
         match self {
             Holder::Root(n) => heap.get(n),
@@ -70,7 +70,9 @@ fn probe(t: Gc<'_>, key: Value<'_>) -> Result<usize, usize> {
         "table capacity {cap} is not a power of two"
     );
     let mask = cap - 1;
-    let mut i = obj(key).aux() as usize & mask;
+    // SAFETY: table keys are interned strings (globals, fields and
+    // methods are named by identifiers).
+    let mut i = unsafe { always_object(key) }.aux() as usize & mask;
     loop {
         // SAFETY: i <= mask < cap, so slot 2i is in the object, and tables
         // are not weak.
@@ -87,42 +89,53 @@ fn probe(t: Gc<'_>, key: Value<'_>) -> Result<usize, usize> {
 
 /// Stores the value on the root stack's top under the key below it in the
 /// table at `holder`, creating or growing the table as needed, and pops
-/// both. Returns whether the key was new. May collect.
+/// both. Returns whether the key was new. May collect (only to grow).
 pub fn set(heap: &mut Heap, holder: Holder) -> Result<bool, AllocError> {
     let top = heap.sp();
     {
         let (key, value) = (heap.get(top - 2), heap.get(top - 1));
         if let Some(t) = holder.load(heap).as_object() {
-            if let Ok(i) = probe(t, key) {
-                heap.write(t, 2 * i + 1, value);
-                heap.truncate(top - 2);
-                return Ok(false);
+            match probe(t, key) {
+                Ok(i) => {
+                    heap.write(t, 2 * i + 1, value);
+                    heap.truncate(top - 2);
+                    return Ok(false);
+                }
+                Err(i) if !needs_growth(t) => {
+                    insert_at(heap, t, i, key, value);
+                    heap.truncate(top - 2);
+                    return Ok(true);
+                }
+                Err(_) => {}
             }
         }
     }
-    if needs_growth(holder.load(heap)) {
-        let grown = grow(heap, holder);
-        if let Err(e) = grown {
-            heap.truncate(top - 2);
-            return Err(e);
-        }
+    if let Err(e) = grow(heap, holder) {
+        heap.truncate(top - 2);
+        return Err(e);
     }
+    // The growth may have collected: key, value and table are read again.
     let (key, value) = (heap.get(top - 2), heap.get(top - 1));
     let t = obj(holder.load(heap));
     let i = match probe(t, key) {
         Ok(i) | Err(i) => i,
     };
-    heap.write(t, 2 * i, key);
-    heap.write(t, 2 * i + 1, value);
-    t.set_aux(t.aux() + 1);
+    insert_at(heap, t, i, key, value);
     heap.truncate(top - 2);
     Ok(true)
 }
 
-fn needs_growth(table: Value<'_>) -> bool {
-    let Some(t) = table.as_object() else {
-        return true;
-    };
+/// Puts a new entry in free entry `i` of table `t`.
+#[inline(always)]
+fn insert_at(heap: &Heap, t: Gc<'_>, i: usize, key: Value<'_>, value: Value<'_>) {
+    heap.write(t, 2 * i, key);
+    heap.write(t, 2 * i + 1, value);
+    t.set_aux(t.aux() + 1);
+}
+
+/// Whether one more entry would fill table `t` past three quarters.
+#[inline(always)]
+fn needs_growth(t: Gc<'_>) -> bool {
     let cap = t.slot_count() / 2;
     (t.aux() as usize + 1) * 4 > cap * 3
 }
@@ -180,6 +193,30 @@ pub fn copy_into(heap: &mut Heap, from: Holder, to: Holder) -> Result<(), AllocE
     new.set_aux(src.aux());
     to.store(heap, new.into());
     Ok(())
+}
+
+/// The table is missing or too full for one more entry: [`set`] grows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Full;
+
+/// Stores `value` under `key` in `table` (a table object or nil) if that
+/// needs no allocation: returns whether the key was new, or [`Full`] when
+/// the table must be created or grown first ([`set`] does both). The fast
+/// path of every store of a global, a field or a method.
+#[inline]
+pub fn put(heap: &Heap, table: Value<'_>, key: Value<'_>, value: Value<'_>) -> Result<bool, Full> {
+    let t = table.as_object().ok_or(Full)?;
+    match probe(t, key) {
+        Ok(i) => {
+            heap.write(t, 2 * i + 1, value);
+            Ok(false)
+        }
+        Err(i) if !needs_growth(t) => {
+            insert_at(heap, t, i, key, value);
+            Ok(true)
+        }
+        Err(_) => Err(Full),
+    }
 }
 
 /// Overwrites the value under `key` if the table (or nil) has it; never

@@ -61,7 +61,8 @@ impl Header {
     /// Encodes the first header word.
     #[inline(always)]
     pub fn word0(&self) -> u64 {
-        let weak = if self.is_weak() { WORD0_WEAK } else { 0 };
+        // FLAG_WEAK is bit 0 of the flags: shifted to bit 63, branch-free.
+        let weak = ((self.flags & FLAG_WEAK) as u64) << 63;
         self.size_words as u64 | (self.slots as u64 & SLOTS_MASK) << 32 | weak
     }
 
@@ -101,6 +102,7 @@ impl Header {
 
 /// Object size in words for `slots` reference slots and `bytes` raw bytes.
 /// Returns `None` when the size does not fit the header.
+#[inline(always)]
 pub fn size_in_words(slots: u32, bytes: usize) -> Option<usize> {
     if slots > MAX_SLOTS {
         return None;
@@ -273,7 +275,17 @@ impl ObjRef {
     /// Capacity of the raw byte area in bytes (a multiple of 8).
     #[inline(always)]
     pub fn byte_len(self) -> usize {
-        (self.size_words() - HEADER_WORDS - self.slot_count()) * WORD
+        self.raw_words().1 * WORD
+    }
+
+    /// The raw area's first word index (after the header and the slots) and
+    /// its length in words, from one read of header word 0.
+    #[inline(always)]
+    pub fn raw_words(self) -> (usize, usize) {
+        let w = self.header_word(0);
+        let slots = (w >> 32 & SLOTS_MASK) as usize;
+        let first = HEADER_WORDS + slots;
+        (first, (w as u32 as usize).wrapping_sub(first))
     }
 
     /// Start of the raw byte area.

@@ -158,6 +158,20 @@ impl<'m> Value<'m> {
         }
     }
 
+    /// The object inside, without [`Value::as_object`]'s check (for an
+    /// interpreter's hot paths, where its own layout says what a slot
+    /// holds).
+    ///
+    /// # Safety
+    /// `self.is_object()`.
+    #[inline(always)]
+    pub unsafe fn as_object_unchecked(self) -> Gc<'m> {
+        debug_assert!(self.raw.is_object());
+        // SAFETY: an object value (the caller's promise) of this type names a
+        // live object for 'm.
+        Gc::wrap(unsafe { self.raw.as_object() })
+    }
+
     /// Whether this is a reference to an object with embedder tag `tag`.
     #[inline(always)]
     pub fn is_object_tagged(self, tag: u16) -> bool {
@@ -309,16 +323,23 @@ impl<'m> Gc<'m> {
     /// behaviour.
     #[inline(always)]
     fn word(self, i: usize) -> &'m AtomicU64 {
-        assert!(
-            i < self.byte_len() / WORD,
-            "raw word {i} out of range ({} bytes)",
-            self.byte_len()
-        );
+        // One read of the header gives both the bound and the offset.
+        let (first, len) = self.obj.raw_words();
+        if i >= len {
+            self.bad_word(i);
+        }
+        let at = (self.addr() + (first + i) * WORD) as *mut u64;
         // SAFETY: word i lies inside the object's raw area (checked above),
         // which starts on a word boundary; the object is live for 'm; raw
         // words are only accessed atomically through this type (the unsafe
         // slice views promise no concurrent access).
-        unsafe { AtomicU64::from_ptr((self.bytes_ptr() as *mut u64).add(i)) }
+        unsafe { AtomicU64::from_ptr(at) }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn bad_word(self, i: usize) -> ! {
+        panic!("raw word {i} out of range ({} bytes)", self.byte_len())
     }
 
     /// Reads raw word `i` (bytes `8 i .. 8 i + 8`, little-endian).

@@ -48,7 +48,9 @@ pub(super) fn push_frame(
     closure: Value<'_>,
     argc: usize,
 ) -> Result<(), RuntimeError> {
-    let function = object::closure_function(obj(closure));
+    // SAFETY: callers pass closures (`call_value` checked the tag; method
+    // tables, class initializers and frames hold closures).
+    let function = object::closure_function(unsafe { object::always_object(closure) });
     let info = FunctionInfo::of(function);
     if argc != usize::from(info.arity) {
         return Err(RuntimeError::new(format!(

@@ -18,7 +18,7 @@ use super::{RuntimeError, Vm};
 use crate::bytecode::Op;
 use crate::heap::{ROOT_FRAMES, ROOT_GLOBALS, ROOT_INIT_STRING};
 use crate::intern::intern;
-use crate::object::{self, is_obj, obj, payload, raw_word, tag, UPVALUE_IS_CLOSED};
+use crate::object::{self, always_object, is_obj, obj, payload, raw_word, tag, UPVALUE_IS_CLOSED};
 use crate::table::{self, Holder};
 
 #[inline(always)]
@@ -50,10 +50,15 @@ impl Vm {
             () => {{
                 fi = self.frames.len() - 1;
                 let frame = self.frames[fi];
-                closure = obj(self.heap.get(ROOT_FRAMES + fi));
+                // SAFETY: frame fi's root holds its closure while the frame
+                // exists, and a function's code and constant slots hold a
+                // bytes and an array object (the layouts in `object`).
+                closure = unsafe { always_object(self.heap.get(ROOT_FRAMES + fi)) };
                 let function = object::closure_function(closure);
-                let code_obj = obj(function.slot(object::FN_CODE));
-                consts = obj(function.slot(object::FN_CONSTANTS));
+                // SAFETY: as above.
+                let code_obj = unsafe { always_object(function.slot(object::FN_CODE)) };
+                // SAFETY: as above.
+                consts = unsafe { always_object(function.slot(object::FN_CONSTANTS)) };
                 // SAFETY: the payload starts 8 bytes into the code object's
                 // raw area and frame.ip is an offset inside it.
                 code = unsafe { code_obj.bytes_ptr().add(8) };
@@ -71,11 +76,11 @@ impl Vm {
                 // SAFETY: ip and code point into the same code object, and top
                 // and base into the same root buffer.
                 self.frames[fi].ip = unsafe { ip.offset_from(code) } as usize;
-                // SAFETY: top and base point into the same root buffer, and
+                // SAFETY: top and base point into the same root buffer;
                 // every slot below top was written by this loop with a value
                 // read since the last call that may collect (the heap
                 // module's rules), or was below the top at `load!`.
-                unsafe { self.heap.set_sp(top.offset_from(base) as usize) };
+                self.heap.set_sp(unsafe { top.offset_from(base) } as usize);
             }};
         }
         macro_rules! read_byte {
@@ -210,13 +215,19 @@ impl Vm {
                 }
                 Op::DefineGlobal => {
                     let name = read_constant!();
-                    let value = pop!();
-                    push!(name);
-                    push!(value);
-                    save!();
-                    // Pops name and value.
-                    table::set(&mut self.heap, Holder::Root(ROOT_GLOBALS))?;
-                    load!();
+                    let value = peek!(0);
+                    let globals = self.heap.get(ROOT_GLOBALS);
+                    if table::put(&self.heap, globals, name, value).is_ok() {
+                        drop_top!();
+                    } else {
+                        let value = pop!();
+                        push!(name);
+                        push!(value);
+                        save!();
+                        // Pops name and value.
+                        table::set(&mut self.heap, Holder::Root(ROOT_GLOBALS))?;
+                        load!();
+                    }
                 }
                 Op::SetGlobal => {
                     let name = read_constant!();
@@ -228,8 +239,9 @@ impl Vm {
                 Op::GetUpvalue => {
                     let i = read_byte!() as usize;
                     // SAFETY: the compiler only emits indices of the closure's
-                    // upvalues, and a closure is not weak.
-                    let up = obj(unsafe { closure.slot_unchecked(1 + i) });
+                    // upvalues, a closure is not weak, and its upvalue slots
+                    // hold upvalue objects (the layout in `object`).
+                    let up = unsafe { always_object(closure.slot_unchecked(1 + i)) };
                     let at = raw_word(up, 0);
                     let v = if at == UPVALUE_IS_CLOSED {
                         up.slot(object::UPVALUE_CLOSED)
@@ -243,7 +255,7 @@ impl Vm {
                 Op::SetUpvalue => {
                     let i = read_byte!() as usize;
                     // SAFETY: as for GetUpvalue.
-                    let up = obj(unsafe { closure.slot_unchecked(1 + i) });
+                    let up = unsafe { always_object(closure.slot_unchecked(1 + i)) };
                     let at = raw_word(up, 0);
                     if at == UPVALUE_IS_CLOSED {
                         self.heap.write(up, object::UPVALUE_CLOSED, peek!(0));
@@ -279,7 +291,7 @@ impl Vm {
                     let name = read_constant!();
                     let value = peek!(0);
                     let fields = obj(receiver).slot(object::INSTANCE_FIELDS);
-                    if !table::replace(&self.heap, fields, name, value) {
+                    if table::put(&self.heap, fields, name, value).is_err() {
                         save!();
                         let holder = Holder::Slot {
                             root: sp!() - 2,
@@ -456,14 +468,17 @@ impl Vm {
                     let is_init = name == self.heap.get(ROOT_INIT_STRING);
                     save!();
                     let sp = sp!();
-                    let holder = Holder::Slot {
-                        root: sp - 2,
-                        slot: object::CLASS_METHODS,
-                    };
-                    self.heap.push(name);
-                    self.heap.push(self.heap.get(sp - 1));
-                    // Pops the two just pushed.
-                    table::set(&mut self.heap, holder)?;
+                    let methods = obj(peek!(1)).slot(object::CLASS_METHODS);
+                    if table::put(&self.heap, methods, name, peek!(0)).is_err() {
+                        let holder = Holder::Slot {
+                            root: sp - 2,
+                            slot: object::CLASS_METHODS,
+                        };
+                        self.heap.push(name);
+                        self.heap.push(self.heap.get(sp - 1));
+                        // Pops the two just pushed.
+                        table::set(&mut self.heap, holder)?;
+                    }
                     if is_init {
                         let class = obj(self.heap.get(sp - 2));
                         self.heap
