@@ -107,6 +107,60 @@ fn unbounded_growth_prints_out_of_memory_and_exits_70() {
     assert_eq!(text(&out.stderr), "Out of memory.\n[line 4] in script\n");
 }
 
+/// Live data that keeps doubling (one rooted string) ends in `Out of
+/// memory.` and exit 70 in every mode and at several limits; the
+/// concurrent modes used to spin for ever once a compaction was in flight.
+#[test]
+fn doubling_live_data_ends_in_out_of_memory_in_every_mode() {
+    let p = temp_script(
+        "double_forever.lox",
+        "var s = \"0123456789abcdef\";\nwhile (true) { s = s + s; }\n",
+    );
+    let path = p.to_str().expect("utf-8 temp path");
+    let mut runs: Vec<Vec<&str>> = Vec::new();
+    for mode in [
+        "stw",
+        "uffd-copy",
+        "uffd-workers",
+        "uffd-move",
+        "sigbus",
+        "uffd",
+    ] {
+        for limit in ["32M", "64M", "256M"] {
+            runs.push(vec!["--gc", mode, "--heap-limit", limit, path]);
+        }
+    }
+    // The default mode at the default limit (1 GiB).
+    runs.push(vec![path]);
+    for args in runs {
+        let out = run_vm(&args, b"", TIMEOUT);
+        assert!(!out.timed_out, "{args:?}: still running after {TIMEOUT:?}");
+        assert_eq!(out.code, Some(70), "{args:?}: {}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stderr),
+            "Out of memory.\n[line 2] in script\n",
+            "{args:?}"
+        );
+    }
+    // With the log on, the runtime says why it gave up: at 48 MiB the
+    // 32 MiB string does not fit beside its 16 MiB half, after every step.
+    for mode in ["stw", "uffd"] {
+        let out = run_vm(
+            &["--gc", mode, "--gc-log", "--heap-limit", "48M", path],
+            b"",
+            TIMEOUT,
+        );
+        assert_eq!(out.code, Some(70), "{mode}: {}", text(&out.stderr));
+        let err = text(&out.stderr);
+        // (A compaction still in flight may log its line after the VM's.)
+        assert!(
+            err.contains("[gc] out of memory: ")
+                && err.contains("a full collection and growth to the limit)\nOut of memory.\n[line 2] in script\n"),
+            "{mode}: {err}"
+        );
+    }
+}
+
 #[test]
 fn gc_heap_limit_env_overrides_the_default_and_the_flag_overrides_both() {
     // About 24 MiB live at the end (a 16 MiB string and its 8 MiB half).

@@ -20,13 +20,19 @@ use crate::mutator::{GcError, Mutator};
 use crate::safepoint::Local;
 
 impl Mutator {
-    /// The heap reached its soft limit. Idle: start a concurrently marked
-    /// cycle. During a cycle the soft limit is a pacing threshold: run the
-    /// pause the collector is ready for, or else return how long to sleep
-    /// (see [`crate::policy`]). At the hard limit, push the cycle in flight
-    /// through its pauses, waiting where the collector is not done yet (a
-    /// stall).
-    pub(crate) fn heap_full(&mut self) -> Result<Option<Duration>, GcError> {
+    /// The heap reached its soft limit with a request of `request` bytes.
+    /// Idle: start a concurrently marked cycle. During a cycle the soft
+    /// limit is a pacing threshold: run the pause the collector is ready
+    /// for, or else return how long to sleep (see [`crate::policy`]). At
+    /// the hard limit, for a request pacing cannot make room for, or when
+    /// `may_pace` is false (the allocation was paced enough), push the
+    /// cycle in flight through its pauses, waiting where the collector is
+    /// not done yet (a stall).
+    pub(crate) fn heap_full(
+        &mut self,
+        request: usize,
+        may_pace: bool,
+    ) -> Result<Option<Duration>, GcError> {
         let shared = self.shared.clone();
         let Some(compactor) = &shared.compactor else {
             self.collect_driving()?;
@@ -34,8 +40,11 @@ impl Mutator {
         };
         let heap = &shared.heap;
         let limit = heap.config().heap_limit;
-        let at_limit = heap.soft_limit() >= limit;
+        let at_limit = heap.soft_limit() >= limit || !may_pace;
         let start = Instant::now();
+        // A compaction that ended is accounted first (its report feeds the
+        // policy), and the heap it left is judged as idle.
+        shared.poll_compaction(false);
         let phase = compactor.lock().phase();
         match phase {
             CyclePhase::Marked => self.remark(Duration::ZERO),
@@ -46,7 +55,7 @@ impl Mutator {
                     // start when it ends.
                     shared.start_wanted.store(true, Ordering::Relaxed);
                 }
-                let pace = shared.policy.lock().pace(heap.used_bytes(), limit);
+                let pace = shared.policy.lock().pace(heap.used_bytes(), request, limit);
                 return Ok(match pace {
                     Some(p) => {
                         heap.set_soft_limit(p.next);

@@ -9,6 +9,7 @@ use gc::compact::stw;
 use gc::mark::satb::SATB_BUFFER;
 use gc::{AllocRequest, HeapError, ObjRef, PauseEntry, Value};
 
+use crate::policy::PACE_ROUNDS;
 use crate::safepoint::{HandshakeOp, Local, ThreadSlot, World};
 use crate::Shared;
 
@@ -197,19 +198,31 @@ impl Mutator {
         } else if self.shared.needs_attention() {
             self.poll_slow().map_err(|e| self.gc_failed(&spec, e))?;
         }
+        // Pacing answers this allocation got: after PACE_ROUNDS it is no
+        // longer paced, so the slow path ends in a bounded number of steps.
+        let mut paced = 0;
         loop {
             let (shared, local) = self.parts();
             match shared.heap.alloc(&mut local.tlab, &spec) {
                 Ok(Some(obj)) => return Ok(obj),
                 Ok(None) => {}
-                Err(_) => return Err(self.out_of_memory(&spec)),
+                Err(_) => return Err(self.give_up(&spec, "larger than the heap limit")),
             }
-            match self.drive(|m| m.alloc_driving(&spec)) {
+            let may_pace = paced < PACE_ROUNDS;
+            if !may_pace && self.shared.log {
+                eprintln!(
+                    "[gc] an allocation was paced {paced} times without fitting: \
+                     pushing the cycle through"
+                );
+            }
+            match self.drive(|m| m.alloc_driving(&spec, may_pace)) {
                 Slow::Done(r) => return r,
-                Slow::Pace(d) if d.is_zero() => {}
                 Slow::Pace(d) => {
-                    self.blocking(|| std::thread::sleep(d));
-                    self.shared.stats.lock().record_pacing(d);
+                    paced += 1;
+                    if !d.is_zero() {
+                        self.blocking(|| std::thread::sleep(d));
+                        self.shared.stats.lock().record_pacing(d);
+                    }
                 }
             }
         }
@@ -218,11 +231,15 @@ impl Mutator {
     /// Allocation with the heap full, holding the right to drive the
     /// collector. Past the trigger, in the uffd modes: start a cycle or push
     /// the one in flight on (up to three steps: begin, remark + flip, a wait
-    /// for the compaction); then collect fully; then wait for that
-    /// compaction; then grow to the limit. In stw: collect, then grow. Each
-    /// step is tried only if allocation still fails (another thread's step
-    /// may have made room while this one waited for the lock).
-    fn alloc_driving(&mut self, spec: &AllocRequest) -> Slow {
+    /// for the compaction; the first may instead answer with a pacing
+    /// sleep, if `may_pace`); then collect fully; then wait for that
+    /// compaction; then grow to the limit; then report out of memory. In
+    /// stw: collect, then grow, then report. Each step is tried only if
+    /// allocation still fails (another thread's step may have made room
+    /// while this one waited for the lock).
+    fn alloc_driving(&mut self, spec: &AllocRequest, may_pace: bool) -> Slow {
+        let request = gc::object::size_in_words(spec.slots, spec.bytes)
+            .map_or(usize::MAX, |w| w * gc::object::WORD);
         let steps: &[Step] = if self.shared.compactor.is_some() {
             &[
                 Step::Cycle,
@@ -240,10 +257,10 @@ impl Mutator {
             match shared.heap.alloc(&mut local.tlab, spec) {
                 Ok(Some(obj)) => return Slow::Done(Ok(obj)),
                 Ok(None) => {}
-                Err(_) => return Slow::Done(Err(self.out_of_memory(spec))),
+                Err(_) => return Slow::Done(Err(self.give_up(spec, "larger than the heap limit"))),
             }
             let failed = match step {
-                Step::Cycle => match self.heap_full() {
+                Step::Cycle => match self.heap_full(request, may_pace) {
                     Ok(Some(sleep)) => return Slow::Pace(sleep),
                     Ok(None) => None,
                     Err(e) => Some(e),
@@ -274,7 +291,21 @@ impl Mutator {
         if let Ok(Some(obj)) = shared.heap.alloc(&mut local.tlab, spec) {
             return Slow::Done(Ok(obj));
         }
-        Slow::Done(Err(self.out_of_memory(spec)))
+        let why = if self.shared.compactor.is_some() {
+            "after finishing the cycle in flight, a full collection and growth to the limit"
+        } else {
+            "after a full collection and growth to the limit"
+        };
+        Slow::Done(Err(self.give_up(spec, why)))
+    }
+
+    /// Out of memory, said in the log (with GC logging on) with `why`.
+    fn give_up(&self, spec: &AllocRequest, why: &str) -> OutOfMemory {
+        let oom = self.out_of_memory(spec);
+        if self.shared.log {
+            eprintln!("[gc] {oom} ({why})");
+        }
+        oom
     }
 
     /// A collection step failed during an allocation, which then reports
