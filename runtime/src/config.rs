@@ -151,6 +151,22 @@ pub fn parse_bool(s: &str) -> Result<bool, ConfigError> {
     }
 }
 
+/// Parses `GC_UFFD_DISABLE`: `1` acts as if the kernel had no
+/// userfaultfd, `0` (or empty) does not. Only these: the collector reads
+/// the variable itself and honours exactly `1`, so a value such as `true`
+/// is refused here rather than silently ignored there.
+pub fn parse_uffd_disable(s: &str) -> Result<bool, ConfigError> {
+    match s.trim() {
+        "1" => Ok(true),
+        "0" | "" => Ok(false),
+        _ => Err(ConfigError::BadValue {
+            what: "userfaultfd switch",
+            value: s.to_string(),
+            expected: "1 (act as if the kernel had no userfaultfd) or 0",
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +185,20 @@ mod tests {
         let e = parse_size("lots").unwrap_err();
         assert!(e.to_string().contains("invalid size \"lots\""), "{e}");
         assert!(parse_size("99999999999999T").is_err());
+    }
+
+    #[test]
+    fn the_userfaultfd_switch_takes_1_or_0_only() {
+        assert_eq!(parse_uffd_disable("1"), Ok(true));
+        assert_eq!(parse_uffd_disable("0"), Ok(false));
+        assert_eq!(parse_uffd_disable(""), Ok(false));
+        for bad in ["banana", "true", "yes", "2"] {
+            let e = parse_uffd_disable(bad).unwrap_err();
+            assert!(
+                e.to_string().contains(&format!("{bad:?}")) && e.to_string().contains("1 (act"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -24,7 +24,8 @@
 //! e.g. 0.75, above which leading pages are not slid; off by default), `GC_LOG` (1/0), `GC_VERIFY` (verify
 //! the heap after every cycle), `GC_STRESS` (collect at every allocation),
 //! `GC_MARK_THREADS`, `GC_FAULT_WORKERS`, `GC_COMPACT_THREADS`, and
-//! `GC_UFFD_DISABLE=1` (act as if the kernel had no userfaultfd).
+//! `GC_UFFD_DISABLE=1` (act as if the kernel had no userfaultfd; `0` or
+//! empty: do not; anything else is an error).
 
 pub mod config;
 mod driver;
@@ -174,6 +175,9 @@ impl RuntimeBuilder {
         })? {
             b.uffd.collector_threads = n;
         }
+        // Read by the collector itself (it honours `1`); checked here so
+        // that a value it would ignore is an error, as for every variable.
+        env_value(gc::uffd::DISABLE_ENV, config::parse_uffd_disable)?;
         if let Some(v) = env_value("GC_UFFD_MOVE", config::parse_bool)? {
             b.uffd.moves = v;
         }
