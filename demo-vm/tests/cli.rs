@@ -161,6 +161,69 @@ fn doubling_live_data_ends_in_out_of_memory_in_every_mode() {
     }
 }
 
+/// Runs the binary with `args` under an address-space limit (`RLIMIT_AS`)
+/// of `bytes`, set in the child between fork and exec.
+fn run_vm_with_address_space(bytes: u64, args: &[&str]) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(common::BIN);
+    cmd.args(args)
+        .env_remove("GC_MODE")
+        .env_remove("GC_STRESS")
+        .env_remove("GC_HEAP_LIMIT")
+        .env_remove("GC_LOG");
+    // SAFETY: the closure runs between fork and exec and calls only
+    // setrlimit, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.output().expect("the demo-vm binary runs")
+}
+
+/// Under a 1 GiB address-space limit a small heap works (a heap used to
+/// reserve 9 GiB whatever its limit), and the default 1 GiB heap, which
+/// does not fit, says that the heap reserves address space and how much.
+#[test]
+fn a_small_heap_runs_under_an_address_space_limit_and_a_large_one_says_why_not() {
+    let p = temp_script("hello_rlimit.lox", "print \"hi\";\n");
+    let path = p.to_str().expect("utf-8 temp path");
+    let out = run_vm_with_address_space(1 << 30, &["--heap-limit", "8M", path]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hi\n");
+    let out = run_vm_with_address_space(1 << 30, &[path]);
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("the heap reserves address space: a heap limit of 1024 MiB needs")
+            && err.contains("RLIMIT_AS"),
+        "{err}"
+    );
+}
+
+/// A thread that cannot be created is reported with its cause (it used to
+/// be a bare "internal error"): under 128 MiB of address space the
+/// interpreter's 256 MiB stack does not fit.
+#[test]
+fn a_failed_thread_spawn_is_reported_with_its_cause() {
+    let p = temp_script("hello_spawn.lox", "print \"hi\";\n");
+    let out = run_vm_with_address_space(128 << 20, &[p.to_str().expect("utf-8 temp path")]);
+    assert_eq!(out.status.code(), Some(70), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("demo-vm: cannot start the interpreter thread (a 256 MiB stack): ")
+            && err.contains("os error"),
+        "{err}"
+    );
+}
+
 #[test]
 fn gc_heap_limit_env_overrides_the_default_and_the_flag_overrides_both() {
     // About 24 MiB live at the end (a 16 MiB string and its 8 MiB half).

@@ -50,37 +50,53 @@ unsafe impl<T: Zeroed + Send> Send for Table<T> {}
 // SAFETY: shared access hands out `&[T]` only, as `Box<[T]>` does.
 unsafe impl<T: Zeroed + Sync> Sync for Table<T> {}
 
+/// The bytes of address space a table of `bytes` bytes maps: whole huge
+/// pages from one huge page up (the kernel aligns such anonymous mappings
+/// to a huge page, so every page of the table can be one), else whole
+/// pages.
+pub fn mapped_len(bytes: usize) -> usize {
+    let bytes = bytes.max(1);
+    if bytes >= PMD_SIZE {
+        bytes.next_multiple_of(PMD_SIZE)
+    } else {
+        bytes.next_multiple_of(sys::page_size())
+    }
+}
+
 impl<T: Zeroed> Table<T> {
     /// `len` zeroed elements. Panics if the address space is exhausted (as
     /// an allocation of the same size from the global allocator would
-    /// abort): tables are made once, with the heap.
+    /// abort); [`Table::try_new`] reports it instead.
     pub fn new(len: usize) -> Table<T> {
-        let bytes = (len * size_of::<T>()).max(1);
-        // Whole huge pages: the kernel aligns such anonymous mappings to
-        // a huge page, so every page of the table can be one.
-        let map_len = if bytes >= PMD_SIZE {
-            bytes.next_multiple_of(PMD_SIZE)
-        } else {
-            bytes.next_multiple_of(sys::page_size())
-        };
+        Table::try_new(len).unwrap_or_else(|e| {
+            panic!(
+                "mapping a {}-byte side table failed: {e}",
+                mapped_len(len * size_of::<T>())
+            )
+        })
+    }
+
+    /// `len` zeroed elements, or the failed `mmap` (typically `ENOMEM`: the
+    /// address-space limit, `RLIMIT_AS`).
+    pub fn try_new(len: usize) -> Result<Table<T>, sys::SysError> {
+        let map_len = mapped_len(len * size_of::<T>());
         let addr = sys::mmap_anon(
             0,
             map_len,
             ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
             MapFlags::MAP_PRIVATE | MapFlags::MAP_NORESERVE,
-        )
-        .unwrap_or_else(|e| panic!("mapping a {map_len}-byte side table failed: {e}"));
+        )?;
         if map_len >= PMD_SIZE {
             // Advice only: without transparent huge pages the table works
             // the same on small pages.
             let _ = sys::madvise(addr, map_len, Advice::MADV_HUGEPAGE);
         }
-        Table {
+        Ok(Table {
             addr,
             len,
             map_len,
             _owns: PhantomData,
-        }
+        })
     }
 }
 

@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
+use mremap_shim::sys::SysError;
+
 use crate::mark::bitmap::Bitmap;
 
 /// Allocation granule of the non-moving space.
@@ -37,13 +39,23 @@ pub struct NonMovingSpace {
 }
 
 impl NonMovingSpace {
-    /// A space over `[base, base + capacity)`, empty.
+    /// A space over `[base, base + capacity)`, empty. Panics if the address space is exhausted ([`NonMovingSpace::try_new`]
+    /// reports it).
     pub fn new(base: usize, capacity: usize) -> NonMovingSpace {
-        NonMovingSpace {
+        NonMovingSpace::try_new(base, capacity)
+            .unwrap_or_else(|e| panic!("mapping the non-moving space's bitmaps failed: {e}"))
+    }
+
+    /// How many bitmaps covering the space it maps.
+    pub const BITMAPS: usize = 2;
+
+    /// [`NonMovingSpace::new`], or the failed `mmap` of a bitmap.
+    pub fn try_new(base: usize, capacity: usize) -> Result<NonMovingSpace, SysError> {
+        Ok(NonMovingSpace {
             base,
             capacity,
-            starts: Bitmap::new(base, capacity),
-            allocated_black: Bitmap::new(base, capacity),
+            starts: Bitmap::try_new(base, capacity)?,
+            allocated_black: Bitmap::try_new(base, capacity)?,
             largest: AtomicUsize::new(0),
             free: Mutex::new(FreeList {
                 by_addr: BTreeMap::new(),
@@ -52,7 +64,7 @@ impl NonMovingSpace {
                 used: 0,
                 black: false,
             }),
-        }
+        })
     }
 
     /// First address of the space.

@@ -10,6 +10,7 @@ pub mod satb;
 pub mod tracer;
 
 use bitmap::Bitmap;
+use mremap_shim::sys::SysError;
 
 /// The bitmaps one marking fills.
 pub struct MarkBitmaps {
@@ -22,12 +23,20 @@ pub struct MarkBitmaps {
 }
 
 impl MarkBitmaps {
-    /// Cleared bitmaps for spaces of `space_bytes` at the given bases.
-    pub fn new(moving_base: usize, nm_base: usize, space_bytes: usize) -> MarkBitmaps {
-        MarkBitmaps {
-            moving: Bitmap::new(moving_base, space_bytes),
-            live: Bitmap::new(moving_base, space_bytes),
-            non_moving: Bitmap::new(nm_base, space_bytes),
-        }
+    /// Cleared bitmaps for spaces of `space_bytes` at the given bases, or
+    /// the failed `mmap` of one of their tables.
+    pub fn new(
+        moving_base: usize,
+        nm_base: usize,
+        space_bytes: usize,
+    ) -> Result<MarkBitmaps, SysError> {
+        Ok(MarkBitmaps {
+            moving: Bitmap::try_new(moving_base, space_bytes)?,
+            live: Bitmap::try_new(moving_base, space_bytes)?,
+            non_moving: Bitmap::try_new(nm_base, space_bytes)?,
+        })
     }
+
+    /// How many bitmaps [`MarkBitmaps::new`] maps.
+    pub const COUNT: usize = 3;
 }
