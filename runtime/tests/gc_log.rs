@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use runtime::{AllocSpec, LogLevel, Mode, PauseEvent, PauseKind, Runtime, Value};
 
 type Lines = Arc<Mutex<Vec<String>>>;
+type Events = Arc<Mutex<Vec<PauseEvent>>>;
 
 /// A runtime in `mode` whose log lines at `level` land in the returned
 /// vector, and whose pause events land in the second.
@@ -17,9 +18,9 @@ fn logged(
     mode: Mode,
     level: LogLevel,
     limit: usize,
-) -> Option<(Runtime, Lines, Arc<Mutex<Vec<PauseEvent>>>)> {
+) -> Option<(Runtime, Lines, Events)> {
     let lines: Lines = Arc::default();
-    let events: Arc<Mutex<Vec<PauseEvent>>> = Arc::default();
+    let events: Events = Arc::default();
     let (sink, ev) = (lines.clone(), events.clone());
     let builder = Runtime::builder()
         .heap_limit(limit)
