@@ -97,7 +97,8 @@ fn log_range(values: impl Iterator<Item = f64>, floor: f64) -> (f64, f64) {
     }
     let lo = 10f64.powf((lo.max(floor)).log10().floor());
     let hi = 10f64.powf(hi.log10().ceil()).max(lo * 10.0);
-    (lo, hi)
+    // A hair wider than the powers of ten, so both get a tick label.
+    (lo * 0.99, hi * 1.01)
 }
 
 /// The length of the longest run in seconds, covering its last pause and
@@ -142,8 +143,12 @@ pub fn pause_timeline(series: &[Series]) -> Result<String, PlotError> {
                 .flat_map(|s| s.timeline.pause_events.iter().map(|p| ms(p.duration_ns))),
             1e-3,
         );
+        let caption = match series {
+            [one] => format!("Pauses over time: {}", one.label),
+            _ => "Pauses over time".to_string(),
+        };
         let mut chart = ChartBuilder::on(&root)
-            .caption("Pauses over time", title_font())
+            .caption(caption, title_font())
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(70)
@@ -301,7 +306,7 @@ pub fn mmu_curve(series: &[Series]) -> Result<String, PlotError> {
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(60)
-            .build_cartesian_2d((0.1f64..1000.0).log_scale(), 0f64..1.0)
+            .build_cartesian_2d((0.099f64..1010.0).log_scale(), 0f64..1.0)
             .map_err(|e| err(what)(e.to_string()))?;
         chart
             .configure_mesh()

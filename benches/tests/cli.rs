@@ -133,3 +133,98 @@ fn no_flags_turn_checks_off() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+#[test]
+fn gc_plot_draws_well_formed_svgs_from_a_pausebench_json() {
+    let dir = std::env::temp_dir().join(format!("gc-plot-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let json = dir.join("run.json");
+    let json_arg = json.to_str().expect("utf-8 path");
+    let out = run(
+        BINARIES[0],
+        &[
+            "--mode",
+            "stw",
+            "--live",
+            "2M",
+            "--seconds",
+            "0.3",
+            "--no-progress",
+            "--json",
+            json_arg,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let labelled = format!("{json_arg}=stw run");
+    let out = run(
+        BINARIES[5],
+        &[
+            "runs",
+            "--out",
+            dir.to_str().expect("utf-8"),
+            "--name",
+            "t",
+            &labelled,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for chart in ["pauses", "pause-cdf", "mmu", "heap"] {
+        let path = dir.join(format!("t-{chart}.svg"));
+        let svg = std::fs::read_to_string(&path).expect("the SVG was written");
+        let doc = roxmltree::Document::parse(&svg).expect("well-formed XML");
+        assert_eq!(doc.root_element().tag_name().name(), "svg");
+        assert!(
+            doc.descendants()
+                .any(|n| n.text().is_some_and(|t| t.contains("stw run"))),
+            "{chart}: no legend"
+        );
+    }
+    let out = run(
+        BINARIES[5],
+        &[
+            "runs",
+            "--out",
+            dir.to_str().expect("utf-8"),
+            "/nonexistent.json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("/nonexistent.json"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_run_longer_than_three_seconds_prints_progress_lines_on_a_pipe() {
+    let out = run(
+        BINARIES[1],
+        &[
+            "--mode",
+            "stw",
+            "--threads",
+            "1",
+            "--seconds",
+            "3.6",
+            "--live",
+            "1M",
+            "--progress-seconds",
+            "1",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("gc-stress: ") && l.contains("s elapsed, "))
+        .collect();
+    assert!(!lines.is_empty(), "no progress line:\n{err}");
+    assert!(
+        lines[0].contains(" GC cycles, ") && lines[0].contains(" M allocations/s"),
+        "{}",
+        lines[0]
+    );
+    assert!(!err.contains('\r'), "a pipe gets whole lines, not rewrites");
+}

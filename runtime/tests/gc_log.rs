@@ -14,11 +14,7 @@ type Events = Arc<Mutex<Vec<PauseEvent>>>;
 
 /// A runtime in `mode` whose log lines at `level` land in the returned
 /// vector, and whose pause events land in the second.
-fn logged(
-    mode: Mode,
-    level: LogLevel,
-    limit: usize,
-) -> Option<(Runtime, Lines, Events)> {
+fn logged(mode: Mode, level: LogLevel, limit: usize) -> Option<(Runtime, Lines, Events)> {
     let lines: Lines = Arc::default();
     let events: Events = Arc::default();
     let (sink, ev) = (lines.clone(), events.clone());

@@ -67,12 +67,21 @@ struct Args {
     /// Also write the summary and the timeline as JSON here.
     #[arg(long, value_name = "FILE")]
     json: Option<std::path::PathBuf>,
+    /// Print the name of every mode, one a line, and exit (for scripts).
+    #[arg(long)]
+    list_modes: bool,
     #[command(flatten)]
     progress: ProgressArgs,
 }
 
 fn main() {
     let args = Args::parse();
+    if args.list_modes {
+        for m in Mode::ALL {
+            println!("{m}");
+        }
+        return;
+    }
     if !(args.seconds.is_finite() && args.seconds >= 0.0) || args.threads == 0 {
         eprintln!("gc-stress: --seconds must be a non-negative number and --threads at least 1");
         std::process::exit(2);

@@ -76,6 +76,9 @@ struct Args {
     /// heap use that gc-plot draws).
     #[arg(long, value_name = "FILE")]
     json: Option<std::path::PathBuf>,
+    /// Print the name of every mode, one a line, and exit (for scripts).
+    #[arg(long)]
+    list_modes: bool,
     #[command(flatten)]
     progress: ProgressArgs,
 }
@@ -180,6 +183,12 @@ const BATCH: u64 = 4096;
 
 fn main() {
     let args = Args::parse();
+    if args.list_modes {
+        for m in Mode::ALL {
+            println!("{m}");
+        }
+        return;
+    }
     if let Err(e) = run(&args) {
         eprintln!("pausebench: {e}");
         std::process::exit(1);
