@@ -502,6 +502,40 @@ pub fn parse_peer_table(markdown: &str) -> Vec<PeerRow> {
     rows
 }
 
+/// One row of the kit's `results.json` (`peerstats.py table --json`).
+#[derive(Deserialize)]
+struct KitRow {
+    workload: String,
+    collector: String,
+    wall_s: Option<f64>,
+    max: Option<f64>,
+    hiccup_max_ms: Option<f64>,
+    rss_mib: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct KitResults {
+    rows: Vec<KitRow>,
+}
+
+/// The rows of the peer kit's `results.json` (what `run.sh` writes beside
+/// its `report.md`).
+pub fn parse_peer_json(text: &str) -> Result<Vec<PeerRow>, serde_json::Error> {
+    let kit: KitResults = serde_json::from_str(text)?;
+    Ok(kit
+        .rows
+        .into_iter()
+        .map(|r| PeerRow {
+            workload: r.workload,
+            collector: r.collector,
+            wall_s: r.wall_s,
+            max_pause_ms: r.max,
+            worst_batch_ms: r.hiccup_max_ms,
+            peak_rss_mib: r.rss_mib,
+        })
+        .collect())
+}
+
 /// A horizontal bar chart of one metric per collector in `area`.
 fn bars(
     area: &DrawingArea<SVGBackend<'_>, Shift>,
@@ -802,6 +836,21 @@ Later text.
             }
         );
         assert_eq!(rows[1].max_pause_ms, None);
+    }
+
+    #[test]
+    fn the_kits_results_json_gives_the_same_rows() {
+        let json = r#"{"rows": [
+            {"workload": "liveheap", "collector": "project-uffd", "reps": "1/1",
+             "wall_s": 11.2, "max": 0.4, "hiccup_max_ms": 82.0, "rss_mib": 2300,
+             "p50": 0.003},
+            {"workload": "liveheap", "collector": "malloc", "wall_s": 9.0,
+             "max": null, "hiccup_max_ms": 1.2, "rss_mib": 1100}
+        ], "runs": []}"#;
+        let rows = parse_peer_json(json).expect("parses");
+        assert_eq!(rows[0], parse_peer_table(TABLE)[2]);
+        assert_eq!(rows[1].max_pause_ms, None);
+        assert!(parse_peer_json("{}").is_err());
     }
 
     #[test]

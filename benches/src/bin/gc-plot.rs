@@ -11,7 +11,8 @@
 //! CDF), `NAME-mmu.svg` (MMU over windows from 0.1 ms to 1 s) and
 //! `NAME-heap.svg` (heap use over time), one series per run, labelled by
 //! its mode unless `=LABEL` says otherwise. `peers` reads the peer kit's
-//! results table (`benches/peers-kit.sh` writes it to benches/results) and
+//! results table (`benches/peers-kit.sh` writes it to benches/results; the
+//! kit's own `report.md` or `results.json` do too) and
 //! writes `peers-WORKLOAD.svg` per workload: wall time, longest pause,
 //! worst mutator batch and peak RSS per collector.
 //!
@@ -54,9 +55,10 @@ enum What {
         /// Folder for the SVGs (created if missing).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
-        /// The Markdown file holding the kit's table (e.g.
-        /// benches/results/peers-2026-11-30-s5.md).
-        #[arg(value_name = "TABLE.md")]
+        /// The kit's results: a Markdown file holding its table (e.g.
+        /// benches/results/peers-2026-11-30-s5.md, or the kit's
+        /// report.md) or its results.json.
+        #[arg(value_name = "TABLE.md|results.json")]
         table: PathBuf,
         /// Only these workloads (default: every one in the table).
         #[arg(long, value_delimiter = ',')]
@@ -138,7 +140,11 @@ fn run(cli: Cli) -> Result<(), String> {
         } => {
             let text =
                 std::fs::read_to_string(&table).map_err(|e| format!("{}: {e}", table.display()))?;
-            let rows = plot::parse_peer_table(&text);
+            let rows = if table.extension().is_some_and(|e| e == "json") {
+                plot::parse_peer_json(&text).map_err(|e| format!("{}: {e}", table.display()))?
+            } else {
+                plot::parse_peer_table(&text)
+            };
             if rows.is_empty() {
                 return Err(format!(
                     "{}: no table with workload and collector columns",
