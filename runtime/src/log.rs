@@ -280,6 +280,7 @@ impl fmt::Display for Ms {
 /// A cycle the log saw start.
 struct Started {
     id: u64,
+    kind: CycleKind,
     cause: Cause,
     at: Instant,
 }
@@ -374,6 +375,9 @@ impl GcLog {
         s.last = Some(id);
         s.in_flight.push_back(Started {
             id,
+            // Every cycle collects the whole heap until generational
+            // collection adds young ones.
+            kind: CycleKind::Full,
             cause,
             at: Instant::now(),
         });
@@ -410,24 +414,20 @@ impl GcLog {
             return id;
         }
         let now = Instant::now();
-        let (cause, wall) = match &started {
-            Some(c) => (Some(c.cause), now.saturating_duration_since(c.at)),
-            None => (None, r.duration),
+        let (kind, cause, wall) = match &started {
+            Some(c) => (c.kind, Some(c.cause), now.saturating_duration_since(c.at)),
+            None => (CycleKind::Full, None, r.duration),
         };
         let gc = GcId(id);
-        self.write(
-            "gc",
-            format_args!(
-                "{}",
-                CycleLine {
-                    gc,
-                    cause,
-                    r,
-                    limit,
-                    wall
-                }
-            ),
-        );
+        let line = CycleLine {
+            gc,
+            kind,
+            cause,
+            r,
+            limit,
+            wall,
+        };
+        self.write("gc", format_args!("{line}"));
         for note in &r.notes {
             self.write("gc", format_args!("{gc} note: {note}"));
         }
@@ -589,6 +589,7 @@ impl fmt::Display for GcId {
 /// The info line of a cycle.
 struct CycleLine<'a> {
     gc: GcId,
+    kind: CycleKind,
     cause: Option<Cause>,
     r: &'a CycleReport,
     limit: usize,
@@ -598,7 +599,7 @@ struct CycleLine<'a> {
 impl fmt::Display for CycleLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let r = self.r;
-        write!(f, "{} {}", self.gc, CycleKind::Full.name())?;
+        write!(f, "{} {}", self.gc, self.kind.name())?;
         if let Some(c) = self.cause {
             write!(f, " ({c})")?;
         }
