@@ -24,7 +24,10 @@
 # slow drift of the machine hits both alike. Wall time is measured around the
 # whole process (start-up and compilation included) with wait4; the table
 # gives each side's best of N and the ratio of the bests, then the geometric
-# mean of the ratios over the programs whose outputs agree.
+# mean of the ratios over the programs whose outputs agree. The CPU column is
+# the same for user + system CPU time (wait4's rusage; for demo-vm it
+# includes the collector threads): less disturbed than wall time when other
+# work shares the machine.
 #
 # Output check: every run's stdout is compared with the reference's first
 # run, line by line. The book's benchmark programs print `clock()`
@@ -105,18 +108,23 @@ def run(side, cmd, name, rep):
     with open(base + ".out", "wb") as out, open(base + ".err", "wb") as err:
         t0 = time.monotonic()
         p = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-        try:
-            p.wait(timeout=a.timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-            code = "timeout"
-        else:
-            code = p.returncode
+        deadline = t0 + a.timeout
+        while True:
+            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                p.kill()
+                _, status, ru = os.wait4(p.pid, 0)
+                break
+            time.sleep(0.001)
         wall = time.monotonic() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        code = "timeout" if time.monotonic() > deadline else p.returncode
+        cpu = ru.ru_utime + ru.ru_stime
     out_text = open(base + ".out", "rb").read().decode("utf-8", "replace")
-    print(f"{name:22} {side:7} rep {rep}: exit {code} wall {wall:7.3f}s", file=sys.stderr)
-    return dict(wall=wall, code=code, out=out_text, err=base + ".err")
+    print(f"{name:22} {side:7} rep {rep}: exit {code} wall {wall:7.3f}s cpu {cpu:7.3f}s", file=sys.stderr)
+    return dict(wall=wall, cpu=cpu, code=code, out=out_text, err=base + ".err")
 
 TIMING = re.compile(r"^-?[0-9]+\.[0-9]+$")
 
@@ -168,9 +176,9 @@ out(f"- demo-vm: `{' '.join(vm_cmd)} PROG` (binary sha256 {sha(a.demo_vm)}); GC_
 out(f"- reference: `{a.ref} PROG` (binary sha256 {sha(a.ref)})")
 out(f"- programs: {', '.join(a.dir)}; best of {a.reps} alternated runs, process wall time")
 out()
-out(f"| program | demo-vm s | {ref_name} s | demo-vm / {ref_name} | check |")
-out("|---|---|---|---|---|")
-ratios = []
+out(f"| program | demo-vm s | {ref_name} s | demo-vm / {ref_name} | CPU: demo-vm / {ref_name} | check |")
+out("|---|---|---|---|---|---|")
+ratios, cpu_ratios = [], []
 for name in programs:
     vm, ref = results[name]["vm"], results[name]["ref"]
     status = "ok"
@@ -190,12 +198,15 @@ for name in programs:
                 status = f"ok ({max(ignored)} timing line{'s' if max(ignored) > 1 else ''} ignored)"
     bv, br = min(r["wall"] for r in vm), min(r["wall"] for r in ref)
     ratio = bv / br if br > 0 else float("inf")
+    cv, cr = min(r["cpu"] for r in vm), min(r["cpu"] for r in ref)
+    cpu_ratio = cv / cr if cr > 0 else float("inf")
     if status.startswith("ok"):
         ratios.append(ratio)
-    out(f"| {name} | {bv:.3f} | {br:.3f} | {ratio:.2f} | {status} |")
+        cpu_ratios.append(cpu_ratio)
+    out(f"| {name} | {bv:.3f} | {br:.3f} | {ratio:.2f} | {cpu_ratio:.2f} | {status} |")
+geomean = lambda xs: math.exp(sum(math.log(x) for x in xs) / len(xs))
 if ratios:
-    geo = math.exp(sum(math.log(x) for x in ratios) / len(ratios))
-    out(f"| **geomean** ({len(ratios)} programs) | | | **{geo:.2f}** | |")
+    out(f"| **geomean** ({len(ratios)} programs) | | | **{geomean(ratios):.2f}** | {geomean(cpu_ratios):.2f} | |")
 out()
 out(f"Per-run stdout/stderr: {runs_dir}")
 report = "\n".join(lines)
