@@ -18,6 +18,8 @@
 //! - [`cycle`]: per-cycle reports.
 //! - [`roots`]: the [`RootSet`] trait embedders implement.
 //! - [`table`]: side tables (bitmaps, forwarding counts) on huge pages.
+//! - `fatal` (private): ending the process from a fault path with a message
+//!   written without allocating.
 //!
 //! No policy and no embedder callbacks live here: the `runtime` crate decides
 //! when to collect and owns mutators and roots.
@@ -26,6 +28,7 @@ pub mod compact;
 pub mod cpu;
 pub mod cycle;
 pub mod error;
+mod fatal;
 pub mod heap;
 pub mod mark;
 pub mod object;

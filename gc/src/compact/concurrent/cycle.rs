@@ -110,21 +110,23 @@ pub struct Cycle {
 
 /// Ends the process: a page that cannot be installed would leave a mutator
 /// blocked forever or reading garbage, and there is no way back. May run in
-/// the SIGBUS handler, so it only writes a fixed message with `write(2)`
-/// (the errno is lost) before aborting.
+/// the SIGBUS handler, so the message (the call, the page's address, the
+/// error) is written without allocating ([`crate::fatal`]) before aborting.
 #[cold]
-fn fatal(what: &str, _page: usize, _err: &dyn std::fmt::Display) -> ! {
-    let parts: [&[u8]; 3] = [
-        b"[gc] fatal: ",
-        what.as_bytes(),
-        b" failed on a heap page; aborting\n",
-    ];
-    for p in parts {
-        // SAFETY: write(2) of a valid buffer to stderr; async-signal-safe.
-        unsafe { libc::write(2, p.as_ptr().cast(), p.len()) };
-    }
-    std::process::abort()
+fn fatal(what: &str, addr: usize, err: &dyn std::fmt::Display) -> ! {
+    crate::fatal::abort(format_args!(
+        "{what} failed on the heap page at {addr:#x}: {err}; aborting"
+    ))
 }
+
+/// `ENOMEM` retries of one install in the SIGBUS handler, with a
+/// `sched_yield` between them: the handler must not sleep (the faulting
+/// thread may hold locks others wait for), so memory that is not back after
+/// these is treated as gone.
+const ENOMEM_RETRIES_IN_HANDLER: u32 = 64;
+/// `ENOMEM` retries of one install on a collector or worker thread, 1 ms
+/// apart.
+const ENOMEM_RETRIES: u32 = 1000;
 
 impl Cycle {
     /// The page computer of this cycle.
@@ -216,9 +218,27 @@ impl Cycle {
                     std::thread::yield_now();
                 }
                 Ok(outcome) => fatal("UFFDIO_COPY", d, &outcome_name(outcome)),
-                Err(e) if e.errno() == Some(Errno::ENOMEM) && enomem < 1000 => {
+                Err(e) if e.errno() == Some(Errno::ENOMEM) => {
                     enomem += 1;
-                    std::thread::sleep(Duration::from_millis(1));
+                    if super::sigbus::in_handler() {
+                        if enomem > ENOMEM_RETRIES_IN_HANDLER {
+                            fatal(
+                                "UFFDIO_COPY",
+                                d,
+                                &"ENOMEM: out of memory for the page (after retries)",
+                            )
+                        }
+                        std::thread::yield_now();
+                    } else {
+                        if enomem > ENOMEM_RETRIES {
+                            fatal(
+                                "UFFDIO_COPY",
+                                d,
+                                &"ENOMEM: out of memory for the page for 1 s",
+                            )
+                        }
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
                 }
                 Err(e) => fatal("UFFDIO_COPY", d, &e),
             }

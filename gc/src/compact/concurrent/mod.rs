@@ -185,12 +185,15 @@ impl UffdCompactor {
         )
         .map_err(|e| format!("opening a userfaultfd failed: {e}"))?;
         let sigbus_slot = if options.sigbus {
-            sigbus::install()?;
+            sigbus::install().map_err(|e| e.to_string())?;
             let space = heap.space_bytes();
-            Some(sigbus::reserve_slot([
-                (heap.moving().base(), space),
-                (heap.non_moving().base(), space),
-            ])?)
+            Some(
+                sigbus::reserve_slot([
+                    (heap.moving().base(), space),
+                    (heap.non_moving().base(), space),
+                ])
+                .map_err(|e| e.to_string())?,
+            )
         } else {
             None
         };
@@ -252,17 +255,33 @@ impl UffdCompactor {
         Ok(compactor)
     }
 
-    /// The mode that runs: `uffd` (SIGBUS + MOVE), `sigbus`, `uffd-move`,
-    /// `uffd-workers` or `uffd-copy`.
+    /// The options in effect: those asked for, less what the kernel lacks
+    /// (the runtime describes the mode that runs from them).
+    pub fn options(&self) -> &UffdOptions {
+        &self.options
+    }
+
+    /// A short name of what runs, for this crate's [`CycleReport`]s:
+    /// `uffd-copy` (non-moving space in the pause), `uffd-workers`,
+    /// `uffd-move` (workers and MOVE), `sigbus` (SIGBUS and COPY) or
+    /// `sigbus-move` (SIGBUS and MOVE). The runtime's modes are typed
+    /// (`runtime::config::MODES`), not parsed from this.
     pub fn mode_name(&self) -> &'static str {
         let o = &self.options;
         match (o.non_moving_continue, o.sigbus, o.moves) {
             (false, _, _) => "uffd-copy",
-            (true, true, true) => "uffd",
+            (true, true, true) => "sigbus-move",
             (true, true, false) => "sigbus",
             (true, false, true) => "uffd-move",
             (true, false, false) => "uffd-workers",
         }
+    }
+
+    /// Whether faults are served by the faulting thread's SIGBUS handler
+    /// (then every thread touching the heap must let SIGBUS through:
+    /// [`sigbus::unblock_on_this_thread`]).
+    pub fn serves_faults_by_sigbus(&self) -> bool {
+        self.options.sigbus
     }
 
     /// One line for logs: mode, how the userfaultfd was opened, threads.
