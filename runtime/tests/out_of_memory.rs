@@ -48,6 +48,13 @@ fn watched<T: Send + 'static>(what: String, case: impl FnOnce() -> T + Send + 's
     }
 }
 
+/// Held while a 1 GiB case runs: such a case can touch gigabytes of
+/// memory, so the three tests (run in parallel) take turns with them.
+fn large_case(limit: usize) -> Option<std::sync::MutexGuard<'static, ()>> {
+    static LARGE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    (limit > 256 * M).then(|| LARGE.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
 fn runtime(mode: Mode, limit: usize) -> Option<Runtime> {
     common::in_mode(Runtime::builder().heap_limit(limit), mode)
 }
@@ -124,6 +131,7 @@ fn live_data_that_keeps_growing_ends_in_out_of_memory() {
                 };
                 let rt2 = rt.clone();
                 let w = what.clone();
+                let _one_at_a_time = large_case(limit);
                 watched(what, move || {
                     let mut m = rt2.mutator().expect("mutator");
                     let (last, e) = grow_until_full(&mut m, factor);
@@ -169,6 +177,7 @@ fn filling_the_heap_with_live_objects_ends_in_out_of_memory() {
                 };
                 let rt2 = rt.clone();
                 let w = what.clone();
+                let _one_at_a_time = large_case(limit);
                 watched(what, move || {
                     let mut m = rt2.mutator().expect("mutator");
                     m.roots().push(Value::NIL);
@@ -216,6 +225,7 @@ fn a_request_that_fits_once_the_cycle_ends_succeeds() {
                 };
                 let rt2 = rt.clone();
                 let w = what.clone();
+                let _one_at_a_time = large_case(limit);
                 watched(what, move || {
                     let mut m = rt2.mutator().expect("mutator");
                     m.roots().push(Value::NIL);
