@@ -18,6 +18,8 @@
 //! - [`cycle`]: per-cycle reports.
 //! - [`roots`]: the [`RootSet`] trait embedders implement.
 //! - [`table`]: side tables (bitmaps, forwarding counts) on huge pages.
+//! - [`inject`]: fault injection for tests (the `fault-injection` feature),
+//!   re-exported from `mremap_shim`.
 //!
 //! No policy and no embedder callbacks live here: the `runtime` crate decides
 //! when to collect and owns mutators and roots.
@@ -34,6 +36,8 @@ pub mod table;
 pub mod uffd;
 pub mod value;
 pub mod verify;
+
+pub use mremap_shim::inject;
 
 pub use cycle::{CycleReport, PauseEntry, Phase};
 pub use error::HeapError;

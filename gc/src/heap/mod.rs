@@ -165,6 +165,9 @@ impl Heap {
         engine.map_anon(&reservation, moving_base, space_bytes)?;
         let nm_region = engine.map_memfd(&reservation, nm_base, space_bytes, "gc-non-moving")?;
         let soft_limit = AtomicUsize::new(config.heap_limit.min(INITIAL_TRIGGER));
+        let marks =
+            MarkBitmaps::new(moving_base, nm_base, space_bytes).map_err(HeapError::SideTable)?;
+        let non_moving = NonMovingSpace::new(nm_base, space_bytes).map_err(HeapError::SideTable)?;
         Ok(Heap {
             soft_limit,
             allocating_black: AtomicBool::new(false),
@@ -172,9 +175,9 @@ impl Heap {
             dense_prefix_threshold: AtomicU64::new(config.dense_prefix_threshold.to_bits()),
             dense_pages: AtomicU64::new(0),
             plan_tables: TableCache::default(),
-            marks: MarkBitmaps::new(moving_base, nm_base, space_bytes),
+            marks,
             moving: MovingSpace::new(moving_base, space_bytes),
-            non_moving: NonMovingSpace::new(nm_base, space_bytes),
+            non_moving,
             engine,
             reservation,
             config,
@@ -381,6 +384,8 @@ impl Heap {
     }
 
     fn refill(&self, tlab: &mut Tlab, bytes: usize) -> Option<usize> {
+        // An injected failure looks like a full heap (tests only).
+        crate::inject::check(crate::inject::Site::TlabRefill).is_none().then_some(())?;
         let nm_used = self.non_moving.used();
         let allow = |used| self.within_limit(used, nm_used);
         if bytes * 4 > self.config.tlab_bytes {

@@ -6,6 +6,9 @@ use super::error::{SysError, SysOp};
 
 /// Create a close-on-exec memfd named `name` of `len` bytes.
 pub fn create_memfd(name: &str, len: u64) -> Result<OwnedFd, SysError> {
+    if let Some(errno) = crate::inject::check(crate::inject::Site::MemfdCreate) {
+        return Err(SysError::new(SysOp::MemfdCreate, errno));
+    }
     let memfd = memfd::MemfdOptions::default()
         .close_on_exec(true)
         .create(name)

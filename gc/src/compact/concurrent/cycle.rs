@@ -28,7 +28,7 @@ use crate::compact::page::PageComputer;
 use crate::cycle::CycleReport;
 use crate::heap::{Heap, PAGE_SIZE};
 use crate::object::WORD;
-use crate::uffd::{InstallOutcome, UserFaultFd};
+use crate::uffd::{InstallOutcome, UffdError, UserFaultFd};
 
 /// A page-sized, page-aligned buffer to compute pages into.
 #[repr(C, align(4096))]
@@ -104,26 +104,94 @@ pub struct Cycle {
     pub sigbus_slot: Option<usize>,
     /// When the pause began.
     pub started: std::time::Instant,
+    /// Where the end of the cycle leaves ranges it failed to unregister
+    /// (the compactor's list; the next flip retries them).
+    pub stale: Arc<parking_lot::Mutex<Vec<(usize, usize)>>>,
     /// The report, completed by the coordinating collector thread.
     pub report: parking_lot::Mutex<CycleReport>,
 }
 
 /// Ends the process: a page that cannot be installed would leave a mutator
 /// blocked forever or reading garbage, and there is no way back. May run in
-/// the SIGBUS handler, so it only writes a fixed message with `write(2)`
-/// (the errno is lost) before aborting.
+/// the SIGBUS handler, so it formats nothing: it writes fixed pieces, the
+/// page address and the errno (as hex digits into a stack buffer) with
+/// `write(2)`, then aborts.
 #[cold]
-fn fatal(what: &str, _page: usize, _err: &dyn std::fmt::Display) -> ! {
-    let parts: [&[u8]; 3] = [
+fn fatal(what: &str, page: usize, why: Why) -> ! {
+    let mut addr = [0u8; 18];
+    let mut errno = [0u8; 18];
+    let (why_text, errno_text): (&[u8], &[u8]) = match why {
+        Why::Errno(e) => (b" with errno ", hex(e as i32 as usize, &mut errno)),
+        Why::Outcome(o) => (o.as_bytes(), b""),
+    };
+    let parts: [&[u8]; 7] = [
         b"[gc] fatal: ",
         what.as_bytes(),
-        b" failed on a heap page; aborting\n",
+        b" failed on the heap page at ",
+        hex(page, &mut addr),
+        why_text,
+        errno_text,
+        b" and cannot be retried; aborting\n",
     ];
     for p in parts {
         // SAFETY: write(2) of a valid buffer to stderr; async-signal-safe.
         unsafe { libc::write(2, p.as_ptr().cast(), p.len()) };
     }
     std::process::abort()
+}
+
+/// Why an install failed, for [`fatal`].
+#[derive(Clone, Copy)]
+enum Why {
+    /// The ioctl's errno.
+    Errno(Errno),
+    /// An outcome that cannot be, spelled out.
+    Outcome(&'static str),
+}
+
+impl From<&UffdError> for Why {
+    fn from(e: &UffdError) -> Why {
+        e.errno()
+            .map_or(Why::Outcome(": not a kernel error"), Why::Errno)
+    }
+}
+
+/// `n` as `0x` and hex digits in `buf` (no allocation, no formatting
+/// machinery: usable in a signal handler).
+fn hex(n: usize, buf: &mut [u8; 18]) -> &[u8] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = DIGITS[n & 15];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    buf[i - 2] = b'0';
+    buf[i - 1] = b'x';
+    &buf[i - 2..]
+}
+
+/// Times an install that failed with `ENOMEM` is retried before the
+/// process gives up (the kernel could not allocate a page or a page-table
+/// page: memory pressure that may pass). The waits double from 10 us to
+/// 1 ms: about 70 ms in all, bounded, also inside the SIGBUS handler.
+const ENOMEM_RETRIES: u32 = 80;
+
+/// Waits before retry `attempt` (0-based) of an install that failed with
+/// `ENOMEM`. `nanosleep` is async-signal-safe.
+fn enomem_backoff(attempt: u32) {
+    let micros = (10u64 << attempt.min(7)).min(1000);
+    let ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: (micros * 1000) as libc::c_long,
+    };
+    // SAFETY: nanosleep reads the timespec on our stack; an interruption
+    // only shortens the wait.
+    unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
 }
 
 impl Cycle {
@@ -183,15 +251,17 @@ impl Cycle {
                     done += k;
                     std::thread::yield_now();
                 }
-                Ok(InstallOutcome::AlreadyMapped) => {
-                    fatal("UFFDIO_MOVE", d, &"EEXIST on a claimed page")
-                }
+                Ok(InstallOutcome::AlreadyMapped) => fatal(
+                    "UFFDIO_MOVE",
+                    d,
+                    Why::Outcome(": EEXIST on a claimed page"),
+                ),
                 Ok(InstallOutcome::Busy) | Err(_) => {
                     moved_all = false;
                     self.copy_from(d, s, len - done);
                     break;
                 }
-                Ok(InstallOutcome::Gone) => fatal("UFFDIO_MOVE", d, &"ENOENT"),
+                Ok(InstallOutcome::Gone) => fatal("UFFDIO_MOVE", d, Why::Errno(Errno::ENOENT)),
             }
         }
         for page in first..first + n {
@@ -201,6 +271,9 @@ impl Cycle {
     }
 
     /// `UFFDIO_COPY` of `len` bytes from `src` to the claimed pages at `dst`.
+    /// `EAGAIN` is retried at once, `ENOMEM` after a bounded backoff
+    /// ([`ENOMEM_RETRIES`]); anything else, or `ENOMEM` that persists,
+    /// ends the process (a claimed page must be installed).
     fn copy_from(&self, dst: usize, src: usize, len: usize) {
         let (mut done, mut enomem) = (0, 0);
         while done < len {
@@ -215,12 +288,12 @@ impl Cycle {
                     done += k;
                     std::thread::yield_now();
                 }
-                Ok(outcome) => fatal("UFFDIO_COPY", d, &outcome_name(outcome)),
-                Err(e) if e.errno() == Some(Errno::ENOMEM) && enomem < 1000 => {
+                Ok(outcome) => fatal("UFFDIO_COPY", d, Why::Outcome(outcome_name(outcome))),
+                Err(e) if e.errno() == Some(Errno::ENOMEM) && enomem < ENOMEM_RETRIES => {
+                    enomem_backoff(enomem);
                     enomem += 1;
-                    std::thread::sleep(Duration::from_millis(1));
                 }
-                Err(e) => fatal("UFFDIO_COPY", d, &e),
+                Err(e) => fatal("UFFDIO_COPY", d, Why::from(&e)),
             }
         }
     }
@@ -261,7 +334,7 @@ impl Cycle {
         }
         let addr = part.base + first * PAGE_SIZE;
         let len = n * PAGE_SIZE;
-        let mut done = 0;
+        let (mut done, mut enomem) = (0, 0);
         while done < len {
             let a = addr + done;
             match self.fd.r#continue(a as *mut u8, len - done, true) {
@@ -271,7 +344,11 @@ impl Cycle {
                     done += k;
                     std::thread::yield_now();
                 }
-                Ok(outcome) => fatal("UFFDIO_CONTINUE", a, &outcome_name(outcome)),
+                Ok(outcome) => fatal("UFFDIO_CONTINUE", a, Why::Outcome(outcome_name(outcome))),
+                Err(e) if e.errno() == Some(Errno::ENOMEM) && enomem < ENOMEM_RETRIES => {
+                    enomem_backoff(enomem);
+                    enomem += 1;
+                }
                 Err(e) if e.errno() == Some(Errno::EFAULT) => {
                     // A page without a page-cache page in the run: map the
                     // rest one by one (holes fault as ordinary misses).
@@ -280,7 +357,7 @@ impl Cycle {
                         done += PAGE_SIZE;
                     }
                 }
-                Err(e) => fatal("UFFDIO_CONTINUE", a, &e),
+                Err(e) => fatal("UFFDIO_CONTINUE", a, Why::from(&e)),
             }
         }
         for page in first..first + n {
@@ -290,15 +367,20 @@ impl Cycle {
     }
 
     /// `UFFDIO_CONTINUE` of one page; a hole (no page-cache page) is left to
-    /// fault as an ordinary miss.
+    /// fault as an ordinary miss. Retries as [`Cycle::copy_from`] does.
     fn continue_page(&self, addr: usize) {
+        let mut enomem = 0;
         loop {
             match self.fd.r#continue(addr as *mut u8, PAGE_SIZE, true) {
                 Ok(InstallOutcome::Installed(_)) | Ok(InstallOutcome::AlreadyMapped) => return,
                 Ok(InstallOutcome::Retry { .. }) => std::thread::yield_now(),
-                Ok(outcome) => fatal("UFFDIO_CONTINUE", addr, &outcome_name(outcome)),
+                Ok(outcome) => fatal("UFFDIO_CONTINUE", addr, Why::Outcome(outcome_name(outcome))),
                 Err(e) if e.errno() == Some(Errno::EFAULT) => return,
-                Err(e) => fatal("UFFDIO_CONTINUE", addr, &e),
+                Err(e) if e.errno() == Some(Errno::ENOMEM) && enomem < ENOMEM_RETRIES => {
+                    enomem_backoff(enomem);
+                    enomem += 1;
+                }
+                Err(e) => fatal("UFFDIO_CONTINUE", addr, Why::from(&e)),
             }
         }
     }
@@ -395,10 +477,10 @@ impl Cycle {
 
 fn outcome_name(outcome: InstallOutcome) -> &'static str {
     match outcome {
-        InstallOutcome::Installed(_) => "installed",
-        InstallOutcome::AlreadyMapped => "EEXIST",
-        InstallOutcome::Retry { .. } => "EAGAIN",
-        InstallOutcome::Busy => "EBUSY",
-        InstallOutcome::Gone => "ENOENT (range no longer registered)",
+        InstallOutcome::Installed(_) => ": installed",
+        InstallOutcome::AlreadyMapped => ": EEXIST",
+        InstallOutcome::Retry { .. } => ": EAGAIN",
+        InstallOutcome::Busy => ": EBUSY",
+        InstallOutcome::Gone => ": ENOENT (range no longer registered)",
     }
 }
