@@ -14,7 +14,7 @@
 //! inside the collector's SIGBUS handler, so `check` uses atomics only: no
 //! lock, no allocation, async-signal-safe.
 
-use nix::errno::Errno;
+pub use nix::errno::Errno;
 
 /// A system call (or a step that needs one) the collector makes, as tests
 /// name it.
@@ -182,8 +182,7 @@ mod armed {
             return None;
         }
         let dec = |x: u64| x.checked_sub(1);
-        if s
-            .skip
+        if s.skip
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, dec)
             .is_ok()
         {

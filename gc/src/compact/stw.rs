@@ -194,7 +194,10 @@ pub(crate) fn release_from_space(heap: &Heap, report: &mut CycleReport) {
         return;
     };
     // Once more: a transient failure (ENOMEM splitting a VMA) may pass.
-    let Err(e) = engine.release(heap.reservation(), from, space).map_err(|_| e) else {
+    let Err(e) = engine
+        .release(heap.reservation(), from, space)
+        .map_err(|_| e)
+    else {
         return;
     };
     let freed = match engine.discard(from, space) {

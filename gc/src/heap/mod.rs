@@ -385,7 +385,9 @@ impl Heap {
 
     fn refill(&self, tlab: &mut Tlab, bytes: usize) -> Option<usize> {
         // An injected failure looks like a full heap (tests only).
-        crate::inject::check(crate::inject::Site::TlabRefill).is_none().then_some(())?;
+        crate::inject::check(crate::inject::Site::TlabRefill)
+            .is_none()
+            .then_some(())?;
         let nm_used = self.non_moving.used();
         let allow = |used| self.within_limit(used, nm_used);
         if bytes * 4 > self.config.tlab_bytes {

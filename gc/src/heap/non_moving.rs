@@ -39,10 +39,7 @@ pub struct NonMovingSpace {
 impl NonMovingSpace {
     /// A space over `[base, base + capacity)`, empty; `Err` if its
     /// bitmaps cannot be mapped.
-    pub fn new(
-        base: usize,
-        capacity: usize,
-    ) -> Result<NonMovingSpace, mremap_shim::sys::SysError> {
+    pub fn new(base: usize, capacity: usize) -> Result<NonMovingSpace, mremap_shim::sys::SysError> {
         Ok(NonMovingSpace {
             base,
             capacity,

@@ -124,7 +124,9 @@ fn drain_parallel(heap: &Heap, grey: Vec<usize>, threads: usize) -> MarkStats {
                 Some(errno) => Err(std::io::Error::from_raw_os_error(errno as i32)),
                 None => std::thread::Builder::new()
                     .name(format!("gc-mark-{me}"))
-                    .spawn_scoped(s, move || drain_worker(heap, local, injector, stealers, active, me)),
+                    .spawn_scoped(s, move || {
+                        drain_worker(heap, local, injector, stealers, active, me)
+                    }),
             };
             match spawned {
                 Ok(h) => handles.push(h),

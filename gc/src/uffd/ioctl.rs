@@ -204,8 +204,15 @@ impl UserFaultFd {
             ioctls: 0,
         };
         // SAFETY: UFFDIO_REGISTER takes a `uffdio_register`; self owns the fd.
-        unsafe { hooked_ioctl(Site::UffdRegister, self.raw(), sys::UFFDIO_REGISTER, &mut arg) }
-            .map_err(|e| ioctl_error(UffdOp::Register, arg.range.start, arg.range.len, e))?;
+        unsafe {
+            hooked_ioctl(
+                Site::UffdRegister,
+                self.raw(),
+                sys::UFFDIO_REGISTER,
+                &mut arg,
+            )
+        }
+        .map_err(|e| ioctl_error(UffdOp::Register, arg.range.start, arg.range.len, e))?;
         Ok(RangeIoctls(arg.ioctls))
     }
 
@@ -222,8 +229,15 @@ impl UserFaultFd {
             len: len as u64,
         };
         // SAFETY: UFFDIO_UNREGISTER takes a `uffdio_range`; self owns the fd.
-        unsafe { hooked_ioctl(Site::UffdUnregister, self.raw(), sys::UFFDIO_UNREGISTER, &mut arg) }
-            .map_err(|e| ioctl_error(UffdOp::Unregister, arg.start, arg.len, e))
+        unsafe {
+            hooked_ioctl(
+                Site::UffdUnregister,
+                self.raw(),
+                sys::UFFDIO_UNREGISTER,
+                &mut arg,
+            )
+        }
+        .map_err(|e| ioctl_error(UffdOp::Unregister, arg.start, arg.len, e))
     }
 
     /// `UFFDIO_COPY`: atomically fill missing pages at `dst` with a copy of
@@ -321,8 +335,14 @@ impl UserFaultFd {
             mapped: 0,
         };
         // SAFETY: UFFDIO_CONTINUE takes a `uffdio_continue`; self owns the fd.
-        let ret =
-            unsafe { hooked_ioctl(Site::UffdContinue, self.raw(), sys::UFFDIO_CONTINUE, &mut arg) };
+        let ret = unsafe {
+            hooked_ioctl(
+                Site::UffdContinue,
+                self.raw(),
+                sys::UFFDIO_CONTINUE,
+                &mut arg,
+            )
+        };
         install_outcome(
             UffdOp::Continue,
             arg.range.start,

@@ -114,14 +114,14 @@ pub struct Cycle {
 /// Ends the process: a page that cannot be installed would leave a mutator
 /// blocked forever or reading garbage, and there is no way back. May run in
 /// the SIGBUS handler, so it formats nothing: it writes fixed pieces, the
-/// page address and the errno (as hex digits into a stack buffer) with
-/// `write(2)`, then aborts.
+/// page address (hex) and the errno (decimal), as digits put into stack
+/// buffers, with `write(2)`, then aborts.
 #[cold]
 fn fatal(what: &str, page: usize, why: Why) -> ! {
     let mut addr = [0u8; 18];
     let mut errno = [0u8; 18];
     let (why_text, errno_text): (&[u8], &[u8]) = match why {
-        Why::Errno(e) => (b" with errno ", hex(e as i32 as usize, &mut errno)),
+        Why::Errno(e) => (b" with errno ", decimal(e as i32 as usize, &mut errno)),
         Why::Outcome(o) => (o.as_bytes(), b""),
     };
     let parts: [&[u8]; 7] = [
@@ -173,6 +173,21 @@ fn hex(n: usize, buf: &mut [u8; 18]) -> &[u8] {
     buf[i - 2] = b'0';
     buf[i - 1] = b'x';
     &buf[i - 2..]
+}
+
+/// `n` as decimal digits in `buf` (as [`hex`]).
+fn decimal(n: usize, buf: &mut [u8; 18]) -> &[u8] {
+    let mut i = buf.len();
+    let mut n = n.min(999_999_999_999_999_999);
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[i..]
 }
 
 /// Times an install that failed with `ENOMEM` is retried before the
@@ -251,11 +266,9 @@ impl Cycle {
                     done += k;
                     std::thread::yield_now();
                 }
-                Ok(InstallOutcome::AlreadyMapped) => fatal(
-                    "UFFDIO_MOVE",
-                    d,
-                    Why::Outcome(": EEXIST on a claimed page"),
-                ),
+                Ok(InstallOutcome::AlreadyMapped) => {
+                    fatal("UFFDIO_MOVE", d, Why::Outcome(": EEXIST on a claimed page"))
+                }
                 Ok(InstallOutcome::Busy) | Err(_) => {
                     moved_all = false;
                     self.copy_from(d, s, len - done);
@@ -482,5 +495,21 @@ fn outcome_name(outcome: InstallOutcome) -> &'static str {
         InstallOutcome::Retry { .. } => ": EAGAIN",
         InstallOutcome::Busy => ": EBUSY",
         InstallOutcome::Gone => ": ENOENT (range no longer registered)",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_prints_addresses_and_errnos_without_formatting() {
+        let mut buf = [0u8; 18];
+        assert_eq!(hex(0x7f3e_4000_1000, &mut buf), b"0x7f3e40001000");
+        assert_eq!(hex(0, &mut buf), b"0x0");
+        assert_eq!(hex(usize::MAX, &mut buf), b"0xffffffffffffffff");
+        assert_eq!(decimal(Errno::ENOMEM as i32 as usize, &mut buf), b"12");
+        assert_eq!(decimal(0, &mut buf), b"0");
+        assert_eq!(decimal(4095, &mut buf), b"4095");
     }
 }

@@ -28,7 +28,13 @@ pub fn end_cycle(cycle: &Cycle) -> CycleReport {
     // Every page is mapped, so nobody waits on these ranges any more.
     let moving_len = cycle.moving.len() * PAGE_SIZE;
     if moving_len > 0 {
-        unregister(cycle, heap.moving().base(), moving_len, "moving", &mut notes);
+        unregister(
+            cycle,
+            heap.moving().base(),
+            moving_len,
+            "moving",
+            &mut notes,
+        );
     }
     if let Some(part) = &cycle.non_moving {
         let len = part.pages.len() * PAGE_SIZE;

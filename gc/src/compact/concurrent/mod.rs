@@ -282,8 +282,10 @@ impl UffdCompactor {
         for i in 0..workers {
             let (tx, rx) = channel();
             let cpu = compactor.worker_cpu_ns.clone();
-            let handle = spawn(format!("gc-fault-{i}"), move || threads::fault_worker(rx, cpu))
-                .map_err(|e| format!("starting a fault worker failed: {e}"))?;
+            let handle = spawn(format!("gc-fault-{i}"), move || {
+                threads::fault_worker(rx, cpu)
+            })
+            .map_err(|e| format!("starting a fault worker failed: {e}"))?;
             compactor.workers.push(tx);
             compactor.threads.push(handle);
         }
@@ -425,10 +427,7 @@ impl UffdCompactor {
 }
 
 /// Starts a named thread (or fails as injected, for tests).
-fn spawn(
-    name: String,
-    f: impl FnOnce() + Send + 'static,
-) -> std::io::Result<JoinHandle<()>> {
+fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> std::io::Result<JoinHandle<()>> {
     if let Some(errno) = crate::inject::check(crate::inject::Site::ThreadSpawn) {
         return Err(std::io::Error::from_raw_os_error(errno as i32));
     }

@@ -147,7 +147,10 @@ impl UffdCompactor {
         let cpu = thread_cpu();
         wait_for(&job.done);
         let heap = &*self.heap;
-        let mut report = self.pending.take().expect("a marking cycle's report");
+        let mut report = self
+            .pending
+            .take()
+            .unwrap_or_else(|| CycleReport::new(self.mode_name(), heap.used_bytes()));
         let mut timer = PhaseTimer::new();
         report.add_phase(Phase::Wait, waited + pause_start.elapsed());
         let mut stats = std::mem::take(&mut *job.stats.lock());
@@ -268,12 +271,16 @@ impl UffdCompactor {
             Ok(plan) => plan,
             Err(e) => return self.abandon(heap.moving().top(), report, &e, pause),
         };
-        if let Err(e) = self.unregister_stale() {
+        if let Err(e) = self.unregister_stale(&mut report) {
             let why = format!("a range of an earlier cycle is still registered ({e})");
             return self.abandon(plan.old_top(), report, &why, pause);
         }
-        if let Some(why) = self.stw_fallback.clone() {
-            report.notes.push(format!("compacted in the pause: {why}"));
+        if self.stw_fallback.is_some() {
+            report.notes.push(
+                "compacted in the pause: the compactor fell back to stw after repeated flip \
+                 failures"
+                    .to_string(),
+            );
             return self.complete_in_pause(plan, roots, report, timer, pause);
         }
         let flip_start = Instant::now();
@@ -458,6 +465,8 @@ impl UffdCompactor {
                 self.nm_failures
             );
             report.notes.push(reason.clone());
+            self.description.push_str("; ");
+            self.description.push_str(&reason);
             self.degraded = Some(reason);
         }
     }
@@ -478,12 +487,15 @@ impl UffdCompactor {
     /// failure if a range stays registered (a flip must not run then: a
     /// registered page above the live pages would fault with nobody to
     /// serve it).
-    fn unregister_stale(&mut self) -> Result<(), UffdError> {
+    fn unregister_stale(&mut self, report: &mut CycleReport) -> Result<(), UffdError> {
         let mut stale = self.stale.lock();
         let mut first = None;
         stale.retain(|&(addr, len)| match self.fd.unregister(addr as *mut u8, len) {
             Ok(()) => {
                 self.heap.engine().note_uffd(addr, len, false);
+                report.notes.push(format!(
+                    "[{addr:#x}, +{len:#x}), left registered by an earlier cycle, is unregistered now"
+                ));
                 false
             }
             Err(e) => {
