@@ -22,9 +22,6 @@
 //! - `check`: `check_mremap_params` and `check_prep_vma`.
 //! - `remap`: `mremap_to`, `mremap_at`, `move_vma`, DONTUNMAP completion,
 //!   the mirror case and the multi-VMA move.
-//! - [`scenarios`]: the kernel selftests (`mremap_test.c`,
-//!   `mremap_dontunmap.c`) re-expressed as data over a small trait, so the
-//!   same scenarios run against the model and the real kernel.
 //!
 //! ## Addresses the kernel chooses
 //! When the kernel picks the destination (an expansion that has to move
@@ -47,7 +44,6 @@ mod mmap;
 mod pagetable;
 mod remap;
 pub mod rules;
-pub mod scenarios;
 mod unmapped_area;
 mod vma;
 

@@ -1,18 +1,22 @@
 //! The kernel's mremap selftests (`tools/testing/selftests/mm/mremap_test.c`
 //! and `mremap_dontunmap.c`), re-expressed as data: each [`Scenario`] is a
 //! list of [`Step`]s with expected outcomes, and [`run`] plays them against
-//! anything implementing [`MemoryOps`]. The model implements it here; the
-//! differential tests implement it over the real kernel inside a sandbox
-//! range, so both sides run the very same scenarios.
+//! anything implementing [`MemoryOps`]: [`ModelOps`] over the model,
+//! [`kernel::KernelOps`] over the real kernel inside a sandbox hole, so both
+//! sides run the very same scenarios (`tests/selftest_scenarios.rs`).
 //!
 //! Addresses are [`Loc`]s: relative to the sandbox base (which must be
 //! PUD-aligned and span [`Scenario::span`] bytes, all free), absolute, or
 //! relative to the address an earlier mremap returned (for destinations the
 //! kernel chooses, which are never compared directly).
 
+#![allow(dead_code)]
+
+pub mod kernel;
+
 use nix::errno::Errno;
 
-use super::{
+use mremap_shim::model::{
     AddressSpace, Backing, MremapRequest, Prot, VmaFlags, MREMAP_DONTUNMAP, MREMAP_FIXED,
     MREMAP_MAYMOVE, PAGE_SIZE, PMD_SIZE,
 };
