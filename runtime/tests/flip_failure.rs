@@ -212,3 +212,44 @@ fn a_flip_that_keeps_failing_falls_back_to_compacting_in_the_pause() {
         );
     }
 }
+
+/// Resident pages of from-space.
+fn from_space_resident(rt: &Runtime) -> usize {
+    let heap = rt.heap();
+    mremap_shim::sys::mincore(heap.from_base(), heap.space_bytes())
+        .expect("from-space is mapped (PROT_NONE or not)")
+        .into_iter()
+        .filter(|&r| r)
+        .count()
+}
+
+#[test]
+fn a_failed_release_is_noted_and_from_space_is_discarded() {
+    let _turn = turn();
+    for mode in [Mode::Stw, Mode::UffdWorkers, Mode::Uffd] {
+        let Some(rt) = runtime_in(mode) else { continue };
+        let mut m = rt.mutator().expect("mutator");
+        build_list(&mut m, 4000);
+        let before = m.checksum();
+        // The release and its retry both fail.
+        inject::arm(Site::Release, 1, Errno::ENOMEM, 2);
+        m.collect().expect("a collection whose release fails");
+        m.quiesce();
+        inject::disarm_all();
+        let notes = last_notes(&rt);
+        assert!(
+            notes.contains("releasing from-space failed") && notes.contains("discarded"),
+            "{mode}: the report says so: {notes}"
+        );
+        assert_eq!(
+            from_space_resident(&rt),
+            0,
+            "{mode}: from-space holds no pages after its failed release"
+        );
+        assert_eq!(m.checksum(), before, "{mode}: the graph survives");
+        churn(&mut m, 20_000);
+        m.collect().expect("the next cycle");
+        assert_eq!(m.checksum(), before, "{mode}: and the next cycle");
+        m.verify().expect("heap valid");
+    }
+}

@@ -119,7 +119,7 @@ pub(crate) fn compact_in_pause(
     report.non_moving_freed_bytes = freed;
     timer.lap(report, Phase::Sweep);
 
-    release_from_space(heap, report);
+    release_from_space(heap, &mut report.notes);
     heap.moving().reset_top(plan.new_top());
     let marks = heap.marks();
     marks.moving.clear_below(old_top);
@@ -185,9 +185,9 @@ fn copy_to_from_space(
 
 /// Gives from-space back to the reservation. On failure its pages are at
 /// least discarded (they would otherwise stay resident until the next
-/// flip, whose `MREMAP_FIXED` replaces the mapping), and the report says
-/// so: a failed release never passes silently.
-pub(crate) fn release_from_space(heap: &Heap, report: &mut CycleReport) {
+/// flip, whose `MREMAP_FIXED` replaces the mapping), and `notes` (the
+/// cycle report's) say so: a failed release never passes silently.
+pub(crate) fn release_from_space(heap: &Heap, notes: &mut Vec<String>) {
     let (from, space) = (heap.from_base(), heap.space_bytes());
     let engine = heap.engine();
     let Err(e) = engine.release(heap.reservation(), from, space) else {
@@ -207,9 +207,7 @@ pub(crate) fn release_from_space(heap: &Heap, report: &mut CycleReport) {
             space >> 20
         ),
     };
-    report
-        .notes
-        .push(format!("releasing from-space failed ({e}): {freed}"));
+    notes.push(format!("releasing from-space failed ({e}): {freed}"));
 }
 
 /// Fills every live to-space page in place (the world stopped, the moving

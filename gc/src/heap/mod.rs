@@ -384,10 +384,10 @@ impl Heap {
     }
 
     fn refill(&self, tlab: &mut Tlab, bytes: usize) -> Option<usize> {
-        // An injected failure looks like a full heap (tests only).
-        crate::inject::check(crate::inject::Site::TlabRefill)
-            .is_none()
-            .then_some(())?;
+        if crate::inject::check(crate::inject::Site::TlabRefill).is_some() {
+            // An injected failure looks like a full heap (tests only).
+            return None;
+        }
         let nm_used = self.non_moving.used();
         let allow = |used| self.within_limit(used, nm_used);
         if bytes * 4 > self.config.tlab_bytes {

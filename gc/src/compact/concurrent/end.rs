@@ -42,9 +42,7 @@ pub fn end_cycle(cycle: &Cycle) -> CycleReport {
     }
     let unregistered = start.elapsed();
 
-    let mut released = CycleReport::new("", 0);
-    release_from_space(heap, &mut released);
-    notes.append(&mut released.notes);
+    release_from_space(heap, &mut notes);
     if cycle.non_moving.is_some() {
         let space = heap.space_bytes();
         if let Err(e) = engine.release(heap.reservation(), heap.non_moving_view_base(), space) {
