@@ -480,3 +480,29 @@ fn every_injected_failure_ends_cleanly_in_every_mode() {
     }
     assert!(failures.is_empty(), "cases that failed:{report}");
 }
+
+/// `UFFDIO_COPY` failing with `ENOMEM` for good: a claimed page has no
+/// other way in, so after the bounded retries the process ends, promptly
+/// and saying which page and errno (on a fault worker, a collector thread
+/// or in the SIGBUS handler, whichever met it first).
+#[test]
+fn copy_failing_for_good_ends_the_process_with_the_page_and_errno() {
+    if std::env::var(CASE_ENV).is_ok() {
+        return;
+    }
+    for mode in [Mode::UffdWorkers, Mode::Sigbus] {
+        let case = encode(Site::UffdCopy, Errno::ENOMEM, mode, ALWAYS);
+        // A child still running at the timeout is killed and reported
+        // as hung, which fails the first assertion.
+        let (outcome, log) = run_case(&case);
+        assert!(
+            matches!(&outcome, Outcome::Failed(why) if why.contains("SIGABRT")),
+            "{mode}: aborted, not hung or passed: {outcome:?}\n{log}"
+        );
+        assert!(
+            log.contains("[gc] fatal: UFFDIO_COPY failed on the heap page at 0x")
+                && log.contains("with errno 12"),
+            "{mode}: the message names the page and the errno:\n{log}"
+        );
+    }
+}

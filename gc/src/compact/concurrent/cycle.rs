@@ -193,7 +193,8 @@ fn decimal(n: usize, buf: &mut [u8; 18]) -> &[u8] {
 /// Times an install that failed with `ENOMEM` is retried before the
 /// process gives up (the kernel could not allocate a page or a page-table
 /// page: memory pressure that may pass). The waits double from 10 us to
-/// 1 ms: about 70 ms in all, bounded, also inside the SIGBUS handler.
+/// 1 ms: about 75 ms in all (the sum of the waits), bounded, also inside
+/// the SIGBUS handler.
 const ENOMEM_RETRIES: u32 = 80;
 
 /// Waits before retry `attempt` (0-based) of an install that failed with
