@@ -20,6 +20,8 @@
 //! - [`table`]: side tables (bitmaps, forwarding counts) on huge pages.
 //! - [`inject`]: fault injection for tests (the `fault-injection` feature),
 //!   re-exported from `mremap_shim`.
+//! - `fatal` (private): ending the process from a fault path with a message
+//!   written without allocating.
 //!
 //! No policy and no embedder callbacks live here: the `runtime` crate decides
 //! when to collect and owns mutators and roots.
@@ -28,6 +30,7 @@ pub mod compact;
 pub mod cpu;
 pub mod cycle;
 pub mod error;
+mod fatal;
 pub mod heap;
 pub mod mark;
 pub mod object;

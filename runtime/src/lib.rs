@@ -350,6 +350,9 @@ impl RuntimeBuilder {
             .as_ref()
             .map_or_else(Default::default, |c| c.attention_flag().clone());
         let satb = compactor.as_ref().map(|c| c.satb_queue().clone());
+        let sigbus_faults = compactor
+            .as_ref()
+            .is_some_and(|c| c.serves_faults_by_sigbus());
         Ok(Runtime {
             inner: Arc::new(Shared {
                 heap,
@@ -358,6 +361,7 @@ impl RuntimeBuilder {
                 driving: Mutex::new(()),
                 satb,
                 start_wanted: AtomicBool::new(false),
+                sigbus_faults,
                 requested_mode: self.mode,
                 mode,
                 fallback_reason,
@@ -390,6 +394,9 @@ pub(crate) struct Shared {
     /// The trigger was reached during a compaction: start a cycle when it
     /// ends.
     pub(crate) start_wanted: AtomicBool,
+    /// Heap faults raise SIGBUS on the faulting thread (SIGBUS modes):
+    /// mutator threads must not block it.
+    pub(crate) sigbus_faults: bool,
     pub(crate) heap: Arc<Heap>,
     pub(crate) requested_mode: Mode,
     pub(crate) mode: Mode,
@@ -506,6 +513,12 @@ impl Runtime {
     /// the first at every pause; it is refused with
     /// [`GcError::AlreadyRegistered`]). Waits if a pause is in progress.
     /// Dropping the mutator deregisters the thread.
+    ///
+    /// In the SIGBUS modes (`sigbus`, `uffd`) a heap fault raises `SIGBUS`
+    /// on the faulting thread and the runtime's handler serves it there, so
+    /// registering unblocks `SIGBUS` in the calling thread's signal mask
+    /// (a thread that blocked it would be killed by its first heap fault);
+    /// the thread must not block it again while it holds the mutator.
     pub fn mutator(&self) -> Result<Mutator, GcError> {
         Mutator::new(self.inner.clone())
     }

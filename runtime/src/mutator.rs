@@ -38,6 +38,10 @@ pub enum GcError {
     /// pause).
     #[error("this thread already has a mutator of this runtime; use one per thread")]
     AlreadyRegistered,
+    /// The thread could not be made to receive the heap's SIGBUS faults
+    /// (SIGBUS modes).
+    #[error(transparent)]
+    Sigbus(#[from] gc::compact::concurrent::sigbus::SigbusError),
 }
 
 /// A thread's handle on the runtime: its registration, allocation buffer
@@ -99,6 +103,13 @@ impl Mutator {
         });
         if !fresh {
             return Err(GcError::AlreadyRegistered);
+        }
+        if shared.sigbus_faults {
+            // Heap faults arrive as SIGBUS on this thread (`Runtime::mutator`).
+            if let Err(e) = gc::compact::concurrent::sigbus::unblock_on_this_thread() {
+                REGISTERED.with_borrow_mut(|r| r.retain(|&k| k != key));
+                return Err(e.into());
+            }
         }
         let slot = shared.registry.register();
         Ok(Mutator {

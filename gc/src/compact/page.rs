@@ -4,8 +4,8 @@
 //! it for each page in the pause, the userfaultfd modes call it from
 //! collector threads and fault handlers. It is pure with respect to the heap
 //! (reads from-space and the bitmaps, writes only the caller's buffer),
-//! allocates nothing, takes no lock and panics on nothing but broken
-//! invariants, so any thread may call it for any page in any order, any
+//! allocates nothing, takes no lock and never panics (a broken invariant
+//! aborts with a message), so any thread may call it for any page in any order, any
 //! number of times, with the same result.
 //!
 //! Pages of the plan's dense prefix are not slid: a page there is its
@@ -13,6 +13,10 @@
 //! dead words turned into one filler object (at most two pages long: every
 //! prefix page holds live data). The stop-the-world mode leaves those pages
 //! in place and updates them there ([`PageComputer::update_in_place`]).
+//!
+//! A broken invariant (a corrupt bitmap or header) ends the process with a
+//! message written without allocating ([`broken`]) rather than a panic: a
+//! panic's message allocates, and the SIGBUS handler computes pages too.
 
 use crate::compact::forwarding::{ForwardingPlan, PAGE_WORDS};
 use crate::heap::{Heap, PAGE_SIZE};
@@ -45,6 +49,16 @@ impl SlotRuns {
     fn as_slice(&self) -> &[(u16, u16)] {
         &self.runs[..self.len]
     }
+}
+
+/// Ends the process for a broken heap invariant met computing to-space page
+/// `page`: the heap is corrupt and no page computed from it can be trusted.
+/// Signal-safe (no allocation, no panic).
+#[cold]
+fn broken(page: usize, rule: &str) -> ! {
+    crate::fatal::abort(format_args!(
+        "computing to-space page {page}: a heap invariant is broken ({rule}); aborting"
+    ))
 }
 
 /// A read-only view of one compaction: the heap, its plan and where the
@@ -230,22 +244,32 @@ impl<'a> PageComputer<'a> {
             }
             // The rest of the page slides from the first live object above
             // the prefix (none crosses its end).
-            let first = marks
-                .moving
-                .find_next_set(dense, old_top_bit)
-                .expect("live words remain above the prefix, so a marked object follows");
+            let Some(first) = marks.moving.find_next_set(dense, old_top_bit) else {
+                broken(
+                    page,
+                    "live words remain above the prefix, so a marked object follows",
+                )
+            };
             (first, 0)
         } else {
             let first = self.plan.page_first_word(page);
-            let obj = marks
-                .moving
-                .find_prev_set(first)
-                .expect("a live word has a marked object start at or before it");
+            let Some(obj) = marks.moving.find_prev_set(first) else {
+                broken(
+                    page,
+                    "a live word has a marked object start at or before it",
+                )
+            };
             (obj, first - obj)
         };
         loop {
             let header = Header::decode(self.read_from_space(obj), self.read_from_space(obj + 1));
             let size = header.size_words as usize;
+            if size <= offset {
+                broken(
+                    page,
+                    "a live object is longer than the offset into it (header)",
+                );
+            }
             let n = (size - offset).min(dest_end - d);
             let out = &mut buf[d - dest_start..d - dest_start + n];
             out.copy_from_slice(self.read_from_space_words(obj + offset, n));
@@ -262,10 +286,10 @@ impl<'a> PageComputer<'a> {
             if d == dest_end {
                 break;
             }
-            obj = marks
-                .moving
-                .find_next_set(obj + size, old_top_bit)
-                .expect("live words remain, so a marked object follows");
+            obj = match marks.moving.find_next_set(obj + size, old_top_bit) {
+                Some(next) => next,
+                None => broken(page, "live words remain, so a marked object follows"),
+            };
             offset = 0;
         }
         buf[dest_end - dest_start..].fill(0);
@@ -337,9 +361,14 @@ impl<'a> PageComputer<'a> {
                 // ends at the next live object or there.
                 let run_end = marks.find_next_set(at, dense).unwrap_or(dense);
                 if at >= start {
+                    let Ok(size_words) = u32::try_from(run_end - at) else {
+                        broken(
+                            at / PAGE_WORDS,
+                            "a dead run in the dense prefix is under two pages",
+                        )
+                    };
                     let filler = Header {
-                        size_words: u32::try_from(run_end - at)
-                            .expect("a dead run in the dense prefix is under two pages"),
+                        size_words,
                         slots: 0,
                         tag: FILLER_TAG,
                         flags: 0,

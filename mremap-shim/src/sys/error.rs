@@ -21,6 +21,8 @@ pub enum SysOp {
     MemfdCreate,
     /// `ftruncate(2)` sizing a memfd.
     Ftruncate,
+    /// `fcntl(F_ADD_SEALS)` sealing a memfd.
+    Seal,
     /// `fstat(2)`.
     Fstat,
     /// Reading `/proc/self/maps`.
@@ -38,6 +40,7 @@ impl std::fmt::Display for SysOp {
             SysOp::Mincore => "mincore",
             SysOp::MemfdCreate => "memfd_create",
             SysOp::Ftruncate => "ftruncate",
+            SysOp::Seal => "fcntl(F_ADD_SEALS)",
             SysOp::Fstat => "fstat",
             SysOp::ReadMaps => "reading /proc/self/maps",
         };

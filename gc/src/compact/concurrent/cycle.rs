@@ -28,7 +28,7 @@ use crate::compact::page::PageComputer;
 use crate::cycle::CycleReport;
 use crate::heap::{Heap, PAGE_SIZE};
 use crate::object::WORD;
-use crate::uffd::{InstallOutcome, UffdError, UserFaultFd};
+use crate::uffd::{InstallOutcome, UserFaultFd};
 
 /// A page-sized, page-aligned buffer to compute pages into.
 #[repr(C, align(4096))]
@@ -113,101 +113,46 @@ pub struct Cycle {
 
 /// Ends the process: a page that cannot be installed would leave a mutator
 /// blocked forever or reading garbage, and there is no way back. May run in
-/// the SIGBUS handler, so it formats nothing: it writes fixed pieces, the
-/// page address (hex) and the errno (decimal), as digits put into stack
-/// buffers, with `write(2)`, then aborts.
+/// the SIGBUS handler, so the message (the call, the page's address, the
+/// error) is written without allocating ([`crate::fatal`]) before aborting.
 #[cold]
-fn fatal(what: &str, page: usize, why: Why) -> ! {
-    let mut addr = [0u8; 18];
-    let mut errno = [0u8; 18];
-    let (why_text, errno_text): (&[u8], &[u8]) = match why {
-        Why::Errno(e) => (b" with errno ", decimal(e as i32 as usize, &mut errno)),
-        Why::Outcome(o) => (o.as_bytes(), b""),
-    };
-    let parts: [&[u8]; 7] = [
-        b"[gc] fatal: ",
-        what.as_bytes(),
-        b" failed on the heap page at ",
-        hex(page, &mut addr),
-        why_text,
-        errno_text,
-        b" and cannot be retried; aborting\n",
-    ];
-    for p in parts {
-        // SAFETY: write(2) of a valid buffer to stderr; async-signal-safe.
-        unsafe { libc::write(2, p.as_ptr().cast(), p.len()) };
-    }
-    std::process::abort()
+fn fatal(what: &str, addr: usize, err: &dyn std::fmt::Display) -> ! {
+    crate::fatal::abort(format_args!(
+        "{what} failed on the heap page at {addr:#x}: {err}; aborting"
+    ))
 }
 
-/// Why an install failed, for [`fatal`].
-#[derive(Clone, Copy)]
-enum Why {
-    /// The ioctl's errno.
-    Errno(Errno),
-    /// An outcome that cannot be, spelled out.
-    Outcome(&'static str),
-}
+/// `ENOMEM` retries of one install in the SIGBUS handler, with a
+/// `sched_yield` between them: the handler must not sleep (the faulting
+/// thread may hold locks others wait for), so memory that is not back after
+/// these is treated as gone.
+const ENOMEM_RETRIES_IN_HANDLER: u32 = 64;
+/// `ENOMEM` retries of one install on a collector or worker thread, 1 ms
+/// apart.
+const ENOMEM_RETRIES: u32 = 1000;
 
-impl From<&UffdError> for Why {
-    fn from(e: &UffdError) -> Why {
-        e.errno()
-            .map_or(Why::Outcome(": not a kernel error"), Why::Errno)
-    }
-}
-
-/// `n` as `0x` and hex digits in `buf` (no allocation, no formatting
-/// machinery: usable in a signal handler).
-fn hex(n: usize, buf: &mut [u8; 18]) -> &[u8] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        buf[i] = DIGITS[n & 15];
-        n >>= 4;
-        if n == 0 {
-            break;
+/// Before retry `*enomem + 1` of an install (`what` at `addr`) that failed
+/// with `ENOMEM`: yields (in the SIGBUS handler) or sleeps 1 ms (elsewhere),
+/// or ends the process once the retries are spent. The kernel could not
+/// allocate a page or a page-table page: pressure that may pass, and a
+/// claimed page has no other way in.
+fn enomem_wait(what: &str, addr: usize, enomem: &mut u32) {
+    *enomem += 1;
+    if super::sigbus::in_handler() {
+        if *enomem > ENOMEM_RETRIES_IN_HANDLER {
+            fatal(
+                what,
+                addr,
+                &"ENOMEM: out of memory for the page (after retries)",
+            )
         }
-    }
-    buf[i - 2] = b'0';
-    buf[i - 1] = b'x';
-    &buf[i - 2..]
-}
-
-/// `n` as decimal digits in `buf` (as [`hex`]).
-fn decimal(n: usize, buf: &mut [u8; 18]) -> &[u8] {
-    let mut i = buf.len();
-    let mut n = n.min(999_999_999_999_999_999);
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+        std::thread::yield_now();
+    } else {
+        if *enomem > ENOMEM_RETRIES {
+            fatal(what, addr, &"ENOMEM: out of memory for the page for 1 s")
         }
+        std::thread::sleep(Duration::from_millis(1));
     }
-    &buf[i..]
-}
-
-/// Times an install that failed with `ENOMEM` is retried before the
-/// process gives up (the kernel could not allocate a page or a page-table
-/// page: memory pressure that may pass). The waits double from 10 us to
-/// 1 ms: about 75 ms in all (the sum of the waits), bounded, also inside
-/// the SIGBUS handler.
-const ENOMEM_RETRIES: u32 = 80;
-
-/// Waits before retry `attempt` (0-based) of an install that failed with
-/// `ENOMEM`. `nanosleep` is async-signal-safe.
-fn enomem_backoff(attempt: u32) {
-    let micros = (10u64 << attempt.min(7)).min(1000);
-    let ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: (micros * 1000) as libc::c_long,
-    };
-    // SAFETY: nanosleep reads the timespec on our stack; an interruption
-    // only shortens the wait.
-    unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
 }
 
 impl Cycle {
@@ -268,14 +213,14 @@ impl Cycle {
                     std::thread::yield_now();
                 }
                 Ok(InstallOutcome::AlreadyMapped) => {
-                    fatal("UFFDIO_MOVE", d, Why::Outcome(": EEXIST on a claimed page"))
+                    fatal("UFFDIO_MOVE", d, &"EEXIST on a claimed page")
                 }
                 Ok(InstallOutcome::Busy) | Err(_) => {
                     moved_all = false;
                     self.copy_from(d, s, len - done);
                     break;
                 }
-                Ok(InstallOutcome::Gone) => fatal("UFFDIO_MOVE", d, Why::Errno(Errno::ENOENT)),
+                Ok(InstallOutcome::Gone) => fatal("UFFDIO_MOVE", d, &"ENOENT"),
             }
         }
         for page in first..first + n {
@@ -285,9 +230,6 @@ impl Cycle {
     }
 
     /// `UFFDIO_COPY` of `len` bytes from `src` to the claimed pages at `dst`.
-    /// `EAGAIN` is retried at once, `ENOMEM` after a bounded backoff
-    /// ([`ENOMEM_RETRIES`]); anything else, or `ENOMEM` that persists,
-    /// ends the process (a claimed page must be installed).
     fn copy_from(&self, dst: usize, src: usize, len: usize) {
         let (mut done, mut enomem) = (0, 0);
         while done < len {
@@ -302,12 +244,11 @@ impl Cycle {
                     done += k;
                     std::thread::yield_now();
                 }
-                Ok(outcome) => fatal("UFFDIO_COPY", d, Why::Outcome(outcome_name(outcome))),
-                Err(e) if e.errno() == Some(Errno::ENOMEM) && enomem < ENOMEM_RETRIES => {
-                    enomem_backoff(enomem);
-                    enomem += 1;
+                Ok(outcome) => fatal("UFFDIO_COPY", d, &outcome_name(outcome)),
+                Err(e) if e.errno() == Some(Errno::ENOMEM) => {
+                    enomem_wait("UFFDIO_COPY", d, &mut enomem)
                 }
-                Err(e) => fatal("UFFDIO_COPY", d, Why::from(&e)),
+                Err(e) => fatal("UFFDIO_COPY", d, &e),
             }
         }
     }
@@ -358,11 +299,7 @@ impl Cycle {
                     done += k;
                     std::thread::yield_now();
                 }
-                Ok(outcome) => fatal("UFFDIO_CONTINUE", a, Why::Outcome(outcome_name(outcome))),
-                Err(e) if e.errno() == Some(Errno::ENOMEM) && enomem < ENOMEM_RETRIES => {
-                    enomem_backoff(enomem);
-                    enomem += 1;
-                }
+                Ok(outcome) => fatal("UFFDIO_CONTINUE", a, &outcome_name(outcome)),
                 Err(e) if e.errno() == Some(Errno::EFAULT) => {
                     // A page without a page-cache page in the run: map the
                     // rest one by one (holes fault as ordinary misses).
@@ -371,7 +308,10 @@ impl Cycle {
                         done += PAGE_SIZE;
                     }
                 }
-                Err(e) => fatal("UFFDIO_CONTINUE", a, Why::from(&e)),
+                Err(e) if e.errno() == Some(Errno::ENOMEM) => {
+                    enomem_wait("UFFDIO_CONTINUE", a, &mut enomem)
+                }
+                Err(e) => fatal("UFFDIO_CONTINUE", a, &e),
             }
         }
         for page in first..first + n {
@@ -381,20 +321,19 @@ impl Cycle {
     }
 
     /// `UFFDIO_CONTINUE` of one page; a hole (no page-cache page) is left to
-    /// fault as an ordinary miss. Retries as [`Cycle::copy_from`] does.
+    /// fault as an ordinary miss. `ENOMEM` is retried as for COPY.
     fn continue_page(&self, addr: usize) {
         let mut enomem = 0;
         loop {
             match self.fd.r#continue(addr as *mut u8, PAGE_SIZE, true) {
                 Ok(InstallOutcome::Installed(_)) | Ok(InstallOutcome::AlreadyMapped) => return,
                 Ok(InstallOutcome::Retry { .. }) => std::thread::yield_now(),
-                Ok(outcome) => fatal("UFFDIO_CONTINUE", addr, Why::Outcome(outcome_name(outcome))),
+                Ok(outcome) => fatal("UFFDIO_CONTINUE", addr, &outcome_name(outcome)),
                 Err(e) if e.errno() == Some(Errno::EFAULT) => return,
-                Err(e) if e.errno() == Some(Errno::ENOMEM) && enomem < ENOMEM_RETRIES => {
-                    enomem_backoff(enomem);
-                    enomem += 1;
+                Err(e) if e.errno() == Some(Errno::ENOMEM) => {
+                    enomem_wait("UFFDIO_CONTINUE", addr, &mut enomem)
                 }
-                Err(e) => fatal("UFFDIO_CONTINUE", addr, Why::from(&e)),
+                Err(e) => fatal("UFFDIO_CONTINUE", addr, &e),
             }
         }
     }
@@ -491,26 +430,10 @@ impl Cycle {
 
 fn outcome_name(outcome: InstallOutcome) -> &'static str {
     match outcome {
-        InstallOutcome::Installed(_) => ": installed",
-        InstallOutcome::AlreadyMapped => ": EEXIST",
-        InstallOutcome::Retry { .. } => ": EAGAIN",
-        InstallOutcome::Busy => ": EBUSY",
-        InstallOutcome::Gone => ": ENOENT (range no longer registered)",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hex_prints_addresses_and_errnos_without_formatting() {
-        let mut buf = [0u8; 18];
-        assert_eq!(hex(0x7f3e_4000_1000, &mut buf), b"0x7f3e40001000");
-        assert_eq!(hex(0, &mut buf), b"0x0");
-        assert_eq!(hex(usize::MAX, &mut buf), b"0xffffffffffffffff");
-        assert_eq!(decimal(Errno::ENOMEM as i32 as usize, &mut buf), b"12");
-        assert_eq!(decimal(0, &mut buf), b"0");
-        assert_eq!(decimal(4095, &mut buf), b"4095");
+        InstallOutcome::Installed(_) => "installed",
+        InstallOutcome::AlreadyMapped => "EEXIST",
+        InstallOutcome::Retry { .. } => "EAGAIN",
+        InstallOutcome::Busy => "EBUSY",
+        InstallOutcome::Gone => "ENOENT (range no longer registered)",
     }
 }

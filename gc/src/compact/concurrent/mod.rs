@@ -230,12 +230,15 @@ impl UffdCompactor {
         )
         .map_err(|e| format!("opening a userfaultfd failed: {e}"))?;
         let sigbus_slot = if options.sigbus {
-            sigbus::install()?;
+            sigbus::install().map_err(|e| e.to_string())?;
             let space = heap.space_bytes();
-            Some(sigbus::reserve_slot([
-                (heap.moving().base(), space),
-                (heap.non_moving().base(), space),
-            ])?)
+            Some(
+                sigbus::reserve_slot([
+                    (heap.moving().base(), space),
+                    (heap.non_moving().base(), space),
+                ])
+                .map_err(|e| e.to_string())?,
+            )
         } else {
             None
         };
@@ -317,6 +320,13 @@ impl UffdCompactor {
             (true, false, true) => "uffd-move",
             (true, false, false) => "uffd-workers",
         }
+    }
+
+    /// Whether faults are served by the faulting thread's SIGBUS handler
+    /// (then every thread touching the heap must let SIGBUS through:
+    /// [`sigbus::unblock_on_this_thread`]).
+    pub fn serves_faults_by_sigbus(&self) -> bool {
+        self.options.sigbus
     }
 
     /// One line for logs: mode, how the userfaultfd was opened, threads.
