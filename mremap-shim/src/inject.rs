@@ -7,7 +7,7 @@
 //! feature (which only tests turn on, through dev-dependencies) `check` is an
 //! empty `#[inline(always)]` function returning `None`, so a release build's
 //! hooks compile to nothing. With it, `check` counts the call and, if its
-//! site is armed ([`arm`]) and the call is the chosen one, returns the errno
+//! site is armed (`arm`) and the call is the chosen one, returns the errno
 //! the call then fails with, as if the kernel had returned it.
 //!
 //! Some hooked calls (`UFFDIO_COPY`, `UFFDIO_CONTINUE`, `UFFDIO_MOVE`) run

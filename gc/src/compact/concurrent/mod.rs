@@ -20,7 +20,7 @@
 //!
 //! The flip pause is transactional: each step that fails is undone or
 //! worked around, and the cycle either completes another way or is
-//! abandoned with the heap exactly as before (see [`pauses`]). The flip is
+//! abandoned with the heap exactly as before (see `pauses`). The flip is
 //! tried at start-up on scratch mappings ([`mremap_shim::engine::probe_flips`]),
 //! so that a process where `mremap` is denied falls back to `stw` at once;
 //! a flip that keeps failing later makes the compactor compact in the pause

@@ -9,6 +9,12 @@
 //!   collector;
 //! - [`UffdCompactor::flip`]: extend the plan over objects allocated since,
 //!   then the flip shared with `start`.
+//!
+//! The flip shared by `start` and `flip` never fails: each failed step is
+//! worked around (the cycle, or the non-moving space, is then compacted in
+//! the pause) or the cycle is abandoned before anything moved; its report,
+//! with the reason in its notes, arrives through the same channel as a
+//! concurrent cycle's (`UffdCompactor::flip_with` lists the steps).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -195,7 +201,7 @@ impl UffdCompactor {
     /// Returns the live bytes (the bytes in use, for a cycle abandoned).
     ///
     /// Never fails: a step that fails is worked around or the cycle is
-    /// abandoned (see [`UffdCompactor::flip_with`]); either way the cycle's
+    /// abandoned (see `UffdCompactor::flip_with`); either way the cycle's
     /// report, with the reason in its notes, arrives like any other. The
     /// `Result` stays for callers written against the fallible flip.
     pub fn flip(&mut self, roots: &mut dyn RootSet, entry: PauseEntry) -> Result<usize, HeapError> {
