@@ -16,9 +16,27 @@
 //! C code becomes recursion that keeps its nodes on the root stack.
 
 use std::io::Write;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use runtime::{AllocSpec, Mutator, ObjRef, OutOfMemory, Value};
+
+use crate::progress::Counters;
+
+/// The workloads' allocation count, for `peer-workloads`' progress line.
+pub fn counters() -> &'static Arc<Counters> {
+    static COUNTERS: OnceLock<Arc<Counters>> = OnceLock::new();
+    COUNTERS.get_or_init(Counters::new)
+}
+
+/// Allocates and counts (a plain add: one workload runs at a time in a
+/// process; tests running several may lose counts, which only the progress
+/// line reads).
+#[inline(always)]
+fn alloc(m: &mut Mutator, spec: AllocSpec) -> Result<ObjRef, OutOfMemory> {
+    counters().add_allocations_unshared(1);
+    m.alloc(spec)
+}
 
 /// Why a workload stopped early.
 #[derive(Debug)]
@@ -134,7 +152,7 @@ impl GcBenchParams {
 
 /// Allocates a GCBench node (children nil) and pushes it.
 fn gc_node_push(m: &mut Mutator) -> Result<(), OutOfMemory> {
-    let n = m.alloc(GC_NODE)?;
+    let n = alloc(m, GC_NODE)?;
     m.roots().push(Value::object(n));
     Ok(())
 }
@@ -149,7 +167,7 @@ fn fill_top_down(m: &mut Mutator, mut depth: u32) -> Result<(), OutOfMemory> {
     while depth > 0 {
         depth -= 1;
         gc_node_push(m)?; // l, at parent_at + 1
-        let r = m.alloc(GC_NODE)?;
+        let r = alloc(m, GC_NODE)?;
         let l = m.roots()[parent_at + 1];
         let p = m.roots()[parent_at].as_object();
         m.write(p, 0, l);
@@ -170,7 +188,7 @@ fn build_bottom_up(m: &mut Mutator, depth: u32) -> Result<(), OutOfMemory> {
     }
     build_bottom_up(m, depth - 1)?;
     build_bottom_up(m, depth - 1)?;
-    let n = m.alloc(GC_NODE)?;
+    let n = alloc(m, GC_NODE)?;
     let r = pop(m);
     let l = pop(m);
     m.write(n, 0, l);
@@ -230,11 +248,14 @@ fn run_once(m: &mut Mutator, out: &mut dyn Write, p: &GcBenchParams) -> Result<f
         "long-lived array of {} doubles (half filled)",
         p.array_size
     )?;
-    let arr = m.alloc(AllocSpec {
-        tag: TAG_DOUBLES,
-        bytes: p.array_size * 8,
-        ..Default::default()
-    })?;
+    let arr = alloc(
+        m,
+        AllocSpec {
+            tag: TAG_DOUBLES,
+            bytes: p.array_size * 8,
+            ..Default::default()
+        },
+    )?;
     m.roots().push(Value::object(arr)); // roots[base + 1]
                                         // The runtime hands out zeroed raw bytes: arr[k] = 0.0 for every k is done.
     for k in 0..p.array_size / 2 {
@@ -308,7 +329,7 @@ pub fn binarytrees_live_estimate(n: u32) -> usize {
 /// Builds a tree top-down (parent, then left subtree, then right subtree,
 /// as the C `grow`) and pushes it.
 fn grow(m: &mut Mutator, depth: u32) -> Result<(), OutOfMemory> {
-    let n = m.alloc(TREE_NODE)?;
+    let n = alloc(m, TREE_NODE)?;
     m.roots().push(Value::object(n));
     if depth > 0 {
         for side in 0..2 {
@@ -476,7 +497,7 @@ fn key_of(e: ObjRef) -> i64 {
 
 /// Allocates an entry with `key` and `val` (its `next` is nil).
 fn new_entry(m: &mut Mutator, key: i64, val: u32) -> Result<ObjRef, OutOfMemory> {
-    let e = m.alloc(ENTRY)?;
+    let e = alloc(m, ENTRY)?;
     write_raw(e, 0, key.to_ne_bytes());
     e.set_aux(val);
     Ok(e)
@@ -565,11 +586,14 @@ pub fn liveheap(
 
     let base = m.roots().len();
     let t0 = Instant::now();
-    let table = m.alloc(AllocSpec {
-        tag: TAG_TABLE,
-        slots,
-        ..Default::default()
-    })?;
+    let table = alloc(
+        m,
+        AllocSpec {
+            tag: TAG_TABLE,
+            slots,
+            ..Default::default()
+        },
+    )?;
     m.roots().push(Value::object(table)); // roots[base]: the table
     m.roots().push(Value::NIL); // roots[base + 1]: the short-lived list
     for k in 0..entries {

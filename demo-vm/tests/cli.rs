@@ -62,8 +62,9 @@ fn help_explains_every_flag_and_exits_0() {
     for flag in [
         "--gc <MODE>",
         "--heap-limit <SIZE>",
-        "--gc-log",
+        "--gc-log[=<LEVEL>]",
         "--gc-stats",
+        "--version",
         "--gc-stress",
         "[SCRIPT]",
     ] {
@@ -166,7 +167,7 @@ fn gc_log_flag_prints_one_line_per_cycle() {
     assert_eq!(out.code, Some(0));
     let cycle_lines = text(&out.stderr)
         .lines()
-        .filter(|l| l.contains('#'))
+        .filter(|l| l.contains("][gc] GC(") && l.contains(" Full (explicit) "))
         .count();
     assert!(
         cycle_lines >= 3,
@@ -185,4 +186,32 @@ fn gc_stats_native_reports_cycles_as_a_string() {
         "{}",
         text(&out.stdout)
     );
+}
+
+#[test]
+fn gc_log_levels_add_phases_and_pauses() {
+    let p = temp_script("levels.lox", "gc();\n");
+    let path = p.to_str().expect("utf-8 temp path");
+    let debug = text(&run_vm(&["--gc-log=debug", path], b"", TIMEOUT).stderr);
+    assert!(debug.contains("[gc,phases] GC(0) paused: "), "{debug}");
+    assert!(!debug.contains("[gc,pause] "), "{debug}");
+    let trace = text(&run_vm(&["--gc-log=trace", path], b"", TIMEOUT).stderr);
+    assert!(trace.contains("[gc,pause] GC(0) "), "{trace}");
+    let out = run_vm(&["--gc-log=loud", path], b"", TIMEOUT);
+    assert_eq!(out.code, Some(64), "a bad level is a usage error");
+}
+
+#[test]
+fn help_lists_exactly_the_runtime_modes() {
+    let help = text(&run_vm(&["--help"], b"", TIMEOUT).stdout);
+    for spec in runtime::MODES {
+        assert!(
+            help.contains(&format!("- {}:", spec.name)),
+            "{} missing:\n{help}",
+            spec.name
+        );
+        assert!(help.contains(spec.help), "{help}");
+    }
+    // The old text called uffd "SIGBUS and MOVE".
+    assert!(!help.contains("SIGBUS and MOVE"), "{help}");
 }

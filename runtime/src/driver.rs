@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use gc::compact::concurrent::CyclePhase;
 use gc::PauseEntry;
 
+use crate::log::Cause;
 use crate::mutator::{GcError, Mutator};
 use crate::safepoint::Local;
 
@@ -29,7 +30,8 @@ impl Mutator {
     pub(crate) fn heap_full(&mut self) -> Result<Option<Duration>, GcError> {
         let shared = self.shared.clone();
         let Some(compactor) = &shared.compactor else {
-            self.collect_driving()?;
+            let cause = shared.policy.lock().trigger_cause();
+            self.collect_driving(cause)?;
             return Ok(None);
         };
         let heap = &shared.heap;
@@ -66,7 +68,12 @@ impl Mutator {
                 if let Some(r) = previous {
                     shared.account(&r);
                 }
-                self.begin_marking(start.elapsed());
+                let cause = if at_limit {
+                    Cause::HeapLimit
+                } else {
+                    shared.policy.lock().trigger_cause()
+                };
+                self.begin_marking(start.elapsed(), cause);
             }
             CyclePhase::Marking => {
                 self.log_stall("the marking");
@@ -86,17 +93,16 @@ impl Mutator {
     }
 
     fn log_stall(&self, what: &str) {
-        if self.shared.log {
-            eprintln!("[gc] heap limit reached: waiting for {what} in flight (a stall)");
-        }
+        self.shared.log.stall(&format!("{what} in flight"));
     }
 
     /// The initial pause: snapshots every thread's roots for the marker;
     /// allocation then goes on up to the first pacing threshold.
-    fn begin_marking(&mut self, waited: Duration) {
+    fn begin_marking(&mut self, waited: Duration, cause: Cause) {
         let shared = self.shared.clone();
         if let Some(c) = &shared.compactor {
             shared.start_wanted.store(false, Ordering::Relaxed);
+            shared.log.cycle_started(cause);
             self.stop_world(|w| {
                 let roots = w.root_snapshot();
                 let entry = PauseEntry {
@@ -130,7 +136,8 @@ impl Mutator {
                 shared.poll_compaction(false);
                 let ended = compactor.lock().phase() == CyclePhase::Idle;
                 if ended && shared.start_wanted.load(Ordering::Relaxed) {
-                    self.begin_marking(Duration::ZERO);
+                    let cause = shared.policy.lock().trigger_cause();
+                    self.begin_marking(Duration::ZERO, cause);
                 }
             }
             CyclePhase::Idle | CyclePhase::Marking | CyclePhase::Planning => {}
@@ -145,7 +152,7 @@ impl Mutator {
     pub fn start_cycle(&mut self) -> bool {
         self.drive(|m| match &m.shared.clone().compactor {
             Some(c) if c.lock().phase() == CyclePhase::Idle => {
-                m.begin_marking(Duration::ZERO);
+                m.begin_marking(Duration::ZERO, Cause::Explicit);
                 true
             }
             _ => false,

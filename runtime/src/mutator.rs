@@ -9,6 +9,7 @@ use gc::compact::stw;
 use gc::mark::satb::SATB_BUFFER;
 use gc::{AllocRequest, HeapError, ObjRef, PauseEntry, Value};
 
+use crate::log::{Cause, LogLevel};
 use crate::safepoint::{HandshakeOp, Local, ThreadSlot, World};
 use crate::Shared;
 
@@ -204,7 +205,8 @@ impl Mutator {
     /// pauses when the collector threads are ready for them.
     pub fn alloc(&mut self, spec: AllocRequest) -> Result<ObjRef, OutOfMemory> {
         if self.shared.stress {
-            self.collect().map_err(|e| self.gc_failed(&spec, e))?;
+            self.drive(|m| m.collect_driving(Cause::Stress))
+                .map_err(|e| self.gc_failed(&spec, e))?;
         } else if self.shared.needs_attention() {
             self.poll_slow().map_err(|e| self.gc_failed(&spec, e))?;
         }
@@ -260,13 +262,20 @@ impl Mutator {
                     Err(e) => Some(e),
                 },
                 Step::Collect => {
-                    if self.shared.log {
-                        eprintln!(
-                            "[gc] heap limit reached although the cycle was pushed through: \
+                    let cause = if self.shared.compactor.is_some() {
+                        self.shared.log.line(
+                            LogLevel::Debug,
+                            "gc",
+                            format_args!(
+                                "heap limit reached although the cycle was pushed through: \
                              a full collection in the pause"
+                            ),
                         );
-                    }
-                    self.collect_driving().err()
+                        Cause::HeapLimit
+                    } else {
+                        self.shared.policy.lock().trigger_cause()
+                    };
+                    self.collect_driving(cause).err()
                 }
                 Step::Quiesce => {
                     self.shared.stall_for_compaction();
@@ -291,7 +300,9 @@ impl Mutator {
     /// A collection step failed during an allocation, which then reports
     /// out of memory; the cause is always printed (it is never routine).
     fn gc_failed(&self, spec: &AllocRequest, e: GcError) -> OutOfMemory {
-        eprintln!("[gc] collection failed during allocation: {e}");
+        self.shared
+            .log
+            .warn(format_args!("collection failed during allocation: {e}"));
         self.out_of_memory(spec)
     }
 
@@ -364,16 +375,18 @@ impl Mutator {
     /// marking runs in the pause. In the uffd modes compaction goes on
     /// concurrently after it returns.
     pub fn collect(&mut self) -> Result<(), GcError> {
-        self.drive(|m| m.collect_driving())
+        self.drive(|m| m.collect_driving(Cause::Explicit))
     }
 
-    /// [`Mutator::collect`], holding the right to drive the collector.
-    pub(crate) fn collect_driving(&mut self) -> Result<(), GcError> {
+    /// [`Mutator::collect`] for `cause`, holding the right to drive the
+    /// collector.
+    pub(crate) fn collect_driving(&mut self, cause: Cause) -> Result<(), GcError> {
         let shared = self.shared.clone();
         let heap = &shared.heap;
         let used_before = heap.used_bytes();
         let live = match &shared.compactor {
             None => {
+                shared.log.cycle_started(cause);
                 let report = self.stop_world(|w| {
                     w.retire_tlabs();
                     let mut report = stw::collect(heap, w)?;
@@ -390,6 +403,7 @@ impl Mutator {
                 let start = Instant::now();
                 self.finish_cycle_driving()?;
                 let waited = start.elapsed();
+                shared.log.cycle_started(cause);
                 self.stop_world(|w| {
                     w.retire_tlabs();
                     let entry = PauseEntry {
@@ -492,17 +506,10 @@ impl Mutator {
         policy.observe_flip(used_before, heap.used_bytes());
         let concurrent = shared.compactor.is_some();
         let trigger = policy.trigger(live, config.heap_limit, config.growth.max(1.0), concurrent);
-        if shared.log && concurrent {
-            if let Some((rate, cycle)) = policy.measured() {
-                eprintln!(
-                    "[gc] next cycle at {} MiB in use (live {} MiB; allocating {:.0} MB/s, a cycle takes {:.0} ms)",
-                    trigger >> 20,
-                    live >> 20,
-                    rate / 1e6,
-                    cycle.as_secs_f64() * 1e3
-                );
-            }
-        }
+        let measured = policy.measured().filter(|_| concurrent);
+        shared
+            .log
+            .trigger(trigger, live, policy.trigger_cause(), measured);
         heap.set_soft_limit(trigger);
     }
 
@@ -514,9 +521,11 @@ impl Mutator {
     pub fn safepoint(&mut self) {
         if self.shared.needs_attention() {
             if let Err(e) = self.poll_slow() {
-                if self.shared.log {
-                    eprintln!("[gc] collection step failed at a safepoint: {e}");
-                }
+                self.shared.log.line(
+                    LogLevel::Info,
+                    "gc",
+                    format_args!("collection step failed at a safepoint (retried at the next allocation): {e}"),
+                );
             }
         }
     }

@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 
 use gc::CycleReport;
 
+use crate::log::Cause;
+
 /// The margin on "allocation during one cycle".
 const MARGIN: f64 = 1.5;
 /// The weight of the newest sample in the moving averages.
@@ -57,6 +59,9 @@ pub(crate) struct Policy {
     room: usize,
     /// The end of the last booked pacing slot.
     slot: Option<Instant>,
+    /// Which bound set the current trigger (the cause of the cycle that
+    /// starts there).
+    cause: Cause,
 }
 
 /// What a thread that crossed a pacing threshold does.
@@ -116,17 +121,33 @@ impl Policy {
         self.room = limit.saturating_sub(live);
         self.live = live;
         let mut trigger = ((live as f64 * growth) as usize).max(live + gc::heap::INITIAL_TRIGGER);
+        self.cause = Cause::HeapGrowth;
         if concurrent {
             let room = limit.saturating_sub(live);
-            let reserve = match (self.rate, self.cycle()) {
-                (Some(rate), Some(cycle)) => (rate * cycle * MARGIN) as usize,
-                _ => room / 2,
+            let (reserve, cause) = match (self.rate, self.cycle()) {
+                (Some(rate), Some(cycle)) => {
+                    ((rate * cycle * MARGIN) as usize, Cause::AllocationRate)
+                }
+                _ => (room / 2, Cause::Warmup),
             };
             // Never less than an eighth of the room: a cycle that starts
             // at once after the last only re-marks what just survived.
-            trigger = trigger.min(limit.saturating_sub(reserve).max(live + room / 8));
+            let early = limit.saturating_sub(reserve).max(live + room / 8);
+            if early < trigger {
+                trigger = early;
+                self.cause = cause;
+            }
+        }
+        if trigger >= limit {
+            self.cause = Cause::HeapLimit;
         }
         trigger.min(limit)
+    }
+
+    /// Why a cycle that starts at the current trigger starts: warmup
+    /// before any trigger was set.
+    pub(crate) fn trigger_cause(&self) -> Cause {
+        self.cause
     }
 
     /// A concurrent cycle starts with `used` bytes in use: returns the

@@ -224,7 +224,7 @@ pub(crate) fn fill_in_place(
     let pc = PageComputer::with_in_place(heap, plan, in_place);
     let base = heap.moving().base();
     // Fault the to-space in with one call: a first touch per page costs
-    // about 13 us on this VM (DESIGN.md), the batched populate far less.
+    // a fault of its own, the batched populate one call.
     let live_len = plan.live_pages().saturating_sub(in_place) * PAGE_SIZE;
     if live_len > 0 {
         if let Err(e) = mremap_shim::sys::madvise(

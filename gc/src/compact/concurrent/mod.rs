@@ -305,9 +305,19 @@ impl UffdCompactor {
         Ok(compactor)
     }
 
-    /// The mode that runs: `uffd` (SIGBUS + MOVE), `sigbus`, `uffd-move`,
-    /// `uffd-workers` or `uffd-copy`; `stw` once the flip failed repeatedly
-    /// ([`UffdCompactor::stw_fallback`]).
+    /// The options in effect: those asked for, less what the kernel lacks
+    /// (the runtime describes the mode that runs from them).
+    pub fn options(&self) -> &UffdOptions {
+        &self.options
+    }
+
+    /// A short name of what runs, for this crate's [`CycleReport`]s:
+    /// `uffd-copy` (non-moving space in the pause), `uffd-workers`,
+    /// `uffd-move` (workers and MOVE), `sigbus` (SIGBUS and COPY) or
+    /// `sigbus-move` (SIGBUS and MOVE); `stw` once repeated flip failures
+    /// made the compactor compact in the pause
+    /// ([`UffdCompactor::stw_fallback`]). The runtime's modes are typed
+    /// (`runtime::config::MODES`), not parsed from this.
     pub fn mode_name(&self) -> &'static str {
         if self.stw_fallback.is_some() {
             return "stw";
@@ -315,7 +325,7 @@ impl UffdCompactor {
         let o = &self.options;
         match (o.non_moving_continue, o.sigbus, o.moves) {
             (false, _, _) => "uffd-copy",
-            (true, true, true) => "uffd",
+            (true, true, true) => "sigbus-move",
             (true, true, false) => "sigbus",
             (true, false, true) => "uffd-move",
             (true, false, false) => "uffd-workers",
