@@ -31,6 +31,11 @@ pub enum HeapError {
         /// The failed request.
         source: EngineError,
     },
+    /// A side table made during a cycle (the forwarding plan's chunk
+    /// table) could not be mapped; at the heap's creation such a failure is
+    /// [`HeapError::AddressSpace`].
+    #[error("mapping a side table failed: {0}")]
+    SideTable(#[source] mremap_shim::sys::SysError),
     /// The object can never fit (header fields or heap limit).
     #[error("object too large: {slots} slots and {bytes} raw bytes")]
     TooLarge {

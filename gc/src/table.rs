@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use mremap_shim::sys::{self, Advice, MapFlags, ProtFlags};
+use mremap_shim::sys::{self, Advice, MapFlags, ProtFlags, SysError, SysOp};
 
 use crate::heap::PMD_SIZE;
 
@@ -64,21 +64,24 @@ pub fn mapped_len(bytes: usize) -> usize {
 }
 
 impl<T: Zeroed> Table<T> {
-    /// `len` zeroed elements. Panics if the address space is exhausted (as
-    /// an allocation of the same size from the global allocator would
-    /// abort); [`Table::try_new`] reports it instead.
-    pub fn new(len: usize) -> Table<T> {
-        Table::try_new(len).unwrap_or_else(|e| {
-            panic!(
-                "mapping a {}-byte side table failed: {e}",
-                mapped_len(len * size_of::<T>())
-            )
-        })
+    /// `len` zeroed elements, or the failed `mmap`'s error (the collector's
+    /// tables: the heap's bitmaps, the plan's chunk table).
+    pub fn try_new(len: usize) -> Result<Table<T>, SysError> {
+        if let Some(errno) = crate::inject::check(crate::inject::Site::SideTable) {
+            return Err(SysError::new(SysOp::Mmap, errno));
+        }
+        Table::map(len)
     }
 
-    /// `len` zeroed elements, or the failed `mmap` (typically `ENOMEM`: the
-    /// address-space limit, `RLIMIT_AS`).
-    pub fn try_new(len: usize) -> Result<Table<T>, sys::SysError> {
+    /// `len` zeroed elements. Panics if the address space is exhausted (as
+    /// an allocation of the same size from the global allocator would
+    /// abort): for tools such as the verifier; the collector's own tables
+    /// use [`Table::try_new`].
+    pub fn new(len: usize) -> Table<T> {
+        Table::map(len).unwrap_or_else(|e| panic!("mapping a side table failed: {e}"))
+    }
+
+    fn map(len: usize) -> Result<Table<T>, SysError> {
         let map_len = mapped_len(len * size_of::<T>());
         let addr = sys::mmap_anon(
             0,
@@ -199,11 +202,12 @@ impl<T: Zeroed> Default for TableCache<T> {
 }
 
 impl<T: Zeroed> TableCache<T> {
-    /// The kept table if it has `len` elements, else a new one.
-    pub fn take(&self, len: usize) -> Table<T> {
+    /// The kept table if it has `len` elements, else a new one (or the
+    /// failed `mmap`'s error).
+    pub fn take(&self, len: usize) -> Result<Table<T>, SysError> {
         match self.0.lock().take() {
-            Some(t) if t.len() == len => t,
-            _ => Table::new(len),
+            Some(t) if t.len() == len => Ok(t),
+            _ => Table::try_new(len),
         }
     }
 
@@ -259,13 +263,17 @@ mod tests {
     #[test]
     fn a_cache_hands_back_the_same_mapping() {
         let cache = TableCache::<u32>::default();
-        let mut t = cache.take(1000);
+        let mut t = cache.take(1000).expect("table");
         t[3] = 42;
         let addr = t.as_ptr();
         cache.give_back(t);
-        let again = cache.take(1000);
+        let again = cache.take(1000).expect("table");
         assert_eq!((again.as_ptr(), again[3]), (addr, 42));
         cache.give_back(again);
-        assert_eq!(cache.take(999).len(), 999, "another length maps anew");
+        assert_eq!(
+            cache.take(999).expect("table").len(),
+            999,
+            "another length maps anew"
+        );
     }
 }

@@ -228,7 +228,7 @@ impl Heap {
         let side_tables = "the side bitmaps";
         let marks = MarkBitmaps::new(moving_base, nm_base, space_bytes)
             .map_err(|e| no_room(side_tables)(e.into()))?;
-        let non_moving = NonMovingSpace::try_new(nm_base, space_bytes)
+        let non_moving = NonMovingSpace::new(nm_base, space_bytes)
             .map_err(|e| no_room(side_tables)(e.into()))?;
         let soft_limit = AtomicUsize::new(config.heap_limit.min(INITIAL_TRIGGER));
         Ok(Heap {
@@ -447,6 +447,10 @@ impl Heap {
     }
 
     fn refill(&self, tlab: &mut Tlab, bytes: usize) -> Option<usize> {
+        if crate::inject::check(crate::inject::Site::TlabRefill).is_some() {
+            // An injected failure looks like a full heap (tests only).
+            return None;
+        }
         let nm_used = self.non_moving.used();
         let allow = |used| self.within_limit(used, nm_used);
         if bytes * 4 > self.config.tlab_bytes {

@@ -12,8 +12,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
-use mremap_shim::sys::SysError;
-
 use crate::mark::bitmap::Bitmap;
 
 /// Allocation granule of the non-moving space.
@@ -39,18 +37,12 @@ pub struct NonMovingSpace {
 }
 
 impl NonMovingSpace {
-    /// A space over `[base, base + capacity)`, empty. Panics if the address space is exhausted ([`NonMovingSpace::try_new`]
-    /// reports it).
-    pub fn new(base: usize, capacity: usize) -> NonMovingSpace {
-        NonMovingSpace::try_new(base, capacity)
-            .unwrap_or_else(|e| panic!("mapping the non-moving space's bitmaps failed: {e}"))
-    }
-
     /// How many bitmaps covering the space it maps.
     pub const BITMAPS: usize = 2;
 
-    /// [`NonMovingSpace::new`], or the failed `mmap` of a bitmap.
-    pub fn try_new(base: usize, capacity: usize) -> Result<NonMovingSpace, SysError> {
+    /// A space over `[base, base + capacity)`, empty; `Err` if its
+    /// bitmaps cannot be mapped.
+    pub fn new(base: usize, capacity: usize) -> Result<NonMovingSpace, mremap_shim::sys::SysError> {
         Ok(NonMovingSpace {
             base,
             capacity,
@@ -191,7 +183,7 @@ mod tests {
 
     #[test]
     fn freed_neighbours_coalesce_and_are_reused() {
-        let s = NonMovingSpace::new(0x10_0000, 1 << 20);
+        let s = NonMovingSpace::new(0x10_0000, 1 << 20).expect("bitmaps");
         let a = s.alloc(64, |_| true).expect("a");
         let b = s.alloc(32, |_| true).expect("b");
         let c = s.alloc(128, |_| true).expect("c");
@@ -213,10 +205,10 @@ mod tests {
 
     #[test]
     fn refuses_past_capacity_and_when_not_allowed() {
-        let s = NonMovingSpace::new(0x10_0000, 256);
+        let s = NonMovingSpace::new(0x10_0000, 256).expect("bitmaps");
         assert!(s.alloc(256, |_| true).is_some());
         assert!(s.alloc(16, |_| true).is_none());
-        let t = NonMovingSpace::new(0x10_0000, 256);
+        let t = NonMovingSpace::new(0x10_0000, 256).expect("bitmaps");
         assert!(t.alloc(16, |_| false).is_none());
     }
 }

@@ -6,9 +6,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::object::WORD;
 use mremap_shim::sys::SysError;
 
-use crate::object::WORD;
 use crate::table::Table;
 
 /// A bitmap covering `[base, base + covered_bytes)` with one bit per 8-byte word.
@@ -19,8 +19,8 @@ pub struct Bitmap {
 
 impl Bitmap {
     /// A cleared bitmap for `covered_bytes` bytes starting at `base`.
-    /// Panics if the address space is exhausted ([`Bitmap::try_new`]
-    /// reports it).
+    /// Panics if its table cannot be mapped: for tools such as the
+    /// verifier; the heap's own bitmaps use [`Bitmap::try_new`].
     pub fn new(base: usize, covered_bytes: usize) -> Bitmap {
         Bitmap {
             base,
@@ -28,7 +28,8 @@ impl Bitmap {
         }
     }
 
-    /// [`Bitmap::new`], or the failed `mmap` of its table.
+    /// A cleared bitmap for `covered_bytes` bytes starting at `base`, or
+    /// the failed `mmap`'s error.
     pub fn try_new(base: usize, covered_bytes: usize) -> Result<Bitmap, SysError> {
         Ok(Bitmap {
             base,

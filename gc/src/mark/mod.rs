@@ -10,7 +10,6 @@ pub mod satb;
 pub mod tracer;
 
 use bitmap::Bitmap;
-use mremap_shim::sys::SysError;
 
 /// The bitmaps one marking fills.
 pub struct MarkBitmaps {
@@ -24,12 +23,12 @@ pub struct MarkBitmaps {
 
 impl MarkBitmaps {
     /// Cleared bitmaps for spaces of `space_bytes` at the given bases, or
-    /// the failed `mmap` of one of their tables.
+    /// the error of the `mmap` that failed.
     pub fn new(
         moving_base: usize,
         nm_base: usize,
         space_bytes: usize,
-    ) -> Result<MarkBitmaps, SysError> {
+    ) -> Result<MarkBitmaps, mremap_shim::sys::SysError> {
         Ok(MarkBitmaps {
             moving: Bitmap::try_new(moving_base, space_bytes)?,
             live: Bitmap::try_new(moving_base, space_bytes)?,

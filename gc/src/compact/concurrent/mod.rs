@@ -18,6 +18,14 @@
 //! every page is mapped, the coordinating collector thread unregisters,
 //! releases from-space and the view, sweeps and clears the bitmaps.
 //!
+//! The flip pause is transactional: each step that fails is undone or
+//! worked around, and the cycle either completes another way or is
+//! abandoned with the heap exactly as before (see `pauses`). The flip is
+//! tried at start-up on scratch mappings ([`mremap_shim::engine::probe_flips`]),
+//! so that a process where `mremap` is denied falls back to `stw` at once;
+//! a flip that keeps failing later makes the compactor compact in the pause
+//! from then on ([`UffdCompactor::stw_fallback`]).
+//!
 //! Modules: [`pages`] (the per-page state machine), [`cycle`] (one
 //! compaction in flight, and the fault path), [`threads`] (workers and
 //! collectors), [`from_space`] (drained from-space, MOVE's destinations),
@@ -38,6 +46,8 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use crate::cycle::CycleReport;
 use crate::heap::Heap;
@@ -139,7 +149,25 @@ pub struct UffdCompactor {
     threads: Vec<JoinHandle<()>>,
     description: String,
     degraded: Option<String>,
+    /// Where a cycle completed (or abandoned) in its flip pause sends its
+    /// report, as a collector thread does at the end of a compaction.
+    report_tx: Sender<CycleReport>,
+    /// Flip pauses in a row whose moving space could not be compacted
+    /// concurrently (a failed flip or registration).
+    flip_failures: u32,
+    /// Flip pauses in a row whose non-moving space could not be flipped or
+    /// registered.
+    nm_failures: u32,
+    /// Why compaction runs in the pause from now on, if it does.
+    stw_fallback: Option<String>,
+    /// Ranges still registered with the userfaultfd because unregistering
+    /// them at the end of a cycle failed; retried at the next flip.
+    stale: Arc<Mutex<Vec<(usize, usize)>>>,
 }
+
+/// Flip pauses in a row that may fail before the compactor stops trying
+/// (a failure that repeats is not transient).
+const MAX_FLIP_FAILURES: u32 = 2;
 
 impl UffdCompactor {
     /// Opens a userfaultfd for `heap` and starts the threads. `Err` carries
@@ -155,6 +183,23 @@ impl UffdCompactor {
                 .to_string());
         }
         let mut degraded = None;
+        // The flip itself, tried now on scratch mappings: a process whose
+        // `mremap` is denied (seccomp) or failing would otherwise fail its
+        // first cycle.
+        let probe = mremap_shim::engine::probe_flips(heap.non_moving_region().fd())
+            .map_err(|e| format!("probing the flip failed: {e}"))?;
+        if let Err(e) = probe.anon {
+            return Err(format!(
+                "the flip (a DONTUNMAP mremap of private anonymous memory) failed at start-up: {e}"
+            ));
+        }
+        if let (true, Err(e)) = (options.non_moving_continue, &probe.shared) {
+            options.non_moving_continue = false;
+            degraded = Some(format!(
+                "the non-moving space's flip (a DONTUNMAP mremap of a memfd mapping) failed at \
+                 start-up ({e}): the non-moving space is updated in the pause (uffd-copy)"
+            ));
+        }
         if options.non_moving_continue && !(features.minor_shmem && features.continues) {
             options.non_moving_continue = false;
             degraded = Some(
@@ -226,6 +271,11 @@ impl UffdCompactor {
             threads: Vec::new(),
             description,
             degraded,
+            report_tx: report_tx.clone(),
+            flip_failures: 0,
+            nm_failures: 0,
+            stw_fallback: None,
+            stale: Arc::new(Mutex::new(Vec::new())),
         };
         let workers = if compactor.options.sigbus {
             0
@@ -235,20 +285,20 @@ impl UffdCompactor {
         for i in 0..workers {
             let (tx, rx) = channel();
             let cpu = compactor.worker_cpu_ns.clone();
-            let handle = std::thread::Builder::new()
-                .name(format!("gc-fault-{i}"))
-                .spawn(move || threads::fault_worker(rx, cpu))
-                .map_err(|e| format!("starting a fault worker failed: {e}"))?;
+            let handle = spawn(format!("gc-fault-{i}"), move || {
+                threads::fault_worker(rx, cpu)
+            })
+            .map_err(|e| format!("starting a fault worker failed: {e}"))?;
             compactor.workers.push(tx);
             compactor.threads.push(handle);
         }
         for i in 0..compactor.options.collector_threads.max(1) {
             let (tx, rx) = channel();
             let reports = report_tx.clone();
-            let handle = std::thread::Builder::new()
-                .name(format!("gc-compact-{i}"))
-                .spawn(move || threads::collector(i, rx, reports))
-                .map_err(|e| format!("starting a collector thread failed: {e}"))?;
+            let handle = spawn(format!("gc-compact-{i}"), move || {
+                threads::collector(i, rx, reports)
+            })
+            .map_err(|e| format!("starting a collector thread failed: {e}"))?;
             compactor.collectors.push(tx);
             compactor.threads.push(handle);
         }
@@ -264,9 +314,14 @@ impl UffdCompactor {
     /// A short name of what runs, for this crate's [`CycleReport`]s:
     /// `uffd-copy` (non-moving space in the pause), `uffd-workers`,
     /// `uffd-move` (workers and MOVE), `sigbus` (SIGBUS and COPY) or
-    /// `sigbus-move` (SIGBUS and MOVE). The runtime's modes are typed
+    /// `sigbus-move` (SIGBUS and MOVE); `stw` once repeated flip failures
+    /// made the compactor compact in the pause
+    /// ([`UffdCompactor::stw_fallback`]). The runtime's modes are typed
     /// (`runtime::config::MODES`), not parsed from this.
     pub fn mode_name(&self) -> &'static str {
+        if self.stw_fallback.is_some() {
+            return "stw";
+        }
         let o = &self.options;
         match (o.non_moving_continue, o.sigbus, o.moves) {
             (false, _, _) => "uffd-copy",
@@ -292,6 +347,13 @@ impl UffdCompactor {
     /// Why `uffd` was degraded to `uffd-copy`, if it was.
     pub fn degraded(&self) -> Option<&str> {
         self.degraded.as_deref()
+    }
+
+    /// Why the compactor fell back to compacting in the pause (as `stw`
+    /// does) after repeated flip failures, if it did. Marking stays
+    /// concurrent.
+    pub fn stw_fallback(&self) -> Option<&str> {
+        self.stw_fallback.as_deref()
     }
 
     /// Whether a compaction is in flight.
@@ -382,6 +444,14 @@ impl UffdCompactor {
         self.state = State::Idle;
         Some(report)
     }
+}
+
+/// Starts a named thread (or fails as injected, for tests).
+fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> std::io::Result<JoinHandle<()>> {
+    if let Some(errno) = crate::inject::check(crate::inject::Site::ThreadSpawn) {
+        return Err(std::io::Error::from_raw_os_error(errno as i32));
+    }
+    std::thread::Builder::new().name(name).spawn(f)
 }
 
 impl Drop for UffdCompactor {
