@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds gc-stress once and runs it in every mode, in runtime::Mode::ALL
-# order, for $STRESS_SECONDS (default 30) seconds with 4 threads each;
+# Builds gc-stress once and runs it in every mode (`gc-stress --list-modes`:
+# runtime::Mode::ALL, in its order), for $STRESS_SECONDS (default 30) seconds with 4 threads each;
 # stops at the first run that exits non-zero and exits with its code
 # (1 a failed check, 2 bad setup, 3 the watchdog saw a deadlock).
 #
@@ -12,7 +12,8 @@ seconds=${STRESS_SECONDS:-30}
 seed=${STRESS_SEED:-1}
 cargo build --release -p benches --bin gc-stress >&2
 bin=${CARGO_TARGET_DIR:-target}/release/gc-stress
-for mode in stw uffd-copy uffd-workers uffd-move sigbus uffd; do
+modes=$("$bin" --list-modes)
+for mode in $modes; do
   echo "== gc-stress --mode $mode --threads 4 --seconds $seconds --seed $seed $*" >&2
   status=0
   "$bin" --mode "$mode" --threads 4 --seconds "$seconds" --seed "$seed" "$@" || status=$?

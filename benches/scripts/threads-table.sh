@@ -9,10 +9,11 @@ cd "$(dirname "$0")/../.."
 seconds=${1:-15}
 live=${2:-1G}
 out=${3:-/dev/stdout}
-modes=${MODES:-stw uffd-copy uffd-workers uffd-move sigbus uffd}
 threads=${THREADS:-1 4}
 cargo build --release -p benches --bin pausebench >&2
 bin=${CARGO_TARGET_DIR:-target}/release/pausebench
+# every mode, from the runtime's table, unless MODES names some
+modes=${MODES:-$("$bin" --list-modes)}
 dir=$(mktemp -d)
 for t in $threads; do
   for mode in $modes; do

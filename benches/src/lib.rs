@@ -6,11 +6,18 @@
 //! - [`mmu`]: minimum mutator utilisation over time windows.
 //! - [`peers`]: the peer kit's workloads (GCBench, binary-trees, liveheap)
 //!   on the runtime's API.
+//! - [`progress`]: the progress line long runs print on stderr.
+//! - [`timeline`]: pauses and heap use over a run, for the JSON and plots.
+//! - [`plot`]: the SVG charts `gc-plot` draws.
 //! - binaries: `pausebench` (pause phases against live heap size),
-//!   `peer-workloads` (the peer kit's `PROJECT_CMD`).
+//!   `gc-stress`, `compactbench`, `fault-observed`, `peer-workloads` (the
+//!   peer kit's `PROJECT_CMD`) and `gc-plot` (charts from their results).
 
 pub mod mmu;
 pub mod peers;
+pub mod plot;
 pub mod procstat;
+pub mod progress;
 pub mod stress;
+pub mod timeline;
 pub mod workload;

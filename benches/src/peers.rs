@@ -16,9 +16,27 @@
 //! C code becomes recursion that keeps its nodes on the root stack.
 
 use std::io::Write;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use runtime::{AllocError, AllocSpec, Gc, Mutator, Value};
+
+use crate::progress::Counters;
+
+/// The workloads' allocation count, for `peer-workloads`' progress line.
+pub fn counters() -> &'static Arc<Counters> {
+    static COUNTERS: OnceLock<Arc<Counters>> = OnceLock::new();
+    COUNTERS.get_or_init(Counters::new)
+}
+
+/// Allocates and counts (a plain add: one workload runs at a time in a
+/// process; tests running several may lose counts, which only the progress
+/// line reads).
+#[inline(always)]
+fn alloc(m: &mut Mutator, spec: AllocSpec) -> Result<(&Mutator, Gc<'_>), AllocError> {
+    counters().add_allocations_unshared(1);
+    m.alloc(spec)
+}
 
 /// Why a workload stopped early.
 #[derive(Debug)]
@@ -138,7 +156,7 @@ impl GcBenchParams {
 
 /// Allocates a GCBench node (children nil) and pushes it.
 fn gc_node_push(m: &mut Mutator) -> Result<(), AllocError> {
-    let (m, n) = m.alloc(GC_NODE)?;
+    let (m, n) = alloc(m, GC_NODE)?;
     m.push(n.into());
     Ok(())
 }
@@ -152,7 +170,7 @@ fn fill_top_down(m: &mut Mutator, mut depth: u32) -> Result<(), AllocError> {
     while depth > 0 {
         depth -= 1;
         gc_node_push(m)?; // l, at parent_at + 1
-        let (m2, r) = m.alloc(GC_NODE)?;
+        let (m2, r) = alloc(m, GC_NODE)?;
         let p = at(m2, parent_at);
         m2.write(p, 0, m2.stack_get(parent_at + 1));
         m2.write(p, 1, r.into());
@@ -171,7 +189,7 @@ fn build_bottom_up(m: &mut Mutator, depth: u32) -> Result<(), AllocError> {
     }
     build_bottom_up(m, depth - 1)?;
     build_bottom_up(m, depth - 1)?;
-    let (m, n) = m.alloc(GC_NODE)?;
+    let (m, n) = alloc(m, GC_NODE)?;
     let r = pop(m);
     let l = pop(m);
     m.write(n, 0, l);
@@ -231,7 +249,7 @@ fn run_once(m: &mut Mutator, out: &mut dyn Write, p: &GcBenchParams) -> Result<f
         "long-lived array of {} doubles (half filled)",
         p.array_size
     )?;
-    let (m2, arr) = m.alloc(AllocSpec {
+    let (m2, arr) = alloc(m, AllocSpec {
         tag: TAG_DOUBLES,
         bytes: p.array_size * 8,
         ..Default::default()
@@ -309,7 +327,7 @@ pub fn binarytrees_live_estimate(n: u32) -> usize {
 /// Builds a tree top-down (parent, then left subtree, then right subtree,
 /// as the C `grow`) and pushes it.
 fn grow(m: &mut Mutator, depth: u32) -> Result<(), AllocError> {
-    let (m2, n) = m.alloc(TREE_NODE)?;
+    let (m2, n) = alloc(m, TREE_NODE)?;
     m2.push(n.into());
     if depth > 0 {
         for side in 0..2 {
@@ -476,7 +494,7 @@ fn key_of(e: Gc<'_>) -> i64 {
 
 /// Allocates an entry with `key` and `val` (its `next` is nil).
 fn new_entry(m: &mut Mutator, key: i64, val: u32) -> Result<(&Mutator, Gc<'_>), AllocError> {
-    let (m, e) = m.alloc(ENTRY)?;
+    let (m, e) = alloc(m, ENTRY)?;
     e.set_raw_word(0, key as u64);
     e.set_aux(val);
     Ok((m, e))
@@ -536,7 +554,7 @@ pub fn liveheap(
 
     let base = m.stack_len();
     let t0 = Instant::now();
-    let (m2, table) = m.alloc(AllocSpec {
+    let (m2, table) = alloc(m, AllocSpec {
         tag: TAG_TABLE,
         slots,
         ..Default::default()

@@ -42,6 +42,8 @@ use runtime::{AllocSpec, Gc, GcStats, Global, HeapView, Mode, Mutator, Runtime, 
 use serde::Serialize;
 
 use crate::procstat::peak_rss;
+use crate::progress::{Counters, Progress, ProgressArgs};
+use crate::timeline::{Recorder, Timeline};
 use crate::workload::Rng;
 
 /// Embedder tag of every node.
@@ -93,8 +95,11 @@ pub struct StressConfig {
     pub lifetime_ops: u64,
     /// A full check of a worker's structures every this many operations.
     pub full_check_ops: u64,
-    /// Progress lines on stderr this often (`None`: quiet).
+    /// Progress on stderr: a line this often when stderr is not a
+    /// terminal, rewritten every second on one (`None`: quiet).
     pub progress: Option<Duration>,
+    /// How often the heap in use is sampled for the report's timeline.
+    pub sample_interval: Duration,
     /// For tests of the checker: worker 0's first thread corrupts one
     /// payload byte of a node it holds at this operation.
     pub corrupt_at_op: Option<u64>,
@@ -117,6 +122,7 @@ impl Default for StressConfig {
             lifetime_ops: 200_000,
             full_check_ops: 20_000,
             progress: Some(Duration::from_secs(5)),
+            sample_interval: Duration::from_millis(10),
             corrupt_at_op: None,
         }
     }
@@ -246,6 +252,8 @@ pub struct StressReport {
     pub failure_count: u64,
     /// What failed, first first.
     pub failures: Vec<String>,
+    /// Every pause and the heap in use over the run (for `gc-plot`).
+    pub timeline: Timeline,
 }
 
 impl StressReport {
@@ -467,7 +475,9 @@ struct Run {
     /// Bumped by every worker operation (the watchdog's pulse).
     progress: AtomicU64,
     operations: AtomicU64,
-    allocated: AtomicU64,
+    /// Cycles and objects allocated (`allocations`), also for the progress
+    /// line.
+    counters: Arc<Counters>,
     checks: AtomicU64,
     verifies: AtomicU64,
     collections: AtomicU64,
@@ -530,7 +540,14 @@ fn mean_node_bytes(large: usize) -> usize {
 pub fn run(config: &StressConfig) -> Result<StressReport, StressError> {
     let threads = config.threads.max(1);
     let vmas_at_start = vma_count();
+    let counters = Counters::new();
+    let recorder = Recorder::new(config.sample_interval);
+    let (count, record) = (counters.clone(), recorder.clone());
     let rt = Runtime::builder()
+        .on_pause_event(move |e| {
+            count.count_cycles(e);
+            record.pause(e);
+        })
         .mode(config.mode)
         .heap_limit(config.heap_limit())
         .large_object_threshold(config.large_object_threshold)
@@ -555,7 +572,7 @@ pub fn run(config: &StressConfig) -> Result<StressReport, StressError> {
         stop: AtomicBool::new(false),
         progress: AtomicU64::new(0),
         operations: AtomicU64::new(0),
-        allocated: AtomicU64::new(0),
+        counters: counters.clone(),
         checks: AtomicU64::new(0),
         verifies: AtomicU64::new(0),
         collections: AtomicU64::new(0),
@@ -571,13 +588,42 @@ pub fn run(config: &StressConfig) -> Result<StressReport, StressError> {
     let watchdog_done = Arc::new(AtomicBool::new(false));
     let watchdog = spawn_watchdog(run.clone(), watchdog_done.clone());
     let start = Instant::now();
+    recorder.start_sampling(&rt);
+    let progress = progress(&run);
     coordinate(&run, start)?;
-    let seconds = start.elapsed().as_secs_f64();
+    drop(progress);
+    let elapsed = start.elapsed();
     final_verify(&run);
     watchdog_done.store(true, Ordering::Relaxed);
     let _ = watchdog.join();
     rt.quiesce();
-    Ok(report(&run, seconds, vmas_at_start))
+    let mut report = report(&run, elapsed.as_secs_f64(), vmas_at_start);
+    report.timeline = recorder.finish(start, elapsed, run.config.heap_limit());
+    Ok(report)
+}
+
+/// The progress line: cycles, allocations, and the run's own counters.
+fn progress(run: &Arc<Run>) -> Progress {
+    let args = ProgressArgs {
+        no_progress: run.config.progress.is_none(),
+        progress_seconds: run.config.progress.map_or(0.0, |d| d.as_secs_f64()),
+    };
+    let r = run.clone();
+    let extra = move || {
+        format!(
+            "{} ops, {} checks, {} threads started, {} failures",
+            r.progress.load(Ordering::Relaxed),
+            r.checks.load(Ordering::Relaxed),
+            r.threads_started.load(Ordering::Relaxed),
+            r.failure_count.load(Ordering::Relaxed),
+        )
+    };
+    Progress::start(
+        "gc-stress",
+        &args,
+        run.counters.clone(),
+        Some(Box::new(extra)),
+    )
 }
 
 /// Allocates the exchanges and the node globals from a short-lived mutator
@@ -613,7 +659,7 @@ fn build_shared(rt: &Runtime, threads: usize) -> Result<SharedRoots, StressError
 }
 
 /// Keeps `threads` workers running until the time is up (or a failure),
-/// replacing each that ends with a new thread, and prints progress.
+/// replacing each that ends with a new thread.
 fn coordinate(run: &Arc<Run>, start: Instant) -> Result<(), StressError> {
     let threads = run.config.threads;
     let mut generation = vec![0u32; threads];
@@ -621,7 +667,6 @@ fn coordinate(run: &Arc<Run>, start: Instant) -> Result<(), StressError> {
     for slot in 0..threads {
         workers.push(Some(spawn_worker(run, slot, 0)?));
     }
-    let mut last_progress = Instant::now();
     while start.elapsed() < run.config.duration && !run.stopping() {
         std::thread::sleep(Duration::from_millis(10));
         for slot in 0..threads {
@@ -633,21 +678,6 @@ fn coordinate(run: &Arc<Run>, start: Instant) -> Result<(), StressError> {
                     generation[slot] += 1;
                     workers[slot] = Some(spawn_worker(run, slot, generation[slot])?);
                 }
-            }
-        }
-        if let Some(every) = run.config.progress {
-            if last_progress.elapsed() >= every {
-                last_progress = Instant::now();
-                let stats = run.rt.stats();
-                eprintln!(
-                    "gc-stress: {:.0}s: {} cycles, {} ops, {} checks, {} threads started, {} failures",
-                    start.elapsed().as_secs_f64(),
-                    stats.cycles,
-                    run.progress.load(Ordering::Relaxed),
-                    run.checks.load(Ordering::Relaxed),
-                    run.threads_started.load(Ordering::Relaxed),
-                    run.failure_count.load(Ordering::Relaxed),
-                );
             }
         }
     }
@@ -718,13 +748,13 @@ fn spawn_watchdog(run: Arc<Run>, done: Arc<AtomicBool>) -> JoinHandle<()> {
             } else if since.elapsed() >= run.config.watchdog {
                 // No stats() here: a deadlock may hold the locks it takes.
                 eprintln!(
-                    "gc-stress: WATCHDOG: no worker made progress for {:.0}s (deadlock?); mode {}, seed {}, {} threads, {} operations so far, {} MiB of heap in use",
+                    "gc-stress: WATCHDOG: no worker made progress for {:.0}s (deadlock?); mode {}, seed {}, {} threads, {} operations so far, {:.1} MiB of heap in use",
                     since.elapsed().as_secs_f64(),
                     run.rt.mode(),
                     run.config.seed,
                     run.config.threads,
                     run.progress.load(Ordering::Relaxed),
-                    run.rt.heap().used_bytes() >> 20,
+                    mib(run.rt.heap().used_bytes()),
                 );
                 std::process::exit(3);
             }
@@ -779,7 +809,7 @@ fn report(run: &Run, seconds: f64, vmas_at_start: usize) -> StressReport {
         vmas_at_start,
         vmas_at_end: vma_count(),
         operations: load(&run.operations),
-        objects_allocated: load(&run.allocated),
+        objects_allocated: load(&run.counters.allocations),
         checks: load(&run.checks),
         verifies: load(&run.verifies),
         collections: load(&run.collections),
@@ -788,11 +818,16 @@ fn report(run: &Run, seconds: f64, vmas_at_start: usize) -> StressReport {
         corrupted_node: run.corrupted.lock().ok().and_then(|c| *c),
         failure_count: load(&run.failure_count),
         failures: run.failures.lock().map(|f| f.clone()).unwrap_or_default(),
+        timeline: Timeline::default(),
     }
 }
 
 fn ms(n: u64) -> f64 {
     n as f64 / 1e6
+}
+
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1u64 << 20) as f64
 }
 
 impl std::fmt::Display for StressReport {
@@ -809,13 +844,13 @@ impl std::fmt::Display for StressReport {
         )?;
         writeln!(
             f,
-            "seed {}, {} threads ({} started), {:.1}s, heap limit {} MiB, live {} MiB",
+            "seed {}, {} threads ({} started), {:.1}s, heap limit {:.1} MiB, live {:.1} MiB",
             self.seed,
             self.threads,
             self.threads_started,
             self.seconds,
-            self.heap_limit_bytes >> 20,
-            self.last_live_bytes >> 20
+            mib(self.heap_limit_bytes),
+            mib(self.last_live_bytes)
         )?;
         writeln!(
             f,
@@ -844,12 +879,12 @@ impl std::fmt::Display for StressReport {
         }
         writeln!(
             f,
-            "time to safepoint p50 {:.3}ms p99 {:.3}ms max {:.3}ms; faults {}; peak RSS {} MiB; VMAs {} -> {}",
+            "time to safepoint p50 {:.3}ms p99 {:.3}ms max {:.3}ms; faults {}; peak RSS {:.1} MiB; VMAs {} -> {}",
             ms(self.safepoint_p50_ns),
             ms(self.safepoint_p99_ns),
             ms(self.safepoint_max_ns),
             self.faults,
-            self.peak_rss_bytes >> 20,
+            mib(self.peak_rss_bytes),
             self.vmas_at_start,
             self.vmas_at_end
         )?;
@@ -998,8 +1033,8 @@ impl<'r> Worker<'r> {
             .fetch_add(self.ops - self.flushed_ops, Ordering::Relaxed);
         self.flushed_ops = self.ops;
         self.run
-            .allocated
-            .fetch_add(std::mem::take(&mut self.allocated), Ordering::Relaxed);
+            .counters
+            .add_allocations(std::mem::take(&mut self.allocated));
         self.run
             .checks
             .fetch_add(std::mem::take(&mut self.checks), Ordering::Relaxed);

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::rt::Mode;
 use clap::Parser;
+use runtime::LogLevel;
 
 /// Runs a Lox script (or a REPL) on the project's garbage-collected heap.
 ///
@@ -15,16 +16,10 @@ pub struct Cli {
     /// The Lox script to run. Without one, a REPL reads lines from stdin.
     pub script: Option<PathBuf>,
 
-    /// Compaction mode of the collector: `stw` (stop-the-world sliding),
-    /// `uffd-copy` (concurrent compaction of the moving space through
-    /// userfaultfd MISSING faults and UFFDIO_COPY), `uffd-workers` (both
-    /// spaces concurrently, faults served by worker threads), `uffd-move`
-    /// (uffd-workers installing pages with UFFDIO_MOVE), `sigbus` (faults
-    /// served on the faulting thread by a SIGBUS handler) or `uffd` (SIGBUS
-    /// and MOVE: the best the kernel offers). Modes the kernel cannot provide
-    /// degrade with a logged reason. Default: the runtime's (GC_MODE, else
-    /// uffd).
-    #[arg(long = "gc", value_name = "MODE", value_parser = parse_mode)]
+    /// Compaction mode of the collector. Modes the kernel cannot provide
+    /// degrade with a logged reason (see --gc-log). Default: GC_MODE, else
+    /// uffd.
+    #[arg(long = "gc", value_name = "MODE", value_enum)]
     pub gc: Option<Mode>,
 
     /// Upper bound on heap bytes, with an optional K/M/G suffix (e.g. 64M,
@@ -33,9 +28,18 @@ pub struct Cli {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub heap_limit: Option<usize>,
 
-    /// Print one telemetry line per collection cycle on stderr.
-    #[arg(long)]
-    pub gc_log: bool,
+    /// Print the GC log on stderr: `--gc-log` is one line per cycle
+    /// (info), `--gc-log=debug` adds each cycle's phases, `--gc-log=trace`
+    /// each pause. Default: GC_LOG, else off.
+    #[arg(
+        long,
+        value_name = "LEVEL",
+        value_enum,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "info"
+    )]
+    pub gc_log: Option<LogLevel>,
 
     /// Print a summary at exit on stderr: cycles, pause p50/p99/max, faults.
     #[arg(long)]
@@ -45,10 +49,6 @@ pub struct Cli {
     /// reference the VM holds survives being moved).
     #[arg(long)]
     pub gc_stress: bool,
-}
-
-fn parse_mode(s: &str) -> Result<Mode, String> {
-    s.parse::<Mode>().map_err(|e| e.to_string())
 }
 
 fn parse_size(s: &str) -> Result<usize, String> {
@@ -79,8 +79,8 @@ pub fn build_runtime(cli: &Cli) -> Result<crate::rt::Runtime, crate::rt::ConfigE
     } else if std::env::var_os("GC_HEAP_LIMIT").is_none() {
         b = b.heap_limit(DEFAULT_HEAP_LIMIT);
     }
-    if cli.gc_log {
-        b = b.log(true);
+    if let Some(level) = cli.gc_log {
+        b = b.log_level(level);
     }
     if cli.gc_stress {
         b = b.stress(true);
@@ -99,6 +99,16 @@ mod tests {
             .heap()
             .config()
             .heap_limit
+    }
+
+    #[test]
+    fn gc_log_takes_an_optional_level_and_leaves_the_script_alone() {
+        let cli = Cli::try_parse_from(["demo-vm", "--gc-log", "x.lox"]).expect("valid");
+        assert_eq!(cli.gc_log, Some(LogLevel::Info));
+        assert_eq!(cli.script.as_deref(), Some(std::path::Path::new("x.lox")));
+        let cli = Cli::try_parse_from(["demo-vm", "--gc-log=trace"]).expect("valid");
+        assert_eq!(cli.gc_log, Some(LogLevel::Trace));
+        assert!(Cli::try_parse_from(["demo-vm", "--gc-log=loud"]).is_err());
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! # demo-vm: a Lox bytecode VM whose heap is the runtime
 //!
 //! A scanner, a single-pass compiler and a stack VM for Lox, behaving like
-//! clox (the reference interpreter of *Crafting Interpreters*; see
-//! `LOX.md`), in which every object lives in the collector's moving heap:
+//! clox (the reference interpreter of *Crafting Interpreters*: same output,
+//! errors and exit codes), in which every object lives in the collector's moving heap:
 //! strings, functions and their code and constants, closures, upvalues,
 //! classes, instances, bound methods and the hash tables behind globals,
 //! fields and methods. The VM's value stack, frames, globals and open

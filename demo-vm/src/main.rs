@@ -38,17 +38,39 @@ fn main() -> ExitCode {
         },
         None => None,
     };
-    let worker = std::thread::Builder::new()
-        .name("lox".into())
-        .stack_size(INTERPRETER_STACK)
-        .spawn(move || run(&cli, source));
-    match worker.map(|w| w.join()) {
-        Ok(Ok(code)) => ExitCode::from(code),
-        _ => {
-            eprintln!("demo-vm: internal error");
+    match interpret_on_own_stack(cli, source) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("demo-vm: {e}");
             ExitCode::from(EXIT_RUNTIME)
         }
     }
+}
+
+/// Why the interpreter did not run to an exit code.
+#[derive(Debug, thiserror::Error)]
+enum ThreadError {
+    /// Its thread could not be created (e.g. no address space left for the
+    /// stack under `RLIMIT_AS`, or the thread limit reached).
+    #[error("cannot start the interpreter thread (a {} MiB stack): {source}", INTERPRETER_STACK >> 20)]
+    Spawn {
+        /// What thread creation reported.
+        source: std::io::Error,
+    },
+    /// It panicked (the panic message was printed above).
+    #[error("internal error: the interpreter thread panicked")]
+    Panicked,
+}
+
+/// Runs the interpreter on a thread with [`INTERPRETER_STACK`] of stack.
+fn interpret_on_own_stack(cli: Cli, source: Option<Vec<u8>>) -> Result<u8, ThreadError> {
+    std::thread::Builder::new()
+        .name("lox".into())
+        .stack_size(INTERPRETER_STACK)
+        .spawn(move || run(&cli, source))
+        .map_err(|source| ThreadError::Spawn { source })?
+        .join()
+        .map_err(|_| ThreadError::Panicked)
 }
 
 fn run(cli: &Cli, source: Option<Vec<u8>>) -> u8 {

@@ -19,7 +19,7 @@ const PRECISION: i32 = 6;
 pub fn write_number(out: &mut Vec<u8>, n: f64) {
     if n.is_nan() {
         // Every NaN is canonicalised (positive) when boxed, so clox's "-nan"
-        // for x86's default NaN never shows: LOX.md fixes the output to "nan".
+        // for x86's default NaN never shows: demo-vm prints "nan".
         out.extend_from_slice(b"nan");
         return;
     }

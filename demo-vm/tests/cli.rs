@@ -62,8 +62,9 @@ fn help_explains_every_flag_and_exits_0() {
     for flag in [
         "--gc <MODE>",
         "--heap-limit <SIZE>",
-        "--gc-log",
+        "--gc-log[=<LEVEL>]",
         "--gc-stats",
+        "--version",
         "--gc-stress",
         "[SCRIPT]",
     ] {
@@ -105,6 +106,123 @@ fn unbounded_growth_prints_out_of_memory_and_exits_70() {
     );
     assert_eq!(out.code, Some(70), "stderr: {}", text(&out.stderr));
     assert_eq!(text(&out.stderr), "Out of memory.\n[line 4] in script\n");
+}
+
+/// Live data that keeps doubling (one rooted string) ends in `Out of
+/// memory.` and exit 70 in every mode and at several limits; the
+/// concurrent modes used to spin for ever once a compaction was in flight.
+#[test]
+fn doubling_live_data_ends_in_out_of_memory_in_every_mode() {
+    let p = temp_script(
+        "double_forever.lox",
+        "var s = \"0123456789abcdef\";\nwhile (true) { s = s + s; }\n",
+    );
+    let path = p.to_str().expect("utf-8 temp path");
+    let mut runs: Vec<Vec<&str>> = Vec::new();
+    for mode in [
+        "stw",
+        "uffd-copy",
+        "uffd-workers",
+        "uffd-move",
+        "sigbus",
+        "uffd",
+    ] {
+        for limit in ["32M", "64M", "256M"] {
+            runs.push(vec!["--gc", mode, "--heap-limit", limit, path]);
+        }
+    }
+    // The default mode at the default limit (1 GiB).
+    runs.push(vec![path]);
+    for args in runs {
+        let out = run_vm(&args, b"", TIMEOUT);
+        assert!(!out.timed_out, "{args:?}: still running after {TIMEOUT:?}");
+        assert_eq!(out.code, Some(70), "{args:?}: {}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stderr),
+            "Out of memory.\n[line 2] in script\n",
+            "{args:?}"
+        );
+    }
+    // With the log on, the runtime says why it gave up: at 48 MiB the
+    // 32 MiB string does not fit beside its 16 MiB half, after every step.
+    for mode in ["stw", "uffd"] {
+        let out = run_vm(
+            &["--gc", mode, "--gc-log", "--heap-limit", "48M", path],
+            b"",
+            TIMEOUT,
+        );
+        assert_eq!(out.code, Some(70), "{mode}: {}", text(&out.stderr));
+        let err = text(&out.stderr);
+        // (A compaction still in flight may log its line after the VM's.)
+        assert!(
+            err.contains("[gc] out of memory: ")
+                && err.contains("a full collection and growth to the limit)\nOut of memory.\n[line 2] in script\n"),
+            "{mode}: {err}"
+        );
+    }
+}
+
+/// Runs the binary with `args` under an address-space limit (`RLIMIT_AS`)
+/// of `bytes`, set in the child between fork and exec.
+fn run_vm_with_address_space(bytes: u64, args: &[&str]) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(common::BIN);
+    cmd.args(args)
+        .env_remove("GC_MODE")
+        .env_remove("GC_STRESS")
+        .env_remove("GC_HEAP_LIMIT")
+        .env_remove("GC_LOG");
+    // SAFETY: the closure runs between fork and exec and calls only
+    // setrlimit, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.output().expect("the demo-vm binary runs")
+}
+
+/// Under a 1 GiB address-space limit a small heap works (a heap used to
+/// reserve 9 GiB whatever its limit), and the default 1 GiB heap, which
+/// does not fit, says that the heap reserves address space and how much.
+#[test]
+fn a_small_heap_runs_under_an_address_space_limit_and_a_large_one_says_why_not() {
+    let p = temp_script("hello_rlimit.lox", "print \"hi\";\n");
+    let path = p.to_str().expect("utf-8 temp path");
+    let out = run_vm_with_address_space(1 << 30, &["--heap-limit", "8M", path]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hi\n");
+    let out = run_vm_with_address_space(1 << 30, &[path]);
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("the heap reserves address space: a heap limit of 1024 MiB needs")
+            && err.contains("RLIMIT_AS"),
+        "{err}"
+    );
+}
+
+/// A thread that cannot be created is reported with its cause (it used to
+/// be a bare "internal error"): under 128 MiB of address space the
+/// interpreter's 256 MiB stack does not fit.
+#[test]
+fn a_failed_thread_spawn_is_reported_with_its_cause() {
+    let p = temp_script("hello_spawn.lox", "print \"hi\";\n");
+    let out = run_vm_with_address_space(128 << 20, &[p.to_str().expect("utf-8 temp path")]);
+    assert_eq!(out.status.code(), Some(70), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("demo-vm: cannot start the interpreter thread (a 256 MiB stack): ")
+            && err.contains("os error"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -166,7 +284,7 @@ fn gc_log_flag_prints_one_line_per_cycle() {
     assert_eq!(out.code, Some(0));
     let cycle_lines = text(&out.stderr)
         .lines()
-        .filter(|l| l.contains('#'))
+        .filter(|l| l.contains("][gc] GC(") && l.contains(" Full (explicit) "))
         .count();
     assert!(
         cycle_lines >= 3,
@@ -185,4 +303,32 @@ fn gc_stats_native_reports_cycles_as_a_string() {
         "{}",
         text(&out.stdout)
     );
+}
+
+#[test]
+fn gc_log_levels_add_phases_and_pauses() {
+    let p = temp_script("levels.lox", "gc();\n");
+    let path = p.to_str().expect("utf-8 temp path");
+    let debug = text(&run_vm(&["--gc-log=debug", path], b"", TIMEOUT).stderr);
+    assert!(debug.contains("[gc,phases] GC(0) paused: "), "{debug}");
+    assert!(!debug.contains("[gc,pause] "), "{debug}");
+    let trace = text(&run_vm(&["--gc-log=trace", path], b"", TIMEOUT).stderr);
+    assert!(trace.contains("[gc,pause] GC(0) "), "{trace}");
+    let out = run_vm(&["--gc-log=loud", path], b"", TIMEOUT);
+    assert_eq!(out.code, Some(64), "a bad level is a usage error");
+}
+
+#[test]
+fn help_lists_exactly_the_runtime_modes() {
+    let help = text(&run_vm(&["--help"], b"", TIMEOUT).stdout);
+    for spec in runtime::MODES {
+        assert!(
+            help.contains(&format!("- {}:", spec.name)),
+            "{} missing:\n{help}",
+            spec.name
+        );
+        assert!(help.contains(spec.help), "{help}");
+    }
+    // The old text called uffd "SIGBUS and MOVE".
+    assert!(!help.contains("SIGBUS and MOVE"), "{help}");
 }

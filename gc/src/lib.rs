@@ -18,6 +18,8 @@
 //! - [`cycle`]: per-cycle reports.
 //! - [`roots`]: the [`RootSet`] trait embedders implement.
 //! - [`table`]: side tables (bitmaps, forwarding counts) on huge pages.
+//! - [`inject`]: fault injection for tests (the `fault-injection` feature),
+//!   re-exported from `mremap_shim`.
 //! - `fatal` (private): ending the process from a fault path with a message
 //!   written without allocating.
 //!
@@ -58,6 +60,8 @@ pub mod table;
 pub mod uffd;
 pub mod value;
 pub mod verify;
+
+pub use mremap_shim::inject;
 
 pub use cycle::{CycleReport, PauseEntry, Phase};
 pub use error::HeapError;

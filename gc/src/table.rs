@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use mremap_shim::sys::{self, Advice, MapFlags, ProtFlags};
+use mremap_shim::sys::{self, Advice, MapFlags, ProtFlags, SysError, SysOp};
 
 use crate::heap::PMD_SIZE;
 
@@ -50,37 +50,56 @@ unsafe impl<T: Zeroed + Send> Send for Table<T> {}
 // SAFETY: shared access hands out `&[T]` only, as `Box<[T]>` does.
 unsafe impl<T: Zeroed + Sync> Sync for Table<T> {}
 
+/// The bytes of address space a table of `bytes` bytes maps: whole huge
+/// pages from one huge page up (the kernel aligns such anonymous mappings
+/// to a huge page, so every page of the table can be one), else whole
+/// pages.
+pub fn mapped_len(bytes: usize) -> usize {
+    let bytes = bytes.max(1);
+    if bytes >= PMD_SIZE {
+        bytes.next_multiple_of(PMD_SIZE)
+    } else {
+        bytes.next_multiple_of(sys::page_size())
+    }
+}
+
 impl<T: Zeroed> Table<T> {
+    /// `len` zeroed elements, or the failed `mmap`'s error (the collector's
+    /// tables: the heap's bitmaps, the plan's chunk table).
+    pub fn try_new(len: usize) -> Result<Table<T>, SysError> {
+        if let Some(errno) = crate::inject::check(crate::inject::Site::SideTable) {
+            return Err(SysError::new(SysOp::Mmap, errno));
+        }
+        Table::map(len)
+    }
+
     /// `len` zeroed elements. Panics if the address space is exhausted (as
     /// an allocation of the same size from the global allocator would
-    /// abort): tables are made once, with the heap.
+    /// abort): for tools such as the verifier; the collector's own tables
+    /// use [`Table::try_new`].
     pub fn new(len: usize) -> Table<T> {
-        let bytes = (len * size_of::<T>()).max(1);
-        // Whole huge pages: the kernel aligns such anonymous mappings to
-        // a huge page, so every page of the table can be one.
-        let map_len = if bytes >= PMD_SIZE {
-            bytes.next_multiple_of(PMD_SIZE)
-        } else {
-            bytes.next_multiple_of(sys::page_size())
-        };
+        Table::map(len).unwrap_or_else(|e| panic!("mapping a side table failed: {e}"))
+    }
+
+    fn map(len: usize) -> Result<Table<T>, SysError> {
+        let map_len = mapped_len(len * size_of::<T>());
         let addr = sys::mmap_anon(
             0,
             map_len,
             ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
             MapFlags::MAP_PRIVATE | MapFlags::MAP_NORESERVE,
-        )
-        .unwrap_or_else(|e| panic!("mapping a {map_len}-byte side table failed: {e}"));
+        )?;
         if map_len >= PMD_SIZE {
             // Advice only: without transparent huge pages the table works
             // the same on small pages.
             let _ = sys::madvise(addr, map_len, Advice::MADV_HUGEPAGE);
         }
-        Table {
+        Ok(Table {
             addr,
             len,
             map_len,
             _owns: PhantomData,
-        }
+        })
     }
 }
 
@@ -183,11 +202,12 @@ impl<T: Zeroed> Default for TableCache<T> {
 }
 
 impl<T: Zeroed> TableCache<T> {
-    /// The kept table if it has `len` elements, else a new one.
-    pub fn take(&self, len: usize) -> Table<T> {
+    /// The kept table if it has `len` elements, else a new one (or the
+    /// failed `mmap`'s error).
+    pub fn take(&self, len: usize) -> Result<Table<T>, SysError> {
         match self.0.lock().take() {
-            Some(t) if t.len() == len => t,
-            _ => Table::new(len),
+            Some(t) if t.len() == len => Ok(t),
+            _ => Table::try_new(len),
         }
     }
 
@@ -243,13 +263,17 @@ mod tests {
     #[test]
     fn a_cache_hands_back_the_same_mapping() {
         let cache = TableCache::<u32>::default();
-        let mut t = cache.take(1000);
+        let mut t = cache.take(1000).expect("table");
         t[3] = 42;
         let addr = t.as_ptr();
         cache.give_back(t);
-        let again = cache.take(1000);
+        let again = cache.take(1000).expect("table");
         assert_eq!((again.as_ptr(), again[3]), (addr, 42));
         cache.give_back(again);
-        assert_eq!(cache.take(999).len(), 999, "another length maps anew");
+        assert_eq!(
+            cache.take(999).expect("table").len(),
+            999,
+            "another length maps anew"
+        );
     }
 }

@@ -68,7 +68,7 @@ fn heap_with_garbage() -> (Heap, Vec<Value>) {
 fn compute_a_page_of_a_corrupt_heap() {
     let (heap, mut roots) = heap_with_garbage();
     by_hand::mark(&heap, &mut roots, 1);
-    let plan = ForwardingPlan::build(&heap, heap.moving().top());
+    let plan = ForwardingPlan::build(&heap, heap.moving().top()).expect("plan");
     let page = plan.live_pages() - 1;
     assert!(page >= plan.dense_pages(), "the last live page slides");
     heap.marks().moving.clear_below(heap.moving().top());

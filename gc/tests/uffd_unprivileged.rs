@@ -3,14 +3,13 @@
 //! root-only `/dev/userfaultfd`) still opens a userfaultfd with
 //! `UFFD_USER_MODE_ONLY` and serves a fault.
 //!
-//! The parent re-executes this test binary (fork, setgid/setuid to 65534,
-//! exec) to run [`unprivileged_child_entry`]; the child reports through its
-//! exit code.
+//! The parent re-executes a copy of this test binary that nobody can reach
+//! (`as_nobody`: fork, setgid/setuid to 65534, exec) to run
+//! [`unprivileged_child_entry`]; the child reports through its exit code.
 
+mod as_nobody;
 mod uffd_common;
 
-use std::os::unix::process::CommandExt;
-use std::process::Command;
 use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 
@@ -20,8 +19,9 @@ use gc::uffd::{
 use nix::errno::Errno;
 use uffd_common::{filled_page, spawn_reader, Mapping, EVENT_TIMEOUT};
 
+use as_nobody::{NobodyCopy, NOBODY};
+
 const CHILD_ENV: &str = "GC_UFFD_UNPRIVILEGED_CHILD";
-const NOBODY: u32 = 65534;
 
 /// The child's exit codes, each naming the step that failed.
 const CHILD_CODES: &[(i32, &str)] = &[
@@ -150,8 +150,17 @@ fn unprivileged_process_opens_user_mode_only_and_serves_a_fault() {
         assert_eq!(child_body(), 0, "unprivileged checks failed in-process");
         return;
     }
-    let exe = std::env::current_exe().expect("path of this test binary");
-    let status = Command::new(exe)
+    // A copy nobody can execute: the checkout may be private (under
+    // root's 0700 home).
+    let copy = match NobodyCopy::new() {
+        Ok(copy) => copy,
+        Err(reason) => {
+            eprintln!("SKIP unprivileged: {reason}");
+            return;
+        }
+    };
+    let status = copy
+        .command()
         .args([
             "--exact",
             "unprivileged_child_entry",
@@ -159,11 +168,8 @@ fn unprivileged_process_opens_user_mode_only_and_serves_a_fault() {
             "--nocapture",
         ])
         .env(CHILD_ENV, "1")
-        .current_dir("/")
-        .gid(NOBODY)
-        .uid(NOBODY)
         .status()
-        .expect("spawn the child as nobody");
+        .unwrap_or_else(|e| panic!("spawn {} as nobody: {e}", copy.path().display()));
     let code = status.code().unwrap_or(-1);
     let meaning = CHILD_CODES
         .iter()

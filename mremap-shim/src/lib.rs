@@ -10,6 +10,9 @@
 //!   on anonymous and memfd regions, and a `/proc/self/maps` reader.
 //! - [`engine`]: what the GC uses: plans with the model, executes with the
 //!   backend, keeps the region table and probes the running kernel once.
+//! - [`inject`]: fault injection for tests (the `fault-injection` feature):
+//!   the k-th call of a system call fails with a chosen errno.
 pub mod engine;
+pub mod inject;
 pub mod model;
 pub mod sys;

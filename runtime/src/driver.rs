@@ -16,27 +16,37 @@ use std::time::{Duration, Instant};
 use gc::compact::concurrent::CyclePhase;
 use gc::PauseEntry;
 
-use crate::log::LogLevel;
+use crate::log::Cause;
 use crate::mutator::{GcError, Mutator};
 use crate::safepoint::Local;
 
 impl Mutator {
-    /// The heap reached its soft limit. Idle: start a concurrently marked
-    /// cycle. During a cycle the soft limit is a pacing threshold: run the
-    /// pause the collector is ready for, or else return how long to sleep
-    /// (see [`crate::policy`]). At the hard limit, push the cycle in flight
-    /// through its pauses, waiting where the collector is not done yet (a
-    /// stall).
-    pub(crate) fn heap_full(&mut self) -> Result<Option<Duration>, GcError> {
+    /// The heap reached its soft limit with a request of `request` bytes.
+    /// Idle: start a concurrently marked cycle. During a cycle the soft
+    /// limit is a pacing threshold: run the pause the collector is ready
+    /// for, or else return how long to sleep (see [`crate::policy`]). At
+    /// the hard limit, for a request pacing cannot make room for, or when
+    /// `may_pace` is false (the allocation was paced enough), push the
+    /// cycle in flight through its pauses, waiting where the collector is
+    /// not done yet (a stall).
+    pub(crate) fn heap_full(
+        &mut self,
+        request: usize,
+        may_pace: bool,
+    ) -> Result<Option<Duration>, GcError> {
         let shared = self.shared.clone();
         let Some(compactor) = &shared.compactor else {
-            self.collect_driving()?;
+            let cause = shared.policy.lock().trigger_cause();
+            self.collect_driving(cause)?;
             return Ok(None);
         };
         let heap = &shared.heap;
         let limit = heap.config().heap_limit;
-        let at_limit = heap.soft_limit() >= limit;
+        let at_limit = heap.soft_limit() >= limit || !may_pace;
         let start = Instant::now();
+        // A compaction that ended is accounted first (its report feeds the
+        // policy), and the heap it left is judged as idle.
+        shared.poll_compaction(false);
         let phase = compactor.lock().phase();
         match phase {
             CyclePhase::Marked => self.remark(Duration::ZERO),
@@ -47,7 +57,7 @@ impl Mutator {
                     // start when it ends.
                     shared.start_wanted.store(true, Ordering::Relaxed);
                 }
-                let pace = shared.policy.lock().pace(heap.used_bytes(), limit);
+                let pace = shared.policy.lock().pace(heap.used_bytes(), request, limit);
                 return Ok(match pace {
                     Some(p) => {
                         heap.set_soft_limit(p.next);
@@ -67,7 +77,12 @@ impl Mutator {
                 if let Some(r) = previous {
                     shared.account(&r);
                 }
-                self.begin_marking(start.elapsed());
+                let cause = if at_limit {
+                    Cause::HeapLimit
+                } else {
+                    shared.policy.lock().trigger_cause()
+                };
+                self.begin_marking(start.elapsed(), cause);
             }
             CyclePhase::Marking => {
                 self.log_stall("the marking");
@@ -87,17 +102,16 @@ impl Mutator {
     }
 
     fn log_stall(&self, what: &str) {
-        self.shared.logger.log(LogLevel::Info, || {
-            format!("heap limit reached: waiting for {what} in flight (a stall)")
-        });
+        self.shared.log.stall(&format!("{what} in flight"));
     }
 
     /// The initial pause: snapshots every thread's roots for the marker;
     /// allocation then goes on up to the first pacing threshold.
-    fn begin_marking(&mut self, waited: Duration) {
+    fn begin_marking(&mut self, waited: Duration, cause: Cause) {
         let shared = self.shared.clone();
         if let Some(c) = &shared.compactor {
             shared.start_wanted.store(false, Ordering::Relaxed);
+            shared.log.cycle_started(cause);
             self.stop_world(|w| {
                 let roots = w.root_snapshot();
                 let entry = PauseEntry {
@@ -134,7 +148,8 @@ impl Mutator {
                 shared.poll_compaction(false);
                 let ended = compactor.lock().phase() == CyclePhase::Idle;
                 if ended && shared.start_wanted.load(Ordering::Relaxed) {
-                    self.begin_marking(Duration::ZERO);
+                    let cause = shared.policy.lock().trigger_cause();
+                    self.begin_marking(Duration::ZERO, cause);
                 }
             }
             CyclePhase::Idle | CyclePhase::Marking | CyclePhase::Planning => {}
@@ -149,7 +164,7 @@ impl Mutator {
     pub fn start_cycle(&mut self) -> bool {
         self.drive(|m| match &m.shared.clone().compactor {
             Some(c) if c.lock().phase() == CyclePhase::Idle => {
-                m.begin_marking(Duration::ZERO);
+                m.begin_marking(Duration::ZERO, Cause::Explicit);
                 true
             }
             _ => false,

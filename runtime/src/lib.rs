@@ -109,13 +109,15 @@
 //! falling back to stw with a logged reason where userfaultfd is missing),
 //! `GC_HEAP_LIMIT` (e.g. 512M), `GC_HEAP_GROWTH` (next trigger = live x
 //! factor), `GC_LARGE_OBJECT_THRESHOLD`, `GC_DENSE_PREFIX` (a live ratio,
-//! e.g. 0.75, above which leading pages are not slid; off by default), `GC_LOG` (1/0), `GC_VERIFY` (verify
+//! e.g. 0.75, above which leading pages are not slid; off by default),
+//! `GC_LOG` (off, info, debug or trace; 1 means info: see [`log`]), `GC_VERIFY` (verify
 //! the heap after every cycle), `GC_STRESS` (collect at every allocation),
 //! `GC_MARK_THREADS`, `GC_FAULT_WORKERS`, `GC_COMPACT_THREADS`, and
-//! `GC_UFFD_DISABLE=1` (act as if the kernel had no userfaultfd).
+//! `GC_UFFD_DISABLE=1` (act as if the kernel had no userfaultfd; `0` or
+//! empty: do not; anything else is an error).
 //!
-//! The runtime writes nothing on its own: log lines go through [`log`]
-//! (stderr by default, or the embedder's hook).
+//! The runtime writes nothing on its own except through its GC log
+//! ([`log`]: stderr by default, or the embedder's sink).
 
 pub mod config;
 mod driver;
@@ -135,7 +137,6 @@ use std::sync::Arc;
 use gc::compact::concurrent::{UffdCompactor, UffdOptions};
 use gc::mark::satb::SatbQueue;
 use gc::{CycleReport, Heap, HeapConfig};
-use log::Logger;
 use parking_lot::Mutex;
 use policy::Policy;
 use safepoint::Registry;
@@ -143,11 +144,11 @@ use safepoint::Registry;
 /// The next runtime's identity.
 static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
 
-pub use config::{parse_size, ConfigError, Mode};
+pub use config::{parse_size, ConfigError, Mode, ModeSpec, MODES};
 pub use gc::compact::concurrent::CyclePhase;
 pub use gc::verify::VerifyReport;
 pub use gc::AllocRequest as AllocSpec;
-pub use log::{LogHook, LogLevel};
+pub use log::{Cause, LogLevel, PauseEvent, PauseKind};
 pub use mutator::{AllocError, GcError, Mutator, OutOfMemory};
 pub use roots::{Global, Handle, Scope};
 pub use stats::GcStats;
@@ -163,18 +164,23 @@ pub type PauseHook = Arc<dyn Fn(std::time::Duration) + Send + Sync>;
 /// utilisation over time windows); called like [`PauseHook`].
 pub type PauseSpanHook = Arc<dyn Fn(std::time::Instant, std::time::Duration) + Send + Sync>;
 
+/// A callback told of every pause with its kind and cycle number (for
+/// pause timelines); called like [`PauseHook`].
+pub type PauseEventHook = Arc<dyn Fn(&PauseEvent) + Send + Sync>;
+
 /// Builds a [`Runtime`].
 #[derive(Clone)]
 pub struct RuntimeBuilder {
     heap: HeapConfig,
     mode: Mode,
-    log: bool,
+    log: LogLevel,
+    log_sink: Option<log::LogSink>,
     stress: bool,
     verify: bool,
     uffd: UffdOptions,
     pause_hook: Option<PauseHook>,
     span_hook: Option<PauseSpanHook>,
-    log_hook: Option<LogHook>,
+    event_hook: Option<PauseEventHook>,
     env_error: Option<ConfigError>,
 }
 
@@ -184,11 +190,11 @@ impl std::fmt::Debug for RuntimeBuilder {
             .field("heap", &self.heap)
             .field("mode", &self.mode)
             .field("log", &self.log)
+            .field("log_sink", &self.log_sink.is_some())
             .field("stress", &self.stress)
             .field("verify", &self.verify)
             .field("uffd", &self.uffd)
             .field("pause_hook", &self.pause_hook.is_some())
-            .field("log_hook", &self.log_hook.is_some())
             .field("env_error", &self.env_error)
             .finish()
     }
@@ -199,13 +205,14 @@ impl Default for RuntimeBuilder {
         RuntimeBuilder {
             heap: HeapConfig::default(),
             mode: Mode::Uffd,
-            log: false,
+            log: LogLevel::Off,
+            log_sink: None,
             stress: false,
             verify: false,
             uffd: UffdOptions::default(),
             pause_hook: None,
             span_hook: None,
-            log_hook: None,
+            event_hook: None,
             env_error: None,
         }
     }
@@ -281,10 +288,13 @@ impl RuntimeBuilder {
         })? {
             b.uffd.collector_threads = n;
         }
+        // Read by the collector itself (it honours `1`); checked here so
+        // that a value it would ignore is an error, as for every variable.
+        env_value(gc::uffd::DISABLE_ENV, config::parse_uffd_disable)?;
         if let Some(v) = env_value("GC_UFFD_MOVE", config::parse_bool)? {
             b.uffd.moves = v;
         }
-        if let Some(v) = env_value("GC_LOG", config::parse_bool)? {
+        if let Some(v) = env_value("GC_LOG", str::parse)? {
             b.log = v;
         }
         if let Some(v) = env_value("GC_VERIFY", config::parse_bool)? {
@@ -372,16 +382,22 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Informational log lines (one per cycle, fallbacks, stalls): on
-    /// stderr, or to the hook of [`RuntimeBuilder::logger`].
+    /// The GC log at info level (one line per cycle, see [`log`]) or off.
     pub fn log(mut self, on: bool) -> Self {
-        self.log = on;
+        self.log = if on { LogLevel::Info } else { LogLevel::Off };
         self
     }
 
-    /// Sends every log line to `hook` instead of stderr (see [`log`]).
-    pub fn logger(mut self, hook: impl Fn(LogLevel, &str) + Send + Sync + 'static) -> Self {
-        self.log_hook = Some(Arc::new(hook));
+    /// The GC log's level (`GC_LOG`; see [`log`]).
+    pub fn log_level(mut self, level: LogLevel) -> Self {
+        self.log = level;
+        self
+    }
+
+    /// Sends the GC log's lines (and its warnings) to `sink` instead of
+    /// stderr, one call per line.
+    pub fn log_to(mut self, sink: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.log_sink = Some(Arc::new(sink));
         self
     }
 
@@ -414,37 +430,35 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Calls `hook` with every pause (stalls included): its kind, cycle
+    /// number, end and length, once its cycle is accounted.
+    pub fn on_pause_event(mut self, hook: impl Fn(&PauseEvent) + Send + Sync + 'static) -> Self {
+        self.event_hook = Some(Arc::new(hook));
+        self
+    }
+
     /// Creates the runtime.
     pub fn build(self) -> Result<Runtime, ConfigError> {
         if let Some(e) = self.env_error {
             return Err(e);
         }
-        let logger = Logger::new(self.log, self.log_hook.clone());
         let heap =
             Arc::new(Heap::new(self.heap.clone()).map_err(|e| ConfigError::Heap(e.to_string()))?);
         let (mode, compactor, fallback_reason) = match self.mode {
             Mode::Stw => (Mode::Stw, None, None),
             requested => {
-                let options = UffdOptions {
-                    non_moving_continue: requested != Mode::UffdCopy,
-                    sigbus: matches!(requested, Mode::Sigbus | Mode::Uffd),
-                    moves: requested == Mode::UffdMove || self.uffd.moves,
-                    ..self.uffd.clone()
+                let wanted = config::Mechanism {
+                    install: if self.uffd.moves {
+                        config::PageInstall::Move
+                    } else {
+                        requested.mechanism().install
+                    },
+                    ..requested.mechanism()
                 };
-                match UffdCompactor::new(heap.clone(), options) {
+                match UffdCompactor::new(heap.clone(), config::uffd_options(wanted, &self.uffd)) {
                     Ok(c) => {
-                        logger.log(LogLevel::Info, || {
-                            format!("compaction: {}", c.description())
-                        });
-                        let mode = match Mode::from_name(c.mode_name()) {
-                            // `uffd` is SIGBUS self-service (MOVE only on
-                            // request): where the kernel has SIGBUS it is
-                            // what was asked for.
-                            Some(Mode::Sigbus | Mode::Uffd) if requested == Mode::Uffd => {
-                                Mode::Uffd
-                            }
-                            m => m.unwrap_or(Mode::UffdCopy),
-                        };
+                        let running = config::running_mechanism(c.options());
+                        let mode = Mode::describing(requested, wanted, running);
                         let reason = c.degraded().map(str::to_string);
                         (mode, Some(c), reason)
                     }
@@ -458,9 +472,12 @@ impl RuntimeBuilder {
                 }
             }
         };
-        if let Some(r) = &fallback_reason {
-            logger.log(LogLevel::Info, || r.clone());
-        }
+        let gc_log = log::GcLog::new(self.log, self.log_sink.clone());
+        let description = match &compactor {
+            Some(c) => c.description().to_string(),
+            None => "stop-the-world sliding compaction".to_string(),
+        };
+        gc_log.using(self.mode, mode, &description, fallback_reason.as_deref());
         let poll = compactor
             .as_ref()
             .map_or_else(Default::default, |c| c.attention_flag().clone());
@@ -472,7 +489,7 @@ impl RuntimeBuilder {
             inner: Arc::new(Shared {
                 heap,
                 compactor: compactor.map(Mutex::new),
-                registry: Registry::new(poll, logger.clone()),
+                registry: Registry::new(poll, self.log_sink.clone()),
                 id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
                 driving: Mutex::new(()),
                 satb,
@@ -481,12 +498,13 @@ impl RuntimeBuilder {
                 requested_mode: self.mode,
                 mode,
                 fallback_reason,
-                logger,
+                log: gc_log,
                 stress: self.stress,
                 verify: self.verify,
                 pause_hook: self.pause_hook,
                 span_hook: self.span_hook,
-                stats: Mutex::new(GcStats::default()),
+                event_hook: self.event_hook,
+                stats: Mutex::new(GcStats::for_modes(self.mode, mode)),
                 policy: Mutex::new(Policy::default()),
             }),
         })
@@ -520,11 +538,13 @@ pub(crate) struct Shared {
     pub(crate) requested_mode: Mode,
     pub(crate) mode: Mode,
     pub(crate) fallback_reason: Option<String>,
-    pub(crate) logger: Logger,
+    /// The GC log: cycle numbers and causes, and every line.
+    pub(crate) log: log::GcLog,
     pub(crate) stress: bool,
     pub(crate) verify: bool,
     pub(crate) pause_hook: Option<PauseHook>,
     pub(crate) span_hook: Option<PauseSpanHook>,
+    pub(crate) event_hook: Option<PauseEventHook>,
     pub(crate) stats: Mutex<GcStats>,
     /// Allocation rate, cycle length and pacing (uffd modes).
     pub(crate) policy: Mutex<Policy>,
@@ -545,13 +565,11 @@ impl Shared {
         }
         let mut stats = self.stats.lock();
         stats.record(report);
-        self.logger
-            .log(LogLevel::Info, || format!("#{} {}", stats.cycles, report));
-        for note in &report.notes {
-            self.logger
-                .log(LogLevel::Info, || format!("  note: {note}"));
-        }
+        let paced = (stats.paced, stats.pacing);
         drop(stats);
+        let gc = self
+            .log
+            .cycle_ended(report, self.heap.config().heap_limit, paced);
         if let Some(hook) = &self.pause_hook {
             for &p in &report.pauses {
                 hook(p);
@@ -560,6 +578,18 @@ impl Shared {
         if let Some(hook) = &self.span_hook {
             for (&p, &end) in report.pauses.iter().zip(&report.pause_ends) {
                 hook(end, p);
+            }
+        }
+        if let Some(hook) = &self.event_hook {
+            let n = report.pauses.len();
+            for (i, (&duration, &end)) in report.pauses.iter().zip(&report.pause_ends).enumerate() {
+                let kind = PauseKind::of_cycle(n, i);
+                hook(&PauseEvent {
+                    gc,
+                    kind,
+                    end,
+                    duration,
+                });
             }
         }
     }
@@ -574,9 +604,7 @@ impl Shared {
         if !running {
             return;
         }
-        self.logger.log(LogLevel::Info, || {
-            "heap limit reached: waiting for the compaction in flight (a stall)".to_string()
-        });
+        self.log.stall("the compaction in flight");
         let start = std::time::Instant::now();
         self.poll_compaction(true);
         let d = start.elapsed();
@@ -584,8 +612,18 @@ impl Shared {
         if let Some(hook) = &self.pause_hook {
             hook(d);
         }
+        let end = std::time::Instant::now();
         if let Some(hook) = &self.span_hook {
-            hook(std::time::Instant::now(), d);
+            hook(end, d);
+        }
+        if let Some(hook) = &self.event_hook {
+            let (gc, kind) = (self.log.current(), PauseKind::Stall);
+            hook(&PauseEvent {
+                gc,
+                kind,
+                end,
+                duration: d,
+            });
         }
     }
 
@@ -673,7 +711,7 @@ impl Runtime {
     /// (e.g. after a benchmark's warm-up).
     pub fn reset_stats(&self) {
         self.inner.poll_compaction(true);
-        *self.inner.stats.lock() = GcStats::default();
+        self.inner.stats.lock().reset();
     }
 
     /// Waits until no compaction is in flight (uffd modes) and accounts it.

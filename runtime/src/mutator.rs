@@ -11,7 +11,8 @@ use gc::compact::stw;
 use gc::mark::satb::SATB_BUFFER;
 use gc::{AllocRequest, HeapError, ObjRef, PauseEntry, Value as RawValue};
 
-use crate::log::LogLevel;
+use crate::log::{Cause, LogLevel};
+use crate::policy::PACE_ROUNDS;
 use crate::safepoint::{HandshakeOp, Local, ThreadSlot, World};
 use crate::value::{Gc, Value};
 use crate::Shared;
@@ -218,22 +219,39 @@ impl Mutator {
     #[inline]
     pub(crate) fn alloc_obj(&mut self, spec: AllocRequest) -> Result<ObjRef, AllocError> {
         if self.shared.stress {
-            self.collect().map_err(AllocError::CollectionFailed)?;
+            self.drive(|m| m.collect_driving(Cause::Stress))
+                .map_err(|e| self.gc_failed(e))?;
         } else if self.shared.needs_attention() {
             self.poll_slow().map_err(AllocError::CollectionFailed)?;
         }
+        // Pacing answers this allocation got: after PACE_ROUNDS it is no
+        // longer paced, so the slow path ends in a bounded number of steps.
+        let mut paced = 0;
         loop {
             match self.try_alloc(&spec) {
                 Ok(Some(obj)) => return Ok(obj),
                 Ok(None) => {}
                 Err(e) => return Err(e),
             }
-            match self.drive(|m| m.alloc_driving(&spec)) {
+            let may_pace = paced < PACE_ROUNDS;
+            if !may_pace {
+                self.shared.log.line(
+                    LogLevel::Info,
+                    "gc",
+                    format_args!(
+                        "an allocation was paced {paced} times without fitting: \
+                         pushing the cycle through"
+                    ),
+                );
+            }
+            match self.drive(|m| m.alloc_driving(&spec, may_pace)) {
                 Slow::Done(r) => return r,
-                Slow::Pace(d) if d.is_zero() => {}
                 Slow::Pace(d) => {
-                    self.blocking(|| std::thread::sleep(d));
-                    self.shared.stats.lock().record_pacing(d);
+                    paced += 1;
+                    if !d.is_zero() {
+                        self.blocking(|| std::thread::sleep(d));
+                        self.shared.stats.lock().record_pacing(d);
+                    }
                 }
             }
         }
@@ -242,11 +260,15 @@ impl Mutator {
     /// Allocation with the heap full, holding the right to drive the
     /// collector. Past the trigger, in the uffd modes: start a cycle or push
     /// the one in flight on (up to three steps: begin, remark + flip, a wait
-    /// for the compaction); then collect fully; then wait for that
-    /// compaction; then grow to the limit. In stw: collect, then grow. Each
-    /// step is tried only if allocation still fails (another thread's step
-    /// may have made room while this one waited for the lock).
-    fn alloc_driving(&mut self, spec: &AllocRequest) -> Slow {
+    /// for the compaction; the first may instead answer with a pacing
+    /// sleep, if `may_pace`); then collect fully; then wait for that
+    /// compaction; then grow to the limit; then report out of memory. In
+    /// stw: collect, then grow, then report. Each step is tried only if
+    /// allocation still fails (another thread's step may have made room
+    /// while this one waited for the lock).
+    fn alloc_driving(&mut self, spec: &AllocRequest, may_pace: bool) -> Slow {
+        let request = gc::object::size_in_words(spec.slots, spec.bytes)
+            .map_or(usize::MAX, |w| w * gc::object::WORD);
         let steps: &[Step] = if self.shared.compactor.is_some() {
             &[
                 Step::Cycle,
@@ -266,18 +288,26 @@ impl Mutator {
                 Err(e) => return Slow::Done(Err(e)),
             }
             let failed = match step {
-                Step::Cycle => match self.heap_full() {
+                Step::Cycle => match self.heap_full(request, may_pace) {
                     Ok(Some(sleep)) => return Slow::Pace(sleep),
                     Ok(None) => None,
                     Err(e) => Some(e),
                 },
                 Step::Collect => {
-                    self.shared.logger.log(LogLevel::Info, || {
-                        "heap limit reached although the cycle was pushed through: \
-                         a full collection in the pause"
-                            .to_string()
-                    });
-                    self.collect_driving().err()
+                    let cause = if self.shared.compactor.is_some() {
+                        self.shared.log.line(
+                            LogLevel::Debug,
+                            "gc",
+                            format_args!(
+                                "heap limit reached although the cycle was pushed through: \
+                             a full collection in the pause"
+                            ),
+                        );
+                        Cause::HeapLimit
+                    } else {
+                        self.shared.policy.lock().trigger_cause()
+                    };
+                    self.collect_driving(cause).err()
                 }
                 Step::Quiesce => {
                     self.shared.stall_for_compaction();
@@ -289,14 +319,20 @@ impl Mutator {
                 }
             };
             if let Some(e) = failed {
-                return Slow::Done(Err(AllocError::CollectionFailed(e)));
+                return Slow::Done(Err(self.gc_failed(e)));
             }
         }
         match self.try_alloc(spec) {
-            Ok(Some(obj)) => Slow::Done(Ok(obj)),
-            Ok(None) => Slow::Done(Err(self.out_of_memory(spec))),
-            Err(e) => Slow::Done(Err(e)),
+            Ok(Some(obj)) => return Slow::Done(Ok(obj)),
+            Ok(None) => {}
+            Err(e) => return Slow::Done(Err(e)),
         }
+        let why = if self.shared.compactor.is_some() {
+            "after finishing the cycle in flight, a full collection and growth to the limit"
+        } else {
+            "after a full collection and growth to the limit"
+        };
+        Slow::Done(Err(self.give_up(spec, why)))
     }
 
     /// One allocation attempt without collecting: `Ok(None)` when the heap
@@ -320,12 +356,30 @@ impl Mutator {
         }
     }
 
-    fn out_of_memory(&self, spec: &AllocRequest) -> AllocError {
-        AllocError::OutOfMemory(OutOfMemory {
+    /// Out of memory, said in the log (with GC logging on) with `why`.
+    fn give_up(&self, spec: &AllocRequest, why: &str) -> AllocError {
+        let oom = self.out_of_memory_value(spec);
+        self.shared
+            .log
+            .line(LogLevel::Info, "gc", format_args!("{oom} ({why})"));
+        AllocError::OutOfMemory(oom)
+    }
+
+    /// A collection step failed during an allocation, which then fails with
+    /// that cause; the log says so as a warning (it is never routine).
+    fn gc_failed(&self, e: GcError) -> AllocError {
+        self.shared
+            .log
+            .warn(format_args!("collection failed during allocation: {e}"));
+        AllocError::CollectionFailed(e)
+    }
+
+    fn out_of_memory_value(&self, spec: &AllocRequest) -> OutOfMemory {
+        OutOfMemory {
             requested: spec.slots as usize * 8 + spec.bytes,
             limit: self.shared.heap.config().heap_limit,
             used: self.shared.heap.used_bytes(),
-        })
+        }
     }
 
     /// Stores `v` into slot `i` of `obj` through the write barrier.
@@ -416,16 +470,18 @@ impl Mutator {
     /// marking runs in the pause. In the uffd modes compaction goes on
     /// concurrently after it returns.
     pub fn collect(&mut self) -> Result<(), GcError> {
-        self.drive(|m| m.collect_driving())
+        self.drive(|m| m.collect_driving(Cause::Explicit))
     }
 
-    /// [`Mutator::collect`], holding the right to drive the collector.
-    pub(crate) fn collect_driving(&mut self) -> Result<(), GcError> {
+    /// [`Mutator::collect`] for `cause`, holding the right to drive the
+    /// collector.
+    pub(crate) fn collect_driving(&mut self, cause: Cause) -> Result<(), GcError> {
         let shared = self.shared.clone();
         let heap = &shared.heap;
         let used_before = heap.used_bytes();
         let live = match &shared.compactor {
             None => {
+                shared.log.cycle_started(cause);
                 let report = self.stop_world(|w| {
                     w.retire_tlabs();
                     // SAFETY: every mutator is stopped (`stop_world`) with its buffer
@@ -445,6 +501,7 @@ impl Mutator {
                 let start = Instant::now();
                 self.finish_cycle_driving()?;
                 let waited = start.elapsed();
+                shared.log.cycle_started(cause);
                 self.stop_world(|w| {
                     w.retire_tlabs();
                     let entry = PauseEntry {
@@ -556,19 +613,10 @@ impl Mutator {
         policy.observe_flip(used_before, heap.used_bytes());
         let concurrent = shared.compactor.is_some();
         let trigger = policy.trigger(live, config.heap_limit, config.growth.max(1.0), concurrent);
-        if concurrent {
-            if let Some((rate, cycle)) = policy.measured() {
-                shared.logger.log(LogLevel::Info, || {
-                    format!(
-                        "next cycle at {} MiB in use (live {} MiB; allocating {:.0} MB/s, a cycle takes {:.0} ms)",
-                        trigger >> 20,
-                        live >> 20,
-                        rate / 1e6,
-                        cycle.as_secs_f64() * 1e3
-                    )
-                });
-            }
-        }
+        let measured = policy.measured().filter(|_| concurrent);
+        shared
+            .log
+            .trigger(trigger, live, policy.trigger_cause(), measured);
         heap.set_soft_limit(trigger);
     }
 
@@ -580,9 +628,11 @@ impl Mutator {
     pub fn safepoint(&mut self) {
         if self.shared.needs_attention() {
             if let Err(e) = self.poll_slow() {
-                self.shared.logger.log(LogLevel::Warning, || {
-                    format!("collection step failed at a safepoint (retried at the next allocation): {e}")
-                });
+                self.shared.log.line(
+                    LogLevel::Info,
+                    "gc",
+                    format_args!("collection step failed at a safepoint (retried at the next allocation): {e}"),
+                );
             }
         }
     }

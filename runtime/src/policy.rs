@@ -20,10 +20,23 @@
 //! approaches its limit ever more slowly while the collector, handed the
 //! CPU the mutators gave up, finishes the cycle. Before any cycle was
 //! measured, the sleep grows with the depth into the reserve instead.
+//!
+//! **Progress.** A threshold always leaves room for the request that
+//! crossed it (a large request books a slot as long as its size at that
+//! rate), so a paced allocation fits once its sleep is over unless other
+//! threads took the room first. A request that would leave less than the
+//! reserve free ([`MIN_FREE`], or a 64th of the limit) is not paced at
+//! all: only the end of the cycle can make room for it, so the caller
+//! pushes the cycle through (and collects fully, and reports out of memory
+//! if even that is not enough). Each sleep is at most [`PACE_MAX`], and one
+//! allocation is paced at most [`PACE_ROUNDS`] times before its caller
+//! stops pacing it and pushes the cycle through.
 
 use std::time::{Duration, Instant};
 
 use gc::CycleReport;
+
+use crate::log::Cause;
 
 /// The margin on "allocation during one cycle".
 const MARGIN: f64 = 1.5;
@@ -32,6 +45,10 @@ const EWMA: f64 = 0.5;
 /// The shortest and longest sleep at a pacing threshold.
 const PACE_MIN: Duration = Duration::from_micros(100);
 pub(crate) const PACE_MAX: Duration = Duration::from_millis(50);
+/// How many pacing answers one allocation gets before its caller stops
+/// pacing it and pushes the cycle through (a stall): at most this many
+/// times [`PACE_MAX`] of sleep.
+pub(crate) const PACE_ROUNDS: u32 = 16;
 /// Below this much free room pacing gives way to the stall at the limit.
 const MIN_FREE: usize = 4 << 20;
 /// The smallest step between pacing thresholds.
@@ -57,6 +74,9 @@ pub(crate) struct Policy {
     room: usize,
     /// The end of the last booked pacing slot.
     slot: Option<Instant>,
+    /// Which bound set the current trigger (the cause of the cycle that
+    /// starts there).
+    cause: Cause,
 }
 
 /// What a thread that crossed a pacing threshold does.
@@ -116,17 +136,33 @@ impl Policy {
         self.room = limit.saturating_sub(live);
         self.live = live;
         let mut trigger = ((live as f64 * growth) as usize).max(live + gc::heap::INITIAL_TRIGGER);
+        self.cause = Cause::HeapGrowth;
         if concurrent {
             let room = limit.saturating_sub(live);
-            let reserve = match (self.rate, self.cycle()) {
-                (Some(rate), Some(cycle)) => (rate * cycle * MARGIN) as usize,
-                _ => room / 2,
+            let (reserve, cause) = match (self.rate, self.cycle()) {
+                (Some(rate), Some(cycle)) => {
+                    ((rate * cycle * MARGIN) as usize, Cause::AllocationRate)
+                }
+                _ => (room / 2, Cause::Warmup),
             };
             // Never less than an eighth of the room: a cycle that starts
             // at once after the last only re-marks what just survived.
-            trigger = trigger.min(limit.saturating_sub(reserve).max(live + room / 8));
+            let early = limit.saturating_sub(reserve).max(live + room / 8);
+            if early < trigger {
+                trigger = early;
+                self.cause = cause;
+            }
+        }
+        if trigger >= limit {
+            self.cause = Cause::HeapLimit;
         }
         trigger.min(limit)
+    }
+
+    /// Why a cycle that starts at the current trigger starts: warmup
+    /// before any trigger was set.
+    pub(crate) fn trigger_cause(&self) -> Cause {
+        self.cause
     }
 
     /// A concurrent cycle starts with `used` bytes in use: returns the
@@ -137,12 +173,16 @@ impl Policy {
         used
     }
 
-    /// A thread crossed a pacing threshold with `used` bytes in use. `None`
-    /// when the heap is (all but) at its limit: pacing is over and the
-    /// soft limit becomes the hard one.
-    pub(crate) fn pace(&mut self, used: usize, limit: usize) -> Option<Pace> {
+    /// A thread crossed a pacing threshold with `used` bytes in use,
+    /// asking for `request` bytes. `None` when the heap is (all but) at its
+    /// limit, or the request would take it there: pacing is over and the
+    /// soft limit becomes the hard one. Otherwise the next threshold leaves
+    /// room for the request (but for the "no slot in reach" answer, which
+    /// keeps the threshold and sleeps [`PACE_MAX`]).
+    pub(crate) fn pace(&mut self, used: usize, request: usize, limit: usize) -> Option<Pace> {
         let free = limit.saturating_sub(used);
-        if free < limit / 64 || free < MIN_FREE {
+        let reserve = (limit / 64).max(MIN_FREE);
+        if free < reserve.saturating_add(request) {
             return None;
         }
         let room = if self.room > 0 {
@@ -154,12 +194,12 @@ impl Policy {
             let depth = self.free_at_start.max(free) as f64 / free as f64;
             return Some(Pace {
                 sleep: PACE_MIN.mul_f64(depth * depth).min(PACE_MAX),
-                next: used + free / 8,
+                next: used + (free / 8).max(request),
             });
         };
-        // Every answer moves the threshold on by at least a step, so the
-        // caller always makes progress.
-        let step = (room / 256).max(STEP_MIN);
+        // Every answer moves the threshold on by at least a step, and by
+        // the request, so the caller always makes progress.
+        let step = (room / 256).max(STEP_MIN).max(request);
         if free > room / 2 + step {
             return Some(Pace {
                 sleep: Duration::ZERO,
@@ -229,13 +269,13 @@ mod tests {
     fn pacing_sleeps_longer_deeper_into_the_reserve_and_ends_at_the_limit() {
         let mut p = Policy::default();
         assert_eq!(p.begin(200 * M, 1000 * M), 200 * M);
-        let shallow = p.pace(600 * M, 1000 * M).expect("pacing");
-        let deep = p.pace(950 * M, 1000 * M).expect("pacing");
+        let shallow = p.pace(600 * M, 64, 1000 * M).expect("pacing");
+        let deep = p.pace(950 * M, 64, 1000 * M).expect("pacing");
         assert!(shallow.sleep < deep.sleep, "{shallow:?} vs {deep:?}");
         assert!(deep.sleep <= PACE_MAX);
         assert!(shallow.next > 600 * M && deep.next > 950 * M && deep.next < 1000 * M);
         assert_eq!(
-            p.pace(995 * M, 1000 * M),
+            p.pace(995 * M, 64, 1000 * M),
             None,
             "at the limit pacing is over"
         );
@@ -251,22 +291,22 @@ mod tests {
         p.trigger(200 * M, 1000 * M, 2.0, true);
         p.begin(200 * M, 1000 * M);
         // More than half the room free: no sleep, next look at half.
-        let early = p.pace(300 * M, 1000 * M).expect("pacing");
+        let early = p.pace(300 * M, 64, 1000 * M).expect("pacing");
         assert_eq!(early.sleep, Duration::ZERO);
         assert_eq!(early.next, 600 * M);
         // 200 MiB free: 200 MiB/s, so a 3.125 MiB step takes a 15.6 ms
         // slot. The first thread gets the current one; those that follow
         // sleep until theirs, or ask again when none is within reach.
-        let first = p.pace(800 * M, 1000 * M).expect("pacing");
+        let first = p.pace(800 * M, 64, 1000 * M).expect("pacing");
         assert!(first.sleep < Duration::from_millis(1), "{first:?}");
         assert_eq!(first.next, 800 * M + 3200 * 1024);
-        let second = p.pace(800 * M, 1000 * M).expect("pacing");
+        let second = p.pace(800 * M, 64, 1000 * M).expect("pacing");
         assert!(second.sleep > Duration::from_millis(14), "{second:?}");
         assert_eq!(second.next, 800 * M + 3200 * 1024);
         for _ in 0..2 {
-            p.pace(800 * M, 1000 * M);
+            p.pace(800 * M, 64, 1000 * M);
         }
-        let later = p.pace(800 * M, 1000 * M).expect("pacing");
+        let later = p.pace(800 * M, 64, 1000 * M).expect("pacing");
         assert_eq!(
             (later.sleep, later.next),
             (PACE_MAX, 800 * M),
@@ -278,9 +318,79 @@ mod tests {
             ..Default::default()
         };
         q.trigger(200 * M, 1000 * M, 2.0, true);
-        q.pace(950 * M, 1000 * M);
-        let deep = q.pace(950 * M, 1000 * M).expect("pacing");
+        q.pace(950 * M, 64, 1000 * M);
+        let deep = q.pace(950 * M, 64, 1000 * M).expect("pacing");
         assert_eq!(deep.sleep, PACE_MAX, "50 MiB free: 62 ms per step");
+    }
+
+    #[test]
+    fn a_threshold_leaves_room_for_the_request_that_crossed_it() {
+        // Unmeasured: a request larger than an eighth of the free room.
+        let mut p = Policy::default();
+        p.begin(100 * M, 1000 * M);
+        let big = p.pace(600 * M, 200 * M, 1000 * M).expect("pacing");
+        assert_eq!(big.next, 800 * M, "{big:?}");
+        // Measured, below half the room: the slot is as long as the
+        // request at the booked rate (200 MiB free per second).
+        let mut q = Policy {
+            cycle_per_byte: Some(1.0 / (200 * M) as f64),
+            ..Default::default()
+        };
+        q.trigger(200 * M, 1000 * M, 2.0, true);
+        let first = q.pace(800 * M, 100 * M, 1000 * M).expect("pacing");
+        assert_eq!(first.next, 900 * M, "{first:?}");
+        let second = q.pace(800 * M, 64, 1000 * M).expect("pacing");
+        assert_eq!(
+            (second.sleep, second.next),
+            (PACE_MAX, 800 * M),
+            "the next thread waits out the big slot"
+        );
+    }
+
+    #[test]
+    fn a_request_that_would_eat_the_reserve_is_not_paced() {
+        for cycle_per_byte in [None, Some(1.0 / (200 * M) as f64)] {
+            let mut p = Policy {
+                cycle_per_byte,
+                ..Default::default()
+            };
+            p.trigger(200 * M, 1000 * M, 2.0, true);
+            p.begin(200 * M, 1000 * M);
+            // 400 MiB free, 15.6 MiB reserve.
+            assert!(p.pace(600 * M, 384 * M, 1000 * M).is_some());
+            assert_eq!(p.pace(600 * M, 385 * M, 1000 * M), None);
+            assert_eq!(p.pace(600 * M, 1000 * M, 1000 * M), None);
+            assert_eq!(p.pace(600 * M, usize::MAX, 1000 * M), None);
+            // A small heap's reserve is 4 MiB.
+            assert_eq!(p.pace(20 * M, 9 * M, 32 * M), None);
+            assert!(p.pace(20 * M, 8 * M, 32 * M).is_some());
+        }
+    }
+
+    #[test]
+    fn every_answer_sleeps_at_most_pace_max_and_covers_the_request() {
+        let mut p = Policy {
+            cycle_per_byte: Some(1.0 / (100 * M) as f64),
+            ..Default::default()
+        };
+        p.trigger(100 * M, 1000 * M, 2.0, true);
+        p.begin(100 * M, 1000 * M);
+        for used in (100..1000).step_by(7).map(|u| u * M) {
+            for request in [16, 4096, M, 16 * M, 300 * M] {
+                if let Some(a) = p.pace(used, request, 1000 * M) {
+                    assert!(a.sleep <= PACE_MAX, "{used} {request}: {a:?}");
+                    assert!(
+                        a.next >= used + request || (a.next == used && a.sleep == PACE_MAX),
+                        "{used} {request}: {a:?}"
+                    );
+                } else {
+                    assert!(
+                        1000 * M - used < 1000 * M / 64 + request,
+                        "{used} {request}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use gc::{RootSet, Tlab, Value};
 
-use crate::log::{LogLevel, Logger};
+use crate::log::LogSink;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 /// What the collector may read and rewrite of a mutator thread while it is
@@ -132,8 +132,10 @@ pub(crate) struct Registry {
     resumed: Condvar,
     /// The operation of the handshake in progress.
     op: Mutex<Option<HandshakeOp>>,
-    /// Where the stuck-pause warning goes.
-    logger: Logger,
+    /// Where the stuck-pause warning goes (stderr without a sink): the
+    /// GC log's sink, written directly, since the log lives beside the
+    /// registry.
+    sink: Option<LogSink>,
 }
 
 /// What a handshake does to each thread's slot.
@@ -141,7 +143,7 @@ pub(crate) type HandshakeOp = Arc<dyn Fn(&mut Local) + Send + Sync>;
 
 impl Registry {
     /// A registry whose stops raise `poll` (the word mutators poll).
-    pub(crate) fn new(poll: Arc<AtomicBool>, logger: Logger) -> Registry {
+    pub(crate) fn new(poll: Arc<AtomicBool>, sink: Option<LogSink>) -> Registry {
         Registry {
             threads: Mutex::new(Vec::new()),
             globals: Mutex::new(Vec::new()),
@@ -151,7 +153,7 @@ impl Registry {
             arrived: Condvar::new(),
             resumed: Condvar::new(),
             op: Mutex::new(None),
-            logger,
+            sink,
         }
     }
 
@@ -333,12 +335,14 @@ impl Registry {
                 }
                 if !warned && requested.elapsed() > STUCK {
                     warned = true;
-                    self.logger.log(LogLevel::Warning, || {
-                        format!(
-                            "a pause has waited {STUCK:?} for {running} running mutator thread(s) to reach a safepoint: \
-                             is a registered thread waiting (a join, a lock, a system call) outside Mutator::blocking?"
-                        )
-                    });
+                    let line = format!(
+                        "[gc] a pause has waited {STUCK:?} for {running} running mutator thread(s) to reach a safepoint: \
+                         is a registered thread waiting (a join, a lock, a system call) outside Mutator::blocking?"
+                    );
+                    match &self.sink {
+                        Some(sink) => sink(&line),
+                        None => eprintln!("{line}"),
+                    }
                 }
                 // The timeout only guards against a missed wake-up.
                 self.arrived.wait_for(&mut g, Duration::from_millis(5));

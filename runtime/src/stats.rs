@@ -1,4 +1,9 @@
 //! Telemetry: counters and pause histograms across cycles.
+//!
+//! Quantiles come from histograms with 3 significant digits, whose values
+//! are rounded up to their bucket's top; each histogram here also keeps its
+//! exact maximum and clamps every quantile to it, so no percentile exceeds
+//! the recorded maximum.
 
 use std::fmt;
 use std::time::Duration;
@@ -7,10 +12,19 @@ use gc::{CycleReport, Phase};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::config::Mode;
+use crate::log::mode_label;
+
 /// Collector statistics since the runtime started.
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct GcStats {
+    /// The mode the embedder asked for (`None` in statistics not taken
+    /// from a runtime).
+    pub requested_mode: Option<Mode>,
+    /// The mode that runs (differs from the requested one after a
+    /// fallback).
+    pub mode: Option<Mode>,
     /// Completed collections.
     pub cycles: u64,
     /// Total time mutators were stopped.
@@ -55,16 +69,51 @@ pub struct GcStats {
     pub paced: u64,
     /// Their total sleep (not a pause: the other threads ran).
     pub pacing: Duration,
-    pauses: Histogram<u64>,
-    safepoints: Histogram<u64>,
-    flip_pauses: Histogram<u64>,
-    fault_service: Histogram<u64>,
-    phase_hists: Vec<(Phase, Histogram<u64>)>,
+    pauses: Hist,
+    safepoints: Hist,
+    flip_pauses: Hist,
+    fault_service: Hist,
+    phase_hists: Vec<(Phase, Hist)>,
 }
 
-fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
-        .expect("1 ns .. 1 h at 3 digits is a valid histogram")
+/// A histogram of nanoseconds that also keeps the exact maximum.
+#[derive(Clone)]
+struct Hist {
+    h: Histogram<u64>,
+    max: u64,
+}
+
+impl Hist {
+    fn new() -> Hist {
+        Hist {
+            h: Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
+                .expect("1 ns .. 1 h at 3 digits is a valid histogram"),
+            max: 0,
+        }
+    }
+
+    fn record(&mut self, ns: u64) {
+        self.record_n(ns, 1);
+    }
+
+    /// Records `n` values of `ns`, clamped into the histogram's range
+    /// (hdrhistogram has no saturating form of `record_n`).
+    fn record_n(&mut self, ns: u64, n: u64) {
+        let ns = ns.clamp(1, self.h.high());
+        if self.h.record_n(ns, n).is_ok() && n > 0 {
+            self.max = self.max.max(ns);
+        }
+    }
+
+    /// The value at quantile `q` (0..=1), never above the maximum
+    /// recorded; zero when empty.
+    fn quantile(&self, q: f64) -> Duration {
+        Duration::from_nanos(if self.h.is_empty() {
+            0
+        } else {
+            self.h.value_at_quantile(q).min(self.max)
+        })
+    }
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -74,6 +123,8 @@ fn nanos(d: Duration) -> u64 {
 impl Default for GcStats {
     fn default() -> Self {
         GcStats {
+            requested_mode: None,
+            mode: None,
             cycles: 0,
             total_pause: Duration::ZERO,
             pause_count: 0,
@@ -94,10 +145,10 @@ impl Default for GcStats {
             handshake_time: Duration::ZERO,
             paced: 0,
             pacing: Duration::ZERO,
-            pauses: new_histogram(),
-            safepoints: new_histogram(),
-            flip_pauses: new_histogram(),
-            fault_service: new_histogram(),
+            pauses: Hist::new(),
+            safepoints: Hist::new(),
+            flip_pauses: Hist::new(),
+            fault_service: Hist::new(),
             phase_hists: Vec::new(),
         }
     }
@@ -107,6 +158,10 @@ impl Default for GcStats {
 #[derive(Serialize)]
 #[non_exhaustive]
 pub struct GcStatsJson {
+    /// The mode asked for.
+    pub mode_requested: Option<String>,
+    /// The mode that runs.
+    pub mode: Option<String>,
     /// Completed collections.
     pub cycles: u64,
     /// Total pause, ns.
@@ -178,15 +233,26 @@ fn add_total(totals: &mut Vec<(Phase, Duration)>, p: Phase, d: Duration) {
     }
 }
 
-fn quantile(h: &Histogram<u64>, q: f64) -> Duration {
-    Duration::from_nanos(if h.is_empty() {
-        0
-    } else {
-        h.value_at_quantile(q)
-    })
-}
-
 impl GcStats {
+    /// Empty statistics of a runtime that asked for `requested` and runs
+    /// `mode`.
+    pub fn for_modes(requested: Mode, mode: Mode) -> GcStats {
+        GcStats {
+            requested_mode: Some(requested),
+            mode: Some(mode),
+            ..GcStats::default()
+        }
+    }
+
+    /// Starts afresh, keeping the modes.
+    pub fn reset(&mut self) {
+        *self = GcStats {
+            requested_mode: self.requested_mode,
+            mode: self.mode,
+            ..GcStats::default()
+        };
+    }
+
     /// Accounts one finished cycle.
     pub fn record(&mut self, r: &CycleReport) {
         self.cycles += 1;
@@ -194,17 +260,14 @@ impl GcStats {
         for &p in &r.pauses {
             self.pause_count += 1;
             self.max_pause = self.max_pause.max(p);
-            self.pauses.saturating_record(nanos(p));
+            self.pauses.record(nanos(p));
         }
         if r.flip_pause > Duration::ZERO {
-            self.flip_pauses.saturating_record(nanos(r.flip_pause));
+            self.flip_pauses.record(nanos(r.flip_pause));
         }
         self.faults += r.faults;
         for &(ns, n) in &r.fault_service {
-            // Clamped like `saturating_record` (hdrhistogram has no
-            // saturating form of `record_n`).
-            let ns = ns.clamp(1, self.fault_service.high());
-            let _ = self.fault_service.record_n(ns, n);
+            self.fault_service.record_n(ns, n);
         }
         self.gc_cpu += r.gc_cpu;
         self.pages_compacted += r.pages_compacted as u64;
@@ -216,10 +279,10 @@ impl GcStats {
         for &(p, d) in &r.phases {
             add_total(&mut self.phase_totals, p, d);
             match self.phase_hists.iter_mut().find(|(q, _)| *q == p) {
-                Some((_, h)) => h.saturating_record(nanos(d)),
+                Some((_, h)) => h.record(nanos(d)),
                 None => {
-                    let mut h = new_histogram();
-                    h.saturating_record(nanos(d));
+                    let mut h = Hist::new();
+                    h.record(nanos(d));
                     self.phase_hists.push((p, h));
                 }
             }
@@ -238,7 +301,7 @@ impl GcStats {
         self.total_pause += d;
         self.pause_count += 1;
         self.max_pause = self.max_pause.max(d);
-        self.pauses.saturating_record(nanos(d));
+        self.pauses.record(nanos(d));
     }
 
     /// Accounts one sleep at a pacing threshold.
@@ -250,31 +313,27 @@ impl GcStats {
     /// Accounts one stop's time to safepoint: from the request until every
     /// running mutator thread had stopped.
     pub fn record_safepoint(&mut self, d: Duration) {
-        self.safepoints.saturating_record(nanos(d));
+        self.safepoints.record(nanos(d));
     }
 
     /// Time to safepoint at quantile `q` (0..=1), over every stop.
     pub fn safepoint_quantile(&self, q: f64) -> Duration {
-        quantile(&self.safepoints, q)
+        self.safepoints.quantile(q)
     }
 
-    /// Pause at quantile `q` (0..=1).
+    /// Pause at quantile `q` (0..=1), at most [`GcStats::max_pause`].
     pub fn pause_quantile(&self, q: f64) -> Duration {
-        Duration::from_nanos(if self.pause_count == 0 {
-            0
-        } else {
-            self.pauses.value_at_quantile(q)
-        })
+        self.pauses.quantile(q)
     }
 
     /// Flip pause at quantile `q` (zero in stw mode, which has none).
     pub fn flip_pause_quantile(&self, q: f64) -> Duration {
-        quantile(&self.flip_pauses, q)
+        self.flip_pauses.quantile(q)
     }
 
     /// Fault service time at quantile `q` (uffd modes).
     pub fn fault_service_quantile(&self, q: f64) -> Duration {
-        quantile(&self.fault_service, q)
+        self.fault_service.quantile(q)
     }
 
     /// Per-cycle time of `phase` at quantile `q` (0..=1); `max` is `q = 1`.
@@ -282,14 +341,14 @@ impl GcStats {
         self.phase_hists
             .iter()
             .find(|(p, _)| *p == phase)
-            .map_or(Duration::ZERO, |(_, h)| {
-                Duration::from_nanos(h.value_at_quantile(q))
-            })
+            .map_or(Duration::ZERO, |(_, h)| h.quantile(q))
     }
 
     /// The statistics as JSON-ready fields.
     pub fn to_json(&self) -> GcStatsJson {
         GcStatsJson {
+            mode_requested: self.requested_mode.map(|m| m.to_string()),
+            mode: self.mode.map(|m| m.to_string()),
             cycles: self.cycles,
             total_pause_ns: self.total_pause.as_nanos() as u64,
             pause_p50_ns: self.pause_quantile(0.5).as_nanos() as u64,
@@ -355,6 +414,40 @@ impl fmt::Display for GcStats {
             self.fault_service_quantile(0.99).as_secs_f64() * 1e6,
             self.gc_cpu.as_secs_f64(),
             self.last_live as f64 / (1 << 20) as f64
-        )
+        )?;
+        if let (Some(requested), Some(mode)) = (self.requested_mode, self.mode) {
+            write!(f, ", mode {}", mode_label(requested, mode))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_never_exceed_the_recorded_maximum() {
+        // 12.095 ms lies in a bucket whose top hdrhistogram reports as
+        // 12.099 ms: the p99 printed above the max.
+        let mut s = GcStats::default();
+        s.record_stall(Duration::from_nanos(12_095_000));
+        s.record_safepoint(Duration::from_nanos(12_095_000));
+        for q in [0.5, 0.99, 1.0] {
+            assert!(s.pause_quantile(q) <= s.max_pause, "q {q}");
+            assert_eq!(s.safepoint_quantile(q), Duration::from_nanos(12_095_000));
+        }
+        let text = s.to_string();
+        assert!(text.contains("p99 12.095ms max 12.095ms"), "{text}");
+    }
+
+    #[test]
+    fn the_summary_names_the_requested_mode_and_the_running_one_if_it_differs() {
+        let same = GcStats::for_modes(Mode::Uffd, Mode::Uffd).to_string();
+        assert!(same.ends_with(", mode uffd"), "{same}");
+        let mut fallback = GcStats::for_modes(Mode::UffdMove, Mode::Stw);
+        fallback.reset();
+        let text = fallback.to_string();
+        assert!(text.ends_with(", mode uffd-move (running stw)"), "{text}");
     }
 }

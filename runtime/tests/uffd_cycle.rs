@@ -2,8 +2,6 @@
 //! compactor, several threads faulting on the same pages, system calls on
 //! pages not compacted yet, and a full cycle in a process that dropped root.
 
-use std::os::unix::process::CommandExt;
-use std::process::Command;
 use std::time::Duration;
 
 use runtime::{AllocSpec, Mode, Mutator, RawValue, Runtime, Value};
@@ -223,8 +221,11 @@ fn make_resident_lets_a_system_call_read_a_page_not_yet_compacted() {
     m.verify().expect("heap valid");
 }
 
+#[path = "../../gc/tests/as_nobody/mod.rs"]
+mod as_nobody;
+use as_nobody::{NobodyCopy, NOBODY};
+
 const CHILD_ENV: &str = "RUNTIME_UFFD_UNPRIVILEGED_CHILD";
-const NOBODY: u32 = 65534;
 
 /// A full uffd cycle; returns an exit code naming the failed step.
 fn unprivileged_cycle() -> i32 {
@@ -280,8 +281,17 @@ fn a_process_without_root_runs_a_full_uffd_cycle() {
         assert_eq!(unprivileged_cycle(), 0, "uffd cycle as a non-root user");
         return;
     }
-    let exe = std::env::current_exe().expect("path of this test binary");
-    let status = Command::new(exe)
+    // A copy nobody can execute: the checkout may be private (under
+    // root's 0700 home).
+    let copy = match NobodyCopy::new() {
+        Ok(copy) => copy,
+        Err(reason) => {
+            eprintln!("SKIP uffd cycle as nobody: {reason}");
+            return;
+        }
+    };
+    let status = copy
+        .command()
         .args([
             "--exact",
             "unprivileged_child_entry",
@@ -289,11 +299,8 @@ fn a_process_without_root_runs_a_full_uffd_cycle() {
             "--nocapture",
         ])
         .env(CHILD_ENV, "1")
-        .current_dir("/")
-        .gid(NOBODY)
-        .uid(NOBODY)
         .status()
-        .expect("spawn the child as nobody");
+        .unwrap_or_else(|e| panic!("spawn {} as nobody: {e}", copy.path().display()));
     let meaning = match status.code() {
         Some(0) => "ok",
         Some(10) => "the runtime could not be built",

@@ -16,16 +16,20 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use benches::progress::{Counters, Progress, ProgressArgs};
 use benches::workload::{Churn, Rng};
 use clap::Parser;
 use gc::Phase;
 use runtime::{parse_size, Mode, Runtime};
 
 #[derive(Parser, Debug)]
-#[command(about = "Compaction throughput per mode, mutator idle")]
+#[command(version, about = "Compaction throughput per mode, mutator idle")]
 struct Args {
-    /// Live heap to build, e.g. 256M, 1G.
-    #[arg(long, default_value = "256M", value_parser = parse_size)]
+    /// Live heap to build, in bytes with an optional K/M/G suffix (binary
+    /// units), e.g. 256M, 1G.
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
     live: usize,
     /// Repetitions (modes interleaved within each).
     #[arg(long, default_value_t = 3)]
@@ -33,6 +37,7 @@ struct Args {
     /// Comma-separated modes.
     #[arg(
         long,
+        value_enum,
         default_value = "stw,uffd-workers,uffd-move,sigbus,uffd",
         value_delimiter = ','
     )]
@@ -41,10 +46,12 @@ struct Args {
     /// page, e.g. 0.9; `off` for none; `default` for the heap's default).
     #[arg(long, default_value = "default", value_delimiter = ',', value_parser = parse_threshold)]
     dense_prefix: Vec<Threshold>,
-    /// Fraction of churn steps that replace a live node (the rest only
+    /// Fraction (0 to 1) of churn steps that replace a live node (the rest only
     /// allocate garbage); lower keeps the lower heap denser.
     #[arg(long, default_value_t = 1.0)]
     replace: f64,
+    #[command(flatten)]
+    progress: ProgressArgs,
 }
 
 /// A dense-prefix threshold to run with.
@@ -102,9 +109,17 @@ struct Run {
 }
 
 /// One full collection of `live` bytes in `mode` with `threshold`.
-fn one(mode: Mode, threshold: Threshold, args: &Args, seed: u64) -> Result<Run, String> {
+fn one(
+    mode: Mode,
+    threshold: Threshold,
+    args: &Args,
+    seed: u64,
+    counters: &Arc<Counters>,
+) -> Result<Run, String> {
     let live = args.live;
+    let count = counters.clone();
     let rt = Runtime::builder()
+        .on_pause_event(move |e| count.count_cycles(e))
         .mode(mode)
         .heap_limit(live * 4)
         .build()
@@ -118,6 +133,8 @@ fn one(mode: Mode, threshold: Threshold, args: &Args, seed: u64) -> Result<Run, 
     }
     let mut m = rt.mutator().map_err(|e| e.to_string())?;
     let mut churn = Churn::build(&mut m, live, seed).map_err(|e| e.to_string())?;
+    counters.add_allocations(churn.allocations);
+    let mut counted = churn.allocations;
     // Allocate until about as much garbage as live data lies between the
     // nodes (each step allocates about 200 bytes); a `replace` fraction of
     // the steps replaces a live node.
@@ -130,6 +147,10 @@ fn one(mode: Mode, threshold: Threshold, args: &Args, seed: u64) -> Result<Run, 
             churn.garbage_step(&mut m)
         }
         .map_err(|e| e.to_string())?;
+        if churn.allocations - counted >= 4096 {
+            counters.add_allocations(churn.allocations - counted);
+            counted = churn.allocations;
+        }
     }
     m.finish_cycle().map_err(|e| e.to_string())?;
     rt.reset_stats();
@@ -168,9 +189,11 @@ fn run(args: &Args) -> Result<(), String> {
         .collect();
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); configs.len()];
     let mut last: Vec<Option<Run>> = configs.iter().map(|_| None).collect();
+    let counters = Counters::new();
+    let progress = Progress::start("compactbench", &args.progress, counters.clone(), None);
     for rep in 0..args.reps {
         for (i, &(mode, threshold)) in configs.iter().enumerate() {
-            let r = one(mode, threshold, args, 42 + rep as u64)?;
+            let r = one(mode, threshold, args, 42 + rep as u64, &counters)?;
             eprintln!(
                 "compactbench: rep {rep} {mode} dense-prefix {threshold}: {:.1} ms, {} of {} pages dense",
                 r.compact.as_secs_f64() * 1e3,
@@ -181,9 +204,10 @@ fn run(args: &Args) -> Result<(), String> {
             last[i] = Some(r);
         }
     }
+    drop(progress);
     println!(
-        "live {} MiB, mutator idle, replace {}, medians of {} (compaction incl. stw's populate):",
-        args.live >> 20,
+        "live {:.1} MiB, mutator idle, replace {}, medians of {} (compaction incl. stw's populate):",
+        args.live as f64 / (1u64 << 20) as f64,
         args.replace,
         args.reps
     );

@@ -23,6 +23,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+use benches::progress::{Counters, Progress, ProgressArgs};
 use benches::workload::{Churn, Rng, BUCKET_SLOTS};
 use clap::Parser;
 use gc::compact::concurrent::sigbus::faults_served;
@@ -30,13 +31,17 @@ use hdrhistogram::Histogram;
 use runtime::{parse_size, Mode, Runtime};
 
 #[derive(Parser)]
-#[command(about = "Mutator-observed fault latency during concurrent compaction")]
+#[command(
+    version,
+    about = "Mutator-observed fault latency during concurrent compaction"
+)]
 struct Args {
-    /// Compaction mode.
-    #[arg(long, default_value = "uffd")]
+    /// Compaction mode (a uffd mode: stw has no faults).
+    #[arg(long, value_enum, default_value_t = Mode::Uffd)]
     mode: Mode,
-    /// Live heap, e.g. 256M, 1G.
-    #[arg(long, default_value = "1G", value_parser = parse_size)]
+    /// Live heap in bytes with an optional K/M/G suffix (binary units),
+    /// e.g. 256M, 1G.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
     live: usize,
     /// Collections to read through.
     #[arg(long, default_value_t = 3)]
@@ -44,12 +49,14 @@ struct Args {
     /// Timed reads per collection (the compaction usually ends before).
     #[arg(long, default_value_t = 400_000)]
     reads: usize,
-    /// A load slower than this counts as a faulting one.
-    #[arg(long, default_value_t = 2_000)]
+    /// A load slower than this many nanoseconds counts as a slow one.
+    #[arg(long, value_name = "NS", default_value_t = 2_000)]
     threshold_ns: u64,
     /// PRNG seed.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    #[command(flatten)]
+    progress: ProgressArgs,
 }
 
 fn main() {
@@ -59,12 +66,19 @@ fn main() {
     }
 }
 
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1u64 << 20) as f64
+}
+
 fn us(h: &Histogram<u64>, q: f64) -> f64 {
     h.value_at_quantile(q) as f64 / 1e3
 }
 
 fn run(args: &Args) -> Result<(), String> {
+    let counters = Counters::new();
+    let count = counters.clone();
     let rt = Runtime::builder()
+        .on_pause_event(move |e| count.count_cycles(e))
         .mode(args.mode)
         .heap_limit(args.live * 5 / 2)
         .build()
@@ -77,14 +91,21 @@ fn run(args: &Args) -> Result<(), String> {
         ));
     }
     eprintln!("fault-observed: {}", rt.describe());
+    let progress = Progress::start("fault-observed", &args.progress, counters.clone(), None);
     let mut m = rt.mutator().map_err(|e| e.to_string())?;
     let mut churn = Churn::build(&mut m, args.live, args.seed).map_err(|e| e.to_string())?;
+    counters.add_allocations(churn.allocations);
     eprintln!(
-        "fault-observed: built {} MiB live; scattering",
-        args.live >> 20
+        "fault-observed: built {:.1} MiB live; scattering",
+        mib(args.live)
     );
-    for _ in 0..args.live / 200 {
+    for i in 0..args.live / 200 {
         churn.step(&mut m).map_err(|e| e.to_string())?;
+        if i % 4096 == 0 {
+            counters
+                .allocations
+                .store(churn.allocations, std::sync::atomic::Ordering::Relaxed);
+        }
     }
     m.finish_cycle().map_err(|e| e.to_string())?;
     let mut observed =
@@ -137,11 +158,12 @@ fn run(args: &Args) -> Result<(), String> {
             3 * args.reads
         );
     }
+    drop(progress);
     let stats = rt.stats();
     println!(
-        "mode {}, live {} MiB, {} cycles: {} of {loads} loads slower than {} ns; the runtime counted {faults} faults",
+        "mode {}, live {:.1} MiB, {} cycles: {} of {loads} loads slower than {} ns; the runtime counted {faults} faults",
         args.mode,
-        args.live >> 20,
+        mib(args.live),
         args.cycles,
         observed.len(),
         args.threshold_ns,

@@ -5,61 +5,83 @@
 //!
 //! `cargo run --release -p benches --bin gc-stress -- --threads 4 --seconds 30 --mode uffd --seed 1 [--live 32M] [--json out.json]`
 //!
+//! The JSON holds the summary and the run's timeline (every pause with its
+//! start, length and kind, and the heap in use over time) for `gc-plot`.
+//!
 //! Exit codes: 0 all checks passed; 1 a check, verification, allocation or
 //! thread failed (the failures are printed); 2 bad arguments or setup;
 //! 3 the watchdog saw no progress (a deadlock).
 
 use std::time::Duration;
 
+use benches::progress::ProgressArgs;
 use benches::stress::{run, StressConfig};
 use clap::Parser;
 use runtime::{parse_size, Mode};
 
 #[derive(Parser, Debug)]
-#[command(about = "Stress test: threads mutating shared object graphs, checked continuously")]
+#[command(
+    version,
+    about = "Stress test: threads mutating shared object graphs, checked continuously"
+)]
 struct Args {
     /// Mutator threads running at any time.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, value_name = "THREADS", default_value_t = 4)]
     threads: usize,
     /// Length of the run in seconds.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     seconds: f64,
-    /// Compaction mode: stw, uffd-copy, uffd-workers, uffd-move, sigbus, uffd.
-    #[arg(long, default_value = "uffd")]
+    /// Compaction mode.
+    #[arg(long, value_enum, default_value_t = Mode::Uffd)]
     mode: Mode,
     /// Seed of the workers' generators.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Live heap to aim for, spread over the threads (e.g. 32M).
-    #[arg(long, default_value = "32M", value_parser = parse_size)]
+    /// Live heap to aim for, spread over the threads, in bytes with an
+    /// optional K/M/G suffix (binary units), e.g. 32M.
+    #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = parse_size)]
     live: usize,
-    /// Heap limit (default: 4x the live heap).
-    #[arg(long, value_parser = parse_size)]
+    /// Heap limit in bytes with an optional K/M/G suffix (default: 4x the
+    /// live heap).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     heap_limit: Option<usize>,
-    /// Objects of at least this size go to the non-moving space.
-    #[arg(long, default_value = "32K", value_parser = parse_size)]
+    /// Objects of at least this many bytes (K/M/G suffix allowed) go to the
+    /// non-moving space.
+    #[arg(long, value_name = "SIZE", default_value = "32K", value_parser = parse_size)]
     large_object_threshold: usize,
-    /// Whether the runtime verifies the heap after every full collection
-    /// (`--verify-collections false` to rely on the periodic verification
-    /// only).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    verify_collections: bool,
-    /// Abort with exit code 3 when no thread made progress this long.
-    #[arg(long, default_value_t = 60)]
+    /// Do not have the runtime verify the heap after every full collection
+    /// (the periodic verification still runs).
+    #[arg(long)]
+    no_verify_collections: bool,
+    /// Abort with exit code 3 when no thread made progress this many
+    /// seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     watchdog_seconds: u64,
     /// Mean operations of a worker thread before a new one replaces it.
     #[arg(long, default_value_t = StressConfig::default().lifetime_ops)]
     lifetime_ops: u64,
-    /// Seconds between progress lines on stderr (0: none).
-    #[arg(long, default_value_t = 5.0)]
-    progress_seconds: f64,
-    /// Also write the summary as JSON here.
-    #[arg(long)]
+    /// Milliseconds between samples of the heap in use for the JSON's
+    /// timeline.
+    #[arg(long, value_name = "MS", default_value_t = 10.0)]
+    sample_ms: f64,
+    /// Also write the summary and the timeline as JSON here.
+    #[arg(long, value_name = "FILE")]
     json: Option<std::path::PathBuf>,
+    /// Print the name of every mode, one a line, and exit (for scripts).
+    #[arg(long)]
+    list_modes: bool,
+    #[command(flatten)]
+    progress: ProgressArgs,
 }
 
 fn main() {
     let args = Args::parse();
+    if args.list_modes {
+        for m in Mode::ALL {
+            println!("{m}");
+        }
+        return;
+    }
     if !(args.seconds.is_finite() && args.seconds >= 0.0) || args.threads == 0 {
         eprintln!("gc-stress: --seconds must be a non-negative number and --threads at least 1");
         std::process::exit(2);
@@ -72,11 +94,12 @@ fn main() {
         live: args.live,
         heap_limit: args.heap_limit,
         large_object_threshold: args.large_object_threshold,
-        verify_collections: args.verify_collections,
+        verify_collections: !args.no_verify_collections,
         watchdog: Duration::from_secs(args.watchdog_seconds),
         lifetime_ops: args.lifetime_ops,
-        progress: (args.progress_seconds > 0.0)
-            .then(|| Duration::from_secs_f64(args.progress_seconds)),
+        progress: (!args.progress.no_progress && args.progress.progress_seconds > 0.0)
+            .then(|| Duration::from_secs_f64(args.progress.progress_seconds)),
+        sample_interval: Duration::from_secs_f64(args.sample_ms.max(0.1) / 1e3),
         ..StressConfig::default()
     };
     let report = match run(&config) {

@@ -6,6 +6,10 @@
 //!
 //! `cargo run --release -p benches --bin pausebench -- --mode uffd --live 256M --seconds 10 [--threads 4] [--json out.json]`
 //!
+//! The JSON also holds the churn's timeline (every pause with its start,
+//! length and kind, and the heap in use every `--sample-ms`), which
+//! `gc-plot` draws.
+//!
 //! With `--threads N`, N mutator threads each build and churn a 1/N share
 //! of the live heap; pauses stop them all.
 //!
@@ -18,6 +22,8 @@ use std::sync::{Arc, Barrier, Mutex};
 
 use benches::mmu::mmu;
 use benches::procstat::{peak_rss, process_cpu, reset_peak_rss};
+use benches::progress::{Counters, Progress, ProgressArgs};
+use benches::timeline::{Recorder, Timeline};
 use benches::workload::Churn;
 use clap::Parser;
 use gc::Phase;
@@ -26,39 +32,55 @@ use runtime::{parse_size, GcStats, Mode, Runtime};
 use serde::Serialize;
 
 #[derive(Parser, Debug)]
-#[command(about = "Pause-time benchmark: a live heap under allocation churn")]
+#[command(
+    version,
+    about = "Pause-time benchmark: a live heap under allocation churn"
+)]
 struct Args {
-    /// Compaction mode: stw, uffd-copy or uffd.
-    #[arg(long, default_value = "uffd")]
+    /// Compaction mode.
+    #[arg(long, value_enum, default_value_t = Mode::Uffd)]
     mode: Mode,
-    /// Live heap to keep, e.g. 64M, 256M, 1G.
-    #[arg(long, default_value = "256M", value_parser = parse_size)]
+    /// Live heap to keep, in bytes with an optional K/M/G suffix (binary
+    /// units), e.g. 64M, 256M, 1G.
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
     live: usize,
     /// Seconds of churn after the live heap is built.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     seconds: f64,
-    /// Heap limit (default: 2.5x the live heap).
-    #[arg(long, value_parser = parse_size)]
+    /// Heap limit in bytes with an optional K/M/G suffix (default: 2.5x the
+    /// live heap).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     heap_limit: Option<usize>,
-    /// Threads serving faults (uffd modes).
-    #[arg(long, default_value_t = 1)]
+    /// Threads serving faults (uffd modes without SIGBUS).
+    #[arg(long, value_name = "THREADS", default_value_t = 1)]
     fault_workers: usize,
     /// Threads compacting concurrently (uffd modes; default: the runtime's,
     /// `GC_COMPACT_THREADS` or one per CPU).
-    #[arg(long)]
+    #[arg(long, value_name = "THREADS")]
     compact_threads: Option<usize>,
-    /// Verify the churn structure after the run.
-    #[arg(long, default_value_t = true)]
-    check: bool,
+    /// Do not verify the churn structure after the run (verified by
+    /// default).
+    #[arg(long)]
+    no_check: bool,
     /// PRNG seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Mutator threads, each churning its share of the live heap.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, value_name = "THREADS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: u16,
-    /// Write the results as JSON here.
-    #[arg(long)]
+    /// Milliseconds between samples of the heap in use for the JSON's
+    /// timeline.
+    #[arg(long, value_name = "MS", default_value_t = 10.0)]
+    sample_ms: f64,
+    /// Write the results as JSON here (with the timeline of pauses and
+    /// heap use that gc-plot draws).
+    #[arg(long, value_name = "FILE")]
     json: Option<std::path::PathBuf>,
+    /// Print the name of every mode, one a line, and exit (for scripts).
+    #[arg(long)]
+    list_modes: bool,
+    #[command(flatten)]
+    progress: ProgressArgs,
 }
 
 #[derive(Serialize)]
@@ -148,6 +170,8 @@ struct Report {
     mmu: Vec<MmuJson>,
     compaction_bytes_per_second: f64,
     memcpy_bytes_per_second: f64,
+    /// Every pause of the churn and the heap in use over time.
+    timeline: Timeline,
 }
 
 fn ns(d: Duration) -> u64 {
@@ -159,6 +183,12 @@ const BATCH: u64 = 4096;
 
 fn main() {
     let args = Args::parse();
+    if args.list_modes {
+        for m in Mode::ALL {
+            println!("{m}");
+        }
+        return;
+    }
     if let Err(e) = run(&args) {
         eprintln!("pausebench: {e}");
         std::process::exit(1);
@@ -168,6 +198,8 @@ fn main() {
 /// What one churning thread did.
 struct ThreadResult {
     batches: Histogram<u64>,
+    /// The longest batch, exact (the histogram rounds up).
+    batch_max: u64,
     allocations: u64,
     ops: u64,
 }
@@ -186,6 +218,7 @@ fn churn_thread(
     built: &Barrier,
     go: &Barrier,
     start: &Mutex<Option<Instant>>,
+    counters: &Counters,
 ) -> Result<ThreadResult, String> {
     let mut m = rt.mutator().map_err(|e| e.to_string())?;
     let share = args.live / args.threads as usize;
@@ -200,19 +233,25 @@ fn churn_thread(
     let deadline = Duration::from_secs_f64(args.seconds);
     let (allocs_before, ops_before) = (churn.allocations, churn.ops);
     let mut batches = new_histogram()?;
+    let mut batch_max = 0;
     while start.elapsed() < deadline {
         let t = Instant::now();
+        let allocs = churn.allocations;
         for _ in 0..BATCH {
             churn.step(&mut m).map_err(|e| e.to_string())?;
         }
-        batches.saturating_record(ns(t.elapsed()).max(1));
+        let d = ns(t.elapsed()).max(1);
+        batches.saturating_record(d);
+        batch_max = batch_max.max(d);
+        counters.add_allocations(churn.allocations - allocs);
     }
-    if args.check {
+    if !args.no_check {
         let n = churn.check(&m)?;
         eprintln!("pausebench: thread {t}: structure checked ({n} nodes)");
     }
     Ok(ThreadResult {
         batches,
+        batch_max,
         allocations: churn.allocations - allocs_before,
         ops: churn.ops - ops_before,
     })
@@ -222,7 +261,13 @@ fn run(args: &Args) -> Result<(), String> {
     let limit = args.heap_limit.unwrap_or(args.live / 2 * 5);
     let spans: Arc<Mutex<Vec<(Instant, Duration)>>> = Arc::default();
     let sink = spans.clone();
-    let mut builder = Runtime::builder();
+    let counters = Counters::new();
+    let recorder = Recorder::new(Duration::from_secs_f64(args.sample_ms.max(0.1) / 1e3));
+    let (count, record) = (counters.clone(), recorder.clone());
+    let mut builder = Runtime::builder().on_pause_event(move |e| {
+        count.count_cycles(e);
+        record.pause(e);
+    });
     if let Some(n) = args.compact_threads {
         builder = builder.compaction_threads(n);
     }
@@ -242,10 +287,10 @@ fn run(args: &Args) -> Result<(), String> {
     }
     eprintln!("pausebench: compaction: {}", rt.describe());
     eprintln!(
-        "pausebench: {} thread(s) building {} MiB live (limit {} MiB)...",
+        "pausebench: {} thread(s) building {:.1} MiB live (limit {:.1} MiB)...",
         args.threads,
-        args.live >> 20,
-        limit >> 20
+        mib(args.live),
+        mib(limit)
     );
     let n = args.threads as usize;
     let (built, go) = (Barrier::new(n + 1), Barrier::new(n + 1));
@@ -254,7 +299,8 @@ fn run(args: &Args) -> Result<(), String> {
         let workers: Vec<_> = (0..args.threads)
             .map(|t| {
                 let (rt, built, go, start_at) = (&rt, &built, &go, &start_at);
-                s.spawn(move || churn_thread(rt, args, t, built, go, start_at))
+                let counters = &counters;
+                s.spawn(move || churn_thread(rt, args, t, built, go, start_at, counters))
             })
             .collect();
         let mut m = rt.mutator().map_err(|e| e.to_string())?;
@@ -265,12 +311,14 @@ fn run(args: &Args) -> Result<(), String> {
         rt.reset_stats();
         reset_peak_rss();
         eprintln!(
-            "pausebench: live {} MiB measured; churning for {}s",
-            live_measured >> 20,
+            "pausebench: live {:.1} MiB measured; churning for {}s",
+            mib(live_measured),
             args.seconds
         );
         let cpu_before = process_cpu();
         let start = Instant::now();
+        recorder.start_sampling(&rt);
+        let progress = Progress::start("pausebench", &args.progress, counters.clone(), None);
         *start_at.lock().map_err(|e| e.to_string())? = Some(start);
         m.blocking(|| go.wait());
         let results: Vec<Result<ThreadResult, String>> = m.blocking(|| {
@@ -283,6 +331,7 @@ fn run(args: &Args) -> Result<(), String> {
                 .collect()
         });
         let elapsed = start.elapsed();
+        drop(progress);
         rt.quiesce();
         Ok::<_, String>((
             results,
@@ -293,12 +342,14 @@ fn run(args: &Args) -> Result<(), String> {
         ))
     })?;
     let mmu_windows = mmu_table(&spans, start, elapsed);
+    let timeline = recorder.finish(start, elapsed, limit);
     let process_cpu_used = cpu_used;
     let peak = peak_rss().unwrap_or(0);
     let mut batches = new_histogram()?;
-    let (mut allocations, mut operations) = (0, 0);
+    let (mut allocations, mut operations, mut batch_max) = (0, 0, 0);
     for r in results {
         let r = r?;
+        batch_max = batch_max.max(r.batch_max);
         batches.add(&r.batches).map_err(|e| e.to_string())?;
         allocations += r.allocations;
         operations += r.ops;
@@ -343,13 +394,15 @@ fn run(args: &Args) -> Result<(), String> {
         allocations_per_second: allocations as f64 / elapsed.as_secs_f64(),
         operations,
         batch_ops: BATCH,
-        batch_p50_ns: batches.value_at_quantile(0.5),
-        batch_p99_ns: batches.value_at_quantile(0.99),
-        batch_max_ns: batches.max(),
+        // Quantiles clamped to the maximum (hdrhistogram rounds up).
+        batch_p50_ns: batches.value_at_quantile(0.5).min(batch_max),
+        batch_p99_ns: batches.value_at_quantile(0.99).min(batch_max),
+        batch_max_ns: batch_max,
         peak_rss_bytes: peak,
         mmu: mmu_windows,
         compaction_bytes_per_second: compaction_rate(&stats, live_measured),
         memcpy_bytes_per_second: measure_memcpy(live_measured.max(1 << 20)),
+        timeline,
     };
     print_report(&report);
     if let Some(path) = &args.json {
@@ -411,15 +464,19 @@ fn ms(n: u64) -> f64 {
     n as f64 / 1e6
 }
 
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1u64 << 20) as f64
+}
+
 fn print_report(r: &Report) {
     println!(
-        "mode {} (requested {}): {}; {} thread(s), live {} MiB, limit {} MiB, {:.1}s churn",
+        "mode {} (requested {}): {}; {} thread(s), live {:.1} MiB, limit {:.1} MiB, {:.1}s churn",
         r.mode,
         r.mode_requested,
         r.compaction,
         r.threads,
-        r.live_bytes_measured >> 20,
-        r.heap_limit_bytes >> 20,
+        mib(r.live_bytes_measured),
+        mib(r.heap_limit_bytes),
         r.churn_seconds
     );
     println!(
@@ -487,13 +544,13 @@ fn print_report(r: &Report) {
         .collect();
     println!("minimum mutator utilisation: {}", mmu.join(", "));
     println!(
-        "throughput {:.2} M allocs/s, {}-op batches p50 {:.2}ms p99 {:.2}ms max {:.2}ms, peak RSS {} MiB, compaction {:.2} GB/s vs memcpy {:.2} GB/s",
+        "throughput {:.2} M allocs/s, {}-op batches p50 {:.2}ms p99 {:.2}ms max {:.2}ms, peak RSS {:.1} MiB, compaction {:.2} GB/s vs memcpy {:.2} GB/s",
         r.allocations_per_second / 1e6,
         r.batch_ops,
         ms(r.batch_p50_ns),
         ms(r.batch_p99_ns),
         ms(r.batch_max_ns),
-        r.peak_rss_bytes >> 20,
+        mib(r.peak_rss_bytes),
         r.compaction_bytes_per_second / 1e9,
         r.memcpy_bytes_per_second / 1e9
     );

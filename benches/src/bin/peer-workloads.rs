@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use benches::peers::{self, GcBenchParams, LiveHeapParams, PeerError};
 use benches::procstat::peak_rss;
+use benches::progress::{Progress, ProgressArgs};
 use clap::{Parser, Subcommand};
 use runtime::{Mode, Runtime};
 
@@ -37,12 +38,15 @@ const MIN_LIMIT: usize = 256 << 20;
 #[derive(Parser, Debug)]
 #[command(
     name = "peer-workloads",
-    about = "The peer GC kit's workloads on the project's runtime (PROJECT_CMD of shared/peers/run.sh)"
+    version,
+    about = "The peer GC kit's workloads on the project's runtime (the kit's PROJECT_CMD)"
 )]
 struct Cli {
-    /// Compaction mode: stw, uffd-copy or uffd (default: GC_MODE, else stw).
-    #[arg(long)]
+    /// Compaction mode (default: GC_MODE, else uffd).
+    #[arg(long, value_enum)]
     mode: Option<Mode>,
+    #[command(flatten)]
+    progress: ProgressArgs,
     #[command(subcommand)]
     workload: Workload,
 }
@@ -64,7 +68,7 @@ enum Workload {
     Liveheap {
         /// Live map size in MiB.
         live_mib: Option<u64>,
-        /// Churn operations, in millions (fractions allowed).
+        /// Churn operations, in millions (fractions allowed, e.g. 0.5).
         ops_m: Option<f64>,
         /// Short-lived entries per operation.
         garbage: Option<u32>,
@@ -164,11 +168,14 @@ fn run(cli: &Cli) -> Result<i32, (i32, String)> {
     let plan = Plan::from_cli(&cli.workload).map_err(|e| (2, e))?;
     let pauses: Arc<Mutex<Vec<Duration>>> = Arc::default();
     let log = pauses.clone();
-    let mut builder = Runtime::builder().on_pause(move |d| {
-        if let Ok(mut v) = log.lock() {
-            v.push(d);
-        }
-    });
+    let count = peers::counters().clone();
+    let mut builder = Runtime::builder()
+        .on_pause(move |d| {
+            if let Ok(mut v) = log.lock() {
+                v.push(d);
+            }
+        })
+        .on_pause_event(move |e| count.count_cycles(e));
     if let Some(m) = cli.mode {
         builder = builder.mode(m);
     }
@@ -188,6 +195,12 @@ fn run(cli: &Cli) -> Result<i32, (i32, String)> {
     let name = format!("project-{}", rt.requested_mode());
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    let progress = Progress::start(
+        "peer-workloads",
+        &cli.progress,
+        peers::counters().clone(),
+        None,
+    );
 
     let result = match &plan {
         Plan::GcBench(p) => peers::gcbench(&mut m, &mut out, &name, p).map(|()| 0),
@@ -196,6 +209,7 @@ fn run(cli: &Cli) -> Result<i32, (i32, String)> {
             peers::liveheap(&mut m, &mut out, &name, p).map(|o| if o.ok { 0 } else { 1 })
         }
     };
+    drop(progress);
     drop(m);
     // a concurrent compaction still running is waited for, so that its
     // pause is reported too (not timed: the workload has printed its figures)

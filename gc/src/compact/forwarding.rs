@@ -33,6 +33,7 @@
 //! (such an object stays whole where it is); a dead object crossing it is
 //! cut there by the filler.
 
+use crate::error::HeapError;
 use crate::heap::{Heap, PAGE_SIZE};
 use crate::mark::bitmap::Bitmap;
 use crate::object::{ObjRef, WORD};
@@ -146,21 +147,27 @@ impl ForwardingPlan {
     /// `old_top`, with the heap's dense-prefix threshold. Costs O(chunks):
     /// one popcount per 512 bytes of heap.
     #[doc(hidden)]
-    pub fn build(heap: &Heap, old_top: usize) -> ForwardingPlan {
+    /// `Err` if the plan's chunk table cannot be mapped.
+    pub fn build(heap: &Heap, old_top: usize) -> Result<ForwardingPlan, HeapError> {
         ForwardingPlan::build_with_threshold(heap, old_top, heap.dense_prefix_threshold())
     }
 
     /// [`ForwardingPlan::build`] with a given dense-prefix threshold (1.0 or
     /// more: no prefix).
     #[doc(hidden)]
-    pub fn build_with_threshold(heap: &Heap, old_top: usize, threshold: f64) -> ForwardingPlan {
+    pub fn build_with_threshold(
+        heap: &Heap,
+        old_top: usize,
+        threshold: f64,
+    ) -> Result<ForwardingPlan, HeapError> {
         let base = heap.moving().base();
         let mut plan = ForwardingPlan {
             base,
             // One entry per chunk of the space, plus the end.
             chunk_table: heap
                 .plan_tables()
-                .take(heap.moving().capacity().div_ceil(WORD * 64) + 1),
+                .take(heap.moving().capacity().div_ceil(WORD * 64) + 1)
+                .map_err(HeapError::SideTable)?,
             chunks: 0,
             tables: heap.plan_tables().clone(),
             page_first: Vec::new(),
@@ -170,7 +177,7 @@ impl ForwardingPlan {
         };
         plan.push_chunk(plan.prefix_dead(&heap.marks().live, 0), 0);
         plan.extend(heap, old_top);
-        plan
+        Ok(plan)
     }
 
     /// Dead words of the dense prefix in chunk `c` (counted as live).

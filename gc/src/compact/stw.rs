@@ -6,8 +6,11 @@
 //! space stays mapped, empty there); update the dense prefix's pages where
 //! they are and compute every other live to-space page straight into place;
 //! fix the non-moving objects and the roots; sweep; give the from-space
-//! back.
+//! back. Where the flip fails (`mremap` denied or failing), from-space is
+//! filled by copying instead; where that fails too, or the plan's table
+//! cannot be mapped, the cycle is abandoned with the heap as it was.
 
+use std::fmt::Display;
 use std::time::{Duration, Instant};
 
 use crate::compact::forwarding::{ForwardingPlan, PAGE_WORDS};
@@ -20,6 +23,12 @@ use crate::mark::tracer::mark;
 use crate::roots::RootSet;
 
 /// Runs one stop-the-world collection.
+///
+/// A failed step is either worked around (a failed flip copies from-space
+/// instead, a failed release is noted) or, before anything moved, abandons
+/// the cycle: the heap and the roots are then exactly as before, the marks
+/// cleared, and the report says why in its notes (`Ok`: the runtime
+/// continues). `Err` is left for nothing at present.
 ///
 /// # Safety
 /// Every mutator of `heap` is stopped (none allocates or writes until this
@@ -39,37 +48,85 @@ pub unsafe fn collect(heap: &Heap, roots: &mut dyn RootSet) -> Result<CycleRepor
     timer.lap(&mut report, Phase::Mark);
 
     let old_top = heap.moving().top();
-    let plan = ForwardingPlan::build(heap, old_top);
-    timer.lap(&mut report, Phase::Forward);
+    match ForwardingPlan::build(heap, old_top) {
+        Ok(plan) => {
+            timer.lap(&mut report, Phase::Forward);
+            if let Err(e) = compact_in_pause(heap, &plan, roots, &mut report, &mut timer) {
+                abandon(heap, old_top, &mut report, &e);
+            }
+        }
+        Err(e) => abandon(heap, old_top, &mut report, &e),
+    }
 
+    report.finish(heap.used_bytes(), start.elapsed(), start.elapsed());
+    report.gc_cpu = thread_cpu().saturating_sub(cpu);
+    Ok(report)
+}
+
+/// Gives up a cycle before anything moved: clears what marking set (marks
+/// below `old_top` and in the non-moving space) and notes why. The heap and
+/// the roots are as they were before the cycle.
+pub(crate) fn abandon(heap: &Heap, old_top: usize, report: &mut CycleReport, why: &dyn Display) {
+    let marks = heap.marks();
+    // Objects allocated marked during a concurrent marking lie up to the
+    // current top.
+    let top = old_top.max(heap.moving().top());
+    marks.moving.clear_below(top);
+    marks.live.clear_below(top);
+    marks.non_moving.clear_below(heap.non_moving().high_water());
+    report.notes.push(format!(
+        "cycle abandoned ({why}): nothing was moved, the heap is as before"
+    ));
+}
+
+/// Compacts the moving space and updates and sweeps the non-moving space
+/// in the pause, for `plan` (marking done, every mutator stopped, its TLAB
+/// retired, the moving space unregistered from userfaultfd). Shared by the
+/// stop-the-world mode and the concurrent modes' fallback.
+///
+/// The moving space's pages above the dense prefix go to from-space with
+/// the DONTUNMAP flip; where that fails (say `mremap` is denied), from-space
+/// is mapped and the live data copied there instead (O(used) more work,
+/// noted). `Err` only if neither worked, before anything moved: the caller
+/// then abandons the cycle.
+pub(crate) fn compact_in_pause(
+    heap: &Heap,
+    plan: &ForwardingPlan,
+    roots: &mut dyn RootSet,
+    report: &mut CycleReport,
+    timer: &mut PhaseTimer,
+) -> Result<(), HeapError> {
+    let old_top = plan.old_top();
     // The dense prefix's whole pages stay: nothing in them moves.
     let in_place = plan.dense_pages();
     let skip = in_place * PAGE_SIZE;
     if skip < heap.space_bytes() {
-        let flip = heap.engine().flip(
-            heap.moving().base() + skip,
+        let base = heap.moving().base();
+        match heap.engine().flip(
+            base + skip,
             heap.from_base() + skip,
             heap.space_bytes() - skip,
-        )?;
-        report.flip_cost = Some(flip.cost);
+        ) {
+            Ok(flip) => report.flip_cost = Some(flip.cost),
+            Err(e) => copy_to_from_space(heap, plan, skip, report, &e)?,
+        }
     }
-    timer.lap(&mut report, Phase::Flip);
+    timer.lap(report, Phase::Flip);
 
-    fill_in_place(heap, &plan, in_place, &mut report, &mut timer);
-    let pc = PageComputer::new(heap, &plan);
+    fill_in_place(heap, plan, in_place, report, timer);
+    let pc = PageComputer::new(heap, plan);
 
     let nm = heap.non_moving();
     let nm_top = nm.high_water();
     update_references(&pc, heap, nm.base(), nm_top, 0);
     roots.for_each_root(&mut |v| *v = pc.fix_value(*v));
-    timer.lap(&mut report, Phase::UpdateRefs);
+    timer.lap(report, Phase::UpdateRefs);
 
     let (_, freed) = sweep(heap, 0);
     report.non_moving_freed_bytes = freed;
-    timer.lap(&mut report, Phase::Sweep);
+    timer.lap(report, Phase::Sweep);
 
-    heap.engine()
-        .release(heap.reservation(), heap.from_base(), heap.space_bytes())?;
+    release_from_space(heap, &mut report.notes);
     // SAFETY: the world is stopped and the plan's live data ends at its
     // new top.
     unsafe { heap.moving().reset_top(plan.new_top()) };
@@ -77,11 +134,89 @@ pub unsafe fn collect(heap: &Heap, roots: &mut dyn RootSet) -> Result<CycleRepor
     marks.moving.clear_below(old_top);
     marks.live.clear_below(old_top);
     marks.non_moving.clear_below(nm_top);
-    timer.lap(&mut report, Phase::Release);
+    timer.lap(report, Phase::Release);
+    Ok(())
+}
 
-    report.finish(heap.used_bytes(), start.elapsed(), start.elapsed());
-    report.gc_cpu = thread_cpu().saturating_sub(cpu);
-    Ok(report)
+/// The flip's fallback: maps from-space (above `skip`) and copies the
+/// moving space's used pages there, then empties them in the moving space
+/// (discarded, or zeroed by hand if `madvise` fails too: allocation relies
+/// on compacted-away tails reading zero). `Err` if from-space cannot be
+/// mapped; nothing has changed then.
+fn copy_to_from_space(
+    heap: &Heap,
+    plan: &ForwardingPlan,
+    skip: usize,
+    report: &mut CycleReport,
+    flip_error: &dyn Display,
+) -> Result<(), HeapError> {
+    let base = heap.moving().base();
+    let end = (plan.old_top() - base).next_multiple_of(PAGE_SIZE);
+    if end <= skip {
+        // Nothing above the prefix to read: the moving space is already
+        // what the flip would leave.
+        return Ok(());
+    }
+    let len = end - skip;
+    heap.engine()
+        .map_anon(heap.reservation(), heap.from_base() + skip, len)?;
+    // SAFETY: both ranges are `len` bytes of mapped RW memory of this heap
+    // (the moving space's used pages, from-space just mapped), disjoint
+    // (different regions of the reservation); the world is stopped, so
+    // nothing else reads or writes them.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            (base + skip) as *const u8,
+            (heap.from_base() + skip) as *mut u8,
+            len,
+        );
+    }
+    if let Err(e) = heap.engine().discard(base + skip, len) {
+        // Live pages are overwritten whole by the compaction; only what
+        // lies past them must read zero.
+        let live_end = (plan.live_pages() * PAGE_SIZE).max(skip);
+        if live_end < end {
+            // SAFETY: `[live_end, end)` lies in the moving space's used,
+            // mapped RW pages; the world is stopped and no reference into
+            // it is held.
+            unsafe { std::ptr::write_bytes((base + live_end) as *mut u8, 0, end - live_end) };
+        }
+        report.notes.push(format!(
+            "discarding the copied moving space failed ({e}): its tail was zeroed by hand"
+        ));
+    }
+    report.notes.push(format!(
+        "the flip failed ({flip_error}): from-space was filled by copying {} KiB instead",
+        len >> 10
+    ));
+    Ok(())
+}
+
+/// Gives from-space back to the reservation. On failure its pages are at
+/// least discarded (they would otherwise stay resident until the next
+/// flip, whose `MREMAP_FIXED` replaces the mapping), and `notes` (the
+/// cycle report's) say so: a failed release never passes silently.
+pub(crate) fn release_from_space(heap: &Heap, notes: &mut Vec<String>) {
+    let (from, space) = (heap.from_base(), heap.space_bytes());
+    let engine = heap.engine();
+    let Err(e) = engine.release(heap.reservation(), from, space) else {
+        return;
+    };
+    // Once more: a transient failure (ENOMEM splitting a VMA) may pass.
+    let Err(e) = engine
+        .release(heap.reservation(), from, space)
+        .map_err(|_| e)
+    else {
+        return;
+    };
+    let freed = match engine.discard(from, space) {
+        Ok(()) => "its pages were discarded (MADV_DONTNEED) and the mapping stays until the next flip replaces it".to_string(),
+        Err(d) => format!(
+            "discarding its pages failed too ({d}): up to {} MiB stay resident until the next flip replaces the mapping",
+            space >> 20
+        ),
+    };
+    notes.push(format!("releasing from-space failed ({e}): {freed}"));
 }
 
 /// Fills every live to-space page in place (the world stopped, the moving
@@ -98,7 +233,7 @@ pub(crate) fn fill_in_place(
     let pc = PageComputer::with_in_place(heap, plan, in_place);
     let base = heap.moving().base();
     // Fault the to-space in with one call: a first touch per page costs
-    // about 13 us on this VM (DESIGN.md), the batched populate far less.
+    // a fault of its own, the batched populate one call.
     let live_len = plan.live_pages().saturating_sub(in_place) * PAGE_SIZE;
     if live_len > 0 {
         if let Err(e) = mremap_shim::sys::madvise(

@@ -1,9 +1,12 @@
 //! The heap: its address-space layout, its two spaces and allocation.
 //!
-//! One reservation, PUD-aligned, holds four regions at a stride of
-//! `space + 1 GiB` (so every region starts at the same offset modulo 1 GiB and
-//! a flip moves whole PMD/PUD entries, and no two regions are adjacent, so
-//! their VMAs never merge):
+//! One reservation holds four regions at a stride of the space rounded up
+//! to an alignment unit plus one unit of gap (see [`Layout`]): every region
+//! starts at the same offset modulo that unit, so a flip moves whole page-
+//! table entries, and no two regions are adjacent, so their VMAs never
+//! merge. The unit is a PUD (1 GiB) for spaces of a PUD or more and a PMD
+//! (2 MiB) below (no PUD entry fits such a region anyway), so a small heap
+//! reserves little address space (an 8 MiB heap 42 MiB, not 9 GiB):
 //!
 //! ```text
 //! R + 0*S  moving space      private anonymous, RW, `space` bytes
@@ -17,7 +20,7 @@ pub mod non_moving;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use mremap_shim::engine::{Engine, MemfdRegion, Reservation};
+use mremap_shim::engine::{Engine, EngineError, MemfdRegion, Reservation};
 
 use crate::error::HeapError;
 use crate::mark::MarkBitmaps;
@@ -139,6 +142,53 @@ pub struct Heap {
 /// The first collection trigger (or the limit, if smaller).
 pub const INITIAL_TRIGGER: usize = 16 << 20;
 
+/// Where a heap's four regions go in its reservation, sized from the heap
+/// limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Bytes of each region: the heap limit rounded up to a PMD.
+    pub space_bytes: usize,
+    /// Alignment of the reservation and of every region: a PUD for spaces
+    /// of at least a PUD, so that a flip moves whole PUD entries; a PMD
+    /// below, where no PUD entry fits a region.
+    pub align: usize,
+    /// From one region's start to the next: the space rounded up to the
+    /// alignment, plus one alignment unit of gap.
+    pub stride: usize,
+}
+
+impl Layout {
+    /// The layout of a heap limited to `heap_limit` bytes.
+    pub fn for_limit(heap_limit: usize) -> Layout {
+        let space_bytes = heap_limit.next_multiple_of(PMD_SIZE);
+        let align = if space_bytes >= PUD_SIZE {
+            PUD_SIZE
+        } else {
+            PMD_SIZE
+        };
+        Layout {
+            space_bytes,
+            align,
+            stride: space_bytes.next_multiple_of(align) + align,
+        }
+    }
+
+    /// Bytes of the reservation: four strides.
+    pub fn reserved_bytes(&self) -> usize {
+        4 * self.stride
+    }
+
+    /// Bytes of address space a heap of this layout maps when it is
+    /// created: the reservation, over-mapped by one alignment unit while it
+    /// is aligned, and the side bitmaps covering the spaces (each cycle's
+    /// forwarding tables come on top).
+    pub fn address_space_bytes(&self) -> usize {
+        let bitmap =
+            crate::table::mapped_len(crate::mark::bitmap::Bitmap::table_bytes(self.space_bytes));
+        self.reserved_bytes() + self.align + (MarkBitmaps::COUNT + NonMovingSpace::BITMAPS) * bitmap
+    }
+}
+
 impl Heap {
     /// Reserves and maps a heap for `config`.
     pub fn new(config: HeapConfig) -> Result<Heap, HeapError> {
@@ -156,14 +206,30 @@ impl Heap {
         }
         check_dense_prefix_threshold(config.dense_prefix_threshold)?;
         let engine = Engine::new()?;
-        let space_bytes = config.heap_limit.next_multiple_of(PMD_SIZE);
-        let stride = space_bytes.next_multiple_of(PUD_SIZE) + PUD_SIZE;
-        let reservation = engine.reserve(4 * stride, PUD_SIZE)?;
+        let layout = Layout::for_limit(config.heap_limit);
+        let (space_bytes, stride) = (layout.space_bytes, layout.stride);
+        let no_room = |what: &'static str| {
+            let limit = config.heap_limit;
+            move |source: EngineError| HeapError::AddressSpace {
+                what,
+                limit,
+                needed: layout.address_space_bytes(),
+                source,
+            }
+        };
+        let reservation = engine
+            .reserve(layout.reserved_bytes(), layout.align)
+            .map_err(no_room("the reservation of the heap's four regions"))?;
         let base = reservation.addr();
         let (moving_base, from_base, nm_base, nm_view_base) =
             (base, base + stride, base + 2 * stride, base + 3 * stride);
         engine.map_anon(&reservation, moving_base, space_bytes)?;
         let nm_region = engine.map_memfd(&reservation, nm_base, space_bytes, "gc-non-moving")?;
+        let side_tables = "the side bitmaps";
+        let marks = MarkBitmaps::new(moving_base, nm_base, space_bytes)
+            .map_err(|e| no_room(side_tables)(e.into()))?;
+        let non_moving = NonMovingSpace::new(nm_base, space_bytes)
+            .map_err(|e| no_room(side_tables)(e.into()))?;
         let soft_limit = AtomicUsize::new(config.heap_limit.min(INITIAL_TRIGGER));
         Ok(Heap {
             soft_limit,
@@ -172,9 +238,9 @@ impl Heap {
             dense_prefix_threshold: AtomicU64::new(config.dense_prefix_threshold.to_bits()),
             dense_pages: AtomicU64::new(0),
             plan_tables: TableCache::default(),
-            marks: MarkBitmaps::new(moving_base, nm_base, space_bytes),
+            marks,
             moving: MovingSpace::new(moving_base, space_bytes),
-            non_moving: NonMovingSpace::new(nm_base, space_bytes),
+            non_moving,
             engine,
             reservation,
             config,
@@ -392,6 +458,10 @@ impl Heap {
     }
 
     fn refill(&self, tlab: &mut Tlab, bytes: usize) -> Option<usize> {
+        if crate::inject::check(crate::inject::Site::TlabRefill).is_some() {
+            // An injected failure looks like a full heap (tests only).
+            return None;
+        }
         let nm_used = self.non_moving.used();
         let allow = |used| self.within_limit(used, nm_used);
         if bytes * 4 > self.config.tlab_bytes {

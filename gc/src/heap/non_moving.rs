@@ -37,13 +37,17 @@ pub struct NonMovingSpace {
 }
 
 impl NonMovingSpace {
-    /// A space over `[base, base + capacity)`, empty.
-    pub fn new(base: usize, capacity: usize) -> NonMovingSpace {
-        NonMovingSpace {
+    /// How many bitmaps covering the space it maps.
+    pub const BITMAPS: usize = 2;
+
+    /// A space over `[base, base + capacity)`, empty; `Err` if its
+    /// bitmaps cannot be mapped.
+    pub fn new(base: usize, capacity: usize) -> Result<NonMovingSpace, mremap_shim::sys::SysError> {
+        Ok(NonMovingSpace {
             base,
             capacity,
-            starts: Bitmap::new(base, capacity),
-            allocated_black: Bitmap::new(base, capacity),
+            starts: Bitmap::try_new(base, capacity)?,
+            allocated_black: Bitmap::try_new(base, capacity)?,
             largest: AtomicUsize::new(0),
             free: Mutex::new(FreeList {
                 by_addr: BTreeMap::new(),
@@ -52,7 +56,7 @@ impl NonMovingSpace {
                 used: 0,
                 black: false,
             }),
-        }
+        })
     }
 
     /// First address of the space.
@@ -179,7 +183,7 @@ mod tests {
 
     #[test]
     fn freed_neighbours_coalesce_and_are_reused() {
-        let s = NonMovingSpace::new(0x10_0000, 1 << 20);
+        let s = NonMovingSpace::new(0x10_0000, 1 << 20).expect("bitmaps");
         let a = s.alloc(64, |_| true).expect("a");
         let b = s.alloc(32, |_| true).expect("b");
         let c = s.alloc(128, |_| true).expect("c");
@@ -201,10 +205,10 @@ mod tests {
 
     #[test]
     fn refuses_past_capacity_and_when_not_allowed() {
-        let s = NonMovingSpace::new(0x10_0000, 256);
+        let s = NonMovingSpace::new(0x10_0000, 256).expect("bitmaps");
         assert!(s.alloc(256, |_| true).is_some());
         assert!(s.alloc(16, |_| true).is_none());
-        let t = NonMovingSpace::new(0x10_0000, 256);
+        let t = NonMovingSpace::new(0x10_0000, 256).expect("bitmaps");
         assert!(t.alloc(16, |_| false).is_none());
     }
 }

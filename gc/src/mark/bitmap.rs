@@ -7,6 +7,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::object::WORD;
+use mremap_shim::sys::SysError;
+
 use crate::table::Table;
 
 /// A bitmap covering `[base, base + covered_bytes)` with one bit per 8-byte word.
@@ -17,13 +19,31 @@ pub struct Bitmap {
 
 impl Bitmap {
     /// A cleared bitmap for `covered_bytes` bytes starting at `base`.
+    /// Panics if its table cannot be mapped: for tools such as the
+    /// verifier; the heap's own bitmaps use [`Bitmap::try_new`].
     pub fn new(base: usize, covered_bytes: usize) -> Bitmap {
-        let nbits = covered_bytes.div_ceil(WORD);
-        let words = nbits.div_ceil(64);
         Bitmap {
             base,
-            bits: Table::new(words),
+            bits: Table::new(Bitmap::words(covered_bytes)),
         }
+    }
+
+    /// A cleared bitmap for `covered_bytes` bytes starting at `base`, or
+    /// the failed `mmap`'s error.
+    pub fn try_new(base: usize, covered_bytes: usize) -> Result<Bitmap, SysError> {
+        Ok(Bitmap {
+            base,
+            bits: Table::try_new(Bitmap::words(covered_bytes))?,
+        })
+    }
+
+    /// Bytes of the table of a bitmap covering `covered_bytes`.
+    pub fn table_bytes(covered_bytes: usize) -> usize {
+        Bitmap::words(covered_bytes) * size_of::<u64>()
+    }
+
+    fn words(covered_bytes: usize) -> usize {
+        covered_bytes.div_ceil(WORD).div_ceil(64)
     }
 
     /// First covered address.

@@ -22,12 +22,20 @@ pub struct MarkBitmaps {
 }
 
 impl MarkBitmaps {
-    /// Cleared bitmaps for spaces of `space_bytes` at the given bases.
-    pub fn new(moving_base: usize, nm_base: usize, space_bytes: usize) -> MarkBitmaps {
-        MarkBitmaps {
-            moving: Bitmap::new(moving_base, space_bytes),
-            live: Bitmap::new(moving_base, space_bytes),
-            non_moving: Bitmap::new(nm_base, space_bytes),
-        }
+    /// Cleared bitmaps for spaces of `space_bytes` at the given bases, or
+    /// the error of the `mmap` that failed.
+    pub fn new(
+        moving_base: usize,
+        nm_base: usize,
+        space_bytes: usize,
+    ) -> Result<MarkBitmaps, mremap_shim::sys::SysError> {
+        Ok(MarkBitmaps {
+            moving: Bitmap::try_new(moving_base, space_bytes)?,
+            live: Bitmap::try_new(moving_base, space_bytes)?,
+            non_moving: Bitmap::try_new(nm_base, space_bytes)?,
+        })
     }
+
+    /// How many bitmaps [`MarkBitmaps::new`] maps.
+    pub const COUNT: usize = 3;
 }

@@ -126,37 +126,30 @@ fn drain_parallel(heap: &Heap, grey: Vec<usize>, threads: usize) -> MarkStats {
     let stealers: Vec<Stealer<usize>> = workers.iter().map(Worker::stealer).collect();
     let active = AtomicUsize::new(threads);
     std::thread::scope(|s| {
-        let handles: Vec<_> = workers
-            .into_iter()
-            .enumerate()
-            .map(|(me, local)| {
-                let (injector, stealers, active) = (&injector, &stealers, &active);
-                s.spawn(move || {
-                    let mut tracer = Tracer {
-                        heap,
-                        stats: MarkStats::default(),
-                    };
-                    loop {
-                        while let Some(a) = find_work(&local, injector, stealers, me) {
-                            tracer.scan(a, |g| local.push(g));
-                        }
-                        // Idle: leave the active set and wait for work or the end.
-                        active.fetch_sub(1, Ordering::AcqRel);
-                        loop {
-                            if !injector.is_empty() || stealers.iter().any(|s| !s.is_empty()) {
-                                active.fetch_add(1, Ordering::AcqRel);
-                                break;
-                            }
-                            if active.load(Ordering::Acquire) == 0 {
-                                return tracer.stats;
-                            }
-                            std::thread::yield_now();
-                        }
-                    }
-                })
-            })
-            .collect();
-        let mut total = MarkStats::default();
+        let mut workers = workers.into_iter().enumerate();
+        // Worker 0 runs on this thread once the others are started.
+        let (_, first) = workers.next().expect("at least two mark threads");
+        let mut handles = Vec::new();
+        for (me, local) in workers {
+            let (injector, stealers, active) = (&injector, &stealers, &active);
+            let spawned = match crate::inject::check(crate::inject::Site::ThreadSpawn) {
+                Some(errno) => Err(std::io::Error::from_raw_os_error(errno as i32)),
+                None => std::thread::Builder::new()
+                    .name(format!("gc-mark-{me}"))
+                    .spawn_scoped(s, move || {
+                        drain_worker(heap, local, injector, stealers, active, me)
+                    }),
+            };
+            match spawned {
+                Ok(h) => handles.push(h),
+                // One thread fewer: its deque was empty (all grey objects
+                // start in the injector), so it only leaves the active set.
+                Err(_) => {
+                    active.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+        }
+        let mut total = drain_worker(heap, first, &injector, &stealers, &active, 0);
         for h in handles {
             match h.join() {
                 Ok(st) => total.add(st),
@@ -165,6 +158,39 @@ fn drain_parallel(heap: &Heap, grey: Vec<usize>, threads: usize) -> MarkStats {
         }
         total
     })
+}
+
+/// One marking thread of [`drain_parallel`]: drains its deque, steals, and
+/// returns when no thread has work left.
+fn drain_worker(
+    heap: &Heap,
+    local: Worker<usize>,
+    injector: &Injector<usize>,
+    stealers: &[Stealer<usize>],
+    active: &AtomicUsize,
+    me: usize,
+) -> MarkStats {
+    let mut tracer = Tracer {
+        heap,
+        stats: MarkStats::default(),
+    };
+    loop {
+        while let Some(a) = find_work(&local, injector, stealers, me) {
+            tracer.scan(a, |g| local.push(g));
+        }
+        // Idle: leave the active set and wait for work or the end.
+        active.fetch_sub(1, Ordering::AcqRel);
+        loop {
+            if !injector.is_empty() || stealers.iter().any(|s| !s.is_empty()) {
+                active.fetch_add(1, Ordering::AcqRel);
+                break;
+            }
+            if active.load(Ordering::Acquire) == 0 {
+                return tracer.stats;
+            }
+            std::thread::yield_now();
+        }
+    }
 }
 
 fn find_work(

@@ -16,6 +16,7 @@ use userfaultfd_sys as sys;
 
 use super::error::{UffdError, UffdOp};
 use super::open::UserFaultFd;
+use crate::inject::{self, Site};
 
 /// What an installing ioctl did. Only real failures (`EINVAL`, `EFAULT`,
 /// `ENOMEM`, `ESRCH`, ...) are [`UffdError`]s.
@@ -126,6 +127,22 @@ unsafe fn raw_ioctl<T>(fd: RawFd, request: u32, arg: &mut T) -> Result<(), Errno
     Errno::result(ret).map(drop)
 }
 
+/// [`raw_ioctl`], unless a failure is injected at `site` (tests only; the
+/// check compiles to nothing without the `fault-injection` feature and is
+/// async-signal-safe with it). An injected failure leaves `arg` as it was,
+/// as a call refused up front would.
+///
+/// # Safety
+/// As for [`raw_ioctl`].
+#[inline(always)]
+unsafe fn hooked_ioctl<T>(site: Site, fd: RawFd, request: u32, arg: &mut T) -> Result<(), Errno> {
+    if let Some(errno) = inject::check(site) {
+        return Err(errno);
+    }
+    // SAFETY: the caller's obligations are raw_ioctl's.
+    unsafe { raw_ioctl(fd, request, arg) }
+}
+
 fn ioctl_error(op: UffdOp, start: u64, len: u64, errno: Errno) -> UffdError {
     UffdError::Ioctl {
         op,
@@ -187,8 +204,15 @@ impl UserFaultFd {
             ioctls: 0,
         };
         // SAFETY: UFFDIO_REGISTER takes a `uffdio_register`; self owns the fd.
-        unsafe { raw_ioctl(self.raw(), sys::UFFDIO_REGISTER, &mut arg) }
-            .map_err(|e| ioctl_error(UffdOp::Register, arg.range.start, arg.range.len, e))?;
+        unsafe {
+            hooked_ioctl(
+                Site::UffdRegister,
+                self.raw(),
+                sys::UFFDIO_REGISTER,
+                &mut arg,
+            )
+        }
+        .map_err(|e| ioctl_error(UffdOp::Register, arg.range.start, arg.range.len, e))?;
         Ok(RangeIoctls(arg.ioctls))
     }
 
@@ -205,8 +229,15 @@ impl UserFaultFd {
             len: len as u64,
         };
         // SAFETY: UFFDIO_UNREGISTER takes a `uffdio_range`; self owns the fd.
-        unsafe { raw_ioctl(self.raw(), sys::UFFDIO_UNREGISTER, &mut arg) }
-            .map_err(|e| ioctl_error(UffdOp::Unregister, arg.start, arg.len, e))
+        unsafe {
+            hooked_ioctl(
+                Site::UffdUnregister,
+                self.raw(),
+                sys::UFFDIO_UNREGISTER,
+                &mut arg,
+            )
+        }
+        .map_err(|e| ioctl_error(UffdOp::Unregister, arg.start, arg.len, e))
     }
 
     /// `UFFDIO_COPY`: atomically fill missing pages at `dst` with a copy of
@@ -239,7 +270,7 @@ impl UserFaultFd {
             copy: 0,
         };
         // SAFETY: UFFDIO_COPY takes a `uffdio_copy`; self owns the fd.
-        let ret = unsafe { raw_ioctl(self.raw(), sys::UFFDIO_COPY, &mut arg) };
+        let ret = unsafe { hooked_ioctl(Site::UffdCopy, self.raw(), sys::UFFDIO_COPY, &mut arg) };
         install_outcome(UffdOp::Copy, arg.dst, arg.len, ret, arg.copy)
     }
 
@@ -304,7 +335,14 @@ impl UserFaultFd {
             mapped: 0,
         };
         // SAFETY: UFFDIO_CONTINUE takes a `uffdio_continue`; self owns the fd.
-        let ret = unsafe { raw_ioctl(self.raw(), sys::UFFDIO_CONTINUE, &mut arg) };
+        let ret = unsafe {
+            hooked_ioctl(
+                Site::UffdContinue,
+                self.raw(),
+                sys::UFFDIO_CONTINUE,
+                &mut arg,
+            )
+        };
         install_outcome(
             UffdOp::Continue,
             arg.range.start,
@@ -352,7 +390,7 @@ impl UserFaultFd {
         };
         // SAFETY: UFFDIO_MOVE takes a `uffdio_move`; self owns the fd. The
         // caller vouches for the source range (Safety 1).
-        let ret = unsafe { raw_ioctl(self.raw(), sys::UFFDIO_MOVE, &mut arg) };
+        let ret = unsafe { hooked_ioctl(Site::UffdMove, self.raw(), sys::UFFDIO_MOVE, &mut arg) };
         install_outcome(UffdOp::Move, arg.dst, arg.len, ret, arg.r#move)
     }
 

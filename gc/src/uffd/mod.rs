@@ -28,7 +28,7 @@
 //! numbers come from `userfaultfd-sys`, which this workspace replaces with the
 //! hand-written `vendor/userfaultfd-sys`.
 //!
-//! Kernel rules this layer leans on (DESIGN.md): `UFFDIO_API` succeeds once
+//! Kernel rules this layer leans on: `UFFDIO_API` succeeds once
 //! per fd, so probing and opening use separate fds; a range belongs to at
 //! most one userfaultfd, so SIGBUS mode (a feature of the fd) means a
 //! separate fd; `UFFD_FEATURE_EVENT_REMAP` is never requested, because with

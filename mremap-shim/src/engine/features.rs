@@ -6,7 +6,7 @@
 //! DONTUNMAP and unknown flags, EFAULT for a range past the VMA's end)
 //! means not.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::OnceLock;
 
 use crate::model::{KernelModel, MREMAP_RELOCATE_ANON};
@@ -153,4 +153,78 @@ fn probe_in(p: impl Fn(usize) -> usize, page: usize) -> Result<KernelFeatures, S
         relocate_anon,
         mirror_shared,
     })
+}
+
+/// What trying the collector's flip just now found, per kind of space.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlipProbe {
+    /// `MREMAP_DONTUNMAP` of a populated private anonymous page (the moving
+    /// space's flip).
+    pub anon: Result<(), SysError>,
+    /// `MREMAP_DONTUNMAP` of a shared mapping of the memfd given (the
+    /// non-moving space's flip to its second view).
+    pub shared: Result<(), SysError>,
+}
+
+/// Tries the collector's flip on scratch mappings now: a DONTUNMAP
+/// `mremap` of one private anonymous page and of one shared page of
+/// `memfd` (mapped at offset 0, read-only, nothing written). Unlike
+/// [`KernelFeatures`], probed once per process, this sees what changed
+/// since: a seccomp filter denying `mremap`, a lower `vm.max_map_count`.
+/// `Err` only if the scratch reservation cannot be mapped.
+pub fn probe_flips(memfd: BorrowedFd<'_>) -> Result<FlipProbe, SysError> {
+    let page = sys::page_size();
+    let base = sys::mmap_anon(
+        0,
+        4 * page,
+        ProtFlags::PROT_NONE,
+        MapFlags::MAP_PRIVATE | MapFlags::MAP_NORESERVE,
+    )?;
+    let p = |i: usize| base + i * page;
+    let flip = |from: usize, to: usize| {
+        let flags = MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP;
+        sys::mremap(from, page, page, flags, to).map(drop)
+    };
+    let fixed = MapFlags::MAP_FIXED;
+    let anon = sys::mmap_anon(
+        p(0),
+        page,
+        ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+        MapFlags::MAP_PRIVATE | fixed,
+    )
+    .and_then(|_| {
+        // SAFETY: page 0 was just mapped private RW here; nothing else
+        // refers to the scratch reservation.
+        unsafe { sys::memory::write_u64(p(0), 1) };
+        flip(p(0), p(1))
+    });
+    let shared = sys::mmap_fd(
+        p(2),
+        page,
+        ProtFlags::PROT_READ,
+        MapFlags::MAP_SHARED | fixed,
+        memfd,
+        0,
+    )
+    .and_then(|_| flip(p(2), p(3)));
+    // Best effort: a failed unmap of the scratch range only leaks it.
+    let _ = sys::munmap(base, 4 * page);
+    Ok(FlipProbe { anon, shared })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_flips_work_here_and_the_memfd_keeps_its_contents() {
+        let fd = sys::create_memfd("probe-test", 4096).expect("memfd");
+        let probe = probe_flips(fd.as_fd()).expect("scratch reservation");
+        let features = probe_once().expect("kernel probe");
+        // Where the cached probe found DONTUNMAP, the fresh one does too.
+        assert_eq!(probe.anon.is_ok(), features.dontunmap_anon, "{probe:?}");
+        assert_eq!(probe.shared.is_ok(), features.dontunmap_shared, "{probe:?}");
+        let st = nix::sys::stat::fstat(fd.as_fd()).expect("fstat");
+        assert_eq!(st.st_size, 4096, "the probe does not resize the memfd");
+    }
 }

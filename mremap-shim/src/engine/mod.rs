@@ -15,7 +15,8 @@
 //!
 //! Module map:
 //! - [`error`] holds [`EngineError`].
-//! - [`features`] holds [`KernelFeatures`] and the probe.
+//! - [`features`] holds [`KernelFeatures`], the probe, and [`probe_flips`]
+//!   (the flip tried now, not cached).
 //! - [`region`] holds [`Reservation`], [`MemfdRegion`].
 //! - `state`: the locked region table + model, and the validate/issue/commit step.
 
@@ -35,7 +36,7 @@ use crate::model::{MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE, PAGE_SIZE};
 use crate::sys::{self, Advice, MapFlags, ProtFlags, SysOp};
 
 pub use error::EngineError;
-pub use features::KernelFeatures;
+pub use features::{probe_flips, FlipProbe, KernelFeatures};
 pub use region::{MemfdRegion, Reservation};
 
 use state::State;
@@ -143,6 +144,9 @@ impl Engine {
         let mut state = self.shared.state.lock();
         state.check_range(SysOp::Mmap, Some(self.owned(res)?), addr, len)?;
         state.map_fixed(addr, len, Prot::RW, Backing::PrivateAnon, || {
+            if let Some(errno) = crate::inject::check(crate::inject::Site::Mmap) {
+                return Err(sys::SysError::new(SysOp::Mmap, errno));
+            }
             sys::mmap_anon(addr, len, RW, private_fixed())
         })
     }
@@ -359,6 +363,9 @@ impl Engine {
         let mut state = self.shared.state.lock();
         state.check_range(SysOp::Mmap, Some(self.owned(res)?), addr, len)?;
         state.map_fixed(addr, len, Prot::NONE, Backing::PrivateAnon, || {
+            if let Some(errno) = crate::inject::check(crate::inject::Site::Release) {
+                return Err(sys::SysError::new(SysOp::Mmap, errno));
+            }
             sys::mmap_anon(addr, len, ProtFlags::PROT_NONE, private_fixed())
         })
     }

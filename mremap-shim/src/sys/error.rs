@@ -50,7 +50,8 @@ impl std::fmt::Display for SysOp {
 
 /// A failed system call: which one, and the errno the kernel returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{op} failed: {errno} ({desc})", desc = errno.desc())]
+// nix's Errno prints as "ENOMEM: Out of memory" already.
+#[error("{op} failed: {errno}")]
 pub struct SysError {
     /// The call that failed.
     pub op: SysOp,

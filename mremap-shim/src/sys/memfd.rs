@@ -16,6 +16,9 @@ use super::error::{SysError, SysOp};
 /// Create a close-on-exec memfd named `name` of `len` bytes, sealed against
 /// shrinking and against further seals (module doc).
 pub fn create_memfd(name: &str, len: u64) -> Result<OwnedFd, SysError> {
+    if let Some(errno) = crate::inject::check(crate::inject::Site::MemfdCreate) {
+        return Err(SysError::new(SysOp::MemfdCreate, errno));
+    }
     let as_sys = |op: SysOp| {
         move |e: memfd::Error| match e {
             memfd::Error::Create(io) | memfd::Error::AddSeals(io) | memfd::Error::GetSeals(io) => {

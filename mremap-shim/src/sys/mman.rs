@@ -16,6 +16,17 @@ use nix::errno::Errno;
 pub use nix::sys::mman::{MapFlags, MmapAdvise as Advice, ProtFlags};
 
 use super::error::{SysError, SysOp};
+use crate::inject::{self, Site};
+
+/// A failure injected at `site` (tests only; nothing without the
+/// `fault-injection` feature).
+#[inline(always)]
+fn injected(site: Site, op: SysOp) -> Result<(), SysError> {
+    match inject::check(site) {
+        Some(errno) => Err(SysError::new(op, errno)),
+        None => Ok(()),
+    }
+}
 
 /// `MREMAP_MAYMOVE`.
 pub const MREMAP_MAYMOVE: usize = 1;
@@ -97,6 +108,7 @@ pub fn mremap(
     flags: usize,
     new_addr: usize,
 ) -> Result<usize, SysError> {
+    injected(Site::Mremap, SysOp::Mremap)?;
     let new_addr = if flags & (MREMAP_FIXED | MREMAP_DONTUNMAP) != 0 {
         new_addr
     } else {
@@ -135,6 +147,7 @@ pub fn mprotect(addr: usize, len: usize, prot: ProtFlags) -> Result<(), SysError
 /// anonymous pages read as zero afterwards) or [`Advice::MADV_DONTFORK`].
 pub fn madvise(addr: usize, len: usize, advice: Advice) -> Result<(), SysError> {
     let ptr = nonnull(SysOp::Madvise, addr)?;
+    injected(Site::Madvise, SysOp::Madvise)?;
     // SAFETY: module contract: the caller owns the range; discarding advice
     // changes contents only, never the validity of the addresses.
     unsafe { nix::sys::mman::madvise(ptr, len, advice) }

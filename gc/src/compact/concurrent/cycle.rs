@@ -104,6 +104,9 @@ pub struct Cycle {
     pub sigbus_slot: Option<usize>,
     /// When the pause began.
     pub started: std::time::Instant,
+    /// Where the end of the cycle leaves ranges it failed to unregister
+    /// (the compactor's list; the next flip retries them).
+    pub stale: Arc<parking_lot::Mutex<Vec<(usize, usize)>>>,
     /// The report, completed by the coordinating collector thread.
     pub report: parking_lot::Mutex<CycleReport>,
 }
@@ -127,6 +130,30 @@ const ENOMEM_RETRIES_IN_HANDLER: u32 = 64;
 /// `ENOMEM` retries of one install on a collector or worker thread, 1 ms
 /// apart.
 const ENOMEM_RETRIES: u32 = 1000;
+
+/// Before retry `*enomem + 1` of an install (`what` at `addr`) that failed
+/// with `ENOMEM`: yields (in the SIGBUS handler) or sleeps 1 ms (elsewhere),
+/// or ends the process once the retries are spent. The kernel could not
+/// allocate a page or a page-table page: pressure that may pass, and a
+/// claimed page has no other way in.
+fn enomem_wait(what: &str, addr: usize, enomem: &mut u32) {
+    *enomem += 1;
+    if super::sigbus::in_handler() {
+        if *enomem > ENOMEM_RETRIES_IN_HANDLER {
+            fatal(
+                what,
+                addr,
+                &"ENOMEM: out of memory for the page (after retries)",
+            )
+        }
+        std::thread::yield_now();
+    } else {
+        if *enomem > ENOMEM_RETRIES {
+            fatal(what, addr, &"ENOMEM: out of memory for the page for 1 s")
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
 
 impl Cycle {
     /// The page computer of this cycle.
@@ -219,26 +246,7 @@ impl Cycle {
                 }
                 Ok(outcome) => fatal("UFFDIO_COPY", d, &outcome_name(outcome)),
                 Err(e) if e.errno() == Some(Errno::ENOMEM) => {
-                    enomem += 1;
-                    if super::sigbus::in_handler() {
-                        if enomem > ENOMEM_RETRIES_IN_HANDLER {
-                            fatal(
-                                "UFFDIO_COPY",
-                                d,
-                                &"ENOMEM: out of memory for the page (after retries)",
-                            )
-                        }
-                        std::thread::yield_now();
-                    } else {
-                        if enomem > ENOMEM_RETRIES {
-                            fatal(
-                                "UFFDIO_COPY",
-                                d,
-                                &"ENOMEM: out of memory for the page for 1 s",
-                            )
-                        }
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
+                    enomem_wait("UFFDIO_COPY", d, &mut enomem)
                 }
                 Err(e) => fatal("UFFDIO_COPY", d, &e),
             }
@@ -281,7 +289,7 @@ impl Cycle {
         }
         let addr = part.base + first * PAGE_SIZE;
         let len = n * PAGE_SIZE;
-        let mut done = 0;
+        let (mut done, mut enomem) = (0, 0);
         while done < len {
             let a = addr + done;
             match self.fd.r#continue(a as *mut u8, len - done, true) {
@@ -300,6 +308,9 @@ impl Cycle {
                         done += PAGE_SIZE;
                     }
                 }
+                Err(e) if e.errno() == Some(Errno::ENOMEM) => {
+                    enomem_wait("UFFDIO_CONTINUE", a, &mut enomem)
+                }
                 Err(e) => fatal("UFFDIO_CONTINUE", a, &e),
             }
         }
@@ -310,14 +321,18 @@ impl Cycle {
     }
 
     /// `UFFDIO_CONTINUE` of one page; a hole (no page-cache page) is left to
-    /// fault as an ordinary miss.
+    /// fault as an ordinary miss. `ENOMEM` is retried as for COPY.
     fn continue_page(&self, addr: usize) {
+        let mut enomem = 0;
         loop {
             match self.fd.r#continue(addr as *mut u8, PAGE_SIZE, true) {
                 Ok(InstallOutcome::Installed(_)) | Ok(InstallOutcome::AlreadyMapped) => return,
                 Ok(InstallOutcome::Retry { .. }) => std::thread::yield_now(),
                 Ok(outcome) => fatal("UFFDIO_CONTINUE", addr, &outcome_name(outcome)),
                 Err(e) if e.errno() == Some(Errno::EFAULT) => return,
+                Err(e) if e.errno() == Some(Errno::ENOMEM) => {
+                    enomem_wait("UFFDIO_CONTINUE", addr, &mut enomem)
+                }
                 Err(e) => fatal("UFFDIO_CONTINUE", addr, &e),
             }
         }

@@ -1,11 +1,15 @@
 //! The end of a concurrent compaction, run by the coordinating collector
 //! thread once every page is mapped: unregister, give from-space and the
-//! second view back, sweep the non-moving space, clear the bitmaps.
+//! second view back, sweep the non-moving space, clear the bitmaps. A step
+//! that fails is retried once and, failing again, noted in the report and
+//! left for the next flip (a range still registered) or the next flip's
+//! `MREMAP_FIXED` (a mapping not released, its pages discarded meanwhile).
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::cycle::Cycle;
+use crate::compact::stw::release_from_space;
 use crate::cycle::{thread_cpu, CycleReport, Phase};
 use crate::heap::PAGE_SIZE;
 
@@ -24,28 +28,29 @@ pub fn end_cycle(cycle: &Cycle) -> CycleReport {
     // Every page is mapped, so nobody waits on these ranges any more.
     let moving_len = cycle.moving.len() * PAGE_SIZE;
     if moving_len > 0 {
-        let base = heap.moving().base();
-        if let Err(e) = cycle.fd.unregister(base as *mut u8, moving_len) {
-            notes.push(format!("unregistering the moving space failed: {e}"));
-        }
-        engine.note_uffd(base, moving_len, false);
+        unregister(
+            cycle,
+            heap.moving().base(),
+            moving_len,
+            "moving",
+            &mut notes,
+        );
     }
     if let Some(part) = &cycle.non_moving {
         let len = part.pages.len() * PAGE_SIZE;
-        if let Err(e) = cycle.fd.unregister(part.base as *mut u8, len) {
-            notes.push(format!("unregistering the non-moving space failed: {e}"));
-        }
-        engine.note_uffd(part.base, len, false);
+        unregister(cycle, part.base, len, "non-moving", &mut notes);
     }
     let unregistered = start.elapsed();
 
-    let space = heap.space_bytes();
-    if let Err(e) = engine.release(heap.reservation(), heap.from_base(), space) {
-        notes.push(format!("releasing from-space failed: {e}"));
-    }
+    release_from_space(heap, &mut notes);
     if cycle.non_moving.is_some() {
+        let space = heap.space_bytes();
         if let Err(e) = engine.release(heap.reservation(), heap.non_moving_view_base(), space) {
-            notes.push(format!("releasing the second view failed: {e}"));
+            // The view maps the memfd, whose pages the space itself keeps:
+            // nothing is leaked, and the next flip replaces the mapping.
+            notes.push(format!(
+                "releasing the second view failed ({e}): the next flip replaces it"
+            ));
         }
     }
     let released = start.elapsed();
@@ -74,4 +79,34 @@ pub fn end_cycle(cycle: &Cycle) -> CycleReport {
     report.used_after = heap.used_bytes();
     report.duration = cycle.started.elapsed();
     report
+}
+
+/// Unregisters `[addr, addr + len)`, once more if the first try fails (a
+/// transient `ENOMEM` splitting a VMA). A range that stays registered would
+/// make a later fault there wait for a cycle that never comes: it goes to
+/// the compactor's stale list, which the next flip unregisters first (or
+/// abandons its cycle).
+fn unregister(cycle: &Cycle, addr: usize, len: usize, space: &str, notes: &mut Vec<String>) {
+    let engine = cycle.heap.engine();
+    let first = match cycle.fd.unregister(addr as *mut u8, len) {
+        Ok(()) => {
+            engine.note_uffd(addr, len, false);
+            return;
+        }
+        Err(e) => e,
+    };
+    match cycle.fd.unregister(addr as *mut u8, len) {
+        Ok(()) => {
+            engine.note_uffd(addr, len, false);
+            notes.push(format!(
+                "unregistering the {space} space failed once ({first}); the retry worked"
+            ));
+        }
+        Err(e) => {
+            notes.push(format!(
+                "unregistering the {space} space failed ({first}; again: {e}): retried at the next flip"
+            ));
+            cycle.stale.lock().push((addr, len));
+        }
+    }
 }

@@ -18,6 +18,14 @@
 //! every page is mapped, the coordinating collector thread unregisters,
 //! releases from-space and the view, sweeps and clears the bitmaps.
 //!
+//! The flip pause is transactional: each step that fails is undone or
+//! worked around, and the cycle either completes another way or is
+//! abandoned with the heap exactly as before (see `pauses`). The flip is
+//! tried at start-up on scratch mappings ([`mremap_shim::engine::probe_flips`]),
+//! so that a process where `mremap` is denied falls back to `stw` at once;
+//! a flip that keeps failing later makes the compactor compact in the pause
+//! from then on ([`UffdCompactor::stw_fallback`]).
+//!
 //! Modules: [`pages`] (the per-page state machine), [`cycle`] (one
 //! compaction in flight, and the fault path), [`threads`] (workers and
 //! collectors), [`from_space`] (drained from-space, MOVE's destinations),
@@ -38,6 +46,8 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use crate::cycle::CycleReport;
 use crate::heap::Heap;
@@ -139,6 +149,20 @@ pub struct UffdCompactor {
     threads: Vec<JoinHandle<()>>,
     description: String,
     degraded: Option<String>,
+    /// Where a cycle completed (or abandoned) in its flip pause sends its
+    /// report, as a collector thread does at the end of a compaction.
+    report_tx: Sender<CycleReport>,
+    /// Flip pauses in a row whose moving space could not be compacted
+    /// concurrently (a failed flip or registration).
+    flip_failures: u32,
+    /// Flip pauses in a row whose non-moving space could not be flipped or
+    /// registered.
+    nm_failures: u32,
+    /// Why compaction runs in the pause from now on, if it does.
+    stw_fallback: Option<String>,
+    /// Ranges still registered with the userfaultfd because unregistering
+    /// them at the end of a cycle failed; retried at the next flip.
+    stale: Arc<Mutex<Vec<(usize, usize)>>>,
 }
 
 /// Why userfaultfd compaction cannot run (the runtime then falls back to
@@ -159,7 +183,18 @@ pub enum CompactorError {
     /// Starting a collector or fault thread failed.
     #[error("starting a compaction thread failed: {0}")]
     Thread(#[source] std::io::Error),
+    /// Probing the flip at start-up failed (scratch mappings).
+    #[error("probing the flip failed: {0}")]
+    FlipProbe(#[source] mremap_shim::sys::SysError),
+    /// The flip (a DONTUNMAP mremap of private anonymous memory) failed at
+    /// start-up (e.g. `mremap` denied by seccomp).
+    #[error("the flip (a DONTUNMAP mremap of private anonymous memory) failed at start-up: {0}")]
+    Flip(#[source] mremap_shim::sys::SysError),
 }
+
+/// Flip pauses in a row that may fail before the compactor stops trying
+/// (a failure that repeats is not transient).
+const MAX_FLIP_FAILURES: u32 = 2;
 
 impl UffdCompactor {
     /// Opens a userfaultfd for `heap` and starts the threads. `Err` carries
@@ -177,6 +212,21 @@ impl UffdCompactor {
             ));
         }
         let mut degraded = None;
+        // The flip itself, tried now on scratch mappings: a process whose
+        // `mremap` is denied (seccomp) or failing would otherwise fail its
+        // first cycle.
+        let probe = mremap_shim::engine::probe_flips(heap.non_moving_region().fd())
+            .map_err(CompactorError::FlipProbe)?;
+        if let Err(e) = probe.anon {
+            return Err(CompactorError::Flip(e));
+        }
+        if let (true, Err(e)) = (options.non_moving_continue, &probe.shared) {
+            options.non_moving_continue = false;
+            degraded = Some(format!(
+                "the non-moving space's flip (a DONTUNMAP mremap of a memfd mapping) failed at \
+                 start-up ({e}): the non-moving space is updated in the pause (uffd-copy)"
+            ));
+        }
         if options.non_moving_continue && !(features.minor_shmem && features.continues) {
             options.non_moving_continue = false;
             degraded = Some(
@@ -248,6 +298,11 @@ impl UffdCompactor {
             threads: Vec::new(),
             description,
             degraded,
+            report_tx: report_tx.clone(),
+            flip_failures: 0,
+            nm_failures: 0,
+            stw_fallback: None,
+            stale: Arc::new(Mutex::new(Vec::new())),
         };
         let workers = if compactor.options.sigbus {
             0
@@ -257,33 +312,47 @@ impl UffdCompactor {
         for i in 0..workers {
             let (tx, rx) = channel();
             let cpu = compactor.worker_cpu_ns.clone();
-            let handle = std::thread::Builder::new()
-                .name(format!("gc-fault-{i}"))
-                .spawn(move || threads::fault_worker(rx, cpu))
-                .map_err(CompactorError::Thread)?;
+            let handle = spawn(format!("gc-fault-{i}"), move || {
+                threads::fault_worker(rx, cpu)
+            })
+            .map_err(CompactorError::Thread)?;
             compactor.workers.push(tx);
             compactor.threads.push(handle);
         }
         for i in 0..compactor.options.collector_threads.max(1) {
             let (tx, rx) = channel();
             let reports = report_tx.clone();
-            let handle = std::thread::Builder::new()
-                .name(format!("gc-compact-{i}"))
-                .spawn(move || threads::collector(i, rx, reports))
-                .map_err(CompactorError::Thread)?;
+            let handle = spawn(format!("gc-compact-{i}"), move || {
+                threads::collector(i, rx, reports)
+            })
+            .map_err(CompactorError::Thread)?;
             compactor.collectors.push(tx);
             compactor.threads.push(handle);
         }
         Ok(compactor)
     }
 
-    /// The mode that runs: `uffd` (SIGBUS + MOVE), `sigbus`, `uffd-move`,
-    /// `uffd-workers` or `uffd-copy`.
+    /// The options in effect: those asked for, less what the kernel lacks
+    /// (the runtime describes the mode that runs from them).
+    pub fn options(&self) -> &UffdOptions {
+        &self.options
+    }
+
+    /// A short name of what runs, for this crate's [`CycleReport`]s:
+    /// `uffd-copy` (non-moving space in the pause), `uffd-workers`,
+    /// `uffd-move` (workers and MOVE), `sigbus` (SIGBUS and COPY) or
+    /// `sigbus-move` (SIGBUS and MOVE); `stw` once repeated flip failures
+    /// made the compactor compact in the pause
+    /// ([`UffdCompactor::stw_fallback`]). The runtime's modes are typed
+    /// (`runtime::config::MODES`), not parsed from this.
     pub fn mode_name(&self) -> &'static str {
+        if self.stw_fallback.is_some() {
+            return "stw";
+        }
         let o = &self.options;
         match (o.non_moving_continue, o.sigbus, o.moves) {
             (false, _, _) => "uffd-copy",
-            (true, true, true) => "uffd",
+            (true, true, true) => "sigbus-move",
             (true, true, false) => "sigbus",
             (true, false, true) => "uffd-move",
             (true, false, false) => "uffd-workers",
@@ -305,6 +374,13 @@ impl UffdCompactor {
     /// Why `uffd` was degraded to `uffd-copy`, if it was.
     pub fn degraded(&self) -> Option<&str> {
         self.degraded.as_deref()
+    }
+
+    /// Why the compactor fell back to compacting in the pause (as `stw`
+    /// does) after repeated flip failures, if it did. Marking stays
+    /// concurrent.
+    pub fn stw_fallback(&self) -> Option<&str> {
+        self.stw_fallback.as_deref()
     }
 
     /// Whether a compaction is in flight.
@@ -397,6 +473,14 @@ impl UffdCompactor {
         self.state = State::Idle;
         Some(report)
     }
+}
+
+/// Starts a named thread (or fails as injected, for tests).
+fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> std::io::Result<JoinHandle<()>> {
+    if let Some(errno) = crate::inject::check(crate::inject::Site::ThreadSpawn) {
+        return Err(std::io::Error::from_raw_os_error(errno as i32));
+    }
+    std::thread::Builder::new().name(name).spawn(f)
 }
 
 impl Drop for UffdCompactor {

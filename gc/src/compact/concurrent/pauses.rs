@@ -9,6 +9,12 @@
 //!   collector;
 //! - [`UffdCompactor::flip`]: extend the plan over objects allocated since,
 //!   then the flip shared with `start`.
+//!
+//! The flip shared by `start` and `flip` never fails: each failed step is
+//! worked around (the cycle, or the non-moving space, is then compacted in
+//! the pause) or the cycle is abandoned before anything moved; its report,
+//! with the reason in its notes, arrives through the same channel as a
+//! concurrent cycle's (`UffdCompactor::flip_with` lists the steps).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -22,17 +28,17 @@ use super::from_space::FromSpace;
 use super::pages::PageStates;
 use super::prepare::{MarkJob, PlanJob};
 use super::threads::Job;
-use super::{State, UffdCompactor};
+use super::{State, UffdCompactor, MAX_FLIP_FAILURES};
 use crate::compact::forwarding::ForwardingPlan;
 use crate::compact::non_moving::{sweep, update_references};
 use crate::compact::page::PageComputer;
-use crate::compact::stw::{fill_in_place, PhaseTimer};
+use crate::compact::stw::{self, fill_in_place, PhaseTimer};
 use crate::cycle::{thread_cpu, CycleReport, PauseEntry, Phase};
 use crate::error::HeapError;
 use crate::heap::PAGE_SIZE;
 use crate::mark::tracer::{mark, MarkStats};
 use crate::roots::RootSet;
-use crate::uffd::RegisterMode;
+use crate::uffd::{RegisterMode, UffdError};
 use crate::value::Value;
 
 /// When a pause began, how long the mutators had already been stopped
@@ -84,7 +90,12 @@ impl UffdCompactor {
         timer.lap(&mut report, Phase::Mark);
         let plan = ForwardingPlan::build(heap, heap.moving().top());
         timer.lap(&mut report, Phase::Forward);
-        self.flip_with(plan, roots, report, timer, pause_start, waited, cpu)
+        let pause = PauseEnd {
+            pause_start,
+            waited,
+            cpu,
+        };
+        Ok(self.flip_with(plan, roots, report, timer, pause))
     }
 
     /// The initial pause of a concurrently marked cycle: copies `roots` for
@@ -159,7 +170,10 @@ impl UffdCompactor {
         let cpu = thread_cpu();
         wait_for(&job.done);
         let heap = &*self.heap;
-        let mut report = self.pending.take().expect("a marking cycle's report");
+        let mut report = self
+            .pending
+            .take()
+            .unwrap_or_else(|| CycleReport::new(self.mode_name(), heap.used_bytes()));
         let mut timer = PhaseTimer::new();
         report.add_phase(Phase::Wait, waited + pause_start.elapsed());
         let mut stats = std::mem::take(&mut *job.stats.lock());
@@ -204,7 +218,12 @@ impl UffdCompactor {
     /// The flip pause of a concurrently marked cycle: waits for the plan if
     /// it is not ready (a stall), extends it over the objects allocated
     /// since, and flips. TLABs must be retired; `roots` are all the roots.
-    /// Returns the live bytes.
+    /// Returns the live bytes (the bytes in use, for a cycle abandoned).
+    ///
+    /// Never fails: a step that fails is worked around or the cycle is
+    /// abandoned (see `UffdCompactor::flip_with`); either way the cycle's
+    /// report, with the reason in its notes, arrives like any other. The
+    /// `Result` stays for callers written against the fallible flip.
     ///
     /// # Safety
     /// Every mutator of the heap is stopped (none allocates or writes until
@@ -223,45 +242,106 @@ impl UffdCompactor {
         let pause_start = Instant::now();
         let cpu = thread_cpu();
         wait_for(&job.done);
-        let mut report = self.pending.take().expect("a planned cycle's report");
+        let heap = &*self.heap;
+        let mut report = self
+            .pending
+            .take()
+            .unwrap_or_else(|| CycleReport::new(self.mode_name(), heap.used_bytes()));
         report.add_entry(entry);
         report.add_phase(Phase::Wait, pause_start.elapsed());
         report.add_concurrent(Phase::Forward, *job.wall.lock());
         report.gc_cpu += Duration::from_nanos(job.cpu_ns.load(Ordering::Relaxed));
         let mut timer = PhaseTimer::new();
-        let mut plan = job.plan.lock().take().expect("a finished plan job");
-        let heap = &*self.heap;
-        plan.extend(heap, heap.moving().top());
+        let plan = job
+            .plan
+            .lock()
+            .take()
+            .unwrap_or_else(|| Err(HeapError::Config("the plan job left no plan".to_string())))
+            .map(|mut plan| {
+                plan.extend(heap, heap.moving().top());
+                plan
+            });
         heap.set_allocating_black(false);
         timer.lap(&mut report, Phase::Forward);
-        self.flip_with(plan, roots, report, timer, pause_start, waited, cpu)
+        let pause = PauseEnd {
+            pause_start,
+            waited,
+            cpu,
+        };
+        Ok(self.flip_with(plan, roots, report, timer, pause))
     }
 
     /// The flip shared by [`UffdCompactor::start`] and
     /// [`UffdCompactor::flip`]: moves the page tables, registers, fixes the
-    /// roots and hands the cycle to the threads.
-    #[allow(clippy::too_many_arguments)]
+    /// roots and hands the cycle to the threads. Returns the live bytes.
+    ///
+    /// Transactional, step by step, each failure undone or worked around:
+    /// - no plan (its table could not be mapped), or ranges of an earlier
+    ///   cycle still registered: the cycle is abandoned before anything
+    ///   moves (marks cleared; heap and roots as before);
+    /// - the moving space's flip fails: nothing moved; the cycle is
+    ///   compacted in the pause ([`stw::compact_in_pause`], which copies
+    ///   where `mremap` keeps failing) or, if that cannot start either,
+    ///   abandoned;
+    /// - the non-moving space's flip or registration fails: the space
+    ///   keeps showing its memfd (a DONTUNMAP of a shared mapping leaves
+    ///   it mapped), so it is updated and swept in the pause instead;
+    /// - registering the moving space fails: its pages are filled in the
+    ///   pause from from-space.
+    ///
+    /// The roots are fixed only after every step that can fail. A failure
+    /// that repeats ([`MAX_FLIP_FAILURES`] flip pauses in a row) makes the
+    /// compactor compact in the pause from then on.
     fn flip_with(
         &mut self,
-        plan: ForwardingPlan,
+        plan: Result<ForwardingPlan, HeapError>,
         roots: &mut dyn RootSet,
         mut report: CycleReport,
         mut timer: PhaseTimer,
-        pause_start: Instant,
-        waited: Duration,
-        cpu: Duration,
-    ) -> Result<usize, HeapError> {
-        let heap = &*self.heap;
+        pause: PauseEnd,
+    ) -> usize {
+        let heap_arc = self.heap.clone();
+        let heap = &*heap_arc;
+        let plan = match plan {
+            Ok(plan) => plan,
+            Err(e) => return self.abandon(heap.moving().top(), report, &e, pause),
+        };
+        if let Err(e) = self.unregister_stale(&mut report) {
+            let why = format!("a range of an earlier cycle is still registered ({e})");
+            return self.abandon(plan.old_top(), report, &why, pause);
+        }
+        if self.stw_fallback.is_some() {
+            report.notes.push(
+                "compacted in the pause: the compactor fell back to stw after repeated flip \
+                 failures"
+                    .to_string(),
+            );
+            return self.complete_in_pause(plan, roots, report, timer, pause);
+        }
         let flip_start = Instant::now();
         let (base, space) = (heap.moving().base(), heap.space_bytes());
         let engine = heap.engine();
-        report.flip_cost = Some(engine.flip(base, heap.from_base(), space)?.cost);
+        match engine.flip(base, heap.from_base(), space) {
+            Ok(flip) => report.flip_cost = Some(flip.cost),
+            Err(e) => {
+                let why = format!("flipping the moving space failed ({e})");
+                report.notes.push(format!("{why}: compacted in the pause"));
+                self.moving_failed(&why, &mut report);
+                return self.complete_in_pause(plan, roots, report, timer, pause);
+            }
+        }
         let nm = heap.non_moving();
         let nm_top = nm.high_water();
         let nm_len = (nm_top - nm.base()).next_multiple_of(PAGE_SIZE);
         let mut nm_continue = self.options.non_moving_continue && nm_len > 0;
         if nm_continue {
-            engine.flip(nm.base(), heap.non_moving_view_base(), space)?;
+            if let Err(e) = engine.flip(nm.base(), heap.non_moving_view_base(), space) {
+                // Nothing moved; the space is updated in the pause.
+                let why = format!("flipping the non-moving space failed ({e})");
+                report.notes.push(format!("{why}: updated in the pause"));
+                self.non_moving_failed(&why, &mut report);
+                nm_continue = false;
+            }
         }
         timer.lap(&mut report, Phase::Flip);
 
@@ -274,31 +354,48 @@ impl UffdCompactor {
             {
                 Ok(_) => engine.note_uffd(base, live_len, true),
                 Err(e) => {
-                    report.notes.push(format!(
-                        "registering the moving space failed ({e}): compacted in the pause"
-                    ));
+                    self.forget_registration(base, live_len, &mut report);
+                    let why = format!("registering the moving space failed ({e})");
+                    report.notes.push(format!("{why}: compacted in the pause"));
+                    self.moving_failed(&why, &mut report);
                     moving_pages = 0;
                 }
             }
+        }
+        if moving_pages > 0 || live_len == 0 {
+            self.flip_failures = 0;
         }
         if nm_continue {
             match self
                 .fd
                 .register(nm.base() as *mut u8, nm_len, RegisterMode::Minor)
             {
-                Ok(_) => engine.note_uffd(nm.base(), nm_len, true),
+                Ok(_) => {
+                    engine.note_uffd(nm.base(), nm_len, true);
+                    self.nm_failures = 0;
+                }
                 Err(e) => {
-                    report.notes.push(format!(
-                        "registering the non-moving space failed ({e}): updated in the pause"
-                    ));
-                    engine.flip(heap.non_moving_view_base(), nm.base(), space)?;
-                    engine.release(heap.reservation(), heap.non_moving_view_base(), space)?;
+                    self.forget_registration(nm.base(), nm_len, &mut report);
+                    let why = format!("registering the non-moving space failed ({e})");
+                    report.notes.push(format!("{why}: updated in the pause"));
+                    self.non_moving_failed(&why, &mut report);
+                    // The space itself still shows the memfd: only the view
+                    // goes (a failure here only leaves it until the next
+                    // flip replaces it).
+                    if let Err(e) =
+                        engine.release(heap.reservation(), heap.non_moving_view_base(), space)
+                    {
+                        report.notes.push(format!(
+                            "releasing the second view failed ({e}): the next flip replaces it"
+                        ));
+                    }
                     nm_continue = false;
                 }
             }
         }
         timer.lap(&mut report, Phase::Register);
 
+        // Nothing below can fail: from here the cycle is committed.
         if moving_pages == 0 && live_len > 0 {
             fill_in_place(heap, &plan, 0, &mut report, &mut timer);
         }
@@ -329,8 +426,8 @@ impl UffdCompactor {
             view_delta: heap.non_moving_view_base() - nm.base(),
         });
         report.flip_pause = flip_start.elapsed();
-        report.add_pause(waited + pause_start.elapsed());
-        report.gc_cpu += thread_cpu().saturating_sub(cpu);
+        report.add_pause(pause.waited + pause.pause_start.elapsed());
+        report.gc_cpu += thread_cpu().saturating_sub(pause.cpu);
         // What marking traced: objects born marked during the cycle are not
         // counted (they are floating garbage or young; counting them would
         // push each next trigger up by a cycle's allocation).
@@ -354,7 +451,8 @@ impl UffdCompactor {
             gc_cpu_ns: AtomicU64::new(0),
             attention: self.attention.clone(),
             sigbus_slot: self.sigbus_slot,
-            started: pause_start,
+            started: pause.pause_start,
+            stale: self.stale.clone(),
             report: Mutex::new(report),
         });
         if let Some(slot) = self.sigbus_slot {
@@ -370,6 +468,140 @@ impl UffdCompactor {
                 .expect("compactor threads live as long as the compactor");
         }
         self.state = State::Compacting;
-        Ok(live)
+        live
+    }
+
+    /// Accounts a flip pause whose moving space could not be compacted
+    /// concurrently; the second in a row makes the compactor compact in the
+    /// pause from then on.
+    fn moving_failed(&mut self, why: &str, report: &mut CycleReport) {
+        self.flip_failures += 1;
+        if self.flip_failures >= MAX_FLIP_FAILURES && self.stw_fallback.is_none() {
+            let reason = format!(
+                "the flip pause failed {} times in a row (last: {why}): compacting in the pause \
+                 (stw) from now on",
+                self.flip_failures
+            );
+            report.notes.push(reason.clone());
+            self.description.push_str("; fell back to stw: ");
+            self.description.push_str(&reason);
+            self.stw_fallback = Some(reason);
+        }
+    }
+
+    /// Accounts a flip pause whose non-moving space could not be flipped or
+    /// registered; the second in a row makes the compactor update it in the
+    /// pause (as `uffd-copy` does) from then on.
+    fn non_moving_failed(&mut self, why: &str, report: &mut CycleReport) {
+        self.nm_failures += 1;
+        if self.nm_failures >= MAX_FLIP_FAILURES && self.options.non_moving_continue {
+            self.options.non_moving_continue = false;
+            let reason = format!(
+                "the non-moving space's flip failed {} times in a row (last: {why}): it is \
+                 updated in the pause (uffd-copy) from now on",
+                self.nm_failures
+            );
+            report.notes.push(reason.clone());
+            self.description.push_str("; ");
+            self.description.push_str(&reason);
+            self.degraded = Some(reason);
+        }
+    }
+
+    /// After a failed registration: unregisters the range in case the
+    /// kernel registered part of it before failing (a range of several
+    /// VMAs), or keeps it for the next flip to retry if that fails too.
+    fn forget_registration(&mut self, addr: usize, len: usize, report: &mut CycleReport) {
+        if let Err(e) = self.fd.unregister(addr as *mut u8, len) {
+            report.notes.push(format!(
+                "unregistering after a failed registration failed too ({e}): retried at the next flip"
+            ));
+            self.stale.lock().push((addr, len));
+        }
+    }
+
+    /// Unregisters what an earlier cycle failed to; `Err` with the first
+    /// failure if a range stays registered (a flip must not run then: a
+    /// registered page above the live pages would fault with nobody to
+    /// serve it).
+    fn unregister_stale(&mut self, report: &mut CycleReport) -> Result<(), UffdError> {
+        let mut stale = self.stale.lock();
+        let mut first = None;
+        stale.retain(|&(addr, len)| match self.fd.unregister(addr as *mut u8, len) {
+            Ok(()) => {
+                self.heap.engine().note_uffd(addr, len, false);
+                report.notes.push(format!(
+                    "[{addr:#x}, +{len:#x}), left registered by an earlier cycle, is unregistered now"
+                ));
+                false
+            }
+            Err(e) => {
+                first.get_or_insert(e);
+                true
+            }
+        });
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Completes the cycle in this pause, as the stop-the-world mode does
+    /// (or abandons it if that cannot start); its report arrives like a
+    /// concurrent cycle's.
+    fn complete_in_pause(
+        &mut self,
+        plan: ForwardingPlan,
+        roots: &mut dyn RootSet,
+        mut report: CycleReport,
+        mut timer: PhaseTimer,
+        pause: PauseEnd,
+    ) -> usize {
+        let heap_arc = self.heap.clone();
+        let heap = &*heap_arc;
+        let flip_start = Instant::now();
+        if let Err(e) = stw::compact_in_pause(heap, &plan, roots, &mut report, &mut timer) {
+            let old_top = plan.old_top();
+            drop(plan);
+            let why = format!("compacting in the pause could not start either ({e})");
+            return self.abandon(old_top, report, &why, pause);
+        }
+        drop(plan);
+        report.flip_pause = flip_start.elapsed();
+        let live = report.live_bytes();
+        self.finish_in_pause(report, pause);
+        live
+    }
+
+    /// Abandons the cycle before anything moved: the marks are cleared and
+    /// the heap and the roots stay as they were. Returns the bytes in use
+    /// (nothing was freed) for the next trigger.
+    fn abandon(
+        &mut self,
+        old_top: usize,
+        mut report: CycleReport,
+        why: &dyn std::fmt::Display,
+        pause: PauseEnd,
+    ) -> usize {
+        let heap_arc = self.heap.clone();
+        let heap = &*heap_arc;
+        heap.set_allocating_black(false);
+        stw::abandon(heap, old_top, &mut report, why);
+        self.moving_failed(&why.to_string(), &mut report);
+        self.finish_in_pause(report, pause);
+        heap.used_bytes()
+    }
+
+    /// Closes the report of a cycle that ended in its flip pause and sends
+    /// it where collector threads send theirs; the mutators find it at
+    /// their next poll ([`UffdCompactor::try_finished`]).
+    fn finish_in_pause(&mut self, mut report: CycleReport, pause: PauseEnd) {
+        let heap_arc = self.heap.clone();
+        let heap = &*heap_arc;
+        report.add_pause(pause.waited + pause.pause_start.elapsed());
+        report.gc_cpu += thread_cpu().saturating_sub(pause.cpu);
+        report.used_after = heap.used_bytes();
+        report.duration = pause.pause_start.elapsed();
+        // The receiver lives in `self`: sending cannot fail.
+        let _ = self.report_tx.send(report);
+        self.state = State::Compacting;
+        self.attention.store(true, Ordering::Release);
     }
 }

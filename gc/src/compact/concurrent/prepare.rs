@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 
 use crate::compact::forwarding::ForwardingPlan;
 use crate::cycle::thread_cpu;
+use crate::error::HeapError;
 use crate::heap::Heap;
 use crate::mark::satb::SatbQueue;
 use crate::mark::tracer::{mark, MarkStats};
@@ -79,8 +80,9 @@ pub struct PlanJob {
     /// Objects below this address are planned (the rest join in the flip
     /// pause, by [`ForwardingPlan::extend`]).
     pub top: usize,
-    /// The plan, once built.
-    pub plan: Mutex<Option<ForwardingPlan>>,
+    /// The plan once built, or why it could not be (its table could not
+    /// be mapped: the flip pause then abandons the cycle).
+    pub plan: Mutex<Option<Result<ForwardingPlan, HeapError>>>,
     /// Set when the plan is ready.
     pub done: AtomicBool,
     /// Raised with `done`.
@@ -101,9 +103,11 @@ const EXTEND_AHEAD: usize = 64 << 20;
 pub fn run_plan(job: &PlanJob) {
     let cpu = thread_cpu();
     let start = Instant::now();
-    let mut plan = ForwardingPlan::build(&job.heap, job.top);
-    // The flip pause extends the plan over what is allocated until then.
-    plan.prepare_extend(job.heap.moving().top() + EXTEND_AHEAD);
+    let plan = ForwardingPlan::build(&job.heap, job.top).map(|mut plan| {
+        // The flip pause extends the plan over what is allocated until then.
+        plan.prepare_extend(job.heap.moving().top() + EXTEND_AHEAD);
+        plan
+    });
     *job.plan.lock() = Some(plan);
     *job.wall.lock() = start.elapsed();
     job.cpu_ns.store(

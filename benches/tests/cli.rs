@@ -1,0 +1,230 @@
+//! Every benchmark binary's command line: modes come from the runtime's
+//! table (so `--help` lists exactly the modes that exist), `--version`
+//! answers, and booleans that default on are turned off with `--no-...`.
+
+use std::process::{Command, Output};
+
+const BINARIES: [&str; 6] = [
+    env!("CARGO_BIN_EXE_pausebench"),
+    env!("CARGO_BIN_EXE_gc-stress"),
+    env!("CARGO_BIN_EXE_compactbench"),
+    env!("CARGO_BIN_EXE_peer-workloads"),
+    env!("CARGO_BIN_EXE_fault-observed"),
+    env!("CARGO_BIN_EXE_gc-plot"),
+];
+
+fn run(bin: &str, args: &[&str]) -> Output {
+    Command::new(bin)
+        .args(args)
+        .env_remove("GC_MODE")
+        .env_remove("GC_LOG")
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn every_binary_answers_version_and_help() {
+    for bin in BINARIES {
+        let out = run(bin, &["--version"]);
+        assert!(out.status.success(), "{bin} --version");
+        assert!(
+            text(&out.stdout).contains("0.1.0"),
+            "{bin}: {}",
+            text(&out.stdout)
+        );
+        let out = run(bin, &["--help"]);
+        assert!(out.status.success(), "{bin} --help");
+    }
+}
+
+#[test]
+fn mode_options_list_exactly_the_runtime_modes() {
+    // gc-plot takes no mode.
+    for bin in &BINARIES[..5] {
+        let help = text(&run(bin, &["--help"]).stdout);
+        for spec in runtime::MODES {
+            assert!(
+                help.contains(spec.name),
+                "{bin}: {} missing:\n{help}",
+                spec.name
+            );
+        }
+        let out = run(bin, &["--mode", "fast", "--help"]);
+        let err = text(&out.stderr);
+        if bin.ends_with("compactbench") {
+            continue; // --modes, checked below
+        }
+        assert!(!out.status.success(), "{bin} accepted --mode fast");
+        assert!(
+            err.contains("stw, uffd-copy, uffd-workers, uffd-move, sigbus, uffd"),
+            "{bin}: {err}"
+        );
+    }
+    let out = run(BINARIES[2], &["--modes", "stw,fast"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("possible values"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn help_documents_units_and_no_flags() {
+    let pb = text(&run(BINARIES[0], &["--help"]).stdout);
+    for s in [
+        "--no-check",
+        "--seconds <SECONDS>",
+        "--live <SIZE>",
+        "--no-progress",
+    ] {
+        assert!(pb.contains(s), "pausebench --help lacks {s}:\n{pb}");
+    }
+    let gs = text(&run(BINARIES[1], &["--help"]).stdout);
+    for s in [
+        "--no-verify-collections",
+        "--seconds <SECONDS>",
+        "--watchdog-seconds <SECONDS>",
+    ] {
+        assert!(gs.contains(s), "gc-stress --help lacks {s}:\n{gs}");
+    }
+    // The old form is gone.
+    let out = run(BINARIES[1], &["--verify-collections", "false"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn no_flags_turn_checks_off() {
+    let out = run(
+        BINARIES[0],
+        &[
+            "--mode",
+            "stw",
+            "--live",
+            "2M",
+            "--seconds",
+            "0.2",
+            "--no-check",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("structure checked"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        BINARIES[1],
+        &[
+            "--mode",
+            "stw",
+            "--threads",
+            "1",
+            "--seconds",
+            "0.5",
+            "--live",
+            "1M",
+            "--no-verify-collections",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn gc_plot_draws_well_formed_svgs_from_a_pausebench_json() {
+    let dir = std::env::temp_dir().join(format!("gc-plot-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let json = dir.join("run.json");
+    let json_arg = json.to_str().expect("utf-8 path");
+    let out = run(
+        BINARIES[0],
+        &[
+            "--mode",
+            "stw",
+            "--live",
+            "2M",
+            "--seconds",
+            "0.3",
+            "--no-progress",
+            "--json",
+            json_arg,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let labelled = format!("{json_arg}=stw run");
+    let out = run(
+        BINARIES[5],
+        &[
+            "runs",
+            "--out",
+            dir.to_str().expect("utf-8"),
+            "--name",
+            "t",
+            &labelled,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for chart in ["pauses", "pause-cdf", "mmu", "heap"] {
+        let path = dir.join(format!("t-{chart}.svg"));
+        let svg = std::fs::read_to_string(&path).expect("the SVG was written");
+        let doc = roxmltree::Document::parse(&svg).expect("well-formed XML");
+        assert_eq!(doc.root_element().tag_name().name(), "svg");
+        assert!(
+            doc.descendants()
+                .any(|n| n.text().is_some_and(|t| t.contains("stw run"))),
+            "{chart}: no legend"
+        );
+    }
+    let out = run(
+        BINARIES[5],
+        &[
+            "runs",
+            "--out",
+            dir.to_str().expect("utf-8"),
+            "/nonexistent.json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("/nonexistent.json"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_run_longer_than_three_seconds_prints_progress_lines_on_a_pipe() {
+    let out = run(
+        BINARIES[1],
+        &[
+            "--mode",
+            "stw",
+            "--threads",
+            "1",
+            "--seconds",
+            "3.6",
+            "--live",
+            "1M",
+            "--progress-seconds",
+            "1",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("gc-stress: ") && l.contains("s elapsed, "))
+        .collect();
+    assert!(!lines.is_empty(), "no progress line:\n{err}");
+    assert!(
+        lines[0].contains(" GC cycles, ") && lines[0].contains(" M allocations/s"),
+        "{}",
+        lines[0]
+    );
+    assert!(!err.contains('\r'), "a pipe gets whole lines, not rewrites");
+}
