@@ -249,11 +249,14 @@ fn run_once(m: &mut Mutator, out: &mut dyn Write, p: &GcBenchParams) -> Result<f
         "long-lived array of {} doubles (half filled)",
         p.array_size
     )?;
-    let (m2, arr) = alloc(m, AllocSpec {
-        tag: TAG_DOUBLES,
-        bytes: p.array_size * 8,
-        ..Default::default()
-    })?;
+    let (m2, arr) = alloc(
+        m,
+        AllocSpec {
+            tag: TAG_DOUBLES,
+            bytes: p.array_size * 8,
+            ..Default::default()
+        },
+    )?;
     m2.push(arr.into()); // stack[base + 1]
                          // The runtime hands out zeroed raw bytes: arr[k] = 0.0 for every k is done.
     for k in 0..p.array_size / 2 {
@@ -554,11 +557,14 @@ pub fn liveheap(
 
     let base = m.stack_len();
     let t0 = Instant::now();
-    let (m2, table) = alloc(m, AllocSpec {
-        tag: TAG_TABLE,
-        slots,
-        ..Default::default()
-    })?;
+    let (m2, table) = alloc(
+        m,
+        AllocSpec {
+            tag: TAG_TABLE,
+            slots,
+            ..Default::default()
+        },
+    )?;
     m2.push(table.into()); // stack[base]: the table
     m2.push(Value::NIL); // stack[base + 1]: the short-lived list
     for k in 0..entries {

@@ -151,7 +151,11 @@ impl Heap {
     /// If `i` is not below the top.
     #[inline(always)]
     pub fn get(&self, i: usize) -> Value<'_> {
-        assert!(i < self.sp(), "root {i} read above the stack top {}", self.sp());
+        assert!(
+            i < self.sp(),
+            "root {i} read above the stack top {}",
+            self.sp()
+        );
         // SAFETY: i < sp <= cap, and every slot below sp holds a current
         // value (the module's rules: the collector keeps them current).
         unsafe { self.value(*self.base().add(i)) }
@@ -163,7 +167,11 @@ impl Heap {
     /// If `i` is not below the top.
     #[inline(always)]
     pub fn set(&self, i: usize, v: Value<'_>) {
-        assert!(i < self.sp(), "root {i} written above the stack top {}", self.sp());
+        assert!(
+            i < self.sp(),
+            "root {i} written above the stack top {}",
+            self.sp()
+        );
         // SAFETY: i < sp <= cap: inside the buffer; `v` is current (it
         // borrows a heap, this one: the module's rules).
         unsafe { *self.base().add(i) = v.raw() }

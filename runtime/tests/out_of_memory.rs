@@ -148,7 +148,11 @@ fn live_data_that_keeps_growing_ends_in_out_of_memory() {
                     // heap: too large (never reported as out of memory).
                     let (requested, e_limit) = match &e {
                         AllocError::OutOfMemory(o) => (o.requested, o.limit),
-                        AllocError::TooLarge { slots, bytes, limit } => {
+                        AllocError::TooLarge {
+                            slots,
+                            bytes,
+                            limit,
+                        } => {
                             assert!(*bytes + 8 * *slots as usize > *limit, "{w}: {e}");
                             (*bytes + 8 * *slots as usize, *limit)
                         }
