@@ -52,7 +52,7 @@ impl Holder {
 }
 
 /// The value stored under `key` in `table` (a table object or nil).
-#[inline]
+#[inline(always)]
 pub fn get<'a>(table: Value<'a>, key: Value<'_>) -> Option<Value<'a>> {
     let t = table.as_object()?;
     match probe(t, key) {
@@ -203,7 +203,7 @@ pub struct Full;
 /// needs no allocation: returns whether the key was new, or [`Full`] when
 /// the table must be created or grown first ([`set`] does both). The fast
 /// path of every store of a global, a field or a method.
-#[inline]
+#[inline(always)]
 pub fn put(heap: &Heap, table: Value<'_>, key: Value<'_>, value: Value<'_>) -> Result<bool, Full> {
     let t = table.as_object().ok_or(Full)?;
     match probe(t, key) {

@@ -82,6 +82,7 @@ pub(super) enum Invoke<'h> {
 
 /// Resolves `receiver.name(args)` for the receiver at `sp - 1 - argc`: a
 /// field holding a callable, or a method.
+#[inline(always)]
 pub(super) fn resolve_invoke<'h>(
     heap: &'h Heap,
     name: Value<'_>,
@@ -101,6 +102,7 @@ pub(super) fn resolve_invoke<'h>(
 }
 
 /// Method `name` of `class`.
+#[inline(always)]
 pub(super) fn find_method<'h>(
     class: Value<'h>,
     name: Value<'_>,
