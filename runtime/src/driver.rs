@@ -41,7 +41,7 @@ impl Mutator {
             return Ok(None);
         };
         let heap = &shared.heap;
-        let limit = heap.config().heap_limit;
+        let limit = shared.knobs().hard_limit;
         let at_limit = heap.soft_limit() >= limit || !may_pace;
         let start = Instant::now();
         // A compaction that ended is accounted first (its report feeds the
@@ -64,7 +64,7 @@ impl Mutator {
                         Some(p.sleep)
                     }
                     None => {
-                        heap.set_soft_limit(usize::MAX);
+                        heap.set_soft_limit(limit);
                         None
                     }
                 });
@@ -121,10 +121,8 @@ impl Mutator {
                 c.lock().begin_marking(&roots, entry);
             });
             let heap = &shared.heap;
-            let threshold = shared
-                .policy
-                .lock()
-                .begin(heap.used_bytes(), heap.config().heap_limit);
+            let limit = shared.knobs().hard_limit;
+            let threshold = shared.policy.lock().begin(heap.used_bytes(), limit);
             heap.set_soft_limit(threshold);
         }
     }

@@ -9,6 +9,18 @@
 //! keeps half of the room above the live data for allocation during the
 //! cycle.
 //!
+//! **Soft limit.** With a soft limit (`GC_SOFT_LIMIT`,
+//! [`crate::RuntimeBuilder::soft_limit`]) the trigger also aims below it:
+//! where `live × growth` (or the concurrent trigger) would pass it, the
+//! cycle starts at the soft limit (stop-the-world), or early enough that
+//! the measured allocation during a cycle still ends below it (concurrent;
+//! half the room below it until measured). The soft limit is a goal, the
+//! hard limit a wall: when the live data leaves less than an eighth of
+//! itself (at least [`SOFT_MIN_ROOM`]) below the soft limit, the trigger
+//! goes that far above the live data anyway, up to the hard limit, so a
+//! heap whose live data needs more than the goal grows instead of
+//! collecting without end.
+//!
 //! **Pacing.** During a cycle the heap's soft limit is a pacing threshold
 //! rather than the hard limit. While more than half of the room above the
 //! live data is free, allocation runs unchecked. Below that, the heap may
@@ -51,12 +63,33 @@ pub(crate) const PACE_MAX: Duration = Duration::from_millis(50);
 pub(crate) const PACE_ROUNDS: u32 = 16;
 /// Below this much free room pacing gives way to the stall at the limit.
 const MIN_FREE: usize = 4 << 20;
+/// The least room above the live data the soft limit leaves for
+/// allocation before the next cycle.
+pub(crate) const SOFT_MIN_ROOM: usize = 4 << 20;
 /// The smallest step between pacing thresholds.
 const STEP_MIN: usize = 256 << 10;
+
+/// The limits and growth the runtime's setters change at run time (read
+/// at the next trigger computation).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Knobs {
+    /// The hard limit: allocation never takes the heap past it.
+    pub(crate) hard_limit: usize,
+    /// The soft limit the trigger aims below, if any (at most the hard
+    /// limit).
+    pub(crate) soft_limit: Option<usize>,
+    /// The growth factor: the next trigger at `live × growth` at most.
+    pub(crate) growth: f64,
+}
 
 /// The runtime's measurements and its current cycle's pacing state.
 #[derive(Debug, Default)]
 pub(crate) struct Policy {
+    /// The limits and growth in force; `None` until the runtime sets them
+    /// (unit tests pass limits to [`Policy::trigger`] directly).
+    pub(crate) knobs: Option<Knobs>,
+    /// The soft limit [`Policy::trigger`] aims below.
+    soft_limit: Option<usize>,
     /// Bytes allocated per second of wall time (moving average).
     rate: Option<f64>,
     /// Seconds from a cycle's start to its compaction's end per live byte
@@ -123,6 +156,13 @@ impl Policy {
         Some(self.cycle_per_byte? * self.live.max(1 << 20) as f64)
     }
 
+    /// Sets the limits and growth (the runtime's setters; validated by the
+    /// caller).
+    pub(crate) fn set_knobs(&mut self, knobs: Knobs) {
+        self.soft_limit = knobs.soft_limit;
+        self.knobs = Some(knobs);
+    }
+
     /// The bytes in use at which the next cycle starts, after one found
     /// `live` bytes live. `growth` is the configured factor; `concurrent`
     /// says whether cycles run beside the mutators (uffd modes).
@@ -137,13 +177,15 @@ impl Policy {
         self.live = live;
         let mut trigger = ((live as f64 * growth) as usize).max(live + gc::heap::INITIAL_TRIGGER);
         self.cause = Cause::HeapGrowth;
+        let measured = match (self.rate, self.cycle()) {
+            (Some(rate), Some(cycle)) => Some((rate * cycle * MARGIN) as usize),
+            _ => None,
+        };
         if concurrent {
             let room = limit.saturating_sub(live);
-            let (reserve, cause) = match (self.rate, self.cycle()) {
-                (Some(rate), Some(cycle)) => {
-                    ((rate * cycle * MARGIN) as usize, Cause::AllocationRate)
-                }
-                _ => (room / 2, Cause::Warmup),
+            let (reserve, cause) = match measured {
+                Some(reserve) => (reserve, Cause::AllocationRate),
+                None => (room / 2, Cause::Warmup),
             };
             // Never less than an eighth of the room: a cycle that starts
             // at once after the last only re-marks what just survived.
@@ -151,6 +193,23 @@ impl Policy {
             if early < trigger {
                 trigger = early;
                 self.cause = cause;
+            }
+        }
+        if let Some(soft) = self.soft_limit {
+            // Aim so that the cycle ends below the soft limit (a
+            // concurrent one allocates its reserve while it runs) ...
+            let aim = if concurrent {
+                soft.saturating_sub(measured.unwrap_or(soft.saturating_sub(live) / 2))
+            } else {
+                soft
+            };
+            // ... but leave the live data room to allocate in: past the
+            // goal when the live data needs it.
+            let floor = live + (live / 8).max(SOFT_MIN_ROOM);
+            let at_soft = aim.max(floor);
+            if at_soft < trigger {
+                trigger = at_soft;
+                self.cause = Cause::SoftLimit;
             }
         }
         if trigger >= limit {
