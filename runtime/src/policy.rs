@@ -462,4 +462,75 @@ mod tests {
         // 20 MiB in at least 20 ms: at most 1000 MiB/s.
         assert!(rate > 0.0 && rate <= 1000.0 * M as f64, "{rate}");
     }
+
+    fn with_soft(soft: usize) -> Policy {
+        let mut p = Policy::default();
+        p.set_knobs(Knobs {
+            hard_limit: 1000 * M,
+            soft_limit: Some(soft),
+            growth: 2.0,
+        });
+        p
+    }
+
+    #[test]
+    fn the_soft_limit_moves_the_trigger_below_it() {
+        // live x growth = 400 MiB would pass a 300 MiB soft limit.
+        let mut p = with_soft(300 * M);
+        assert_eq!(p.trigger(200 * M, 1000 * M, 2.0, false), 300 * M);
+        assert_eq!(p.trigger_cause(), Cause::SoftLimit);
+        // Below it, growth decides as before.
+        assert_eq!(p.trigger(100 * M, 1000 * M, 2.0, false), 200 * M);
+        assert_eq!(p.trigger_cause(), Cause::HeapGrowth);
+        // Concurrent, unmeasured: half the room below the soft limit is
+        // kept for allocation during the cycle (250 of 300 with 200 live).
+        assert_eq!(p.trigger(200 * M, 1000 * M, 2.0, true), 250 * M);
+        assert_eq!(p.trigger_cause(), Cause::SoftLimit);
+        // Measured: 100 MiB/s for a second's cycle, with the margin.
+        let mut q = Policy {
+            rate: Some(100.0 * M as f64),
+            cycle_per_byte: Some(1.0 / (200 * M) as f64),
+            ..with_soft(500 * M)
+        };
+        assert_eq!(q.trigger(200 * M, 1000 * M, 2.0, true), 350 * M);
+        assert_eq!(q.trigger_cause(), Cause::SoftLimit);
+    }
+
+    #[test]
+    fn the_heap_grows_past_the_soft_limit_only_when_live_data_needs_it() {
+        let mut p = with_soft(300 * M);
+        // 290 MiB live: the soft limit leaves less than an eighth of the
+        // live data, so the trigger goes that far past it.
+        let t = p.trigger(290 * M, 1000 * M, 2.0, false);
+        assert_eq!(t, 290 * M + 290 * M / 8);
+        assert!(t > 300 * M);
+        // Live beyond the soft limit: still room to allocate, never past
+        // the hard limit.
+        assert_eq!(p.trigger(400 * M, 1000 * M, 2.0, false), 450 * M);
+        assert_eq!(p.trigger(950 * M, 1000 * M, 2.0, false), 1000 * M);
+        assert_eq!(p.trigger_cause(), Cause::HeapLimit);
+        // A tiny heap keeps SOFT_MIN_ROOM above its live data.
+        assert_eq!(p.trigger(M, 1000 * M, 2.0, false), M + gc::heap::INITIAL_TRIGGER);
+        let mut tiny = with_soft(2 * M);
+        assert_eq!(tiny.trigger(M, 1000 * M, 2.0, false), M + SOFT_MIN_ROOM);
+    }
+
+    #[test]
+    fn changed_knobs_apply_at_the_next_trigger() {
+        let mut p = with_soft(300 * M);
+        assert_eq!(p.trigger(200 * M, 1000 * M, 2.0, false), 300 * M);
+        p.set_knobs(Knobs {
+            hard_limit: 1000 * M,
+            soft_limit: None,
+            growth: 2.0,
+        });
+        assert_eq!(p.trigger(200 * M, 1000 * M, 2.0, false), 400 * M);
+        p.set_knobs(Knobs {
+            hard_limit: 1000 * M,
+            soft_limit: Some(250 * M),
+            growth: 2.0,
+        });
+        assert_eq!(p.trigger(200 * M, 1000 * M, 2.0, false), 250 * M);
+        assert_eq!(p.knobs.map(|k| k.soft_limit), Some(Some(250 * M)));
+    }
 }
