@@ -41,7 +41,10 @@ impl Mutator {
             return Ok(None);
         };
         let heap = &shared.heap;
-        let limit = shared.knobs().hard_limit;
+        // The soft limit's goal, if any: pacing slows allocation near it
+        // and ends there (the cycle is pushed through).
+        let hard = shared.knobs().hard_limit;
+        let limit = shared.policy.lock().pacing_limit(hard);
         let at_limit = heap.soft_limit() >= limit || !may_pace;
         let start = Instant::now();
         // A compaction that ended is accounted first (its report feeds the
@@ -121,7 +124,8 @@ impl Mutator {
                 c.lock().begin_marking(&roots, entry);
             });
             let heap = &shared.heap;
-            let limit = shared.knobs().hard_limit;
+            let hard = shared.knobs().hard_limit;
+            let limit = shared.policy.lock().pacing_limit(hard);
             let threshold = shared.policy.lock().begin(heap.used_bytes(), limit);
             heap.set_soft_limit(threshold);
         }

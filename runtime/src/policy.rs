@@ -90,6 +90,9 @@ pub(crate) struct Policy {
     pub(crate) knobs: Option<Knobs>,
     /// The soft limit [`Policy::trigger`] aims below.
     soft_limit: Option<usize>,
+    /// The limit pacing works against during the next cycle when a soft
+    /// limit is set (see [`Policy::pacing_limit`]).
+    goal: Option<usize>,
     /// Bytes allocated per second of wall time (moving average).
     rate: Option<f64>,
     /// Seconds from a cycle's start to its compaction's end per live byte
@@ -195,6 +198,7 @@ impl Policy {
                 self.cause = cause;
             }
         }
+        self.goal = None;
         if let Some(soft) = self.soft_limit {
             // Aim so that the cycle ends below the soft limit (a
             // concurrent one allocates its reserve while it runs) ...
@@ -207,6 +211,7 @@ impl Policy {
             // goal when the live data needs it.
             let floor = live + (live / 8).max(SOFT_MIN_ROOM);
             let at_soft = aim.max(floor);
+            self.goal = Some(soft.max(live + 2 * (live / 8).max(SOFT_MIN_ROOM)));
             if at_soft < trigger {
                 trigger = at_soft;
                 self.cause = Cause::SoftLimit;
@@ -216,6 +221,16 @@ impl Policy {
             self.cause = Cause::HeapLimit;
         }
         trigger.min(limit)
+    }
+
+    /// The limit a concurrent cycle paces allocation against, with `hard`
+    /// the hard limit: the soft limit when one is set (or, when the live
+    /// data needs more, twice the room the trigger left above it), so that
+    /// allocation during a cycle slows, and at last waits for the cycle's
+    /// end, near the goal rather than the wall. After the cycle the
+    /// trigger may pass the goal when the live data needs it.
+    pub(crate) fn pacing_limit(&self, hard: usize) -> usize {
+        self.goal.map_or(hard, |g| g.min(hard))
     }
 
     /// Why a cycle that starts at the current trigger starts: warmup
