@@ -168,3 +168,38 @@ fn a_soft_limit_above_the_heap_limit_is_an_error() {
     );
     assert!(e.to_string().contains("at most the heap limit"), "{e}");
 }
+
+#[test]
+fn a_lowered_heap_limit_is_a_wall() {
+    for mode in [Mode::Stw, Mode::Uffd] {
+        let Some(rt) = common::in_mode(builder(None), mode) else {
+            continue;
+        };
+        rt.set_heap_limit(48 * M).expect("lower the limit");
+        let mut m = rt.mutator().expect("mutator");
+        let keep = m.push_root(Value::NIL);
+        // Keep everything: 64 MiB cannot fit below 48 MiB.
+        let mut failed = None;
+        for _ in 0..64 * 1024 {
+            match m.alloc(AllocSpec {
+                tag: 1,
+                slots: 1,
+                bytes: OBJECT_BYTES,
+                ..Default::default()
+            }) {
+                Ok(o) => {
+                    let prev = m.get(keep);
+                    m.write(o, 0, prev);
+                    m.set(keep, Value::object(o));
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            assert!(rt.heap().used_bytes() <= 48 * M, "{mode}");
+        }
+        let e = failed.expect("out of memory at the lowered limit");
+        assert_eq!(e.limit, 48 * M, "{mode}: {e}");
+    }
+}
