@@ -568,9 +568,7 @@ impl Shared {
         stats.record(report);
         let paced = (stats.paced, stats.pacing);
         drop(stats);
-        let gc = self
-            .log
-            .cycle_ended(report, self.knobs().hard_limit, paced);
+        let gc = self.log.cycle_ended(report, self.knobs().hard_limit, paced);
         if let Some(hook) = &self.pause_hook {
             for &p in &report.pauses {
                 hook(p);

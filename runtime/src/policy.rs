@@ -525,7 +525,10 @@ mod tests {
         assert_eq!(p.trigger(950 * M, 1000 * M, 2.0, false), 1000 * M);
         assert_eq!(p.trigger_cause(), Cause::HeapLimit);
         // A tiny heap keeps SOFT_MIN_ROOM above its live data.
-        assert_eq!(p.trigger(M, 1000 * M, 2.0, false), M + gc::heap::INITIAL_TRIGGER);
+        assert_eq!(
+            p.trigger(M, 1000 * M, 2.0, false),
+            M + gc::heap::INITIAL_TRIGGER
+        );
         let mut tiny = with_soft(2 * M);
         assert_eq!(tiny.trigger(M, 1000 * M, 2.0, false), M + SOFT_MIN_ROOM);
     }

@@ -43,7 +43,11 @@ fn churn(rt: &Runtime, total: usize) -> usize {
             .expect("alloc");
         if i % 8 == 0 || i < LIVE_OBJECTS {
             let arr = m.get(keep).as_object();
-            let slot = if i < LIVE_OBJECTS { i } else { (i / 8) % LIVE_OBJECTS };
+            let slot = if i < LIVE_OBJECTS {
+                i
+            } else {
+                (i / 8) % LIVE_OBJECTS
+            };
             m.write(arr, slot, Value::object(o));
         }
         peak = peak.max(rt.heap().used_bytes());
@@ -89,7 +93,10 @@ fn with_a_soft_limit_the_peak_heap_stays_near_it() {
 #[test]
 fn live_data_above_the_soft_limit_grows_the_heap_past_it() {
     // 32 MiB live, a 16 MiB goal: the heap must pass it, and does.
-    let rt = builder(Some(16 * M)).mode(Mode::Stw).build().expect("runtime");
+    let rt = builder(Some(16 * M))
+        .mode(Mode::Stw)
+        .build()
+        .expect("runtime");
     let peak = churn(&rt, 200 * M);
     assert!(peak > 32 * M, "{peak}");
     assert!(peak < 512 * M, "{peak}");

@@ -9,7 +9,13 @@ fn gc_soft_limit_is_parsed_and_checked() {
     std::env::set_var("GC_SOFT_LIMIT", "lots");
     let e = Runtime::builder().build().err().expect("refused");
     assert!(
-        matches!(e, ConfigError::Env { var: "GC_SOFT_LIMIT", .. }),
+        matches!(
+            e,
+            ConfigError::Env {
+                var: "GC_SOFT_LIMIT",
+                ..
+            }
+        ),
         "{e}"
     );
     assert!(e.to_string().contains("GC_SOFT_LIMIT"), "{e}");
