@@ -756,8 +756,9 @@ impl Runtime {
         })
     }
 
-    /// Sets the hard heap limit, from the next trigger computation on (and
-    /// for allocation, which grows the heap to it at most). It can be
+    /// Sets the hard heap limit: allocation stops at it from now on (a
+    /// trigger above it comes down to it), and the next trigger computation
+    /// plans below it. It can be
     /// lowered, and raised back up to the limit the heap was built with
     /// ([`LimitError::AboveReserved`] above that: the address space was
     /// reserved at build time). A limit below the bytes in use now is
@@ -781,7 +782,15 @@ impl Runtime {
         self.inner.change_knobs(|k| policy::Knobs {
             hard_limit: bytes,
             ..k
-        })
+        })?;
+        // The wall holds at once: a trigger (or pacing threshold) above it
+        // comes down to it, so the next allocation that would pass it
+        // collects first.
+        let heap = &self.inner.heap;
+        if heap.soft_limit() > bytes {
+            heap.set_soft_limit(bytes);
+        }
+        Ok(())
     }
 
     /// Sets the growth factor (1 to 100, else [`LimitError::BadGrowth`]),
