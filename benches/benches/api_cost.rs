@@ -8,17 +8,17 @@
 //!
 //! | name | what one operation is |
 //! |---|---|
-//! | `slot_read_unchecked` | `ObjRef::slot_unchecked` (the acquire load alone; the floor) |
-//! | `slot_read` | `ObjRef::slot` (bounds check against the header's slot count, then the load) |
-//! | `slot_write_raw` | `ObjRef::set_slot_raw` (the store alone, no check, no barrier; the floor) |
+//! | `slot_read_unchecked` | `Gc::slot_unchecked` (the acquire load alone; the floor) |
+//! | `slot_read` | `Gc::slot` (bounds and weak check against the header, then the load) |
+//! | `slot_write_raw` | `gc::ObjRef::set_slot_raw` (the store alone, no check, no barrier; the floor) |
 //! | `slot_write_idle` | `Mutator::write` with no marking running (bounds check + barrier flag test + store) |
 //! | `slot_write_marking_scalar` | `Mutator::write` during a concurrent marking, the old value a number (the barrier's slow path reads it and stops) |
 //! | `slot_write_marking_object` | `Mutator::write` during a concurrent marking, the old value an object (recorded in the SATB buffer; every 1024th hands the buffer over) |
 //! | `alloc_small` | `Mutator::alloc` of a 2-slot object (a Lox instance's size), garbage at once: amortised over the collections it triggers |
 //! | `alloc_small_init` | `alloc_small` plus two initialising `Mutator::write`s, the first of a rooted object re-read after the allocation (what an instance or bound method costs) |
-//! | `root_push_pop` | `Mutator::push_root` then `roots().pop()` |
-//! | `root_scope` | `Mutator::scope` around one `push_root` |
-//! | `roots_access` | `Mutator::roots().len()` (reaching the root vector through the thread slot) |
+//! | `root_push_pop` | `Mutator::push` then `Mutator::pop` (the value stack) |
+//! | `root_scope` | `Mutator::scope` around one `Scope::root` |
+//! | `roots_access` | `Mutator::stack_len()` (reaching the value stack through the thread slot) |
 //! | `handle_get` | `Mutator::get(handle)` |
 //! | `safepoint_idle` | `Mutator::safepoint()` with nothing pending (one poll-word load) |
 //!
@@ -36,11 +36,15 @@
 //!
 //! Run: `cargo bench -p benches --bench api_cost`.
 
+// `criterion_group!` defines a public function it does not document.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Bencher, Criterion};
-use runtime::{AllocSpec, CyclePhase, Handle, Mode, Mutator, ObjRef, Runtime, Value};
+use gc::ObjRef;
+use runtime::{AllocSpec, CyclePhase, Gc, Handle, Mode, Mutator, Runtime, Value};
 
 /// Operations per criterion iteration (µs per iteration = ns per op).
 const BATCH: usize = 1000;
@@ -60,55 +64,57 @@ const SMALL: AllocSpec = AllocSpec {
 // ---- one helper per operation (the only code to port) ----
 
 #[inline(always)]
-fn op_slot_read(obj: ObjRef, i: usize) -> Value {
+fn op_slot_read(obj: Gc<'_>, i: usize) -> Value<'_> {
     obj.slot(i)
 }
 
 /// # Safety
-/// 1. `obj` is live and `i < obj.slot_count()`.
+/// 1. `i < obj.slot_count()` and the object is not weak.
 #[inline(always)]
-unsafe fn op_slot_read_unchecked(obj: ObjRef, i: usize) -> Value {
+unsafe fn op_slot_read_unchecked(obj: Gc<'_>, i: usize) -> Value<'_> {
     // SAFETY: the caller's invariant 1.
     unsafe { obj.slot_unchecked(i) }
 }
 
 #[inline(always)]
-fn op_slot_write(m: &mut Mutator, obj: ObjRef, i: usize, v: Value) {
+fn op_slot_write(m: &Mutator, obj: Gc<'_>, i: usize, v: Value<'_>) {
     m.write(obj, i, v);
 }
 
 /// # Safety
 /// 1. `obj` is live, `i < obj.slot_count()`, and no marking runs.
 #[inline(always)]
-unsafe fn op_slot_write_raw(obj: ObjRef, i: usize, v: Value) {
+unsafe fn op_slot_write_raw(obj: ObjRef, i: usize, v: Value<'_>) {
     // SAFETY: the caller's invariant 1.
-    unsafe { obj.set_slot_raw(i, v) }
+    unsafe { obj.set_slot_raw(i, v.raw()) }
 }
 
 #[inline(always)]
-fn op_alloc_small(m: &mut Mutator) -> ObjRef {
+fn op_alloc_small(m: &mut Mutator) -> (&Mutator, Gc<'_>) {
     m.alloc(SMALL)
         .expect("a 256 MiB heap holds the benchmark's live set")
 }
 
 #[inline(always)]
-fn op_root_push_pop(m: &mut Mutator, v: Value) {
-    m.push_root(v);
-    m.roots().pop();
+fn op_root_push_pop(m: &Mutator, v: Value<'_>) {
+    m.push(v);
+    m.pop();
 }
 
 #[inline(always)]
-fn op_root_scope(m: &mut Mutator, v: Value) -> Handle {
-    m.scope(|m| m.push_root(v))
+fn op_root_scope(m: &mut Mutator, v: Value<'_>) {
+    m.scope(|s| {
+        black_box(s.root(v));
+    })
 }
 
 #[inline(always)]
-fn op_roots_access(m: &mut Mutator) -> usize {
-    m.roots().len()
+fn op_roots_access(m: &Mutator) -> usize {
+    m.stack_len()
 }
 
 #[inline(always)]
-fn op_handle_get(m: &Mutator, h: Handle) -> Value {
+fn op_handle_get<'m>(m: &'m Mutator, h: Handle<'_>) -> Value<'m> {
     m.get(h)
 }
 
@@ -128,10 +134,11 @@ fn runtime() -> Runtime {
         .expect("runtime")
 }
 
-/// Roots 0..OBJECTS hold the objects, root OBJECTS the store target.
+/// Value-stack slots 0..OBJECTS hold the objects, slot OBJECTS the store
+/// target.
 fn setup(m: &mut Mutator) {
     for _ in 0..OBJECTS {
-        let o = m
+        let (m, o) = m
             .alloc(AllocSpec {
                 tag: 1,
                 slots: SLOTS,
@@ -139,9 +146,9 @@ fn setup(m: &mut Mutator) {
                 ..Default::default()
             })
             .expect("object");
-        m.roots().push(Value::object(o));
+        m.push(o.into());
     }
-    let target = m
+    let (m, target) = m
         .alloc(AllocSpec {
             tag: 2,
             slots: 0,
@@ -149,21 +156,31 @@ fn setup(m: &mut Mutator) {
             ..Default::default()
         })
         .expect("target");
-    m.roots().push(Value::object(target));
+    m.push(target.into());
 }
 
-/// The objects as they are now (reload after anything that may collect).
-fn objects(m: &mut Mutator) -> [ObjRef; OBJECTS] {
-    let roots = m.roots();
-    std::array::from_fn(|k| roots[k].as_object())
+/// The objects as they are now (they borrow the mutator: no safepoint
+/// while they are used).
+fn objects(m: &Mutator) -> [Gc<'_>; OBJECTS] {
+    std::array::from_fn(|k| m.stack_get(k).as_object().expect("an object"))
 }
 
-fn target(m: &mut Mutator) -> Value {
-    m.roots()[OBJECTS]
+/// The objects as raw references, for the raw-store floor.
+///
+/// # Safety
+/// The caller uses them only before the mutator's next safepoint.
+unsafe fn raw_objects(m: &Mutator) -> [ObjRef; OBJECTS] {
+    // SAFETY: current values of this thread's roots, objects; the caller
+    // keeps them within the next safepoint.
+    std::array::from_fn(|k| unsafe { m.stack_get(k).raw().as_object() })
+}
+
+fn target(m: &Mutator) -> Value<'_> {
+    m.stack_get(OBJECTS)
 }
 
 /// Fills every slot with `v` (untimed).
-fn fill(m: &mut Mutator, v: Value) {
+fn fill(m: &Mutator, v: Value<'_>) {
     for o in objects(m) {
         for i in 0..SLOTS as usize {
             m.write(o, i, v);
@@ -178,30 +195,29 @@ fn at(k: usize) -> (usize, usize) {
 
 // ---- the batches ----
 
-fn reads(objs: &[ObjRef; OBJECTS], checked: bool) -> u64 {
+fn reads(objs: &[Gc<'_>; OBJECTS], checked: bool) -> u64 {
     let mut acc = 0u64;
     for k in 0..BATCH {
         let (o, i) = at(k);
         let v = if checked {
             op_slot_read(objs[o], i)
         } else {
-            // SAFETY: objects are live (rooted, no safepoint in the loop)
-            // and i < SLOTS.
+            // SAFETY: i < SLOTS, and the objects are not weak.
             unsafe { op_slot_read_unchecked(objs[o], i) }
         };
-        acc = acc.wrapping_add(v.to_bits());
+        acc = acc.wrapping_add(v.raw().to_bits());
     }
     acc
 }
 
-fn writes(m: &mut Mutator, objs: &[ObjRef; OBJECTS], v: Value) {
+fn writes(m: &Mutator, objs: &[Gc<'_>; OBJECTS], v: Value<'_>) {
     for k in 0..BATCH {
         let (o, i) = at(k);
         op_slot_write(m, objs[o], i, black_box(v));
     }
 }
 
-fn writes_raw(objs: &[ObjRef; OBJECTS], v: Value) {
+fn writes_raw(objs: &[ObjRef; OBJECTS], v: Value<'_>) {
     for k in 0..BATCH {
         let (o, i) = at(k);
         // SAFETY: live objects, i < SLOTS, and no marking runs (checked by
@@ -216,24 +232,29 @@ fn marking_writes(
     b: &mut Bencher,
     rt: &Runtime,
     m: &mut Mutator,
-    old: fn(&mut Mutator) -> Value,
-    v: fn(&mut Mutator) -> Value,
+    old: for<'a> fn(&'a Mutator) -> Value<'a>,
+    v: for<'a> fn(&'a Mutator) -> Value<'a>,
 ) {
+    let _ = rt;
     b.iter_custom(|iters| {
-        if !rt.heap().is_satb_active() {
+        if m.cycle_phase() != CyclePhase::Marking {
             m.finish_cycle().expect("finish cycle");
             assert!(m.start_cycle(), "a cycle starts");
         }
-        let (old, v) = (old(m), v(m));
-        fill(m, old);
-        let objs = objects(m);
-        let t = Instant::now();
-        for _ in 0..iters {
-            writes(m, &objs, v);
-        }
-        let elapsed = t.elapsed();
-        assert!(
-            rt.heap().is_satb_active(),
+        let elapsed = {
+            let m = &*m;
+            let (old, v) = (old(m), v(m));
+            fill(m, old);
+            let objs = objects(m);
+            let t = Instant::now();
+            for _ in 0..iters {
+                writes(m, &objs, v);
+            }
+            t.elapsed()
+        };
+        assert_eq!(
+            m.cycle_phase(),
+            CyclePhase::Marking,
             "the marking ended during the measurement"
         );
         // Drain what was recorded, outside the timed part.
@@ -250,14 +271,19 @@ fn api_cost(c: &mut Criterion) {
     g.warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
 
-    assert!(!rt.heap().is_satb_active(), "no cycle in flight");
-    let objs = objects(&mut m);
-    let t = target(&mut m);
-    fill(&mut m, t);
-    g.bench_function("slot_read_unchecked", |b| b.iter(|| reads(&objs, false)));
-    g.bench_function("slot_read", |b| b.iter(|| reads(&objs, true)));
-    g.bench_function("slot_write_raw", |b| b.iter(|| writes_raw(&objs, t)));
-    g.bench_function("slot_write_idle", |b| b.iter(|| writes(&mut m, &objs, t)));
+    assert_eq!(m.cycle_phase(), CyclePhase::Idle, "no cycle in flight");
+    {
+        let m = &m;
+        let objs = objects(m);
+        // SAFETY: used only in this block, where nothing reaches a safepoint.
+        let raw = unsafe { raw_objects(m) };
+        let t = target(m);
+        fill(m, t);
+        g.bench_function("slot_read_unchecked", |b| b.iter(|| reads(&objs, false)));
+        g.bench_function("slot_read", |b| b.iter(|| reads(&objs, true)));
+        g.bench_function("slot_write_raw", |b| b.iter(|| writes_raw(&raw, t)));
+        g.bench_function("slot_write_idle", |b| b.iter(|| writes(m, &objs, t)));
+    }
 
     if rt.mode() == Mode::Uffd && m.start_cycle() {
         assert_eq!(m.cycle_phase(), CyclePhase::Marking);
@@ -285,14 +311,14 @@ fn api_cost(c: &mut Criterion) {
     g.bench_function("root_push_pop", |b| {
         b.iter(|| {
             for _ in 0..BATCH {
-                op_root_push_pop(&mut m, black_box(v));
+                op_root_push_pop(&m, black_box(v));
             }
         })
     });
     g.bench_function("root_scope", |b| {
         b.iter(|| {
             for _ in 0..BATCH {
-                black_box(op_root_scope(&mut m, black_box(v)));
+                op_root_scope(&mut m, black_box(v));
             }
         })
     });
@@ -300,22 +326,23 @@ fn api_cost(c: &mut Criterion) {
         b.iter(|| {
             let mut n = 0;
             for _ in 0..BATCH {
-                n += op_roots_access(black_box(&mut m));
+                n += op_roots_access(black_box(&m));
             }
             n
         })
     });
-    let h = m.push_root(v);
-    g.bench_function("handle_get", |b| {
-        b.iter(|| {
-            let mut acc = 0u64;
-            for _ in 0..BATCH {
-                acc = acc.wrapping_add(op_handle_get(&m, black_box(h)).to_bits());
-            }
-            acc
-        })
+    m.scope(|s| {
+        let h = s.root(v);
+        g.bench_function("handle_get", |b| {
+            b.iter(|| {
+                let mut acc = 0u64;
+                for _ in 0..BATCH {
+                    acc = acc.wrapping_add(op_handle_get(s, black_box(h)).raw().to_bits());
+                }
+                acc
+            })
+        });
     });
-    m.roots().pop();
     g.bench_function("safepoint_idle", |b| {
         b.iter(|| {
             for _ in 0..BATCH {
@@ -336,11 +363,11 @@ fn api_cost(c: &mut Criterion) {
     g.bench_function("alloc_small_init", |b| {
         b.iter(|| {
             for _ in 0..BATCH {
-                let o = op_alloc_small(&mut m);
+                let (m, o) = op_alloc_small(&mut m);
                 // Re-read after the allocation, which may have moved it.
-                let t = target(&mut m);
-                op_slot_write(&mut m, o, 0, t);
-                op_slot_write(&mut m, o, 1, Value::NIL);
+                let t = target(m);
+                op_slot_write(m, o, 0, t);
+                op_slot_write(m, o, 1, Value::NIL);
                 black_box(o);
             }
         })

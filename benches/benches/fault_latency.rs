@@ -31,6 +31,9 @@
 //!
 //! Run: `cargo bench -p benches --bench fault_latency`.
 
+// `criterion_group!` defines a public function it does not document.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::ptr;

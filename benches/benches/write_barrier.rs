@@ -1,13 +1,14 @@
 //! # write_barrier: what the SATB barrier's fast path costs a write
 //!
-//! The runtime's `Mutator::write` checks whether a concurrent marking runs
-//! (one relaxed load of the heap's flag and a branch) before it stores; off
-//! marking, that check is the whole barrier. This benchmark times a
-//! write-heavy loop, 4096 reference stores into a 1024-slot array per
-//! iteration (the slot index strided so stores do not coalesce), three
+//! The runtime's `Mutator::write` checks this thread's write-barrier flag
+//! (one load through a pointer the mutator keeps, and a branch) before it
+//! stores; off marking, that check is the whole barrier. This benchmark
+//! times a write-heavy loop, 4096 reference stores into a 1024-slot array
+//! per iteration (the slot index strided so stores do not coalesce), three
 //! ways in one group so they run side by side:
 //!
-//! - `raw_store`: the store alone (`ObjRef::set_slot_raw`, no barrier);
+//! - `raw_store`: the store alone (`gc::ObjRef::set_slot_raw`, no barrier,
+//!   reached through `unsafe`);
 //! - `barrier_idle`: `Mutator::write` with no cycle in flight (the fast
 //!   path the issue asks about);
 //! - `barrier_marking`: `Mutator::write` while a concurrent marking runs
@@ -18,11 +19,14 @@
 //!
 //! Run: `cargo bench -p benches --bench write_barrier`.
 
+// `criterion_group!` defines a public function it does not document.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use runtime::{AllocSpec, CyclePhase, Mode, Mutator, Runtime, Value};
+use runtime::{AllocSpec, CyclePhase, Mode, Mutator, Runtime};
 
 const STORES: usize = 4096;
 const SLOTS: u32 = 1024;
@@ -39,9 +43,9 @@ fn runtime() -> Runtime {
         .expect("runtime")
 }
 
-/// An array in `roots()[0]` and a target object in `roots()[1]`.
+/// An array in value-stack slot 0 and a target object in slot 1.
 fn setup(m: &mut Mutator) {
-    let arr = m
+    let (m2, arr) = m
         .alloc(AllocSpec {
             tag: 1,
             slots: SLOTS,
@@ -49,8 +53,8 @@ fn setup(m: &mut Mutator) {
             ..Default::default()
         })
         .expect("array");
-    m.roots().push(Value::object(arr));
-    let target = m
+    m2.push(arr.into());
+    let (m2, target) = m
         .alloc(AllocSpec {
             tag: 2,
             slots: 0,
@@ -58,12 +62,15 @@ fn setup(m: &mut Mutator) {
             ..Default::default()
         })
         .expect("target");
-    m.roots().push(Value::object(target));
+    m2.push(target.into());
 }
 
 fn stores(m: &mut Mutator, barrier: bool) {
-    let arr = m.roots()[0].as_object();
-    let v = m.roots()[1];
+    let arr = m.stack_get(0).as_object().expect("array");
+    let v = m.stack_get(1);
+    // SAFETY: the array is live and stays in place until this function
+    // returns (no safepoint here); only the raw variant uses it.
+    let arr_raw = unsafe { runtime::Value::from(arr).raw().as_object() };
     let mut i = 0usize;
     for _ in 0..STORES {
         i = (i + 97) % SLOTS as usize;
@@ -71,7 +78,7 @@ fn stores(m: &mut Mutator, barrier: bool) {
             m.write(arr, i, black_box(v));
         } else {
             // SAFETY: i < SLOTS; no marking runs in this variant.
-            unsafe { arr.set_slot_raw(i, black_box(v)) };
+            unsafe { arr_raw.set_slot_raw(i, black_box(v.raw())) };
         }
     }
 }

@@ -19,7 +19,7 @@ use std::io::Write;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use runtime::{AllocSpec, Mutator, ObjRef, OutOfMemory, Value};
+use runtime::{AllocError, AllocSpec, Gc, Mutator, Value};
 
 use crate::progress::Counters;
 
@@ -33,7 +33,7 @@ pub fn counters() -> &'static Arc<Counters> {
 /// process; tests running several may lose counts, which only the progress
 /// line reads).
 #[inline(always)]
-fn alloc(m: &mut Mutator, spec: AllocSpec) -> Result<ObjRef, OutOfMemory> {
+fn alloc(m: &mut Mutator, spec: AllocSpec) -> Result<(&Mutator, Gc<'_>), AllocError> {
     counters().add_allocations_unshared(1);
     m.alloc(spec)
 }
@@ -42,7 +42,7 @@ fn alloc(m: &mut Mutator, spec: AllocSpec) -> Result<ObjRef, OutOfMemory> {
 #[derive(Debug)]
 pub enum PeerError {
     /// The heap limit was reached.
-    OutOfMemory(OutOfMemory),
+    OutOfMemory(AllocError),
     /// The workload found its own data broken (the C versions' `peer_die`).
     Fatal(String),
     /// Writing the output failed.
@@ -64,8 +64,8 @@ impl std::fmt::Display for PeerError {
 
 impl std::error::Error for PeerError {}
 
-impl From<OutOfMemory> for PeerError {
-    fn from(e: OutOfMemory) -> Self {
+impl From<AllocError> for PeerError {
+    fn from(e: AllocError) -> Self {
         PeerError::OutOfMemory(e)
     }
 }
@@ -81,19 +81,23 @@ fn ms_since(t0: Instant) -> f64 {
     t0.elapsed().as_secs_f64() * 1e3
 }
 
-/// The top of the root stack as an object.
-fn top(m: &mut Mutator) -> ObjRef {
-    m.roots()
-        .last()
-        .expect("workloads push before they read the top")
+/// The object in value-stack slot `i`.
+fn at(m: &Mutator, i: usize) -> Gc<'_> {
+    m.stack_get(i)
         .as_object()
+        .expect("workloads keep objects where they read them")
 }
 
-/// Pops the top of the root stack.
-fn pop(m: &mut Mutator) -> Value {
-    m.roots()
-        .pop()
-        .expect("workloads pop only what they pushed")
+/// The top of the value stack as an object.
+fn top(m: &Mutator) -> Gc<'_> {
+    m.stack_top()
+        .and_then(|v| v.as_object())
+        .expect("workloads push before they read the top")
+}
+
+/// Pops the top of the value stack.
+fn pop(m: &Mutator) -> Value<'_> {
+    m.pop().expect("workloads pop only what they pushed")
 }
 
 // ------------------------------------------------------------------ GCBench
@@ -151,49 +155,46 @@ impl GcBenchParams {
 }
 
 /// Allocates a GCBench node (children nil) and pushes it.
-fn gc_node_push(m: &mut Mutator) -> Result<(), OutOfMemory> {
-    let n = alloc(m, GC_NODE)?;
-    m.roots().push(Value::object(n));
+fn gc_node_push(m: &mut Mutator) -> Result<(), AllocError> {
+    let (m, n) = alloc(m, GC_NODE)?;
+    m.push(n.into());
     Ok(())
 }
 
 /// Top-down: children stored into an already existing (older) parent. The
 /// parent is the top of the root stack and stays there.
-fn fill_top_down(m: &mut Mutator, mut depth: u32) -> Result<(), OutOfMemory> {
+fn fill_top_down(m: &mut Mutator, mut depth: u32) -> Result<(), AllocError> {
     // our own copy of `parent`, which the loop below walks down the right spine
-    let parent_at = m.roots().len();
-    let parent = m.roots()[parent_at - 1];
-    m.roots().push(parent);
+    let parent_at = m.stack_len();
+    m.push(m.stack_get(parent_at - 1));
     while depth > 0 {
         depth -= 1;
         gc_node_push(m)?; // l, at parent_at + 1
-        let r = alloc(m, GC_NODE)?;
-        let l = m.roots()[parent_at + 1];
-        let p = m.roots()[parent_at].as_object();
-        m.write(p, 0, l);
-        m.write(p, 1, Value::object(r));
+        let (m2, r) = alloc(m, GC_NODE)?;
+        let p = at(m2, parent_at);
+        m2.write(p, 0, m2.stack_get(parent_at + 1));
+        m2.write(p, 1, r.into());
         fill_top_down(m, depth)?;
         pop(m);
-        let p = m.roots()[parent_at].as_object();
-        m.roots()[parent_at] = p.slot(1);
+        m.stack_set(parent_at, at(m, parent_at).slot(1));
     }
     pop(m);
     Ok(())
 }
 
 /// Bottom-up: children allocated before the parent; pushes the new tree.
-fn build_bottom_up(m: &mut Mutator, depth: u32) -> Result<(), OutOfMemory> {
+fn build_bottom_up(m: &mut Mutator, depth: u32) -> Result<(), AllocError> {
     if depth == 0 {
         return gc_node_push(m);
     }
     build_bottom_up(m, depth - 1)?;
     build_bottom_up(m, depth - 1)?;
-    let n = alloc(m, GC_NODE)?;
+    let (m, n) = alloc(m, GC_NODE)?;
     let r = pop(m);
     let l = pop(m);
     m.write(n, 0, l);
     m.write(n, 1, r);
-    m.roots().push(Value::object(n));
+    m.push(n.into());
     Ok(())
 }
 
@@ -231,7 +232,7 @@ fn run_depth(
 
 fn run_once(m: &mut Mutator, out: &mut dyn Write, p: &GcBenchParams) -> Result<f64, PeerError> {
     let t0 = Instant::now();
-    let base = m.roots().len();
+    let base = m.stack_len();
     writeln!(out, "stretch tree depth {}", p.stretch_depth)?;
     build_bottom_up(m, p.stretch_depth)?;
     if p.stretch_depth > 0 && top(m).slot(0).is_nil() {
@@ -248,7 +249,7 @@ fn run_once(m: &mut Mutator, out: &mut dyn Write, p: &GcBenchParams) -> Result<f
         "long-lived array of {} doubles (half filled)",
         p.array_size
     )?;
-    let arr = alloc(
+    let (m2, arr) = alloc(
         m,
         AllocSpec {
             tag: TAG_DOUBLES,
@@ -256,8 +257,8 @@ fn run_once(m: &mut Mutator, out: &mut dyn Write, p: &GcBenchParams) -> Result<f
             ..Default::default()
         },
     )?;
-    m.roots().push(Value::object(arr)); // roots[base + 1]
-                                        // The runtime hands out zeroed raw bytes: arr[k] = 0.0 for every k is done.
+    m2.push(arr.into()); // stack[base + 1]
+                         // The runtime hands out zeroed raw bytes: arr[k] = 0.0 for every k is done.
     for k in 0..p.array_size / 2 {
         put_f64(arr, k, 1.0 / k as f64);
     }
@@ -267,12 +268,12 @@ fn run_once(m: &mut Mutator, out: &mut dyn Write, p: &GcBenchParams) -> Result<f
     }
 
     let probe = (p.array_size / 2).saturating_sub(1).min(1000);
-    let arr = m.roots()[base + 1].as_object();
-    let long_lived = m.roots()[base];
+    let arr = at(m, base + 1);
+    let long_lived = m.stack_get(base);
     if !long_lived.is_object() || (probe > 0 && get_f64(arr, probe) != 1.0 / probe as f64) {
         return Err(PeerError::Fatal("long-lived data lost".into()));
     }
-    m.roots().truncate(base);
+    m.stack_truncate(base);
     Ok(ms_since(t0))
 }
 
@@ -328,9 +329,9 @@ pub fn binarytrees_live_estimate(n: u32) -> usize {
 
 /// Builds a tree top-down (parent, then left subtree, then right subtree,
 /// as the C `grow`) and pushes it.
-fn grow(m: &mut Mutator, depth: u32) -> Result<(), OutOfMemory> {
-    let n = alloc(m, TREE_NODE)?;
-    m.roots().push(Value::object(n));
+fn grow(m: &mut Mutator, depth: u32) -> Result<(), AllocError> {
+    let (m2, n) = alloc(m, TREE_NODE)?;
+    m2.push(n.into());
     if depth > 0 {
         for side in 0..2 {
             grow(m, depth - 1)?;
@@ -343,15 +344,14 @@ fn grow(m: &mut Mutator, depth: u32) -> Result<(), OutOfMemory> {
 }
 
 /// Counts the nodes of a tree (no allocation, so no root needed).
-fn count(mut n: ObjRef) -> i64 {
+fn count(mut n: Gc<'_>) -> i64 {
     let mut c = 1;
     loop {
-        let l = n.slot(0);
-        if l.is_nil() {
+        let Some(l) = n.slot(0).as_object() else {
             return c;
-        }
-        c += 1 + count(l.as_object());
-        n = n.slot(1).as_object();
+        };
+        c += 1 + count(l);
+        n = n.slot(1).as_object().expect("a full binary tree");
     }
 }
 
@@ -491,53 +491,24 @@ impl XorShift {
 }
 
 /// An entry's key (8 raw bytes).
-fn key_of(e: ObjRef) -> i64 {
-    i64::from_ne_bytes(read_raw(e, 0))
+fn key_of(e: Gc<'_>) -> i64 {
+    e.raw_word(0) as i64
 }
 
 /// Allocates an entry with `key` and `val` (its `next` is nil).
-fn new_entry(m: &mut Mutator, key: i64, val: u32) -> Result<ObjRef, OutOfMemory> {
-    let e = alloc(m, ENTRY)?;
-    write_raw(e, 0, key.to_ne_bytes());
+fn new_entry(m: &mut Mutator, key: i64, val: u32) -> Result<(&Mutator, Gc<'_>), AllocError> {
+    let (m, e) = alloc(m, ENTRY)?;
+    e.set_raw_word(0, key as u64);
     e.set_aux(val);
-    Ok(e)
+    Ok((m, e))
 }
 
-/// Reads 8 raw bytes of `o` at byte offset `at`.
-///
-/// # Panics
-/// If the 8 bytes are not inside `o`'s raw byte area.
-fn read_raw(o: ObjRef, at: usize) -> [u8; 8] {
-    assert!(at + 8 <= o.byte_len(), "raw read out of range");
-    // SAFETY: `o` names a live object (ObjRef's invariant: the callers got it
-    // from an allocation or a rooted value since the last safepoint), and
-    // [at, at + 8) lies inside its raw area (checked above); the read is
-    // unaligned-tolerant and creates no reference.
-    unsafe { o.bytes_ptr().add(at).cast::<[u8; 8]>().read_unaligned() }
+fn get_f64(o: Gc<'_>, k: usize) -> f64 {
+    f64::from_bits(o.raw_word(k))
 }
 
-/// Writes 8 raw bytes of `o` at byte offset `at`.
-///
-/// # Panics
-/// If the 8 bytes are not inside `o`'s raw byte area.
-fn write_raw(o: ObjRef, at: usize, bytes: [u8; 8]) {
-    assert!(at + 8 <= o.byte_len(), "raw write out of range");
-    // SAFETY: as in `read_raw`; raw bytes hold no references, so no barrier is
-    // needed, and no borrow of the area is alive (the workloads make none).
-    unsafe {
-        o.bytes_ptr()
-            .add(at)
-            .cast::<[u8; 8]>()
-            .write_unaligned(bytes)
-    }
-}
-
-fn get_f64(o: ObjRef, k: usize) -> f64 {
-    f64::from_ne_bytes(read_raw(o, k * 8))
-}
-
-fn put_f64(o: ObjRef, k: usize, v: f64) {
-    write_raw(o, k * 8, v.to_ne_bytes())
+fn put_f64(o: Gc<'_>, k: usize, v: f64) {
+    o.set_raw_word(k, v.to_bits())
 }
 
 /// Nearest-rank index of quantile `q` among `n` sorted values (as `pct` in C).
@@ -584,9 +555,9 @@ pub fn liveheap(
     let slots = u32::try_from(buckets)
         .map_err(|_| PeerError::Fatal(format!("{buckets} buckets do not fit one object")))?;
 
-    let base = m.roots().len();
+    let base = m.stack_len();
     let t0 = Instant::now();
-    let table = alloc(
+    let (m2, table) = alloc(
         m,
         AllocSpec {
             tag: TAG_TABLE,
@@ -594,14 +565,14 @@ pub fn liveheap(
             ..Default::default()
         },
     )?;
-    m.roots().push(Value::object(table)); // roots[base]: the table
-    m.roots().push(Value::NIL); // roots[base + 1]: the short-lived list
+    m2.push(table.into()); // stack[base]: the table
+    m2.push(Value::NIL); // stack[base + 1]: the short-lived list
     for k in 0..entries {
         let b = (k & mask) as usize;
-        let e = new_entry(m, k as i64, 0)?;
-        let table = m.roots()[base].as_object();
+        let (m, e) = new_entry(m, k as i64, 0)?;
+        let table = at(m, base);
         m.write(e, 0, table.slot(b));
-        m.write(table, b, Value::object(e));
+        m.write(table, b, e.into());
     }
     let t1 = Instant::now();
     writeln!(out, "build: {:.0} ms", (t1 - t0).as_secs_f64() * 1e3)?;
@@ -620,15 +591,14 @@ pub fn liveheap(
             // The replacement is allocated before the walk (the C version
             // allocates right after it): the walk holds raw references,
             // which must not live across an allocation.
-            let fresh = new_entry(m, key as i64, 0)?;
-            let table = m.roots()[base].as_object();
-            let mut prev: Option<ObjRef> = None;
+            let (m2, fresh) = new_entry(m, key as i64, 0)?;
+            let table = at(m2, base);
+            let mut prev: Option<Gc<'_>> = None;
             let mut link = table.slot(b);
             let cur = loop {
-                if !link.is_object() {
+                let Some(e) = link.as_object() else {
                     return Err(PeerError::Fatal(format!("key {key} lost from bucket {b}")));
-                }
-                let e = link.as_object();
+                };
                 if key_of(e) as u64 == key {
                     break e;
                 }
@@ -636,25 +606,23 @@ pub fn liveheap(
                 link = e.slot(0);
             };
             fresh.set_aux(cur.aux() + 1);
-            m.write(fresh, 0, cur.slot(0));
+            m2.write(fresh, 0, cur.slot(0));
             match prev {
-                Some(p) => m.write(p, 0, Value::object(fresh)),
-                None => m.write(table, b, Value::object(fresh)),
+                Some(p) => m2.write(p, 0, fresh.into()),
+                None => m2.write(table, b, fresh.into()),
             }
             // the old entry is garbage now
             for g in 0..p.garbage {
-                let e = new_entry(m, r.wrapping_add(g as u64) as i64, g)?;
-                let tmp = m.roots()[base + 1];
-                m.write(e, 0, tmp);
-                m.roots()[base + 1] = Value::object(e);
+                let (m, e) = new_entry(m, r.wrapping_add(g as u64) as i64, g)?;
+                m.write(e, 0, m.stack_get(base + 1));
+                m.stack_set(base + 1, e.into());
             }
-            let mut tmp = m.roots()[base + 1];
-            while tmp.is_object() {
-                let e = tmp.as_object();
+            let mut tmp = m.stack_get(base + 1);
+            while let Some(e) = tmp.as_object() {
                 checksum += key_of(e) & 0xff;
                 tmp = e.slot(0);
             }
-            m.roots()[base + 1] = Value::NIL;
+            m.stack_set(base + 1, Value::NIL);
             done += 1;
         }
         let now = Instant::now();
@@ -665,18 +633,17 @@ pub fn liveheap(
 
     let mut count = 0u64;
     let mut val_sum = 0i64;
-    let table = m.roots()[base].as_object();
+    let table = at(m, base);
     for b in 0..buckets as usize {
         let mut e = table.slot(b);
-        while e.is_object() {
-            let o = e.as_object();
+        while let Some(o) = e.as_object() {
             count += 1;
             val_sum += o.aux() as i64;
             e = o.slot(0);
         }
     }
     let t3 = Instant::now();
-    m.roots().truncate(base);
+    m.stack_truncate(base);
     let ok = count == entries && val_sum == p.ops as i64;
     let churn = t2 - t1;
     writeln!(
@@ -811,7 +778,7 @@ mod tests {
             let got: Vec<&str> = text.lines().filter(|l| l.contains("check:")).collect();
             assert_eq!(got, want, "{mode}");
             assert!(text.contains("RESULT workload=binarytrees depth=8 elapsed_ms="));
-            assert!(m.roots().is_empty(), "the workload pops what it pushed");
+            assert_eq!(m.stack_len(), 0, "the workload pops what it pushed");
         }
     }
 
@@ -865,7 +832,7 @@ mod tests {
                 text.contains("\nRESULT workload=gcbench elapsed_ms="),
                 "{text}"
             );
-            assert!(m.roots().is_empty());
+            assert_eq!(m.stack_len(), 0);
         }
     }
 

@@ -38,7 +38,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use gc::Phase;
-use runtime::{AllocSpec, GcStats, Global, Mode, Mutator, ObjRef, Runtime, Value};
+use runtime::{AllocSpec, Gc, GcStats, Global, HeapView, Mode, Mutator, Runtime, Value};
 use serde::Serialize;
 
 use crate::procstat::peak_rss;
@@ -348,38 +348,31 @@ fn word_at(bytes: &[u8], k: usize) -> u64 {
 }
 
 /// Writes node `id`'s id, checksum and payload into a fresh object.
-fn fill_node(obj: ObjRef, id: u64, shape: Shape) {
+fn fill_node(obj: Gc<'_>, id: u64, shape: Shape) {
     obj.set_aux(aux_of(id));
     let words = shape.payload / 8;
-    // SAFETY: `obj` was allocated by this thread just now, with room for the
-    // prefix and payload, and no safepoint comes before the last write;
-    // nobody else can see it yet.
-    let bytes = unsafe { obj.bytes_mut() };
-    bytes[..8].copy_from_slice(&id.to_le_bytes());
-    let sum = checksum_of((0..words).map(|k| payload_word(id, k)));
-    bytes[8..16].copy_from_slice(&sum.to_le_bytes());
+    obj.set_raw_word(0, id);
+    obj.set_raw_word(1, checksum_of((0..words).map(|k| payload_word(id, k))));
     for k in 0..words {
-        let at = NODE_PREFIX + k * 8;
-        bytes[at..at + 8].copy_from_slice(&payload_word(id, k).to_le_bytes());
+        obj.set_raw_word(NODE_PREFIX / 8 + k, payload_word(id, k));
     }
 }
 
 /// Checks that `v` is a whole node (and node `expected`, if given) and
 /// returns its id. `heap` places large and pinned nodes in the non-moving
-/// space. Must run between safepoints (`v` is a raw reference).
+/// space.
 pub fn check_node(
-    heap: &gc::Heap,
+    heap: &HeapView<'_>,
     large: usize,
-    v: Value,
+    v: Value<'_>,
     expected: Option<u64>,
 ) -> Result<u64, String> {
-    if !v.is_object() {
+    let Some(obj) = v.as_object() else {
         return Err(match expected {
             Some(id) => format!("node {id:#x} lost: the slot holds {v:?}"),
             None => format!("expected a node, found {v:?}"),
         });
-    }
-    let obj = v.as_object();
+    };
     if !heap.contains(obj.addr()) {
         return Err(format!(
             "reference {:#x} points outside the heap",
@@ -400,10 +393,10 @@ pub fn check_node(
             obj.byte_len()
         ));
     }
-    // SAFETY: `obj` is a live node (the caller read it from a root-reachable
-    // slot with no safepoint since), and only its creator ever wrote its
-    // bytes, before publishing it.
-    let bytes = unsafe { obj.bytes() };
+    // A copy: the checker's own test corrupts a byte while others read.
+    let mut bytes = vec![0u8; obj.byte_len()];
+    obj.read_bytes(0, &mut bytes);
+    let bytes = &bytes[..];
     let id = word_at(bytes, 0);
     if let Some(e) = expected {
         if e != id {
@@ -432,7 +425,7 @@ pub fn check_node(
             aux_of(id)
         ));
     }
-    let non_moving = heap.non_moving().contains(obj.addr());
+    let non_moving = heap.in_non_moving(obj.addr());
     if matches!(s.kind, Kind::Large | Kind::Pinned) != non_moving {
         return Err(format!(
             "node {id:#x} ({:?}) at {:#x} is in the {} space",
@@ -639,16 +632,16 @@ fn build_shared(rt: &Runtime, threads: usize) -> Result<SharedRoots, StressError
     let mut m = rt
         .mutator()
         .map_err(|e| StressError::Setup(e.to_string()))?;
-    let setup = |e: runtime::OutOfMemory| StressError::Setup(e.to_string());
-    let x = m
+    let setup = |e: runtime::AllocError| StressError::Setup(e.to_string());
+    let (m2, x) = m
         .alloc(AllocSpec {
             tag: TAG_CONTAINER,
             slots: EXCHANGE_SLOTS as u32,
             ..Default::default()
         })
         .map_err(setup)?;
-    let exchange = m.add_global(Value::object(x));
-    let p = m
+    let exchange = m2.add_global(x.into());
+    let (m2, p) = m
         .alloc(AllocSpec {
             tag: TAG_CONTAINER,
             slots: PINNED_EXCHANGE_SLOTS as u32,
@@ -656,7 +649,7 @@ fn build_shared(rt: &Runtime, threads: usize) -> Result<SharedRoots, StressError
             ..Default::default()
         })
         .map_err(setup)?;
-    let pinned_exchange = m.add_global(Value::object(p));
+    let pinned_exchange = m2.add_global(p.into());
     let node_globals = (0..2 * threads).map(|_| m.add_global(Value::NIL)).collect();
     Ok(SharedRoots {
         exchange,
@@ -1021,7 +1014,7 @@ impl<'r> Worker<'r> {
         self.run.config.large_object_threshold
     }
 
-    fn heap(&self) -> &gc::Heap {
+    fn heap(&self) -> HeapView<'r> {
         self.run.rt.heap()
     }
 
@@ -1048,9 +1041,13 @@ impl<'r> Worker<'r> {
     }
 
     /// Allocates node `id` and writes its bytes; its slots are nil.
-    fn alloc_node(&mut self, m: &mut Mutator, id: u64) -> Result<ObjRef, Failed> {
+    fn alloc_node<'m>(
+        &mut self,
+        m: &'m mut Mutator,
+        id: u64,
+    ) -> Result<(&'m Mutator, Gc<'m>), Failed> {
         let s = shape(id, self.large());
-        let obj = m
+        let (m, obj) = m
             .alloc(AllocSpec {
                 tag: TAG_NODE,
                 slots: s.slots,
@@ -1065,15 +1062,15 @@ impl<'r> Worker<'r> {
             })?;
         fill_node(obj, id, s);
         self.allocated += 1;
-        Ok(obj)
+        Ok((m, obj))
     }
 
-    fn alloc_container(
+    fn alloc_container<'m>(
         &mut self,
-        m: &mut Mutator,
+        m: &'m mut Mutator,
         slots: usize,
         weak: bool,
-    ) -> Result<ObjRef, Failed> {
+    ) -> Result<(&'m Mutator, Gc<'m>), Failed> {
         self.allocated += 1;
         m.alloc(AllocSpec {
             tag: TAG_CONTAINER,
@@ -1084,35 +1081,39 @@ impl<'r> Worker<'r> {
         .map_err(|e| Failed(format!("allocating a container failed: {e}")))
     }
 
-    /// The chunk holding table slot `i` and the index in it (raw: valid
-    /// until the next safepoint).
-    fn chunk(m: &mut Mutator, i: usize) -> (ObjRef, usize) {
-        let dir = m.roots()[ROOT_TABLE].as_object();
-        (dir.slot(i / CHUNK_SLOTS).as_object(), i % CHUNK_SLOTS)
+    /// The chunk holding table slot `i` and the index in it.
+    fn chunk(m: &Mutator, i: usize) -> (Gc<'_>, usize) {
+        let dir = Self::root(m, ROOT_TABLE);
+        let chunk = dir.slot(i / CHUNK_SLOTS).as_object();
+        (chunk.expect("table chunks are objects"), i % CHUNK_SLOTS)
     }
 
-    fn table_value(m: &mut Mutator, i: usize) -> Value {
+    /// The container in value-stack slot `i`.
+    fn root(m: &Mutator, i: usize) -> Gc<'_> {
+        m.stack_get(i).as_object().expect("roots hold containers")
+    }
+
+    fn table_value(m: &Mutator, i: usize) -> Value<'_> {
         let (c, k) = Self::chunk(m, i);
         c.slot(k)
     }
 
-    fn check(&mut self, v: Value, expected: Option<u64>) -> Result<u64, Failed> {
+    fn check(&mut self, v: Value<'_>, expected: Option<u64>) -> Result<u64, Failed> {
         self.checks += 1;
-        check_node(self.heap(), self.large(), v, expected).map_err(Failed)
+        check_node(&self.heap(), self.large(), v, expected).map_err(Failed)
     }
 
-    /// Builds the table and the weak object in the root stack.
+    /// Builds the table and the weak object in the value stack.
     fn build(&mut self, m: &mut Mutator) -> Step {
-        m.roots().clear();
+        m.stack_truncate(0);
         let chunks = self.table.len() / CHUNK_SLOTS;
-        let dir = self.alloc_container(m, chunks, false)?;
-        m.roots().push(Value::object(dir));
-        let weak = self.alloc_container(m, WEAK_SLOTS, true)?;
-        m.roots().push(Value::object(weak));
+        let (m2, dir) = self.alloc_container(m, chunks, false)?;
+        m2.push(dir.into());
+        let (m2, weak) = self.alloc_container(m, WEAK_SLOTS, true)?;
+        m2.push(weak.into());
         for c in 0..chunks {
-            let chunk = self.alloc_container(m, CHUNK_SLOTS, false)?;
-            let dir = m.roots()[ROOT_TABLE].as_object();
-            m.write(dir, c, Value::object(chunk));
+            let (m, chunk) = self.alloc_container(m, CHUNK_SLOTS, false)?;
+            m.write(Self::root(m, ROOT_TABLE), c, chunk.into());
         }
         for i in 0..self.table.len() {
             self.replace(m, i)?;
@@ -1182,7 +1183,7 @@ impl<'r> Worker<'r> {
     /// Puts a new node in table slot `i`, linked to random table nodes.
     fn replace(&mut self, m: &mut Mutator, i: usize) -> Step {
         let id = self.next_id();
-        let node = self.alloc_node(m, id)?;
+        let (m, node) = self.alloc_node(m, id)?;
         let slots = node.slot_count();
         let mut links = vec![0u64; slots];
         // A node's links keep their targets alive after the targets leave
@@ -1201,7 +1202,7 @@ impl<'r> Worker<'r> {
             }
         }
         let (c, k) = Self::chunk(m, i);
-        m.write(c, k, Value::object(node));
+        m.write(c, k, node.into());
         self.forget(i);
         self.table[i] = Some(id);
         *self.held.entry(id).or_insert(0) += 1;
@@ -1246,7 +1247,7 @@ impl<'r> Worker<'r> {
         };
         let node = Self::table_value(m, i);
         self.check(node, Some(id))?;
-        m.write(node.as_object(), j, v);
+        m.write(node.as_object().expect("checked"), j, v);
         if let Some(l) = self.links.get_mut(&id) {
             l[j] = target;
         }
@@ -1264,12 +1265,15 @@ impl<'r> Worker<'r> {
         let roots = &self.run.roots;
         match self.rng.below(3) {
             0 => {
-                let x = m.global(roots.exchange).as_object();
+                let x = m.global(roots.exchange).as_object().expect("exchange");
                 let e = self.rng.below(EXCHANGE_SLOTS);
                 m.write(x, e, v);
             }
             1 => {
-                let x = m.global(roots.pinned_exchange).as_object();
+                let x = m
+                    .global(roots.pinned_exchange)
+                    .as_object()
+                    .expect("exchange");
                 let e = self.rng.below(PINNED_EXCHANGE_SLOTS);
                 m.write(x, e, v);
             }
@@ -1288,11 +1292,17 @@ impl<'r> Worker<'r> {
         let v = match self.rng.below(3) {
             0 => {
                 let e = self.rng.below(EXCHANGE_SLOTS);
-                m.global(roots.exchange).as_object().slot(e)
+                m.global(roots.exchange)
+                    .as_object()
+                    .expect("exchange")
+                    .slot(e)
             }
             1 => {
                 let e = self.rng.below(PINNED_EXCHANGE_SLOTS);
-                m.global(roots.pinned_exchange).as_object().slot(e)
+                m.global(roots.pinned_exchange)
+                    .as_object()
+                    .expect("exchange")
+                    .slot(e)
             }
             _ => {
                 let g = roots.node_globals[self.rng.below(roots.node_globals.len())];
@@ -1317,18 +1327,18 @@ impl<'r> Worker<'r> {
     /// holds.
     fn set_weak(&mut self, m: &mut Mutator) -> Step {
         let w = self.rng.below(WEAK_SLOTS);
-        let (id, v) = if self.chance(50) {
+        let (m, id, v) = if self.chance(50) {
             let i = self.rng.below(self.table.len());
             match self.table[i] {
-                Some(id) => (id, Self::table_value(m, i)),
+                Some(id) => (&*m, id, Self::table_value(m, i)),
                 None => return Ok(()),
             }
         } else {
             let id = self.next_id();
-            (id, Value::object(self.alloc_node(m, id)?))
+            let (m, node) = self.alloc_node(m, id)?;
+            (m, id, node.into())
         };
-        let weak = m.roots()[ROOT_WEAK].as_object();
-        m.write(weak, w, v);
+        m.write(Self::root(m, ROOT_WEAK), w, v);
         self.weak[w] = WeakModel::Points(id);
         Ok(())
     }
@@ -1336,8 +1346,7 @@ impl<'r> Worker<'r> {
     /// Reads weak slot `w` through the runtime: nil or the right node,
     /// never nil while the table holds the node, never back once nil.
     fn check_weak(&mut self, m: &mut Mutator, w: usize) -> Step {
-        let weak = m.roots()[ROOT_WEAK].as_object();
-        let v = m.load_weak(weak, w);
+        let v = m.load_weak(Self::root(m, ROOT_WEAK), w);
         match self.weak[w] {
             WeakModel::Nil if v.is_nil() => Ok(()),
             WeakModel::Nil => Err(Failed(format!(
@@ -1376,7 +1385,7 @@ impl<'r> Worker<'r> {
         };
         self.check(v, Some(id))
             .map_err(|Failed(e)| Failed(format!("table slot {i}: {e}")))?;
-        let obj = v.as_object();
+        let obj = v.as_object().expect("checked");
         let Some(links) = self.links.get(&id) else {
             return self.check_links_shallow(v);
         };
@@ -1399,8 +1408,8 @@ impl<'r> Worker<'r> {
 
     /// Each link of node `v` (which another worker may be relinking) is nil
     /// or a whole node.
-    fn check_links_shallow(&mut self, v: Value) -> Step {
-        let obj = v.as_object();
+    fn check_links_shallow(&mut self, v: Value<'_>) -> Step {
+        let obj = v.as_object().expect("checked");
         for j in 0..obj.slot_count() {
             let l = obj.slot(j);
             if !l.is_nil() {
@@ -1479,7 +1488,10 @@ impl<'r> Worker<'r> {
             let i = self.rng.below(self.table.len());
             if self.table[i].is_some() {
                 let v = Self::table_value(m, i);
-                let x = m.global(self.run.roots.exchange).as_object();
+                let x = m
+                    .global(self.run.roots.exchange)
+                    .as_object()
+                    .expect("exchange");
                 let e = self.rng.below(EXCHANGE_SLOTS);
                 m.write(x, e, v);
             }
@@ -1498,12 +1510,12 @@ impl<'r> Worker<'r> {
         }) else {
             return;
         };
-        let v = Self::table_value(m, i);
-        let obj = v.as_object();
-        // SAFETY: `obj` is live (read from the table just now, no safepoint
-        // since) and its payload has room for the flipped byte; the write
-        // races only with checks, which is what it is there to be caught by.
-        unsafe { obj.bytes_mut()[NODE_PREFIX + 3] ^= 0x40 };
+        let obj = Self::table_value(m, i).as_object().expect("a node");
+        // The write races only with checks, which is what it is there to be
+        // caught by (word-atomic, so a race, not undefined behaviour).
+        let mut byte = [0u8];
+        obj.read_bytes(NODE_PREFIX + 3, &mut byte);
+        obj.write_bytes(NODE_PREFIX + 3, &[byte[0] ^ 0x40]);
         if let Ok(mut c) = self.run.corrupted.lock() {
             *c = self.table[i];
         }

@@ -2,12 +2,12 @@
 //! nodes in bucket arrays, plus large objects in the non-moving space) while
 //! replacing nodes and allocating short-lived garbage.
 //!
-//! Layout from the root stack: `roots[0]` is a directory object whose slots
+//! Layout from the value stack: slot 0 is a directory object whose slots
 //! are buckets; each bucket has [`BUCKET_SLOTS`] node slots; a node has two
 //! slots (a link to its bucket neighbour, and a payload number) and 16 raw
-//! bytes holding its serial number. `roots[1]` holds the large objects.
+//! bytes holding its serial number. Slot 1 holds the large objects.
 
-use runtime::{AllocSpec, Mutator, ObjRef, OutOfMemory, Value};
+use runtime::{AllocError, AllocSpec, Gc, Mutator, Value};
 
 /// Node slots per bucket.
 pub const BUCKET_SLOTS: usize = 512;
@@ -56,26 +56,36 @@ pub struct Churn {
     pub allocations: u64,
 }
 
-fn dir(m: &mut Mutator) -> ObjRef {
-    m.roots()[0].as_object()
+/// The container in value-stack slot `i`.
+fn root(m: &Mutator, i: usize) -> Gc<'_> {
+    m.stack_get(i)
+        .as_object()
+        .expect("the workload's roots are objects")
 }
 
-fn node(m: &mut Mutator, serial: u64) -> Result<ObjRef, OutOfMemory> {
-    let o = m.alloc(AllocSpec {
+fn dir(m: &Mutator) -> Gc<'_> {
+    root(m, 0)
+}
+
+fn node(m: &mut Mutator, serial: u64) -> Result<(&Mutator, Gc<'_>), AllocError> {
+    let (m, o) = m.alloc(AllocSpec {
         tag: TAG_NODE,
         slots: 2,
         bytes: 16,
         ..Default::default()
     })?;
     m.write(o, 1, Value::number(serial as f64));
-    // SAFETY: fresh object, no safepoint before the write completes.
-    unsafe { o.bytes_mut()[..8].copy_from_slice(&serial.to_le_bytes()) };
-    Ok(o)
+    o.set_raw_word(0, serial);
+    Ok((m, o))
+}
+
+fn bucket(m: &Mutator, b: usize) -> Gc<'_> {
+    dir(m).slot(b).as_object().expect("buckets are objects")
 }
 
 impl Churn {
     /// Builds a live heap of about `live_bytes` (10% of it in large objects).
-    pub fn build(m: &mut Mutator, live_bytes: usize, seed: u64) -> Result<Churn, OutOfMemory> {
+    pub fn build(m: &mut Mutator, live_bytes: usize, seed: u64) -> Result<Churn, AllocError> {
         let large_budget = live_bytes / 10;
         let larges = (large_budget / LARGE_BYTES).max(1);
         let bucket_bytes = BUCKET_SLOTS * (NODE_BYTES + 8) + 16;
@@ -88,45 +98,43 @@ impl Churn {
             ops: 0,
             allocations: 0,
         };
-        m.roots().clear();
-        let d = m.alloc(AllocSpec {
+        m.stack_truncate(0);
+        let (m2, d) = m.alloc(AllocSpec {
             tag: TAG_DIR,
             slots: buckets as u32,
             pinned: true,
             ..Default::default()
         })?;
-        m.roots().push(Value::object(d));
-        let l = m.alloc(AllocSpec {
+        m2.push(d.into());
+        let (m2, l) = m.alloc(AllocSpec {
             tag: TAG_DIR,
             slots: larges as u32,
             pinned: true,
             ..Default::default()
         })?;
-        m.roots().push(Value::object(l));
+        m2.push(l.into());
         for b in 0..buckets {
-            let bucket = m.alloc(AllocSpec {
+            let (m2, new) = m.alloc(AllocSpec {
                 tag: TAG_BUCKET,
                 slots: BUCKET_SLOTS as u32,
                 ..Default::default()
             })?;
-            let d = dir(m);
-            m.write(d, b, Value::object(bucket));
+            m2.write(dir(m2), b, new.into());
             for i in 0..BUCKET_SLOTS {
                 c.serial += 1;
-                let n = node(m, c.serial)?;
-                let bucket = dir(m).slot(b).as_object();
-                m.write(n, 0, Value::object(bucket));
-                m.write(bucket, i, Value::object(n));
+                let (m, n) = node(m, c.serial)?;
+                let bucket = bucket(m, b);
+                m.write(n, 0, bucket.into());
+                m.write(bucket, i, n.into());
             }
         }
         for i in 0..larges {
-            let o = m.alloc(AllocSpec {
+            let (m, o) = m.alloc(AllocSpec {
                 tag: TAG_LARGE,
                 bytes: LARGE_BYTES,
                 ..Default::default()
             })?;
-            let l = m.roots()[1].as_object();
-            m.write(l, i, Value::object(o));
+            m.write(root(m, 1), i, o.into());
         }
         c.allocations = (1 + buckets * (1 + BUCKET_SLOTS) + larges) as u64;
         Ok(c)
@@ -136,27 +144,26 @@ impl Churn {
     /// nodes point back at their bucket, so nothing else keeps it and the
     /// live heap stays the size it was built at), allocate three
     /// short-lived nodes, and every 256 operations replace a large object.
-    pub fn step(&mut self, m: &mut Mutator) -> Result<(), OutOfMemory> {
+    pub fn step(&mut self, m: &mut Mutator) -> Result<(), AllocError> {
         let (b, i) = (self.rng.below(self.buckets), self.rng.below(BUCKET_SLOTS));
         self.serial += 1;
-        let n = node(m, self.serial)?;
-        let bucket = dir(m).slot(b).as_object();
-        m.write(n, 0, Value::object(bucket));
-        m.write(bucket, i, Value::object(n));
+        let (m2, n) = node(m, self.serial)?;
+        let bucket = bucket(m2, b);
+        m2.write(n, 0, bucket.into());
+        m2.write(bucket, i, n.into());
         for _ in 0..3 {
             self.serial += 1;
             node(m, self.serial)?;
         }
         self.allocations += 4;
         if self.ops.is_multiple_of(256) {
-            let o = m.alloc(AllocSpec {
+            let (m, o) = m.alloc(AllocSpec {
                 tag: TAG_LARGE,
                 bytes: LARGE_BYTES,
                 ..Default::default()
             })?;
-            let l = m.roots()[1].as_object();
             let k = self.rng.below(self.larges);
-            m.write(l, k, Value::object(o));
+            m.write(root(m, 1), k, o.into());
             self.allocations += 1;
         }
         self.ops += 1;
@@ -166,7 +173,7 @@ impl Churn {
     /// One operation that allocates what [`Churn::step`] does (four nodes)
     /// but replaces nothing: all four are garbage, the live heap is left
     /// as built (a dense lower heap with garbage above it).
-    pub fn garbage_step(&mut self, m: &mut Mutator) -> Result<(), OutOfMemory> {
+    pub fn garbage_step(&mut self, m: &mut Mutator) -> Result<(), AllocError> {
         for _ in 0..4 {
             self.serial += 1;
             node(m, self.serial)?;
@@ -178,26 +185,23 @@ impl Churn {
 
     /// Checks the structure: every bucket slot holds a node whose payload
     /// number matches its raw serial. Returns the number of nodes checked.
-    pub fn check(&self, m: &mut Mutator) -> Result<usize, String> {
+    pub fn check(&self, m: &Mutator) -> Result<usize, String> {
         let d = dir(m);
         let mut n = 0;
         for b in 0..self.buckets {
-            let bucket = d.slot(b);
-            if !bucket.is_object() || bucket.as_object().slot_count() != BUCKET_SLOTS {
-                return Err(format!("bucket {b} is not a bucket: {bucket:?}"));
-            }
+            let v = d.slot(b);
+            let Some(bucket) = v.as_object().filter(|o| o.slot_count() == BUCKET_SLOTS) else {
+                return Err(format!("bucket {b} is not a bucket: {v:?}"));
+            };
             for i in 0..BUCKET_SLOTS {
-                let v = bucket.as_object().slot(i);
-                if !v.is_object() {
+                let v = bucket.slot(i);
+                let Some(o) = v.as_object() else {
                     return Err(format!("bucket {b} slot {i} lost its node: {v:?}"));
+                };
+                if o.byte_len() < 8 {
+                    return Err(format!("bucket {b} slot {i}: a short node"));
                 }
-                let o = v.as_object();
-                // SAFETY: o is reachable from the roots; no safepoint here.
-                let serial = u64::from_le_bytes(
-                    unsafe { o.bytes() }[..8]
-                        .try_into()
-                        .map_err(|_| "short node")?,
-                );
+                let serial = o.raw_word(0);
                 if o.slot(1) != Value::number(serial as f64) {
                     return Err(format!(
                         "node {b}/{i}: payload {:?} != serial {serial}",

@@ -1,8 +1,8 @@
 //! The VM's handle on the runtime heap: allocation, the write path and the
 //! root stack.
 //!
-//! Everything the VM must keep alive lives in the mutator's root stack, which
-//! every collection scans and rewrites in place:
+//! Everything the VM must keep alive lives in the mutator's value stack,
+//! which every collection scans and rewrites in place:
 //!
 //! ```text
 //! [0] globals table   [1] string intern table (weak slots)   [2] "init"
@@ -11,14 +11,31 @@
 //!         function under construction)
 //! ```
 //!
-//! The value stack is the tail of the root vector itself. The VM reads and
-//! writes it through a raw pointer and keeps its own top index; the vector's
-//! length is brought up to date only before a call that can collect
-//! ([`Heap::alloc`], [`Heap::collect`]), so pushes and pops cost one store
-//! and one increment. After such a call every raw pointer (stack base, code,
-//! constants) must be reloaded, since objects may have moved.
+//! Root slot `i` is slot `i` of the runtime's value stack, which the VM
+//! reads and writes through the runtime's raw fast path
+//! ([`runtime::Mutator::stack_buffer`]): this module keeps the buffer's
+//! base, capacity and the top in cells, and stores the length back
+//! (`set_stack_len`) only before a call that can collect ([`Heap::alloc`],
+//! [`Heap::collect`]), so pushes and pops cost one store and one increment.
+//! After such a call every raw pointer (stack base, code) must be reloaded,
+//! since objects may have moved and the stack may have grown; values read
+//! before it are stale, which the compiler enforces for [`Value`]s and
+//! [`Gc`]s: they borrow the heap shared, and the calls that can collect
+//! take it `&mut`.
+//!
+//! The module is the VM's own (crate-private): every value stored through
+//! it comes from the VM's one runtime, so it skips the runtime's check
+//! for references of another runtime.
+//!
+//! The rules of the raw fast path (the runtime's, restated for the VM):
+//! every slot below the top holds a value of this heap that was current
+//! when written (read from a root or a reachable object since the last
+//! safepoint), and raw pointers are reloaded after every call that can
+//! collect or grow the stack.
 
-use crate::rt::{AllocSpec, GcError, Mutator, ObjRef, OutOfMemory, Value};
+use std::cell::Cell;
+
+use crate::rt::{AllocError, AllocSpec, Gc, GcError, Mutator, RawValue, Value};
 
 /// Root index of the globals table (a table object, or nil before the first
 /// global is defined).
@@ -40,31 +57,33 @@ pub const STACK_BASE: usize = ROOT_FRAMES + FRAMES_MAX;
 /// beyond this on demand.
 const INITIAL_STACK: usize = FRAMES_MAX * 256;
 
-/// The mutator plus the VM's view of its root stack.
+/// The mutator plus the VM's view of its value stack.
 pub struct Heap {
     mutator: Mutator,
-    /// `roots.as_mut_ptr()`, refreshed after every call that may collect.
-    base: *mut Value,
-    /// `roots.capacity()`.
-    cap: usize,
+    /// The value stack's buffer, refreshed after every call that may
+    /// collect or grow it.
+    base: Cell<*mut RawValue>,
+    /// The buffer's capacity.
+    cap: Cell<usize>,
     /// Number of live root slots: fixed roots plus the value stack.
-    sp: usize,
+    sp: Cell<usize>,
 }
 
 impl Heap {
-    /// Takes over `mutator`'s root stack (clearing it) and lays out the fixed
-    /// roots.
-    pub fn new(mut mutator: Mutator) -> Heap {
-        let roots = mutator.roots();
-        roots.clear();
-        roots.reserve(STACK_BASE + INITIAL_STACK);
-        roots.resize(STACK_BASE, Value::NIL);
-        let (base, cap) = (roots.as_mut_ptr(), roots.capacity());
+    /// Takes over `mutator`'s value stack (clearing it) and lays out the
+    /// fixed roots.
+    pub fn new(mutator: Mutator) -> Heap {
+        mutator.stack_truncate(0);
+        mutator.stack_reserve(STACK_BASE + INITIAL_STACK);
+        for _ in 0..STACK_BASE {
+            mutator.push(Value::NIL);
+        }
+        let (base, cap) = mutator.stack_buffer();
         Heap {
             mutator,
-            base,
-            cap,
-            sp: STACK_BASE,
+            base: Cell::new(base),
+            cap: Cell::new(cap),
+            sp: Cell::new(STACK_BASE),
         }
     }
 
@@ -73,68 +92,100 @@ impl Heap {
         &self.mutator
     }
 
+    /// The mutator, for calls that wait (statistics after a quiesce).
+    pub fn mutator_mut(&mut self) -> &mut Mutator {
+        self.sync();
+        &mut self.mutator
+    }
+
     /// Number of live root slots (the absolute index of the stack top).
     #[inline(always)]
     pub fn sp(&self) -> usize {
-        self.sp
+        self.sp.get()
     }
 
-    /// Sets the stack top (the VM writes slots below it through
-    /// [`Heap::base`] before calling anything that may collect).
+    /// Sets the stack top after the dispatch loop wrote slots through
+    /// [`Heap::base`] (the slots below it must hold current values of this
+    /// heap: the module's rules).
     ///
     /// # Panics
     /// If `sp` is below the fixed roots or above the capacity.
     #[inline(always)]
-    pub fn set_sp(&mut self, sp: usize) {
+    pub fn set_sp(&self, sp: usize) {
         assert!(
-            (STACK_BASE..=self.cap).contains(&sp),
+            (STACK_BASE..=self.cap.get()).contains(&sp),
             "stack top {sp} out of range"
         );
-        self.sp = sp;
+        self.sp.set(sp);
     }
 
     /// The first root slot. Valid until the next call that may collect or
-    /// grow the stack.
+    /// grow the stack; slots are written under the module's rules.
     #[inline(always)]
-    pub fn base(&self) -> *mut Value {
-        self.base
+    pub fn base(&self) -> *mut RawValue {
+        self.base.get()
     }
 
     /// Slots available above the stack top without growing.
     #[inline(always)]
     pub fn headroom(&self) -> usize {
-        self.cap - self.sp
+        self.cap.get() - self.sp.get()
+    }
+
+    /// A raw value read from a root slot or from an object reachable from
+    /// one, as a value.
+    ///
+    /// # Safety
+    /// `raw` was read since the last call that may collect (so it is
+    /// current), from this heap.
+    #[inline(always)]
+    pub unsafe fn value(&self, raw: RawValue) -> Value<'_> {
+        // SAFETY: the caller's promise; the result borrows `self`, so it
+        // cannot outlive the next call that may collect (`&mut self`).
+        unsafe { Value::from_raw(raw) }
     }
 
     /// Reads root slot `i`.
+    ///
+    /// # Panics
+    /// If `i` is not below the top.
     #[inline(always)]
-    pub fn get(&self, i: usize) -> Value {
-        assert!(i < self.sp, "root {i} read above the stack top {}", self.sp);
-        // SAFETY: i < sp <= cap, and every slot below sp has been written.
-        unsafe { *self.base.add(i) }
+    pub fn get(&self, i: usize) -> Value<'_> {
+        assert!(
+            i < self.sp(),
+            "root {i} read above the stack top {}",
+            self.sp()
+        );
+        // SAFETY: i < sp <= cap, and every slot below sp holds a current
+        // value (the module's rules: the collector keeps them current).
+        unsafe { self.value(*self.base().add(i)) }
     }
 
     /// Writes root slot `i`.
+    ///
+    /// # Panics
+    /// If `i` is not below the top.
     #[inline(always)]
-    pub fn set(&mut self, i: usize, v: Value) {
+    pub fn set(&self, i: usize, v: Value<'_>) {
         assert!(
-            i < self.sp,
+            i < self.sp(),
             "root {i} written above the stack top {}",
-            self.sp
+            self.sp()
         );
-        // SAFETY: i < sp <= cap: inside the vector's buffer.
-        unsafe { *self.base.add(i) = v }
+        // SAFETY: i < sp <= cap: inside the buffer; `v` is current (it
+        // borrows a heap, this one: the module's rules).
+        unsafe { *self.base().add(i) = v.raw() }
     }
 
     /// Pushes a value on the root stack, growing it if needed.
     #[inline]
-    pub fn push(&mut self, v: Value) {
-        if self.sp == self.cap {
+    pub fn push(&self, v: Value<'_>) {
+        if self.sp() == self.cap.get() {
             self.reserve(1);
         }
-        // SAFETY: sp < cap after the check above.
-        unsafe { *self.base.add(self.sp) = v };
-        self.sp += 1;
+        // SAFETY: sp < cap after the check above; `v` is current.
+        unsafe { *self.base().add(self.sp()) = v.raw() };
+        self.sp.set(self.sp() + 1);
     }
 
     /// Pops the top of the root stack.
@@ -142,64 +193,76 @@ impl Heap {
     /// # Panics
     /// If only fixed roots remain.
     #[inline]
-    pub fn pop(&mut self) -> Value {
-        assert!(self.sp > STACK_BASE, "root stack underflow");
-        self.sp -= 1;
-        // SAFETY: the slot was below the old top, so it was written.
-        unsafe { *self.base.add(self.sp) }
+    pub fn pop(&self) -> Value<'_> {
+        assert!(self.sp() > STACK_BASE, "root stack underflow");
+        self.sp.set(self.sp() - 1);
+        // SAFETY: the slot was below the old top, so it holds a current
+        // value.
+        unsafe { self.value(*self.base().add(self.sp())) }
     }
 
     /// Drops root slots down to `sp`.
-    pub fn truncate(&mut self, sp: usize) {
-        assert!(sp >= STACK_BASE && sp <= self.sp, "bad truncation to {sp}");
-        self.sp = sp;
+    pub fn truncate(&self, sp: usize) {
+        assert!(
+            sp >= STACK_BASE && sp <= self.sp(),
+            "bad truncation to {sp}"
+        );
+        self.sp.set(sp);
     }
 
     /// Makes room for `extra` more slots above the top; may move the buffer
     /// (reload [`Heap::base`] afterwards).
-    pub fn reserve(&mut self, extra: usize) {
-        if self.cap - self.sp >= extra {
+    pub fn reserve(&self, extra: usize) {
+        if self.headroom() >= extra {
             return;
         }
         self.sync();
-        let roots = self.mutator.roots();
-        roots.reserve(extra.max(roots.capacity()));
+        self.mutator.stack_reserve(extra.max(self.cap.get()));
         self.refresh();
     }
 
-    /// Brings the root vector's length up to the stack top so that a
+    /// Brings the runtime's stack length up to the stack top, so that a
     /// collection sees exactly the live slots.
     #[inline(always)]
-    fn sync(&mut self) {
-        let sp = self.sp;
-        let roots = self.mutator.roots();
+    fn sync(&self) {
         debug_assert_eq!(
-            roots.as_mut_ptr(),
-            self.base,
-            "root vector moved behind the VM's back"
+            self.mutator.stack_buffer().0,
+            self.base(),
+            "root buffer moved behind the VM's back"
         );
-        // SAFETY: sp <= capacity, every slot below sp has been written with a
-        // valid Value (Copy, no destructor), so the prefix is initialised.
-        unsafe { roots.set_len(sp) };
+        // SAFETY: sp <= capacity, and every slot below sp holds a current
+        // value of this heap (the module's rules).
+        unsafe { self.mutator.set_stack_len(self.sp()) };
     }
 
     #[inline(always)]
-    fn refresh(&mut self) {
-        let roots = self.mutator.roots();
-        debug_assert_eq!(roots.len(), self.sp, "a collection changed the root count");
-        self.sp = roots.len();
-        self.base = roots.as_mut_ptr();
-        self.cap = roots.capacity();
+    fn refresh(&self) {
+        debug_assert_eq!(
+            self.mutator.stack_len(),
+            self.sp(),
+            "a collection changed the root count"
+        );
+        let (base, cap) = self.mutator.stack_buffer();
+        self.base.set(base);
+        self.cap.set(cap);
     }
 
-    /// Allocates an object. May collect and move every object: afterwards
-    /// only root slots hold valid references (and [`Heap::base`] may change).
+    /// Allocates an object, returned with the heap reborrowed shared (fill
+    /// and store the object through it). May collect and move every object:
+    /// afterwards only root slots hold valid references (and [`Heap::base`]
+    /// may change).
     #[inline]
-    pub fn alloc(&mut self, spec: AllocSpec) -> Result<ObjRef, OutOfMemory> {
+    pub fn alloc(&mut self, spec: AllocSpec) -> Result<(&Heap, Gc<'_>), AllocError> {
         self.sync();
-        let r = self.mutator.alloc(spec);
+        let r = self.mutator.alloc(spec).map(|(_, o)| Value::from(o).raw());
         self.refresh();
-        r
+        let raw = r?;
+        // SAFETY: the object was allocated just now and nothing that may
+        // collect ran since (`refresh` only reads the stack's buffer); the
+        // value borrows `self`, like the mutator's own shared reborrow, and
+        // is an object.
+        let obj = unsafe { self.value(raw).as_object_unchecked() };
+        Ok((&*self, obj))
     }
 
     /// Runs a full collection (the `gc()` native).
@@ -212,14 +275,14 @@ impl Heap {
 
     /// Stores into slot `i` of `obj` through the write barrier.
     #[inline(always)]
-    pub fn write(&mut self, obj: ObjRef, i: usize, v: Value) {
+    pub fn write(&self, obj: Gc<'_>, i: usize, v: Value<'_>) {
         self.mutator.write(obj, i, v);
     }
 
     /// Reads weak slot `i` of `obj` for keeping (the weak-read barrier a
     /// concurrent marking needs; see `Mutator::load_weak`).
     #[inline(always)]
-    pub fn load_weak(&mut self, obj: ObjRef, i: usize) -> Value {
+    pub fn load_weak(&self, obj: Gc<'_>, i: usize) -> Value<'_> {
         self.mutator.load_weak(obj, i)
     }
 }

@@ -9,10 +9,10 @@
 //! string's hash with the low bit set. A used marker over a nil slot is a
 //! tombstone. The aux word counts used markers; a rebuild drops tombstones.
 
-use crate::rt::{AllocSpec, ObjRef, OutOfMemory, Value};
+use crate::rt::{AllocError, AllocSpec, Gc, Value};
 
 use crate::heap::{Heap, ROOT_STRINGS};
-use crate::object::{fill_payload, hash_bytes, payload, payload_bytes, tag};
+use crate::object::{fill_payload, hash_bytes, obj, payload, payload_bytes, tag};
 
 const MIN_CAPACITY: usize = 64;
 
@@ -21,29 +21,22 @@ fn marker_of(hash: u32) -> u32 {
     hash | 1
 }
 
+/// Marker `i` of the table (little-endian u32 `i` of its raw bytes).
 #[inline(always)]
-fn marker(t: ObjRef, i: usize) -> u32 {
-    assert!(
-        (i + 1) * 4 <= t.byte_len(),
-        "intern marker {i} out of range"
-    );
-    // SAFETY: in bounds (checked) and 4-byte aligned inside the live object.
-    unsafe { (t.bytes_ptr() as *const u32).add(i).read() }
+fn marker(t: Gc<'_>, i: usize) -> u32 {
+    (t.raw_word(i / 2) >> (32 * (i % 2))) as u32
 }
 
 #[inline(always)]
-fn set_marker(t: ObjRef, i: usize, m: u32) {
-    assert!(
-        (i + 1) * 4 <= t.byte_len(),
-        "intern marker {i} out of range"
-    );
-    // SAFETY: as in `marker`; raw bytes are not traced, so no barrier.
-    unsafe { (t.bytes_ptr() as *mut u32).add(i).write(m) }
+fn set_marker(t: Gc<'_>, i: usize, m: u32) {
+    let shift = 32 * (i % 2);
+    let w = t.raw_word(i / 2) & !(0xffff_ffff << shift) | u64::from(m) << shift;
+    t.set_raw_word(i / 2, w);
 }
 
 /// Finds the interned string equal to `bytes`. The hit is read through the
 /// weak-read barrier: the program keeps it.
-fn find(heap: &mut Heap, t: ObjRef, hash: u32, bytes: &[u8]) -> Option<Value> {
+fn find<'h>(heap: &'h Heap, t: Gc<'_>, hash: u32, bytes: &[u8]) -> Option<Value<'h>> {
     let cap = t.slot_count();
     let mask = cap - 1;
     let want = marker_of(hash);
@@ -55,10 +48,12 @@ fn find(heap: &mut Heap, t: ObjRef, hash: u32, bytes: &[u8]) -> Option<Value> {
         }
         if m == want {
             let s = heap.load_weak(t, i);
-            // SAFETY: a non-nil slot holds a live string, and nothing
-            // allocates while the slice is in use.
-            if !s.is_nil() && unsafe { payload(s.as_object()) } == bytes {
-                return Some(s);
+            if let Some(o) = s.as_object() {
+                // SAFETY: strings are written once, before they are
+                // interned, and never again.
+                if unsafe { payload(o) } == bytes {
+                    return Some(s);
+                }
             }
         }
         i = (i + 1) & mask;
@@ -66,36 +61,37 @@ fn find(heap: &mut Heap, t: ObjRef, hash: u32, bytes: &[u8]) -> Option<Value> {
 }
 
 /// Puts `s` into the first free or tombstone slot of its probe sequence.
-fn insert(heap: &mut Heap, t: ObjRef, s: ObjRef) {
+fn insert(heap: &Heap, t: Gc<'_>, s: Gc<'_>) {
     let hash = s.aux();
     let mask = t.slot_count() - 1;
     let mut i = hash as usize & mask;
     loop {
         let m = marker(t, i);
-        if m == 0 || t.slot(i).is_nil() {
+        if m == 0 || t.slot_raw(i).is_nil() {
             if m == 0 {
                 t.set_aux(t.aux() + 1);
             }
             set_marker(t, i, marker_of(hash));
-            heap.write(t, i, Value::object(s));
+            heap.write(t, i, s.into());
             return;
         }
         i = (i + 1) & mask;
     }
 }
 
-/// Returns the interned string with contents `bytes`, creating it if needed.
-/// May collect. `bytes` must not point into the heap.
-pub fn intern(heap: &mut Heap, bytes: &[u8]) -> Result<Value, OutOfMemory> {
+/// Pushes the interned string with contents `bytes` on the root stack,
+/// creating it if needed. May collect. `bytes` must not point into the
+/// heap.
+pub fn intern(heap: &mut Heap, bytes: &[u8]) -> Result<(), AllocError> {
     let hash = hash_bytes(bytes);
-    let table = heap.get(ROOT_STRINGS);
-    if !table.is_nil() {
-        if let Some(s) = find(heap, table.as_object(), hash, bytes) {
-            return Ok(s);
+    if let Some(table) = heap.get(ROOT_STRINGS).as_object() {
+        if let Some(s) = find(heap, table, hash, bytes) {
+            heap.push(s);
+            return Ok(());
         }
     }
     ensure_room(heap)?;
-    let s = heap.alloc(AllocSpec {
+    let (heap, s) = heap.alloc(AllocSpec {
         tag: tag::STRING,
         slots: 0,
         bytes: payload_bytes(bytes.len()),
@@ -103,12 +99,13 @@ pub fn intern(heap: &mut Heap, bytes: &[u8]) -> Result<Value, OutOfMemory> {
         weak: false,
     })?;
     s.set_aux(hash);
-    fill_payload(s, bytes);
+    // SAFETY: allocated just now, not published yet.
+    unsafe { fill_payload(s, bytes) };
     // The allocation may have collected (clearing dead entries, never adding
     // any), so the room made above is still there.
-    let t = heap.get(ROOT_STRINGS).as_object();
-    insert(heap, t, s);
-    Ok(Value::object(s))
+    insert(heap, obj(heap.get(ROOT_STRINGS)), s);
+    heap.push(s.into());
+    Ok(())
 }
 
 /// Tables at least this big are grown only after a collection has shown
@@ -119,15 +116,10 @@ const COLLECT_BEFORE_GROWING: usize = 1 << 16;
 
 /// Makes room for one more entry: purges cleared slots in place when the
 /// live strings fit, and only otherwise moves them to a table twice as big.
-fn ensure_room(heap: &mut Heap) -> Result<(), OutOfMemory> {
-    let table = heap.get(ROOT_STRINGS);
-    let (cap, used) = if table.is_nil() {
-        (0, 0)
-    } else {
-        (
-            table.as_object().slot_count(),
-            table.as_object().aux() as usize,
-        )
+fn ensure_room(heap: &mut Heap) -> Result<(), AllocError> {
+    let (cap, used) = match heap.get(ROOT_STRINGS).as_object() {
+        None => (0, 0),
+        Some(t) => (t.slot_count(), t.aux() as usize),
     };
     if (used + 1) * 4 <= cap * 3 {
         return Ok(());
@@ -147,48 +139,45 @@ fn ensure_room(heap: &mut Heap) -> Result<(), OutOfMemory> {
     while (live + 1) * 2 > new_cap {
         new_cap *= 2;
     }
-    let new = heap.alloc(AllocSpec {
+    let (heap, new) = heap.alloc(AllocSpec {
         tag: tag::INTERN,
         slots: new_cap as u32,
         bytes: new_cap * 4,
         pinned: false,
         weak: true,
     })?;
-    let old = heap.get(ROOT_STRINGS);
-    if !old.is_nil() {
-        let o = old.as_object();
+    if let Some(o) = heap.get(ROOT_STRINGS).as_object() {
         for i in 0..o.slot_count() {
-            let s = o.slot(i);
-            if !s.is_nil() {
-                insert(heap, new, s.as_object());
+            if let Some(s) = heap.load_weak(o, i).as_object() {
+                insert(heap, new, s);
             }
         }
     }
-    heap.set(ROOT_STRINGS, Value::object(new));
+    heap.set(ROOT_STRINGS, new.into());
     Ok(())
 }
 
-fn live_count(table: Value) -> usize {
-    if table.is_nil() {
+fn live_count(table: Value<'_>) -> usize {
+    let Some(t) = table.as_object() else {
         return 0;
-    }
-    let t = table.as_object();
-    (0..t.slot_count()).filter(|&i| !t.slot(i).is_nil()).count()
+    };
+    (0..t.slot_count())
+        .filter(|&i| !t.slot_raw(i).is_nil())
+        .count()
 }
 
-/// If the live strings fill at most half the table, re-inserts them in
+/// If the live strings fit at most half the table, re-inserts them in
 /// place (dropping tombstones) and returns true. Allocates nothing.
-fn fits_after_purge(heap: &mut Heap) -> bool {
+fn fits_after_purge(heap: &Heap) -> bool {
     let table = heap.get(ROOT_STRINGS);
-    let t = table.as_object();
+    let t = obj(table);
     let cap = t.slot_count();
     if (live_count(table) + 1) * 2 > cap {
         return false;
     }
-    // No heap allocation happens below, so these references stay valid.
-    let live: Vec<Value> = (0..cap)
-        .map(|i| t.slot(i))
-        .filter(|s| !s.is_nil())
+    // Kept through the weak barrier, then re-inserted; nothing allocates.
+    let live: Vec<Gc<'_>> = (0..cap)
+        .filter_map(|i| heap.load_weak(t, i).as_object())
         .collect();
     for i in 0..cap {
         set_marker(t, i, 0);
@@ -196,7 +185,7 @@ fn fits_after_purge(heap: &mut Heap) -> bool {
     }
     t.set_aux(0);
     for s in live {
-        insert(heap, t, s.as_object());
+        insert(heap, t, s);
     }
     true
 }

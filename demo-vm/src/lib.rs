@@ -13,9 +13,17 @@
 //! - [`compiler`]: tokens to bytecode, directly into heap objects.
 //! - [`bytecode`]: the instruction set and line tables.
 //! - [`vm`]: the dispatch loop, calls, natives, printing.
-//! - [`heap`]: the root-stack layout and the allocation/write path.
-//! - [`object`]: object layouts and tags.
-//! - [`table`], [`intern`]: hash tables and the weak string intern table.
+//! - `heap`: the root-stack layout, the allocation and write path, and the
+//!   rules of the raw stack fast path (crate-private).
+//! - `object`: object layouts and tags (crate-private).
+//! - `table`, `intern`: hash tables and the weak string intern table
+//!   (crate-private).
+//!
+//! The VM is written against the runtime's safe API (`Gc`, `Value`: object
+//! references that borrow the heap, so the compiler checks that none is
+//! used after a call that may collect); its `unsafe` is the dispatch loop's
+//! raw stack and code pointers and the layout-typed conversions, each with
+//! its argument.
 //! - [`number_format`]: `%g` number printing.
 //! - [`cli`], [`repl`]: the command line and the interactive loop.
 
@@ -24,12 +32,12 @@
 pub mod bytecode;
 pub mod cli;
 pub mod compiler;
-pub mod heap;
-pub mod intern;
+pub(crate) mod heap;
+pub(crate) mod intern;
 pub mod number_format;
-pub mod object;
+pub(crate) mod object;
 pub mod repl;
 pub mod rt;
 pub mod scanner;
-pub mod table;
+pub(crate) mod table;
 pub mod vm;

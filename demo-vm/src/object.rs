@@ -20,7 +20,7 @@
 //! | bytes | – | len, bytes | – |
 //! | intern table (weak) | strings | one u32 marker per slot | used count |
 
-use crate::rt::{ObjRef, Value};
+use crate::rt::{Gc, Value};
 
 /// Object tags (the header's embedder tag).
 pub mod tag {
@@ -86,8 +86,27 @@ pub const BOUND_METHOD: usize = 1;
 
 /// Whether `v` is an object with tag `t`.
 #[inline(always)]
-pub fn is_obj(v: Value, t: u16) -> bool {
-    v.is_object() && v.as_object().tag() == t
+pub fn is_obj(v: Value<'_>, t: u16) -> bool {
+    v.is_object_tagged(t)
+}
+
+/// The object `v` refers to.
+///
+/// # Panics
+/// If `v` is not an object (the compiler and the VM's type checks put only
+/// objects where this is called).
+#[inline(always)]
+pub fn obj(v: Value<'_>) -> Gc<'_> {
+    match v.as_object() {
+        Some(o) => o,
+        None => not_an_object(),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn not_an_object() -> ! {
+    panic!("the VM expected an object here")
 }
 
 /// Reads raw word `i` of `obj`.
@@ -95,11 +114,8 @@ pub fn is_obj(v: Value, t: u16) -> bool {
 /// # Panics
 /// If the word lies outside the object's raw area.
 #[inline(always)]
-pub fn raw_word(obj: ObjRef, i: usize) -> u64 {
-    assert!((i + 1) * 8 <= obj.byte_len(), "raw word {i} out of range");
-    // SAFETY: in bounds (checked), 8-byte aligned (the raw area starts on a
-    // word boundary), and the object is live (ObjRef invariant).
-    unsafe { (obj.bytes_ptr() as *const u64).add(i).read() }
+pub fn raw_word(obj: Gc<'_>, i: usize) -> u64 {
+    obj.raw_word(i)
 }
 
 /// Writes raw word `i` of `obj` (raw bytes need no barrier: the collector
@@ -108,43 +124,52 @@ pub fn raw_word(obj: ObjRef, i: usize) -> u64 {
 /// # Panics
 /// If the word lies outside the object's raw area.
 #[inline(always)]
-pub fn set_raw_word(obj: ObjRef, i: usize, w: u64) {
-    assert!((i + 1) * 8 <= obj.byte_len(), "raw word {i} out of range");
-    // SAFETY: as in `raw_word`; the VM is the only mutator of this object.
-    unsafe { (obj.bytes_ptr() as *mut u64).add(i).write(w) }
+pub fn set_raw_word(obj: Gc<'_>, i: usize, w: u64) {
+    obj.set_raw_word(i, w)
 }
 
 /// The payload of a length-prefixed byte object (strings, code, lines).
 ///
 /// # Safety
-/// 1. `obj` is a live string or bytes object and stays live and unmoved for
-///    `'a` (no allocation or collection happens during `'a`).
+/// Nobody writes the object's bytes during `'a`: it is a string or a code
+/// or line table, which [`fill_payload`] wrote once, before the object was
+/// published (the VM never changes them), and the VM has one thread.
 #[inline(always)]
-pub unsafe fn payload<'a>(obj: ObjRef) -> &'a [u8] {
-    let len = raw_word(obj, 0) as usize;
-    debug_assert!(
-        len + 8 <= obj.byte_len(),
-        "byte object length exceeds its capacity"
-    );
-    // SAFETY: the length was checked against the capacity when written, the
-    // bytes follow the length word inside the object, and the caller keeps
-    // the object in place for 'a (invariant 1).
-    unsafe { std::slice::from_raw_parts(obj.bytes_ptr().add(8), len) }
+pub unsafe fn payload<'a>(obj: Gc<'a>) -> &'a [u8] {
+    // SAFETY: the caller's promise: no writer during 'a; the object is live
+    // and in place for 'a (a `Gc<'a>`).
+    let bytes = unsafe { obj.bytes() };
+    let len = word_of(bytes) as usize;
+    &bytes[8..8 + len]
 }
 
-/// Fills a fresh length-prefixed byte object with `data`.
+/// The first word of a byte area.
+#[inline(always)]
+fn word_of(bytes: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&bytes[..8]);
+    u64::from_le_bytes(w)
+}
+
+/// Fills a fresh length-prefixed byte object with `data` (one `memcpy`:
+/// strings are made often).
+///
+/// # Safety
+/// `obj` was just allocated by this thread and not published yet: nobody
+/// else reads or writes its bytes meanwhile.
 ///
 /// # Panics
 /// If `data` does not fit the object's raw area.
-pub fn fill_payload(obj: ObjRef, data: &[u8]) {
+pub unsafe fn fill_payload(obj: Gc<'_>, data: &[u8]) {
     assert!(
         data.len() + 8 <= obj.byte_len(),
         "payload larger than the object"
     );
-    set_raw_word(obj, 0, data.len() as u64);
-    // SAFETY: the destination range lies inside the object (checked above);
-    // `data` is Rust memory, never the heap, so the ranges do not overlap.
-    unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), obj.bytes_ptr().add(8), data.len()) }
+    // SAFETY: the caller's promise: the fresh object's bytes are ours alone
+    // while the slice lives (it ends with this function).
+    let bytes = unsafe { obj.bytes_mut() };
+    bytes[..8].copy_from_slice(&(data.len() as u64).to_le_bytes());
+    bytes[8..8 + data.len()].copy_from_slice(data);
 }
 
 /// Raw bytes needed for a length-prefixed payload of `len` bytes.
@@ -182,15 +207,35 @@ impl FunctionInfo {
 
     /// The info of a live function object.
     #[inline(always)]
-    pub fn of(function: ObjRef) -> FunctionInfo {
+    pub fn of(function: Gc<'_>) -> FunctionInfo {
         FunctionInfo::decode(raw_word(function, 0))
     }
 }
 
 /// The function of a closure.
+///
+/// # Panics
+/// If `closure` has no slots.
 #[inline(always)]
-pub fn closure_function(closure: ObjRef) -> ObjRef {
-    closure.slot(CLOSURE_FUNCTION).as_object()
+pub fn closure_function(closure: Gc<'_>) -> Gc<'_> {
+    let f = closure.slot(CLOSURE_FUNCTION);
+    // SAFETY: slot 0 of a closure holds its function (the layout above: the
+    // VM writes a function there when it makes the closure, and nothing
+    // else), and the only other objects the VM calls this on are closures.
+    unsafe { always_object(f) }
+}
+
+/// `v` as an object, where the VM's layout says it is one (no check in
+/// release builds: this is the dispatch loop's fast path).
+///
+/// # Safety
+/// `v` is an object: it was read from a slot or root that the layout above
+/// (or the root layout in [`crate::heap`]) says holds an object, or its type
+/// was checked.
+#[inline(always)]
+pub unsafe fn always_object(v: Value<'_>) -> Gc<'_> {
+    // SAFETY: the caller's promise.
+    unsafe { v.as_object_unchecked() }
 }
 
 /// FNV-1a, as clox hashes strings.

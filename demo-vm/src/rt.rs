@@ -1,8 +1,9 @@
-//! The heap API the VM is written against, in one place: the `gc` crate's
-//! value and object types and the `runtime` crate's mutator and builder.
+//! The heap API the VM is written against, in one place: the `runtime`
+//! crate's values, references, mutator and builder.
 
 pub use runtime::{
-    parse_size, ConfigError, GcError, GcStats, Mode, Mutator, ObjRef, OutOfMemory, Runtime, Value,
+    parse_size, AllocError, ConfigError, Gc, GcError, GcStats, Mode, Mutator, RawValue, Runtime,
+    Value,
 };
 
 /// An allocation request (`gc::AllocRequest`).

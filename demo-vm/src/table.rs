@@ -8,12 +8,12 @@
 //! method, so there are no tombstones. A table grows by allocating a bigger
 //! one and re-inserting; since that allocation may move everything, the
 //! table is reached through a [`Holder`] that names where its reference is
-//! rooted, and key and value are parked on the root stack meanwhile.
+//! rooted, and [`set`] takes its key and value from the root stack's top.
 
-use crate::rt::{AllocSpec, ObjRef, OutOfMemory, Value};
+use crate::rt::{AllocError, AllocSpec, Gc, Value};
 
 use crate::heap::Heap;
-use crate::object::tag;
+use crate::object::{always_object, obj, tag};
 
 /// Smallest capacity a table is created with.
 const MIN_CAPACITY: usize = 8;
@@ -35,32 +35,26 @@ pub enum Holder {
 
 impl Holder {
     /// The table (or nil when none exists yet).
-    #[inline]
-    pub fn load(self, heap: &Heap) -> Value {
+    #[inline(always)]
+    pub fn load(self, heap: &Heap) -> Value<'_> {
         match self {
             Holder::Root(n) => heap.get(n),
-            Holder::Slot { root, slot } => heap.get(root).as_object().slot(slot),
+            Holder::Slot { root, slot } => obj(heap.get(root)).slot(slot),
         }
     }
 
-    fn store(self, heap: &mut Heap, table: Value) {
+    fn store(self, heap: &Heap, table: Value<'_>) {
         match self {
             Holder::Root(n) => heap.set(n, table),
-            Holder::Slot { root, slot } => {
-                let owner = heap.get(root).as_object();
-                heap.write(owner, slot, table);
-            }
+            Holder::Slot { root, slot } => heap.write(obj(heap.get(root)), slot, table),
         }
     }
 }
 
 /// The value stored under `key` in `table` (a table object or nil).
 #[inline]
-pub fn get(table: Value, key: Value) -> Option<Value> {
-    if table.is_nil() {
-        return None;
-    }
-    let t = table.as_object();
+pub fn get<'a>(table: Value<'a>, key: Value<'_>) -> Option<Value<'a>> {
+    let t = table.as_object()?;
     match probe(t, key) {
         Ok(i) => Some(t.slot(2 * i + 1)),
         Err(_) => None,
@@ -69,16 +63,19 @@ pub fn get(table: Value, key: Value) -> Option<Value> {
 
 /// Finds `key`: `Ok(entry index)` if present, else `Err(empty entry index)`.
 #[inline(always)]
-fn probe(t: ObjRef, key: Value) -> Result<usize, usize> {
+fn probe(t: Gc<'_>, key: Value<'_>) -> Result<usize, usize> {
     let cap = t.slot_count() / 2;
     debug_assert!(
         cap.is_power_of_two(),
         "table capacity {cap} is not a power of two"
     );
     let mask = cap - 1;
-    let mut i = key.as_object().aux() as usize & mask;
+    // SAFETY: table keys are interned strings (globals, fields and
+    // methods are named by identifiers).
+    let mut i = unsafe { always_object(key) }.aux() as usize & mask;
     loop {
-        // SAFETY: i <= mask < cap, so slot 2i is in the object (t is live).
+        // SAFETY: i <= mask < cap, so slot 2i is in the object, and tables
+        // are not weak.
         let k = unsafe { t.slot_unchecked(2 * i) };
         if k == key {
             return Ok(i);
@@ -90,64 +87,74 @@ fn probe(t: ObjRef, key: Value) -> Result<usize, usize> {
     }
 }
 
-/// Stores `value` under `key` in the table at `holder`, creating or growing
-/// the table as needed. Returns whether the key was new. May collect.
-pub fn set(heap: &mut Heap, holder: Holder, key: Value, value: Value) -> Result<bool, OutOfMemory> {
-    let mut table = holder.load(heap);
-    if !table.is_nil() {
-        let t = table.as_object();
-        if let Ok(i) = probe(t, key) {
-            heap.write(t, 2 * i + 1, value);
-            return Ok(false);
+/// Stores the value on the root stack's top under the key below it in the
+/// table at `holder`, creating or growing the table as needed, and pops
+/// both. Returns whether the key was new. May collect (only to grow).
+pub fn set(heap: &mut Heap, holder: Holder) -> Result<bool, AllocError> {
+    let top = heap.sp();
+    {
+        let (key, value) = (heap.get(top - 2), heap.get(top - 1));
+        if let Some(t) = holder.load(heap).as_object() {
+            match probe(t, key) {
+                Ok(i) => {
+                    heap.write(t, 2 * i + 1, value);
+                    heap.truncate(top - 2);
+                    return Ok(false);
+                }
+                Err(i) if !needs_growth(t) => {
+                    insert_at(heap, t, i, key, value);
+                    heap.truncate(top - 2);
+                    return Ok(true);
+                }
+                Err(_) => {}
+            }
         }
     }
-    let (mut key, mut value) = (key, value);
-    if needs_growth(table) {
-        heap.push(key);
-        heap.push(value);
-        let grown = grow(heap, holder);
-        value = heap.pop();
-        key = heap.pop();
-        table = grown?;
+    if let Err(e) = grow(heap, holder) {
+        heap.truncate(top - 2);
+        return Err(e);
     }
-    let t = table.as_object();
+    // The growth may have collected: key, value and table are read again.
+    let (key, value) = (heap.get(top - 2), heap.get(top - 1));
+    let t = obj(holder.load(heap));
     let i = match probe(t, key) {
         Ok(i) | Err(i) => i,
     };
-    heap.write(t, 2 * i, key);
-    heap.write(t, 2 * i + 1, value);
-    t.set_aux(t.aux() + 1);
+    insert_at(heap, t, i, key, value);
+    heap.truncate(top - 2);
     Ok(true)
 }
 
-fn needs_growth(table: Value) -> bool {
-    if table.is_nil() {
-        return true;
-    }
-    let t = table.as_object();
+/// Puts a new entry in free entry `i` of table `t`.
+#[inline(always)]
+fn insert_at(heap: &Heap, t: Gc<'_>, i: usize, key: Value<'_>, value: Value<'_>) {
+    heap.write(t, 2 * i, key);
+    heap.write(t, 2 * i + 1, value);
+    t.set_aux(t.aux() + 1);
+}
+
+/// Whether one more entry would fill table `t` past three quarters.
+#[inline(always)]
+fn needs_growth(t: Gc<'_>) -> bool {
     let cap = t.slot_count() / 2;
     (t.aux() as usize + 1) * 4 > cap * 3
 }
 
 /// Replaces the table at `holder` with one of twice the capacity.
-fn grow(heap: &mut Heap, holder: Holder) -> Result<Value, OutOfMemory> {
-    let old = holder.load(heap);
-    let cap = if old.is_nil() {
-        MIN_CAPACITY
-    } else {
-        old.as_object().slot_count()
+fn grow(heap: &mut Heap, holder: Holder) -> Result<(), AllocError> {
+    let cap = match holder.load(heap).as_object() {
+        None => MIN_CAPACITY,
+        Some(old) => old.slot_count(),
     };
-    let new = heap.alloc(AllocSpec {
+    let (heap, new) = heap.alloc(AllocSpec {
         tag: tag::TABLE,
         slots: (2 * cap) as u32,
         bytes: 0,
         pinned: false,
         weak: false,
     })?;
-    // The allocation may have moved the old table: reload it.
-    let old = holder.load(heap);
-    if !old.is_nil() {
-        let o = old.as_object();
+    // The allocation may have moved the old table: it is read again here.
+    if let Some(o) = holder.load(heap).as_object() {
         for i in 0..o.slot_count() / 2 {
             let k = o.slot(2 * i);
             if !k.is_nil() {
@@ -160,44 +167,65 @@ fn grow(heap: &mut Heap, holder: Holder) -> Result<Value, OutOfMemory> {
         }
         new.set_aux(o.aux());
     }
-    let new = Value::object(new);
-    holder.store(heap, new);
-    Ok(new)
+    holder.store(heap, new.into());
+    Ok(())
 }
 
 /// Makes the table at `to` a copy of the table at `from` (if any): `inherit`
 /// copies the superclass's methods into a class that has none yet. May
-/// collect; both holders are re-read after the allocation.
-pub fn copy_into(heap: &mut Heap, from: Holder, to: Holder) -> Result<(), OutOfMemory> {
-    let src = from.load(heap);
-    if src.is_nil() {
+/// collect; both holders are read again after the allocation.
+pub fn copy_into(heap: &mut Heap, from: Holder, to: Holder) -> Result<(), AllocError> {
+    let Some(src) = from.load(heap).as_object() else {
         return Ok(());
-    }
-    let slots = src.as_object().slot_count();
-    let new = heap.alloc(AllocSpec {
+    };
+    let slots = src.slot_count();
+    let (heap, new) = heap.alloc(AllocSpec {
         tag: tag::TABLE,
         slots: slots as u32,
         bytes: 0,
         pinned: false,
         weak: false,
     })?;
-    let src = from.load(heap).as_object();
+    let src = obj(from.load(heap));
     for i in 0..slots {
         heap.write(new, i, src.slot(i));
     }
     new.set_aux(src.aux());
-    to.store(heap, Value::object(new));
+    to.store(heap, new.into());
     Ok(())
+}
+
+/// The table is missing or too full for one more entry: [`set`] grows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Full;
+
+/// Stores `value` under `key` in `table` (a table object or nil) if that
+/// needs no allocation: returns whether the key was new, or [`Full`] when
+/// the table must be created or grown first ([`set`] does both). The fast
+/// path of every store of a global, a field or a method.
+#[inline]
+pub fn put(heap: &Heap, table: Value<'_>, key: Value<'_>, value: Value<'_>) -> Result<bool, Full> {
+    let t = table.as_object().ok_or(Full)?;
+    match probe(t, key) {
+        Ok(i) => {
+            heap.write(t, 2 * i + 1, value);
+            Ok(false)
+        }
+        Err(i) if !needs_growth(t) => {
+            insert_at(heap, t, i, key, value);
+            Ok(true)
+        }
+        Err(_) => Err(Full),
+    }
 }
 
 /// Overwrites the value under `key` if the table (or nil) has it; never
 /// allocates. Returns whether the key was present.
 #[inline]
-pub fn replace(heap: &mut Heap, table: Value, key: Value, value: Value) -> bool {
-    if table.is_nil() {
+pub fn replace(heap: &Heap, table: Value<'_>, key: Value<'_>, value: Value<'_>) -> bool {
+    let Some(t) = table.as_object() else {
         return false;
-    }
-    let t = table.as_object();
+    };
     match probe(t, key) {
         Ok(i) => {
             heap.write(t, 2 * i + 1, value);

@@ -163,8 +163,8 @@ fn main() {
         // SAFETY: NUL-terminated literal name.
         let fd = unsafe { libc::memfd_create(c"uffd-latency".as_ptr(), libc::MFD_CLOEXEC) };
         assert!(fd >= 0, "memfd_create");
-        // SAFETY: our fd.
         assert_eq!(
+            // SAFETY: our fd.
             unsafe { libc::ftruncate(fd, (MAX_PAGES * PAGE_SIZE) as libc::off_t) },
             0
         );
@@ -213,8 +213,8 @@ fn main() {
                         dst.zap(n);
                         src.fill(n, 0xef);
                     },
-                    // SAFETY: `src` is referenced only through raw pointers.
                     |n| {
+                        // SAFETY: `src` is referenced only through raw pointers.
                         unsafe { uffd.r#move(dst.ptr, src.ptr, n * PAGE_SIZE, true, false) }
                             .expect("move")
                     },

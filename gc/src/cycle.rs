@@ -105,6 +105,7 @@ impl PauseEntry {
 
 /// The report of one collection.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct CycleReport {
     /// Compaction mode that ran.
     pub mode: &'static str,

@@ -4,6 +4,7 @@ use mremap_shim::engine::EngineError;
 
 /// Errors from building or growing the heap.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HeapError {
     /// A configuration value is out of range.
     #[error("invalid heap configuration: {0}")]

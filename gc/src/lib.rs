@@ -25,6 +25,27 @@
 //!
 //! No policy and no embedder callbacks live here: the `runtime` crate decides
 //! when to collect and owns mutators and roots.
+//!
+//! ## What is `unsafe` here
+//!
+//! This is the mechanism crate; embedders use the runtime, whose `Gc<'m>`
+//! carries the rule "a reference is valid until its thread's next
+//! safepoint" in its lifetime. Here, what cannot be checked is `unsafe`:
+//! making an object reference from an address or raw bits
+//! ([`ObjRef::from_addr`], [`Value::as_object`]; a [`Value`] itself is
+//! inert data), allocating into a caller's buffer ([`Heap::alloc`]),
+//! installing and retiring buffers ([`Tlab::refill`], [`Tlab::retire`]),
+//! and every entry point that needs the world stopped or a concurrent
+//! marking's protocol ([`compact::stw::collect`], the
+//! [`compact::concurrent::UffdCompactor`] pauses, [`mark::tracer::mark`],
+//! [`verify::verify`], [`verify::graph_checksum`]). An [`ObjRef`]'s
+//! accessors are safe because making one is not: its maker answers for its
+//! uses. The building blocks below those entry points (forwarding plans,
+//! page computation, the non-moving update and sweep, the bump-pointer
+//! reset) are `#[doc(hidden)]`: they run inside the entry points' contracts
+//! and are public only for this crate's tests. A heap holds objects only
+//! through `unsafe` allocation, so safe code cannot reach a live object
+//! through this crate.
 
 pub mod compact;
 pub mod cpu;

@@ -5,7 +5,8 @@
 //! and the heap stays walkable:
 //!
 //! ```text
-//! word 0: size in words (u32, header included) | reference slots (u32) << 32
+//! word 0: size in words (u32, header included) | reference slots (31 bits) << 32
+//!         | weak (1 bit) << 63
 //! word 1: embedder tag (u16) | gc flags (u16) << 16 | aux (u32) << 32
 //! word 2..2+slots: Value slots
 //! then raw bytes up to the end of the object
@@ -31,6 +32,16 @@ pub const FLAG_WEAK: u16 = 1;
 /// GC flag: the object lives in the non-moving space.
 pub const FLAG_NON_MOVING: u16 = 2;
 
+/// Most reference slots an object can have (the slot count is 31 bits: the
+/// top bit of header word 0 repeats [`FLAG_WEAK`]).
+pub const MAX_SLOTS: u32 = (1 << 31) - 1;
+/// Header word 0's copy of [`FLAG_WEAK`]: a weak object's word 0 is
+/// negative as an `i64`, so [`ObjRef::strong_slot_limit`] tells a slot
+/// that may be read without the weak-read barrier from one that may not
+/// with the same one load the bounds check makes anyway.
+const WORD0_WEAK: u64 = 1 << 63;
+const SLOTS_MASK: u64 = MAX_SLOTS as u64;
+
 /// The decoded header of an object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
@@ -50,7 +61,9 @@ impl Header {
     /// Encodes the first header word.
     #[inline(always)]
     pub fn word0(&self) -> u64 {
-        self.size_words as u64 | (self.slots as u64) << 32
+        // FLAG_WEAK is bit 0 of the flags: shifted to bit 63, branch-free.
+        let weak = ((self.flags & FLAG_WEAK) as u64) << 63;
+        self.size_words as u64 | (self.slots as u64 & SLOTS_MASK) << 32 | weak
     }
 
     /// Encodes the second header word.
@@ -64,7 +77,7 @@ impl Header {
     pub fn decode(word0: u64, word1: u64) -> Header {
         Header {
             size_words: word0 as u32,
-            slots: (word0 >> 32) as u32,
+            slots: (word0 >> 32 & SLOTS_MASK) as u32,
             tag: word1 as u16,
             flags: (word1 >> 16) as u16,
             aux: (word1 >> 32) as u32,
@@ -81,6 +94,7 @@ impl Header {
     pub fn is_sane(&self) -> bool {
         let size = self.size_words as usize;
         size >= HEADER_WORDS
+            && self.slots <= MAX_SLOTS
             && size.is_multiple_of(OBJECT_ALIGN_WORDS)
             && HEADER_WORDS + self.slots as usize <= size
     }
@@ -88,7 +102,11 @@ impl Header {
 
 /// Object size in words for `slots` reference slots and `bytes` raw bytes.
 /// Returns `None` when the size does not fit the header.
+#[inline(always)]
 pub fn size_in_words(slots: u32, bytes: usize) -> Option<usize> {
+    if slots > MAX_SLOTS {
+        return None;
+    }
     let raw_words = bytes.checked_add(WORD - 1)? / WORD;
     let words = HEADER_WORDS
         .checked_add(slots as usize)?
@@ -97,22 +115,31 @@ pub fn size_in_words(slots: u32, bytes: usize) -> Option<usize> {
     (aligned <= u32::MAX as usize).then_some(aligned)
 }
 
-/// The address of an object's header in the heap.
+/// The address of an object's header in the heap: the collector's raw,
+/// lifetime-free object reference.
 ///
-/// An `ObjRef` is valid between safepoints only: an allocation or a
-/// collection may move the object, after which only references held in
-/// roots (which the collector updates) are valid. Reads and writes check
-/// slot indices and byte ranges against the header, so a valid `ObjRef`
-/// can never be used to touch memory outside its object.
+/// An `ObjRef` names a live object (its type invariant): its safe
+/// accessors read and write that object's header and slots, checking slot
+/// indices and byte ranges against the header. It stays valid only until
+/// the object moves or dies (the next safepoint of the thread that holds
+/// it, in the runtime's terms), which no type here can check: making one is
+/// `unsafe` ([`ObjRef::from_addr`], [`Value::as_object`]), and its maker
+/// answers for every later use. Embedders use the runtime's `Gc<'m>`,
+/// whose lifetime carries that rule.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct ObjRef(usize);
 
 impl ObjRef {
-    /// Wraps an address. The result is only meaningful for an address that a
-    /// heap allocation returned (and that is still valid, see the type docs).
+    /// Wraps an address.
+    ///
+    /// # Safety
+    /// `addr` is the header of a live object (as a heap allocation returned
+    /// it, or as the collector found it while walking a stopped heap), and
+    /// the object neither moves nor dies for as long as the result, or any
+    /// copy of it, is used.
     #[inline(always)]
-    pub fn from_addr(addr: usize) -> ObjRef {
+    pub unsafe fn from_addr(addr: usize) -> ObjRef {
         ObjRef(addr)
     }
 
@@ -165,7 +192,24 @@ impl ObjRef {
     /// Number of reference slots.
     #[inline(always)]
     pub fn slot_count(self) -> usize {
-        (self.header_word(0) >> 32) as usize
+        (self.header_word(0) >> 32 & SLOTS_MASK) as usize
+    }
+
+    /// The number of slots a plain read may touch: [`ObjRef::slot_count`]
+    /// for an ordinary object, 0 for a weak one (whose slots must be read
+    /// through the weak-read barrier). Costs what `slot_count` costs: the
+    /// weak bit is the sign of header word 0.
+    #[inline(always)]
+    pub fn strong_slot_limit(self) -> usize {
+        let w = self.header_word(0) as i64;
+        // An arithmetic shift keeps the weak bit as the sign.
+        (w >> 32).max(0) as usize
+    }
+
+    /// Whether every slot is weak.
+    #[inline(always)]
+    pub fn is_weak(self) -> bool {
+        self.header_word(0) & WORD0_WEAK != 0
     }
 
     /// The embedder's type tag.
@@ -231,7 +275,17 @@ impl ObjRef {
     /// Capacity of the raw byte area in bytes (a multiple of 8).
     #[inline(always)]
     pub fn byte_len(self) -> usize {
-        (self.size_words() - HEADER_WORDS - self.slot_count()) * WORD
+        self.raw_words().1 * WORD
+    }
+
+    /// The raw area's first word index (after the header and the slots) and
+    /// its length in words, from one read of header word 0.
+    #[inline(always)]
+    pub fn raw_words(self) -> (usize, usize) {
+        let w = self.header_word(0);
+        let slots = (w >> 32 & SLOTS_MASK) as usize;
+        let first = HEADER_WORDS + slots;
+        (first, (w as u32 as usize).wrapping_sub(first))
     }
 
     /// Start of the raw byte area.
@@ -337,6 +391,30 @@ mod tests {
     }
 
     #[test]
+    fn a_weak_object_has_no_strongly_readable_slot() {
+        let mut buf = vec![0u64; 8];
+        let h = Header {
+            size_words: 8,
+            slots: 3,
+            tag: 5,
+            flags: FLAG_WEAK,
+            aux: 0,
+        };
+        // SAFETY: buf is 8 owned words.
+        let obj = unsafe { init_object(buf.as_mut_ptr() as usize, h, true) };
+        assert_eq!(obj.slot_count(), 3, "the weak bit is not part of the count");
+        assert_eq!(obj.header(), h);
+        assert!(obj.is_weak());
+        assert_eq!(obj.strong_slot_limit(), 0);
+        let most = Header {
+            slots: MAX_SLOTS,
+            flags: 0,
+            ..h
+        };
+        assert_eq!(Header::decode(most.word0(), most.word1()).slots, MAX_SLOTS);
+    }
+
+    #[test]
     fn sizes_round_up_to_two_words_and_refuse_overflow() {
         assert_eq!(size_in_words(0, 0), Some(2));
         assert_eq!(size_in_words(1, 0), Some(4));
@@ -346,6 +424,7 @@ mod tests {
         assert_eq!(size_in_words(0, 17), Some(6));
         assert_eq!(size_in_words(u32::MAX, usize::MAX), None);
         assert_eq!(size_in_words(0, (u32::MAX as usize) * 8), None);
+        assert_eq!(size_in_words(MAX_SLOTS + 1, 0), None);
     }
 
     #[test]
@@ -368,6 +447,8 @@ mod tests {
         assert_eq!(obj.aux(), 42);
         assert_eq!(obj.tag(), 5, "set_aux must keep the tag");
         assert_eq!(obj.slot(2), Value::NIL);
+        assert_eq!(obj.strong_slot_limit(), 3);
+        assert!(!obj.is_weak());
         assert_eq!(obj.byte_len(), 24);
         // SAFETY: obj lives in buf, which outlives this borrow.
         assert!(unsafe { obj.bytes() }.iter().all(|&b| b == 0));

@@ -99,11 +99,18 @@ impl Value {
         self == Value::TRUE
     }
 
-    /// The object reference inside (meaningful only when [`Value::is_object`]).
+    /// The object reference inside.
+    ///
+    /// # Safety
+    /// As for [`ObjRef::from_addr`]: the value is an object reference
+    /// ([`Value::is_object`]) to a live object that neither moves nor dies
+    /// while the result is used (raw bits are not checked: any `u64` makes a
+    /// `Value` through [`Value::from_bits`]).
     #[inline(always)]
-    pub fn as_object(self) -> ObjRef {
+    pub unsafe fn as_object(self) -> ObjRef {
         debug_assert!(self.is_object(), "as_object on a non-object value");
-        ObjRef::from_addr((self.0 & ADDR_MASK) as usize)
+        // SAFETY: the caller's promise (see above).
+        unsafe { ObjRef::from_addr((self.0 & ADDR_MASK) as usize) }
     }
 
     /// The address an object value refers to, without building an [`ObjRef`].
@@ -190,8 +197,9 @@ mod tests {
     #[test]
     fn object_values_keep_their_address() {
         let addr = 0x7f12_3456_7890usize;
-        let v = Value::object(ObjRef::from_addr(addr));
+        // SAFETY: only the address is used, never dereferenced.
+        let v = Value::object(unsafe { ObjRef::from_addr(addr) });
         assert!(v.is_object() && !v.is_number() && !v.is_nil() && !v.is_bool());
-        assert_eq!(v.as_object().addr(), addr);
+        assert_eq!(v.object_addr(), addr);
     }
 }

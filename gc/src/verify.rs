@@ -17,6 +17,7 @@ use crate::value::Value;
 
 /// A broken heap invariant, with where it was found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum VerifyError {
     /// A header has impossible sizes or overruns its space.
     #[error("object at {addr:#x}: bad header {header:?}")]
@@ -54,6 +55,7 @@ pub enum VerifyError {
 
 /// Counts from a successful verification.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifyReport {
     /// Objects in the moving space (fillers excluded).
     pub moving_objects: usize,
@@ -65,8 +67,14 @@ pub struct VerifyReport {
     pub references: usize,
 }
 
-/// Verifies the heap between cycles (the world stopped, TLABs retired).
-pub fn verify(heap: &Heap, roots: &mut dyn RootSet) -> Result<VerifyReport, VerifyError> {
+/// Verifies the heap between cycles.
+///
+/// # Safety
+/// The world is stopped: no thread allocates in `heap` or writes to it
+/// during the call, and every allocation buffer is retired (the heap is
+/// walkable). `roots` may hold anything: the references in them are checked
+/// before they are followed.
+pub unsafe fn verify(heap: &Heap, roots: &mut dyn RootSet) -> Result<VerifyReport, VerifyError> {
     let mut report = VerifyReport::default();
     let moving = heap.moving();
     let top = moving.top();
@@ -74,7 +82,9 @@ pub fn verify(heap: &Heap, roots: &mut dyn RootSet) -> Result<VerifyReport, Veri
     let mut objects = Vec::new();
     let mut addr = moving.base();
     while addr < top {
-        let obj = ObjRef::from_addr(addr);
+        // SAFETY: the walk visits object starts of the stopped, walkable
+        // space (the caller's promise), stopping at the first bad header.
+        let obj = unsafe { ObjRef::from_addr(addr) };
         let header = obj.header();
         let end = addr + header.size_words as usize * WORD;
         if !header.is_sane() || end > top || header.flags & FLAG_NON_MOVING != 0 {
@@ -92,14 +102,16 @@ pub fn verify(heap: &Heap, roots: &mut dyn RootSet) -> Result<VerifyReport, Veri
     let nm = heap.non_moving();
     let mut nm_err = None;
     nm.starts().for_each_set(nm.high_water(), |addr| {
-        let header = ObjRef::from_addr(addr).header();
+        // SAFETY: a recorded object start of the stopped space.
+        let header = unsafe { ObjRef::from_addr(addr) }.header();
         if !header.is_sane() {
             nm_err.get_or_insert(VerifyError::BadHeader { addr, header });
         } else if header.flags & FLAG_NON_MOVING == 0 {
             nm_err.get_or_insert(VerifyError::WrongSpace { addr });
         }
         report.non_moving_objects += 1;
-        objects.push(ObjRef::from_addr(addr));
+        // SAFETY: as above.
+        objects.push(unsafe { ObjRef::from_addr(addr) });
     });
     if let Some(e) = nm_err {
         return Err(e);
@@ -171,7 +183,12 @@ const WEAK_MARKER: u64 = 0x5745_414b_5745_414b;
 
 /// Hashes the graph reachable from `roots` by shape and payload, independent
 /// of addresses. Weak slots hash as a marker (their target may be cleared).
-pub fn graph_checksum(roots: &mut dyn RootSet) -> u64 {
+///
+/// # Safety
+/// `roots` hold only references to live objects, and no object reachable
+/// from them moves or is written during the call (the world is stopped, or
+/// the caller is the only thread and runs no collection).
+pub unsafe fn graph_checksum(roots: &mut dyn RootSet) -> u64 {
     let mut index: HashMap<usize, u64> = HashMap::new();
     let mut order: Vec<ObjRef> = Vec::new();
     let mut h = 0xcbf2_9ce4_8422_2325u64;
@@ -181,7 +198,9 @@ pub fn graph_checksum(roots: &mut dyn RootSet) -> u64 {
         }
         let next = index.len() as u64;
         let id = *index.entry(v.object_addr()).or_insert_with(|| {
-            order.push(v.as_object());
+            // SAFETY: reachable from the roots, hence live (the caller's
+            // promise).
+            order.push(unsafe { v.as_object() });
             next
         });
         0x4f42_4a00_0000_0000 | id

@@ -7,6 +7,8 @@
 //! copied from from-space and fixed, as the uffd modes do) and in the uffd
 //! mode itself where the kernel allows.
 
+mod by_hand;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,9 +17,7 @@ use gc::compact::forwarding::dense_prefix_words;
 use gc::compact::non_moving::{sweep, update_references};
 use gc::compact::{ForwardingPlan, PageComputer, PAGE_WORDS};
 use gc::heap::PAGE_SIZE;
-use gc::mark::tracer::mark;
 use gc::object::{FILLER_TAG, WORD};
-use gc::verify::{graph_checksum, verify};
 use gc::{AllocRequest, Heap, HeapConfig, ObjRef, Tlab, Value};
 
 /// Bytes of a prefix or tail node (2 slots, 32 raw bytes): 64 nodes a page.
@@ -66,7 +66,7 @@ fn heap(threshold: f64) -> Heap {
 }
 
 fn alloc(heap: &Heap, tlab: &mut Tlab, req: AllocRequest, id: u64) -> ObjRef {
-    let o = heap.alloc(tlab, &req).expect("alloc").expect("room");
+    let o = by_hand::alloc(heap, tlab, &req).expect("room");
     // SAFETY: a fresh object with at least 8 raw bytes; no marking runs.
     unsafe { o.bytes_mut()[..8].copy_from_slice(&id.to_le_bytes()) };
     o
@@ -161,7 +161,7 @@ fn scene_with(threshold: f64, crossing_live: bool, holder_live: bool) -> Scene {
     }
     link(crossing, 0, tail[tail.len() / 2]);
     link(holder, 0, dead_tail[0]);
-    tlab.retire();
+    by_hand::retire(&mut tlab);
 
     let mut roots: Vec<Value> = prefix.iter().map(|&o| Value::object(o)).collect();
     let prefix_range = 0..roots.len();
@@ -237,8 +237,8 @@ fn check_after(s: &mut Scene, before: &[Value], checksum: u64) {
     // References out of the prefix follow the slid tail nodes, references
     // from the tail back into it are unchanged.
     for (k, i) in s.tail.clone().enumerate() {
-        let t = s.roots[i].as_object();
-        let p = t.slot(0).as_object();
+        let t = by_hand::obj(s.roots[i]);
+        let p = by_hand::obj(t.slot(0));
         assert!(p.addr() < dense_end, "tail node {k} points into the prefix");
         assert_eq!(
             p.slot(0),
@@ -248,7 +248,7 @@ fn check_after(s: &mut Scene, before: &[Value], checksum: u64) {
     }
     // Dead prefix nodes are fillers now (each is followed by a live node).
     for &d in &s.dead_prefix {
-        let f = ObjRef::from_addr(d);
+        let f = by_hand::at(d);
         assert_eq!(f.tag(), FILLER_TAG, "dead prefix node at {d:#x}");
         assert_eq!(
             f.size_words() * WORD,
@@ -258,26 +258,26 @@ fn check_after(s: &mut Scene, before: &[Value], checksum: u64) {
     }
     if s.crossing.is_none() {
         // The dead crossing object is cut at the prefix's end.
-        let f = ObjRef::from_addr(s.crossing_addr);
+        let f = by_hand::at(s.crossing_addr);
         assert_eq!(f.tag(), FILLER_TAG);
         assert_eq!(s.crossing_addr + f.size_words() * WORD, dense_end);
     }
     if let Some(holder) = s.roots.get(s.weak_holder) {
         assert!(
-            holder.as_object().slot(0).is_nil(),
+            by_hand::obj(*holder).slot(0).is_nil(),
             "a weak slot in the prefix to a dead object is cleared"
         );
     }
-    let report = verify(&s.heap, &mut s.roots).expect("the heap verifies");
+    let report = by_hand::verify(&s.heap, &mut s.roots);
     assert!(report.filler_bytes >= s.dead_prefix.len() * NODE);
-    assert_eq!(graph_checksum(&mut s.roots), checksum);
+    assert_eq!(by_hand::graph_checksum(&mut s.roots), checksum);
 }
 
 #[test]
 fn the_prefix_ends_after_a_live_object_crossing_its_last_page() {
     let s = scene(0.9, true);
     let mut roots = s.roots.clone();
-    mark(&s.heap, &mut roots, 1);
+    by_hand::mark(&s.heap, &mut roots, 1);
     let top = s.heap.moving().top();
     let words = dense_prefix_words(&s.heap, top, 0.9);
     assert_eq!(words, expected_dense_words(&s));
@@ -314,7 +314,7 @@ fn the_prefix_ends_after_a_live_object_crossing_its_last_page() {
 fn the_prefix_ends_at_its_page_when_a_dead_object_crosses_it() {
     let s = scene(0.9, false);
     let mut roots = s.roots.clone();
-    mark(&s.heap, &mut roots, 1);
+    by_hand::mark(&s.heap, &mut roots, 1);
     let top = s.heap.moving().top();
     assert_eq!(dense_prefix_words(&s.heap, top, 0.9), 21 * PAGE_WORDS);
 }
@@ -324,8 +324,8 @@ fn stw_keeps_prefix_objects_in_place_and_slides_the_rest() {
     for crossing_live in [true, false] {
         let mut s = scene(0.9, crossing_live);
         let before = s.roots.clone();
-        let checksum = graph_checksum(&mut s.roots);
-        let report = gc::compact::stw::collect(&s.heap, &mut s.roots).expect("collect");
+        let checksum = by_hand::graph_checksum(&mut s.roots);
+        let report = by_hand::collect(&s.heap, &mut s.roots).expect("collect");
         assert_eq!(report.pages_dense, expected_dense_words(&s) / PAGE_WORDS);
         assert_eq!(
             s.heap.dense_pages_total(),
@@ -340,8 +340,8 @@ fn stw_keeps_prefix_objects_in_place_and_slides_the_rest() {
 fn stw_with_threshold_one_slides_everything() {
     let mut s = scene(1.0, true);
     let before = s.roots.clone();
-    let checksum = graph_checksum(&mut s.roots);
-    let report = gc::compact::stw::collect(&s.heap, &mut s.roots).expect("collect");
+    let checksum = by_hand::graph_checksum(&mut s.roots);
+    let report = by_hand::collect(&s.heap, &mut s.roots).expect("collect");
     assert_eq!(report.pages_dense, 0);
     let moved = s
         .prefix
@@ -352,14 +352,14 @@ fn stw_with_threshold_one_slides_everything() {
         moved > 1000,
         "prefix nodes after a dead one slide ({moved})"
     );
-    verify(&s.heap, &mut s.roots).expect("the heap verifies");
-    assert_eq!(graph_checksum(&mut s.roots), checksum);
+    by_hand::verify(&s.heap, &mut s.roots);
+    assert_eq!(by_hand::graph_checksum(&mut s.roots), checksum);
 }
 
 #[test]
 fn stw_cycles_with_a_prefix_keep_the_heap_valid_and_the_mappings_few() {
     let mut s = scene(0.9, true);
-    let checksum = graph_checksum(&mut s.roots);
+    let checksum = by_hand::graph_checksum(&mut s.roots);
     let mut vmas = Vec::new();
     let mut tlab = Tlab::empty();
     for cycle in 0..6u64 {
@@ -367,14 +367,18 @@ fn stw_cycles_with_a_prefix_keep_the_heap_valid_and_the_mappings_few() {
         for i in 0..2000 {
             node(&s.heap, &mut tlab, cycle * 10_000 + i);
         }
-        tlab.retire();
-        let report = gc::compact::stw::collect(&s.heap, &mut s.roots).expect("collect");
+        by_hand::retire(&mut tlab);
+        let report = by_hand::collect(&s.heap, &mut s.roots).expect("collect");
         assert!(
             report.pages_dense > 0,
             "cycle {cycle}: the live data is dense"
         );
-        verify(&s.heap, &mut s.roots).expect("the heap verifies");
-        assert_eq!(graph_checksum(&mut s.roots), checksum, "cycle {cycle}");
+        by_hand::verify(&s.heap, &mut s.roots);
+        assert_eq!(
+            by_hand::graph_checksum(&mut s.roots),
+            checksum,
+            "cycle {cycle}"
+        );
         vmas.push(s.heap.engine().model_vmas().len());
     }
     assert_eq!(
@@ -391,9 +395,9 @@ fn pages_computed_from_from_space_keep_the_prefix_in_place() {
     for crossing_live in [true, false] {
         let mut s = scene(0.9, crossing_live);
         let before = s.roots.clone();
-        let checksum = graph_checksum(&mut s.roots);
+        let checksum = by_hand::graph_checksum(&mut s.roots);
         let heap = &s.heap;
-        mark(heap, &mut s.roots, 1);
+        by_hand::mark(heap, &mut s.roots, 1);
         let plan = ForwardingPlan::build(heap, heap.moving().top()).expect("plan");
         assert_eq!(plan.dense_words(), expected_dense_words(&s));
         heap.engine()
@@ -419,7 +423,7 @@ fn pages_computed_from_from_space_keep_the_prefix_in_place() {
         heap.engine()
             .release(heap.reservation(), heap.from_base(), heap.space_bytes())
             .expect("release");
-        heap.moving().reset_top(plan.new_top());
+        by_hand::reset_top(heap, plan.new_top());
         heap.marks().moving.clear_below(plan.old_top());
         heap.marks().live.clear_below(plan.old_top());
         heap.marks().non_moving.clear_below(nm_top);
@@ -434,7 +438,7 @@ fn uffd_keeps_prefix_objects_in_place() {
     for (moves, holder_live) in [(false, true), (true, true), (false, false), (true, false)] {
         let mut s = scene_with(0.9, true, holder_live);
         let before = s.roots.clone();
-        let checksum = graph_checksum(&mut s.roots);
+        let checksum = by_hand::graph_checksum(&mut s.roots);
         let heap = Arc::new(std::mem::replace(&mut s.heap, heap(0.9)));
         // Two slowed collector threads: the coordinator often asks what
         // from-space page 0 needs while the other still computes it.
@@ -451,9 +455,9 @@ fn uffd_keeps_prefix_objects_in_place() {
                 return;
             }
         };
-        compactor
-            .start(&mut s.roots, gc::PauseEntry::default())
-            .expect("flip");
+        // SAFETY: the test is the heap's only user (see `by_hand`): the
+        // world is stopped, the buffer retired, and `s.roots` are all roots.
+        unsafe { compactor.start(&mut s.roots, gc::PauseEntry::default()) }.expect("flip");
         let report = compactor.wait().expect("a report");
         assert_eq!(report.pages_dense, 23, "{}", compactor.mode_name());
         drop(compactor);

@@ -11,8 +11,9 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Output};
 
 use gc::compact::{ForwardingPlan, PageComputer, PAGE_WORDS};
-use gc::mark::tracer::mark;
 use gc::{AllocRequest, Heap, HeapConfig, Tlab, Value};
+
+mod by_hand;
 
 const CHILD: &str = "FAULT_PATH_CHILD";
 
@@ -53,12 +54,12 @@ fn heap_with_garbage() -> (Heap, Vec<Value>) {
             pinned: false,
             weak: false,
         };
-        let o = heap.alloc(&mut tlab, &req).expect("alloc").expect("room");
+        let o = by_hand::alloc(&heap, &mut tlab, &req).expect("room");
         if i % 2 == 0 {
             roots.push(Value::object(o));
         }
     }
-    tlab.retire();
+    by_hand::retire(&mut tlab);
     (heap, roots)
 }
 
@@ -66,7 +67,7 @@ fn heap_with_garbage() -> (Heap, Vec<Value>) {
 /// computing a sliding page then finds no object start for a live word.
 fn compute_a_page_of_a_corrupt_heap() {
     let (heap, mut roots) = heap_with_garbage();
-    mark(&heap, &mut roots, 1);
+    by_hand::mark(&heap, &mut roots, 1);
     let plan = ForwardingPlan::build(&heap, heap.moving().top()).expect("plan");
     let page = plan.live_pages() - 1;
     assert!(page >= plan.dense_pages(), "the last live page slides");

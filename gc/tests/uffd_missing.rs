@@ -83,8 +83,8 @@ fn second_copy_of_a_page_is_already_mapped() {
             .expect("second copy"),
         InstallOutcome::AlreadyMapped
     );
-    // SAFETY: the page is mapped now (installed above).
     assert_eq!(
+        // SAFETY: the page is mapped now (installed above).
         unsafe { ptr::read_volatile(heap.ptr) },
         1,
         "the loser's data must not land"

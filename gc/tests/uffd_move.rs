@@ -58,8 +58,8 @@ fn move_onto_a_mapped_page_is_already_mapped() {
     let b = unsafe { uffd.r#move(heap.ptr, second.ptr, PAGE_SIZE, true, false) }.expect("move 2");
     assert_eq!(a, InstallOutcome::Installed(PAGE_SIZE));
     assert_eq!(b, InstallOutcome::AlreadyMapped);
-    // SAFETY: mapped pages.
     assert_eq!(
+        // SAFETY: mapped pages.
         unsafe { (ptr::read_volatile(heap.ptr), ptr::read_volatile(second.ptr)) },
         (1, 2)
     );

@@ -10,6 +10,9 @@
 //! Run: `cargo bench -p mremap-shim --bench flip` (about a minute, 4 GiB
 //! of RAM for the largest case).
 
+// `criterion_group!` defines a public function it does not document.
+#![allow(missing_docs)]
+
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 

@@ -352,6 +352,7 @@ impl clap::ValueEnum for Mode {
 
 /// A configuration value that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// A value did not parse or is out of range.
     #[error("invalid {what} {value:?}: expected {expected}")]

@@ -121,7 +121,10 @@ impl Mutator {
                     waited,
                     safepoint: w.safepoint,
                 };
-                c.lock().begin_marking(&roots, entry);
+                // SAFETY: the world is stopped and `roots` are all of its
+                // roots; `stop_world` raises every thread's write-barrier
+                // flag before they resume, since SATB is on from here.
+                unsafe { c.lock().begin_marking(&roots, entry) };
             });
             let heap = &shared.heap;
             let hard = shared.knobs().hard_limit;
@@ -229,7 +232,9 @@ impl Mutator {
                     waited,
                     safepoint: w.safepoint,
                 };
-                c.lock().remark(&mut satb, entry);
+                // SAFETY: the world is stopped, the buffers retired, and
+                // `satb` holds every thread's partial SATB buffer.
+                unsafe { c.lock().remark(&mut satb, entry) };
             });
         }
     }
@@ -245,7 +250,9 @@ impl Mutator {
                     waited,
                     safepoint: w.safepoint,
                 };
-                c.lock().flip(w, entry)
+                // SAFETY: the world is stopped, the buffers retired, and the
+                // world's roots are all the roots, each of this runtime.
+                unsafe { c.lock().flip(w, entry) }
             })?;
             self.set_trigger(live, used_before);
         }

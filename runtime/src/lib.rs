@@ -1,19 +1,107 @@
 //! # runtime: the embedding API of the collector
 //!
 //! A [`Runtime`] owns a heap (configured by [`RuntimeBuilder`] and by
-//! environment variables); each thread that allocates registers a
-//! [`Mutator`] ([`Runtime::mutator`]), which carries its allocation buffer
-//! and its root stack. Any number of threads may; a pause stops them all at
-//! safepoints (allocation, [`Mutator::safepoint`]), except threads in
-//! [`Mutator::blocking`] calls, which it does not wait for. Raw object
-//! references ([`ObjRef`]) are valid between the owning thread's safepoints
-//! only: at each, objects may move, after which only values held in root
-//! stacks are valid (the collector rewrites them).
+//! environment variables); each thread that touches the heap registers a
+//! [`Mutator`] ([`Runtime::mutator`]), which carries its allocation buffer,
+//! its roots and its write-barrier buffer. Any number of threads may; a
+//! pause stops them all at safepoints, except threads in
+//! [`Mutator::blocking`] calls, which it does not wait for.
+//!
+//! ## The rule, and how the types carry it
+//!
+//! **No safe code can read or write a moved, freed or forged object.**
+//! Objects move only at safepoints of every thread. So:
+//!
+//! - Every mutator method that can reach a safepoint (allocation,
+//!   [`Mutator::collect`], [`Mutator::safepoint`], [`Mutator::blocking`],
+//!   the waits) takes `&mut self`. Everything else (reads, stores, roots)
+//!   takes `&self`.
+//! - Object references ([`Gc<'m>`](Gc)) and values ([`Value<'m>`](Value))
+//!   borrow the mutator they were read through *shared* for `'m`. One word
+//!   each, `Copy`, neither `Send` nor `Sync`. The compiler therefore
+//!   rejects any reference held across a safepoint, sent to another thread,
+//!   or kept past its mutator's drop (`tests/compile_fail/` holds such
+//!   programs with the errors they get). Within `'m`, slot and byte
+//!   accessors need no mutator at all and check indices against the
+//!   object's header.
+//! - [`Mutator::alloc`] returns the new object *with the mutator
+//!   reborrowed shared*, `(&Mutator, Gc)`: the `&mut` borrow that may
+//!   collect turns into the shared one the new object lives in, so the
+//!   object can be filled, stored and rooted through the returned view at
+//!   once. The next allocation needs the `&mut` mutator again, which ends
+//!   every reference of the previous one (the compiler says where).
+//! - What must survive a safepoint is rooted, and read back after it:
+//!   handles in a scope ([`Mutator::scope`], [`Scope`], [`Handle<'s>`](Handle):
+//!   a handle cannot outlive its scope), the thread's value stack
+//!   ([`Mutator::push`] and friends; an interpreter's operand stack, with a
+//!   documented raw fast path, [`Mutator::stack_buffer`]), or globals shared
+//!   by the runtime's threads ([`Mutator::add_global`], [`Global`], tagged
+//!   with their runtime: using one with another runtime's mutator panics).
+//! - Stores go through [`Mutator::write`], the write barrier: its fast path
+//!   is one load of this thread's flag and a branch. The flag is raised in
+//!   every thread by the pause that starts a concurrent marking, and for
+//!   good on a thread that holds mutators of two runtimes: there the slow
+//!   path also checks that the target and the stored reference belong to
+//!   this runtime (a reference of the other would go stale at its next
+//!   collection), as root stores do. Weak slots are read for keeping
+//!   through [`Mutator::load_weak`] (the weak-read barrier); [`Gc::slot`]
+//!   refuses them.
+//! - What cannot be checked is `unsafe`: turning raw bits into a value
+//!   ([`Value::from_raw`]; the storage format [`RawValue`] is inert),
+//!   making a raw byte range resident ([`Mutator::make_resident_raw`]; the
+//!   safe form takes an object and a range of it), the raw value-stack
+//!   path, slices over raw bytes ([`Gc::bytes`]). The collector's crate
+//!   (`gc`) makes its own unchecked entry points `unsafe` likewise
+//!   (references from addresses, allocation into a caller's buffer, the
+//!   collection entry points that need every mutator stopped), and
+//!   [`Runtime::heap`] is a read-only [`HeapView`].
+//!
+//! None of this costs a fast path anything: lifetimes are erased, the
+//! shared reborrow is the same pointer, and the barrier's flag is one load
+//! from the mutator's own slot (the old barrier went through two `Arc`s).
+//!
+//! ```
+//! use runtime::{AllocSpec, Mode, Runtime, Value};
+//!
+//! // A cons list of the numbers 0..100 on a stop-the-world heap.
+//! let rt = Runtime::builder().mode(Mode::Stw).heap_limit(16 << 20).build()?;
+//! let mut m = rt.mutator()?;
+//! let cons = AllocSpec { tag: 1, slots: 2, ..Default::default() };
+//! let len = m.scope(|s| -> Result<usize, runtime::AllocError> {
+//!     let list = s.root(Value::NIL);
+//!     for i in (0..100).rev() {
+//!         // `s` may collect here; `cell` and `s2` live until the next
+//!         // allocation, `list` (a root) for the whole scope.
+//!         let (s2, cell) = s.alloc(cons)?;
+//!         s2.write(cell, 0, Value::number(i as f64));
+//!         s2.write(cell, 1, s2.get(list));
+//!         s2.set(list, cell);
+//!     }
+//!     s.collect().expect("a collection");
+//!     let mut n = 0;
+//!     let mut cur = s.get(list);
+//!     while let Some(cell) = cur.as_object() {
+//!         assert_eq!(cell.slot(0).as_number(), Some(n as f64));
+//!         n += 1;
+//!         cur = cell.slot(1);
+//!     }
+//!     Ok(n)
+//! })?;
+//! assert_eq!(len, 100);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! `examples/interpreter_heap.rs` is a longer embedder: a small
+//! interpreter's heap with roots, a weak intern table and several threads.
+//!
+//! ## Modules and configuration
 //!
 //! Modules: [`config`] (modes, sizes, environment), [`mutator`] (allocation,
-//! roots, the write path), [`stats`] (telemetry); privately `safepoint`
-//! (the thread registry and the stop protocol) and `driver` (pushing a
-//! concurrent cycle through its pauses).
+//! the write path, safepoints), [`roots`] (scopes, the value stack,
+//! globals), [`value`] ([`Gc`], [`Value`]), [`view`] (the read-only heap
+//! view), [`stats`] (telemetry), [`log`] (where log lines go); privately
+//! `safepoint` (the thread registry and the stop protocol), `driver`
+//! (pushing a concurrent cycle through its pauses) and `policy`.
 //!
 //! Environment variables (read by [`RuntimeBuilder::from_env`] and so by
 //! [`Runtime::builder`]): `GC_MODE` (stw, uffd-copy, uffd-workers, uffd-move,
@@ -27,6 +115,9 @@
 //! `GC_MARK_THREADS`, `GC_FAULT_WORKERS`, `GC_COMPACT_THREADS`, and
 //! `GC_UFFD_DISABLE=1` (act as if the kernel had no userfaultfd; `0` or
 //! empty: do not; anything else is an error).
+//!
+//! The runtime writes nothing on its own except through its GC log
+//! ([`log`]: stderr by default, or the embedder's sink).
 //!
 //! ## Memory knobs
 //!
@@ -56,10 +147,13 @@ mod driver;
 pub mod log;
 pub mod mutator;
 mod policy;
+pub mod roots;
 mod safepoint;
 pub mod stats;
+pub mod value;
+pub mod view;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use std::sync::Arc;
 
@@ -70,12 +164,19 @@ use parking_lot::Mutex;
 use policy::Policy;
 use safepoint::Registry;
 
+/// The next runtime's identity.
+static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
+
 pub use config::{parse_size, ConfigError, LimitError, Mode, ModeSpec, MODES};
 pub use gc::compact::concurrent::CyclePhase;
-pub use gc::{AllocRequest as AllocSpec, ObjRef, Value};
+pub use gc::verify::VerifyReport;
+pub use gc::AllocRequest as AllocSpec;
 pub use log::{Cause, LogLevel, PauseEvent, PauseKind};
-pub use mutator::{GcError, Global, Handle, Mutator, OutOfMemory};
+pub use mutator::{AllocError, GcError, Mutator, OutOfMemory};
+pub use roots::{Global, Handle, Scope};
 pub use stats::GcStats;
+pub use value::{Gc, RawValue, Value};
+pub use view::HeapView;
 
 /// A callback told the length of every pause (the time mutators were
 /// stopped). It runs on the thread that paused, after the mutators resumed;
@@ -457,7 +558,8 @@ impl RuntimeBuilder {
             inner: Arc::new(Shared {
                 heap,
                 compactor: compactor.map(Mutex::new),
-                registry: Registry::new(poll),
+                registry: Registry::new(poll, self.log_sink.clone()),
+                id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
                 driving: Mutex::new(()),
                 satb,
                 start_wanted: AtomicBool::new(false),
@@ -503,6 +605,9 @@ pub(crate) struct Shared {
     /// mutator threads must not block it.
     pub(crate) sigbus_faults: bool,
     pub(crate) heap: Arc<Heap>,
+    /// This runtime's identity (never reused in the process), which its
+    /// [`Global`]s carry.
+    pub(crate) id: u64,
     pub(crate) requested_mode: Mode,
     pub(crate) mode: Mode,
     pub(crate) fallback_reason: Option<String>,
@@ -726,9 +831,24 @@ impl Runtime {
         }
     }
 
-    /// The heap (for verification and benchmarks).
-    pub fn heap(&self) -> &Heap {
-        &self.inner.heap
+    /// A read-only view of the heap: sizes, layout and counters (for
+    /// tests, benchmarks and telemetry).
+    pub fn heap(&self) -> HeapView<'_> {
+        HeapView::new(&self.inner.heap)
+    }
+
+    /// Changes the dense-prefix threshold from the next cycle on (see
+    /// [`RuntimeBuilder::dense_prefix`]); an error for a threshold not
+    /// above 0.
+    pub fn set_dense_prefix_threshold(&self, threshold: f64) -> Result<(), ConfigError> {
+        self.inner
+            .heap
+            .set_dense_prefix_threshold(threshold)
+            .map_err(|_| ConfigError::BadValue {
+                what: "dense-prefix threshold",
+                value: threshold.to_string(),
+                expected: "a live ratio above 0 (1 or more disables it)",
+            })
     }
 
     /// The soft limit in force (`None`: off).

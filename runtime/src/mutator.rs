@@ -1,22 +1,26 @@
-//! Mutators: allocation, the root stack and the write path.
+//! Mutators: allocation, the write path and the safepoints (roots are in
+//! [`crate::roots`]).
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gc::compact::stw;
 use gc::mark::satb::SATB_BUFFER;
-use gc::{AllocRequest, HeapError, ObjRef, PauseEntry, Value};
+use gc::{AllocRequest, HeapError, ObjRef, PauseEntry, Value as RawValue};
 
 use crate::log::{Cause, LogLevel};
 use crate::policy::PACE_ROUNDS;
 use crate::safepoint::{HandshakeOp, Local, ThreadSlot, World};
+use crate::value::{Gc, Value};
 use crate::Shared;
 
 /// Allocation failed because the heap is full even after a collection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("out of memory: {requested} bytes requested, heap limit {limit} bytes, {used} bytes in use after a full collection")]
+#[non_exhaustive]
 pub struct OutOfMemory {
     /// Bytes requested (slots and raw bytes; header excluded).
     pub requested: usize,
@@ -26,8 +30,32 @@ pub struct OutOfMemory {
     pub used: usize,
 }
 
+/// Why an allocation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AllocError {
+    /// The heap is full even after a collection.
+    #[error(transparent)]
+    OutOfMemory(#[from] OutOfMemory),
+    /// The object could never fit: its size overflows the header or
+    /// exceeds the heap limit.
+    #[error("object too large: {slots} slots and {bytes} raw bytes (heap limit {limit} bytes)")]
+    TooLarge {
+        /// Requested slots.
+        slots: u32,
+        /// Requested raw bytes.
+        bytes: usize,
+        /// The configured heap limit.
+        limit: usize,
+    },
+    /// A collection the allocation needed failed (the heap is unchanged).
+    #[error("allocation failed: {0}")]
+    CollectionFailed(#[source] GcError),
+}
+
 /// Errors of collection and mutator management.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum GcError {
     /// The collector's address-space operations failed.
     #[error("collection failed: {0}")]
@@ -46,9 +74,15 @@ pub enum GcError {
     Sigbus(#[from] gc::compact::concurrent::sigbus::SigbusError),
 }
 
-/// A thread's handle on the runtime: its registration, allocation buffer
-/// and root stack (kept in the runtime's thread registry, where pauses
-/// reach them). Bound to the thread that created it.
+/// A thread's handle on the runtime: its registration, allocation buffer,
+/// roots and write-barrier buffer (kept in the runtime's thread registry,
+/// where pauses reach them). Bound to the thread that created it: neither
+/// `Send` nor `Sync`.
+///
+/// Methods that may reach a safepoint (allocation, collection, waits) take
+/// `&mut self`; reads, stores and root operations take `&self`. Object
+/// references ([`Gc`]) and values ([`Value`]) borrow the mutator shared, so
+/// none can be held across a safepoint (see the crate docs).
 pub struct Mutator {
     pub(crate) shared: Arc<Shared>,
     slot: Arc<ThreadSlot>,
@@ -56,10 +90,20 @@ pub struct Mutator {
     _thread_bound: PhantomData<*const ()>,
 }
 
+impl std::fmt::Debug for Mutator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mutator")
+            .field("runtime", &self.shared.id)
+            .field("mode", &self.shared.mode)
+            .finish_non_exhaustive()
+    }
+}
+
 thread_local! {
-    /// The runtimes this thread has a mutator of (a second would wait for
-    /// the first at every pause, forever).
-    static REGISTERED: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    /// The runtimes this thread has a mutator of, with the mutator's slot (a
+    /// second mutator of one runtime would wait for the first at every
+    /// pause, forever; mutators of two runtimes must check what they store).
+    static REGISTERED: RefCell<Vec<(usize, Arc<ThreadSlot>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// What allocation tries next when the heap is full.
@@ -74,46 +118,40 @@ enum Step {
     Grow,
 }
 
-/// A root shared by every thread of a runtime (an embedder's global
-/// variable, a queue between threads), returned by
-/// [`Mutator::add_global`]. Valid for the runtime's life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Global(usize);
-
 /// How the slow path of an allocation ended.
 enum Slow {
     /// Allocated, or out of memory.
-    Done(Result<ObjRef, OutOfMemory>),
+    Done(Result<ObjRef, AllocError>),
     /// A pacing threshold: sleep this long (blocked), then try again.
     Pace(Duration),
 }
-
-/// A position in the root stack, returned by [`Mutator::push_root`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Handle(usize);
 
 impl Mutator {
     /// Registers the calling thread with the runtime.
     pub(crate) fn new(shared: Arc<Shared>) -> Result<Mutator, GcError> {
         let key = Arc::as_ptr(&shared) as usize;
-        let fresh = REGISTERED.with_borrow_mut(|r| {
-            let fresh = !r.contains(&key);
-            if fresh {
-                r.push(key);
-            }
-            fresh
-        });
-        if !fresh {
+        if REGISTERED.with_borrow(|r| r.iter().any(|(k, _)| *k == key)) {
             return Err(GcError::AlreadyRegistered);
         }
         if shared.sigbus_faults {
             // Heap faults arrive as SIGBUS on this thread (`Runtime::mutator`).
             if let Err(e) = gc::compact::concurrent::sigbus::unblock_on_this_thread() {
-                REGISTERED.with_borrow_mut(|r| r.retain(|&k| k != key));
                 return Err(e.into());
             }
         }
         let slot = shared.registry.register();
+        REGISTERED.with_borrow_mut(|r| {
+            if !r.is_empty() {
+                // Two runtimes on one thread: a reference read through one
+                // mutator could be stored through the other. Every store
+                // of both now takes the checked slow path, for good.
+                for (_, s) in r.iter().chain(std::iter::once(&(key, slot.clone()))) {
+                    s.foreign.store(true, Relaxed);
+                    s.barrier.store(true, Relaxed);
+                }
+            }
+            r.push((key, slot.clone()));
+        });
         Ok(Mutator {
             shared,
             slot,
@@ -121,15 +159,23 @@ impl Mutator {
         })
     }
 
-    /// This thread's slot.
+    /// This thread's slot. Every caller takes it, uses it and drops it
+    /// without calling anything that takes it again or stops the thread.
     #[inline(always)]
-    pub(crate) fn local(&mut self) -> &mut Local {
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) fn local(&self) -> &mut Local {
         // SAFETY: a Mutator is used only by its own thread (it is neither
-        // Send nor Sync), which is running whenever it holds `&mut self`
-        // outside the runtime's own stopping calls; the returned borrow ties
-        // up `self`, so no call that stops the thread can happen while it
-        // lives.
+        // Send nor Sync), which is running whenever it runs a method of the
+        // mutator outside the runtime's own stopping calls; callers never
+        // hold two of these references at once, nor one across a call that
+        // stops the thread (see above).
         unsafe { self.slot.local() }
+    }
+
+    /// Whether this thread has mutators of two runtimes (stores check).
+    #[inline(always)]
+    pub(crate) fn foreign_possible(&self) -> bool {
+        self.slot.foreign.load(Relaxed)
     }
 
     /// The shared runtime and this thread's slot, borrowed together.
@@ -139,87 +185,53 @@ impl Mutator {
         (&self.shared, unsafe { self.slot.local() })
     }
 
-    /// The root stack. Every value here is scanned and updated by each
-    /// collection; embedders keep their value stacks and globals here.
-    #[inline(always)]
-    pub fn roots(&mut self) -> &mut Vec<Value> {
-        &mut self.local().roots
-    }
-
-    /// Pushes a root and returns its handle.
-    pub fn push_root(&mut self, v: Value) -> Handle {
-        let roots = &mut self.local().roots;
-        roots.push(v);
-        Handle(roots.len() - 1)
-    }
-
-    /// The current value of a root.
-    pub fn get(&self, h: Handle) -> Value {
-        // SAFETY: as in `local`, reading only.
-        unsafe { self.slot.local_ref() }.roots[h.0]
-    }
-
-    /// Replaces a root.
-    pub fn set(&mut self, h: Handle, v: Value) {
-        self.local().roots[h.0] = v;
-    }
-
-    /// Adds a root every thread can read and write ([`Mutator::global`],
-    /// [`Mutator::set_global`]); collections scan and update it like the
-    /// root stacks.
-    pub fn add_global(&mut self, v: Value) -> Global {
-        let mut globals = self.shared.registry.globals.lock();
-        globals.push(v);
-        Global(globals.len() - 1)
-    }
-
-    /// The current value of a global root (valid until this thread's next
-    /// safepoint, like any value read from the heap).
+    /// Allocates an object (slots nil, raw bytes zero) and returns it with
+    /// the mutator reborrowed shared: fill the object and store it through
+    /// that view, while the `&mut` borrow (and with it every other
+    /// safepoint) waits.
     ///
-    /// # Panics
-    /// If `g` came from another runtime.
-    pub fn global(&self, g: Global) -> Value {
-        self.shared.registry.globals.lock()[g.0]
-    }
-
-    /// Replaces a global root.
-    ///
-    /// # Panics
-    /// If `g` came from another runtime.
-    pub fn set_global(&mut self, g: Global, v: Value) {
-        self.shared.registry.globals.lock()[g.0] = v;
-    }
-
-    /// Runs `f` and then drops every root it pushed (a handle scope).
-    pub fn scope<R>(&mut self, f: impl FnOnce(&mut Mutator) -> R) -> R {
-        let depth = self.local().roots.len();
-        let r = f(self);
-        self.local().roots.truncate(depth);
-        r
-    }
-
-    /// Allocates an object (slots nil, raw bytes zero). A safepoint: every
-    /// `ObjRef` not held in a root stack is invalid afterwards.
-    ///
-    /// In the uffd modes a full heap starts a concurrently marked cycle (a
+    /// A safepoint: objects may move, so no [`Gc`] or [`Value`] read before
+    /// may be used after (the compiler enforces it); roots are updated. In
+    /// the uffd modes a full heap starts a concurrently marked cycle (a
     /// pause of O(roots)); allocation polls it and runs its remark and flip
     /// pauses when the collector threads are ready for them.
-    pub fn alloc(&mut self, spec: AllocRequest) -> Result<ObjRef, OutOfMemory> {
+    ///
+    /// ```
+    /// # let rt = runtime::Runtime::builder().mode(runtime::Mode::Stw).build().unwrap();
+    /// # let mut m = rt.mutator().unwrap();
+    /// use runtime::{AllocSpec, Value};
+    /// let (m2, pair) = m.alloc(AllocSpec { slots: 2, ..Default::default() })?;
+    /// m2.write(pair, 0, Value::number(1.0));
+    /// m2.push(pair.into()); // rooted: survives the next safepoint
+    /// m.collect()?;
+    /// let pair = m.pop().and_then(|v| v.as_object()).unwrap();
+    /// assert_eq!(pair.slot(0).as_number(), Some(1.0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn alloc(&mut self, spec: AllocRequest) -> Result<(&Self, Gc<'_>), AllocError> {
+        let obj = self.alloc_obj(spec)?;
+        Ok((&*self, Gc::wrap(obj)))
+    }
+
+    /// [`Mutator::alloc`]'s work: the new object as a raw reference, valid
+    /// until the next safepoint.
+    #[inline]
+    pub(crate) fn alloc_obj(&mut self, spec: AllocRequest) -> Result<ObjRef, AllocError> {
         if self.shared.stress {
             self.drive(|m| m.collect_driving(Cause::Stress))
-                .map_err(|e| self.gc_failed(&spec, e))?;
+                .map_err(|e| self.gc_failed(e))?;
         } else if self.shared.needs_attention() {
-            self.poll_slow().map_err(|e| self.gc_failed(&spec, e))?;
+            self.poll_slow().map_err(AllocError::CollectionFailed)?;
         }
         // Pacing answers this allocation got: after PACE_ROUNDS it is no
         // longer paced, so the slow path ends in a bounded number of steps.
         let mut paced = 0;
         loop {
-            let (shared, local) = self.parts();
-            match shared.heap.alloc(&mut local.tlab, &spec) {
+            match self.try_alloc(&spec) {
                 Ok(Some(obj)) => return Ok(obj),
                 Ok(None) => {}
-                Err(_) => return Err(self.give_up(&spec, "larger than the heap limit")),
+                Err(e) => return Err(e),
             }
             let may_pace = paced < PACE_ROUNDS;
             if !may_pace {
@@ -270,11 +282,10 @@ impl Mutator {
             &[Step::Collect, Step::Grow]
         };
         for step in steps {
-            let (shared, local) = self.parts();
-            match shared.heap.alloc(&mut local.tlab, spec) {
+            match self.try_alloc(spec) {
                 Ok(Some(obj)) => return Slow::Done(Ok(obj)),
                 Ok(None) => {}
-                Err(_) => return Slow::Done(Err(self.give_up(spec, "larger than the heap limit"))),
+                Err(e) => return Slow::Done(Err(e)),
             }
             let failed = match step {
                 Step::Cycle => match self.heap_full(request, may_pace) {
@@ -310,12 +321,13 @@ impl Mutator {
                 }
             };
             if let Some(e) = failed {
-                return Slow::Done(Err(self.gc_failed(spec, e)));
+                return Slow::Done(Err(self.gc_failed(e)));
             }
         }
-        let (shared, local) = self.parts();
-        if let Ok(Some(obj)) = shared.heap.alloc(&mut local.tlab, spec) {
-            return Slow::Done(Ok(obj));
+        match self.try_alloc(spec) {
+            Ok(Some(obj)) => return Slow::Done(Ok(obj)),
+            Ok(None) => {}
+            Err(e) => return Slow::Done(Err(e)),
         }
         let why = if self.shared.compactor.is_some() {
             "after finishing the cycle in flight, a full collection and growth to the limit"
@@ -325,25 +337,46 @@ impl Mutator {
         Slow::Done(Err(self.give_up(spec, why)))
     }
 
+    /// One allocation attempt without collecting: `Ok(None)` when the heap
+    /// is full.
+    #[inline(always)]
+    fn try_alloc(&mut self, spec: &AllocRequest) -> Result<Option<ObjRef>, AllocError> {
+        let (shared, local) = self.parts();
+        // SAFETY: the buffer is this thread's, of this runtime's heap
+        // (installed by it, discarded at every collection); this thread is
+        // running, so no collection runs, and the result is used only until
+        // the next safepoint (callers wrap it in a `Gc` borrowing the
+        // mutator, or use it before any).
+        match unsafe { shared.heap.alloc(&mut local.tlab, spec) } {
+            Ok(r) => Ok(r),
+            Err(HeapError::TooLarge { slots, bytes }) => Err(AllocError::TooLarge {
+                slots,
+                bytes,
+                limit: shared.heap.config().heap_limit,
+            }),
+            Err(e) => Err(AllocError::CollectionFailed(GcError::Heap(e))),
+        }
+    }
+
     /// Out of memory, said in the log (with GC logging on) with `why`.
-    fn give_up(&self, spec: &AllocRequest, why: &str) -> OutOfMemory {
-        let oom = self.out_of_memory(spec);
+    fn give_up(&self, spec: &AllocRequest, why: &str) -> AllocError {
+        let oom = self.out_of_memory_value(spec);
         self.shared
             .log
             .line(LogLevel::Info, "gc", format_args!("{oom} ({why})"));
-        oom
+        AllocError::OutOfMemory(oom)
     }
 
-    /// A collection step failed during an allocation, which then reports
-    /// out of memory; the cause is always printed (it is never routine).
-    fn gc_failed(&self, spec: &AllocRequest, e: GcError) -> OutOfMemory {
+    /// A collection step failed during an allocation, which then fails with
+    /// that cause; the log says so as a warning (it is never routine).
+    fn gc_failed(&self, e: GcError) -> AllocError {
         self.shared
             .log
             .warn(format_args!("collection failed during allocation: {e}"));
-        self.out_of_memory(spec)
+        AllocError::CollectionFailed(e)
     }
 
-    fn out_of_memory(&self, spec: &AllocRequest) -> OutOfMemory {
+    fn out_of_memory_value(&self, spec: &AllocRequest) -> OutOfMemory {
         OutOfMemory {
             requested: spec.slots as usize * 8 + spec.bytes,
             limit: self.shared.knobs().hard_limit,
@@ -353,35 +386,59 @@ impl Mutator {
 
     /// Stores `v` into slot `i` of `obj` through the write barrier.
     ///
+    /// The barrier's fast path is one load of this thread's flag and a
+    /// branch. The slow path runs while a concurrent marking is on (it
+    /// records the overwritten value) and, for good, on a thread that has
+    /// mutators of two runtimes: there it also checks that `obj` and `v`
+    /// belong to this mutator's runtime, since a reference of the other
+    /// runtime stored here would go stale at that runtime's next
+    /// collection.
+    ///
     /// # Panics
-    /// If `i` is not a slot of `obj`.
+    /// If `i` is not a slot of `obj`; if `obj` or `v` is an object of
+    /// another runtime.
     #[inline(always)]
-    pub fn write(&mut self, obj: ObjRef, i: usize, v: Value) {
+    pub fn write(&self, obj: Gc<'_>, i: usize, v: Value<'_>) {
+        let obj = obj.obj();
         assert!(i < obj.slot_count(), "slot {i} out of range");
-        if self.shared.heap.is_satb_active() {
-            self.record_overwritten(obj, i);
+        if self.slot.barrier.load(Relaxed) {
+            self.write_slow(obj, i, v.raw());
         }
-        // SAFETY: bounds checked; the barrier above recorded the old value
+        // SAFETY: bounds checked; the slow path recorded the old value
         // while a concurrent marking runs (it starts and stops only in
-        // pauses, which this thread is not in between these two lines).
-        unsafe { obj.set_slot_raw(i, v) }
+        // pauses, which this thread is not in between these lines), and
+        // checked ownership where it can be in doubt.
+        unsafe { obj.set_slot_raw(i, v.raw()) }
     }
 
-    /// The SATB barrier's slow path: remember the value about to be
-    /// overwritten, so the marking's snapshot stays complete.
+    /// The write barrier's slow path, before the store of a value `v` into
+    /// slot `i` of `obj`: ownership checks on a two-runtime thread, the
+    /// SATB record during a marking; lowers the flag when neither applies.
     #[cold]
-    fn record_overwritten(&mut self, obj: ObjRef, i: usize) {
-        self.satb_record(obj.slot(i));
+    #[inline(never)]
+    fn write_slow(&self, obj: ObjRef, i: usize, v: RawValue) {
+        let foreign = self.foreign_possible();
+        if foreign {
+            self.check_own_slow(obj.addr());
+            self.check_own(v);
+        }
+        if self.shared.heap.is_satb_active() {
+            self.satb_record(obj.slot(i));
+        } else if !foreign {
+            // No marking runs and none can start before this thread's next
+            // safepoint (the pause that starts one raises the flag again).
+            self.slot.barrier.store(false, Relaxed);
+        }
     }
 
-    fn satb_record(&mut self, v: Value) {
+    fn satb_record(&self, v: RawValue) {
         if !v.is_object() {
             return;
         }
-        let (shared, local) = self.parts();
+        let local = self.local();
         local.satb.push(v);
         if local.satb.len() >= SATB_BUFFER {
-            if let Some(q) = &shared.satb {
+            if let Some(q) = &self.shared.satb {
                 q.push(&mut local.satb);
             }
         }
@@ -395,8 +452,8 @@ impl Mutator {
     ///
     /// # Panics
     /// If `i` is not a slot of `obj`.
-    pub fn load_weak(&mut self, obj: ObjRef, i: usize) -> Value {
-        let v = obj.slot(i);
+    pub fn load_weak(&self, obj: Gc<'_>, i: usize) -> Value<'_> {
+        let v = obj.slot_raw(i);
         let heap = &self.shared.heap;
         if v.is_object() {
             if heap.is_satb_active() {
@@ -405,7 +462,10 @@ impl Mutator {
                 return Value::NIL;
             }
         }
-        v
+        // SAFETY: a slot of a live object, read now and kept alive by the
+        // barrier above (recorded for the marking, or already marked, or no
+        // cycle in flight): valid until this thread's next safepoint.
+        unsafe { Value::from_raw(v) }
     }
 
     /// Runs a full collection now: a cycle in flight is finished first, then
@@ -426,7 +486,10 @@ impl Mutator {
                 shared.log.cycle_started(cause);
                 let report = self.stop_world(|w| {
                     w.retire_tlabs();
-                    let mut report = stw::collect(heap, w)?;
+                    // SAFETY: every mutator is stopped (`stop_world`) with its buffer
+                    // retired, and the world's roots are all the roots, each
+                    // checked to be this runtime's when stored.
+                    let mut report = unsafe { stw::collect(heap, w) }?;
                     report.prepend_entry(PauseEntry {
                         waited: Duration::ZERO,
                         safepoint: w.safepoint,
@@ -447,7 +510,10 @@ impl Mutator {
                         waited,
                         safepoint: w.safepoint,
                     };
-                    compactor.lock().start(w, entry)
+                    // SAFETY: every mutator is stopped (`stop_world`) with its buffer
+                    // retired, and the world's roots are all the roots, each
+                    // checked to be this runtime's when stored.
+                    unsafe { compactor.lock().start(w, entry) }
                 })?
             }
         };
@@ -458,7 +524,8 @@ impl Mutator {
                 // Buffers opened since the collection's stop end in zeroes
                 // the verifier would read as headers.
                 w.retire_tlabs();
-                gc::verify::verify(heap, w)
+                // SAFETY: the world is stopped, the buffers retired.
+                unsafe { gc::verify::verify(heap, w) }
             })?;
         }
         Ok(())
@@ -469,9 +536,14 @@ impl Mutator {
     /// The caller must hold the right to drive the collector.
     pub(crate) fn stop_world<R>(&mut self, f: impl FnOnce(&mut World<'_>) -> R) -> R {
         let mut safepoint = Duration::ZERO;
+        let heap = &self.shared.heap;
         let r = self.shared.registry.stop_world(&self.slot, |w| {
             safepoint = w.safepoint;
-            f(w)
+            let r = f(w);
+            if heap.is_satb_active() {
+                w.arm_write_barriers();
+            }
+            r
         });
         self.shared.stats.lock().record_safepoint(safepoint);
         r
@@ -567,10 +639,31 @@ impl Mutator {
         }
     }
 
-    /// Makes `[ptr, ptr + len)` resident before it is handed to a system call
-    /// (in userfaultfd modes the kernel would otherwise get `EFAULT` on a page
-    /// not yet compacted). Valid until the next safepoint.
-    pub fn make_resident(&mut self, ptr: *const u8, len: usize) {
+    /// Makes raw bytes `range` of `obj` resident, before their address
+    /// ([`Gc::bytes_ptr`]) is handed to a system call: in the userfaultfd
+    /// modes the kernel would otherwise get `EFAULT` on a page not yet
+    /// compacted. They stay resident while `obj` is valid (until the next
+    /// safepoint).
+    ///
+    /// # Panics
+    /// If `range` is not inside the raw area.
+    pub fn make_resident(&self, obj: Gc<'_>, range: std::ops::Range<usize>) {
+        assert!(
+            range.start <= range.end && range.end <= obj.byte_len(),
+            "bytes {range:?} outside the raw area ({} bytes)",
+            obj.byte_len()
+        );
+        // SAFETY: the range lies inside a live object of this heap (checked
+        // above; `obj` is valid while borrowed).
+        unsafe { self.make_resident_raw(obj.bytes_ptr().add(range.start), range.len()) }
+    }
+
+    /// Makes `[ptr, ptr + len)` resident (see [`Mutator::make_resident`]).
+    ///
+    /// # Safety
+    /// The range lies inside live heap objects of this runtime (or other
+    /// readable memory), valid until this thread's next safepoint.
+    pub unsafe fn make_resident_raw(&self, ptr: *const u8, len: usize) {
         if len == 0 {
             return;
         }
@@ -578,8 +671,8 @@ impl Mutator {
         let mut a = ptr as usize & !(page - 1);
         while a < ptr as usize + len {
             let p = a.max(ptr as usize) as *const u8;
-            // SAFETY: p lies in [ptr, ptr + len), which the caller owns as a
-            // live heap range; a volatile read faults the page in.
+            // SAFETY: p lies in [ptr, ptr + len), which the caller promises
+            // is readable; a volatile read faults the page in.
             unsafe { std::ptr::read_volatile(p) };
             a += page;
         }
@@ -593,19 +686,30 @@ impl Mutator {
             let shared = m.shared.clone();
             m.stop_world(|w| {
                 w.retire_tlabs();
-                Ok(gc::verify::verify(&shared.heap, w)?)
+                // SAFETY: the world is stopped, the buffers retired.
+                Ok(unsafe { gc::verify::verify(&shared.heap, w) }?)
             })
         })
     }
 
     /// The address-independent checksum of the graph reachable from this
     /// thread's roots.
+    ///
+    /// Stops the world while it reads (other threads may share the graph).
     pub fn checksum(&mut self) -> u64 {
-        gc::verify::graph_checksum(&mut self.local().roots)
+        let slot = self.slot.clone();
+        self.drive(|m| {
+            m.stop_world(|w| {
+                let mut roots = w.roots_of(&slot);
+                // SAFETY: the world is stopped, and the roots are this
+                // runtime's references to its live objects.
+                unsafe { gc::verify::graph_checksum(&mut roots) }
+            })
+        })
     }
 
     /// Waits until no compaction is in flight (uffd modes) and accounts it.
-    pub fn quiesce(&self) {
+    pub fn quiesce(&mut self) {
         self.shared.poll_compaction(true);
     }
 
@@ -626,14 +730,16 @@ impl Drop for Mutator {
     fn drop(&mut self) {
         {
             let (shared, local) = self.parts();
-            local.tlab.retire();
-            local.roots.clear();
+            // SAFETY: this thread's buffer of this heap.
+            unsafe { local.tlab.retire() };
+            local.handles.clear();
+            local.stack.clear();
             if let Some(q) = &shared.satb {
                 q.push(&mut local.satb);
             }
         }
         self.shared.registry.deregister(&self.slot);
         let key = Arc::as_ptr(&self.shared) as usize;
-        REGISTERED.with_borrow_mut(|r| r.retain(|&k| k != key));
+        REGISTERED.with_borrow_mut(|r| r.retain(|(k, _)| *k != key));
     }
 }

@@ -31,6 +31,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gc::{RootSet, Tlab, Value};
+
+use crate::log::LogSink;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 /// What the collector may read and rewrite of a mutator thread while it is
@@ -38,10 +40,24 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 pub(crate) struct Local {
     /// The thread's allocation buffer.
     pub(crate) tlab: Tlab,
-    /// The thread's root stack.
-    pub(crate) roots: Vec<Value>,
+    /// The roots of the thread's handle scopes ([`crate::Handle`]).
+    pub(crate) handles: Vec<Value>,
+    /// The thread's value stack (an interpreter's operand stack).
+    pub(crate) stack: Vec<Value>,
     /// Old values of overwritten slots while a concurrent marking runs.
     pub(crate) satb: Vec<Value>,
+}
+
+impl Local {
+    /// Every root of the thread, for reading and rewriting.
+    fn roots_mut(&mut self) -> impl Iterator<Item = &mut Value> {
+        self.handles.iter_mut().chain(self.stack.iter_mut())
+    }
+
+    /// Every root of the thread.
+    pub(crate) fn roots(&self) -> impl Iterator<Item = &Value> {
+        self.handles.iter().chain(self.stack.iter())
+    }
 }
 
 /// How long a pause waits for running threads before it warns of a
@@ -56,6 +72,18 @@ const HANDSHAKE: u8 = 2;
 
 /// One registered mutator thread.
 pub(crate) struct ThreadSlot {
+    /// Stores take the write barrier's slow path (its fast path is one
+    /// load of this flag). Raised by the pause that starts a concurrent
+    /// marking (in every slot, while the owners are stopped) and for good
+    /// once the thread holds mutators of two runtimes (see `foreign`);
+    /// lowered only by the owner, running, in the slow path, once neither
+    /// holds. A running owner cannot be inside a pause, so its lowering
+    /// never undoes a raise it has not seen.
+    pub(crate) barrier: AtomicBool,
+    /// The thread has (or had) a mutator of another runtime too: values it
+    /// stores could belong to that runtime, so stores and roots check that
+    /// references lie in this runtime's heap.
+    pub(crate) foreign: AtomicBool,
     state: AtomicU8,
     /// A handshake waits for this thread to run its operation.
     pending: AtomicBool,
@@ -74,22 +102,15 @@ impl ThreadSlot {
     /// The owner's view of its slot.
     ///
     /// # Safety
-    /// Only the owning thread may call this, only while running, and it must
-    /// not keep the reference across a call that stops the thread (the
-    /// `&mut Mutator` borrow that reaches here ensures it in practice).
+    /// Only the owning thread may call this, only while running; it must
+    /// not keep the reference across a call that stops the thread, nor
+    /// while another reference from this function is alive (the mutator's
+    /// methods take it, use it and drop it without calling out).
     #[allow(clippy::mut_from_ref)]
+    #[inline(always)]
     pub(crate) unsafe fn local(&self) -> &mut Local {
         // SAFETY: the caller is the running owner (see above).
         unsafe { &mut *self.local.get() }
-    }
-
-    /// The owner's shared view of its slot.
-    ///
-    /// # Safety
-    /// As for [`ThreadSlot::local`].
-    pub(crate) unsafe fn local_ref(&self) -> &Local {
-        // SAFETY: the caller is the running owner (see above).
-        unsafe { &*self.local.get() }
     }
 }
 
@@ -111,6 +132,10 @@ pub(crate) struct Registry {
     resumed: Condvar,
     /// The operation of the handshake in progress.
     op: Mutex<Option<HandshakeOp>>,
+    /// Where the stuck-pause warning goes (stderr without a sink): the
+    /// GC log's sink, written directly, since the log lives beside the
+    /// registry.
+    sink: Option<LogSink>,
 }
 
 /// What a handshake does to each thread's slot.
@@ -118,7 +143,7 @@ pub(crate) type HandshakeOp = Arc<dyn Fn(&mut Local) + Send + Sync>;
 
 impl Registry {
     /// A registry whose stops raise `poll` (the word mutators poll).
-    pub(crate) fn new(poll: Arc<AtomicBool>) -> Registry {
+    pub(crate) fn new(poll: Arc<AtomicBool>, sink: Option<LogSink>) -> Registry {
         Registry {
             threads: Mutex::new(Vec::new()),
             globals: Mutex::new(Vec::new()),
@@ -128,6 +153,7 @@ impl Registry {
             arrived: Condvar::new(),
             resumed: Condvar::new(),
             op: Mutex::new(None),
+            sink,
         }
     }
 
@@ -141,11 +167,16 @@ impl Registry {
     /// in progress).
     pub(crate) fn register(&self) -> Arc<ThreadSlot> {
         let slot = Arc::new(ThreadSlot {
+            // Raised: the first store's slow path looks at the heap's flag
+            // and lowers it if no marking runs.
+            barrier: AtomicBool::new(true),
+            foreign: AtomicBool::new(false),
             state: AtomicU8::new(STOPPED),
             pending: AtomicBool::new(false),
             local: UnsafeCell::new(Local {
                 tlab: Tlab::empty(),
-                roots: Vec::new(),
+                handles: Vec::new(),
+                stack: Vec::new(),
                 satb: Vec::with_capacity(gc::mark::satb::SATB_BUFFER),
             }),
         });
@@ -304,10 +335,14 @@ impl Registry {
                 }
                 if !warned && requested.elapsed() > STUCK {
                     warned = true;
-                    eprintln!(
+                    let line = format!(
                         "[gc] a pause has waited {STUCK:?} for {running} running mutator thread(s) to reach a safepoint: \
                          is a registered thread waiting (a join, a lock, a system call) outside Mutator::blocking?"
                     );
+                    match &self.sink {
+                        Some(sink) => sink(&line),
+                        None => eprintln!("{line}"),
+                    }
                 }
                 // The timeout only guards against a missed wake-up.
                 self.arrived.wait_for(&mut g, Duration::from_millis(5));
@@ -325,6 +360,7 @@ impl Registry {
             .collect();
         let r = f(&mut World {
             locals,
+            threads: &threads,
             globals,
             safepoint,
         });
@@ -353,6 +389,7 @@ impl Drop for Resume<'_> {
 /// Every mutator thread's slot, during a pause.
 pub(crate) struct World<'a> {
     locals: Vec<&'a mut Local>,
+    threads: &'a [Arc<ThreadSlot>],
     globals: MutexGuard<'a, Vec<Value>>,
     /// Time to safepoint: from the stop request until every running thread
     /// had stopped.
@@ -363,14 +400,36 @@ impl World<'_> {
     /// Retires every thread's allocation buffer (the heap must be parseable
     /// for marking and compaction).
     pub(crate) fn retire_tlabs(&mut self) {
-        self.locals.iter_mut().for_each(|l| l.tlab.retire());
+        // SAFETY: each buffer is its thread's, installed by this runtime's
+        // heap since the last collection (collections discard them).
+        self.locals
+            .iter_mut()
+            .for_each(|l| unsafe { l.tlab.retire() });
+    }
+
+    /// Raises every thread's write-barrier flag (a concurrent marking
+    /// begins: every store must record the value it overwrites).
+    pub(crate) fn arm_write_barriers(&self) {
+        for t in self.threads {
+            t.barrier.store(true, SeqCst);
+        }
+    }
+
+    /// A copy of the roots of the thread whose slot is `me`.
+    pub(crate) fn roots_of(&self, me: &ThreadSlot) -> Vec<Value> {
+        self.threads
+            .iter()
+            .zip(&self.locals)
+            .find(|(t, _)| std::ptr::eq(&***t, me))
+            .map(|(_, l)| l.roots().copied().collect())
+            .unwrap_or_default()
     }
 
     /// A copy of every root (a concurrent marking's snapshot).
     pub(crate) fn root_snapshot(&self) -> Vec<Value> {
         self.locals
             .iter()
-            .flat_map(|l| l.roots.iter())
+            .flat_map(|l| l.roots())
             .chain(self.globals.iter())
             .copied()
             .collect()
@@ -389,7 +448,7 @@ impl World<'_> {
 impl RootSet for World<'_> {
     fn for_each_root(&mut self, f: &mut dyn FnMut(&mut Value)) {
         for l in &mut self.locals {
-            l.roots.iter_mut().for_each(&mut *f);
+            l.roots_mut().for_each(&mut *f);
         }
         self.globals.iter_mut().for_each(f);
     }

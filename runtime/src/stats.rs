@@ -17,6 +17,7 @@ use crate::log::mode_label;
 
 /// Collector statistics since the runtime started.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct GcStats {
     /// The mode the embedder asked for (`None` in statistics not taken
     /// from a runtime).
@@ -155,6 +156,7 @@ impl Default for GcStats {
 
 /// The JSON shape of [`GcStats`] (nanoseconds and bytes).
 #[derive(Serialize)]
+#[non_exhaustive]
 pub struct GcStatsJson {
     /// The mode asked for.
     pub mode_requested: Option<String>,
@@ -212,6 +214,7 @@ pub struct GcStatsJson {
 
 /// One pause phase's per-cycle quantiles.
 #[derive(Serialize)]
+#[non_exhaustive]
 pub struct PhaseQuantiles {
     /// Phase name.
     pub phase: String,

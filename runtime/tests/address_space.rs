@@ -41,10 +41,10 @@ fn child_body() -> i32 {
             eprintln!("child: {mode} runs as {}: {reason}", rt.mode());
         }
         let mut m = rt.mutator().expect("mutator");
-        m.roots().push(Value::NIL);
+        m.push(Value::NIL);
         // About 24 MiB allocated, a tenth of it live: several cycles.
         for i in 0..200_000u64 {
-            let Ok(o) = m.alloc(AllocSpec {
+            let Ok((m, o)) = m.alloc(AllocSpec {
                 tag: 1,
                 slots: 1,
                 bytes: 96,
@@ -53,9 +53,8 @@ fn child_body() -> i32 {
                 return 11;
             };
             if i % 10 == 0 {
-                let head = m.roots()[0];
-                m.write(o, 0, head);
-                m.roots()[0] = Value::object(o);
+                m.write(o, 0, m.stack_get(0));
+                m.stack_set(0, o.into());
             }
         }
         let before = m.checksum();

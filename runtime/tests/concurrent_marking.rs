@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use runtime::{CyclePhase, Mode, Runtime, Value};
+use runtime::{CyclePhase, Gc, Mode, Mutator, Runtime, Value};
 
 mod common;
-use common::{id, obj};
+use common::{id, obj, push_obj};
 
 /// A runtime whose marker waits 100 ms before tracing, so everything the
 /// test does right after starting a cycle happens while it is marking.
@@ -20,33 +20,33 @@ fn runtime(mode: Mode) -> Option<Runtime> {
     )
 }
 
+/// The object in value-stack slot `i`.
+fn at(m: &Mutator, i: usize) -> Gc<'_> {
+    m.stack_get(i).as_object().expect("an object")
+}
+
 #[test]
 fn a_reference_moved_behind_the_markers_back_stays_alive() {
     for mode in [Mode::UffdCopy, Mode::UffdWorkers, Mode::Sigbus, Mode::Uffd] {
         let Some(rt) = runtime(mode) else { continue };
         let mut m = rt.mutator().expect("mutator");
-        // roots: [a, x]; a.0 -> b (b reachable only through a).
-        let a = obj(&mut m, 1, 1, false);
-        m.roots().push(a);
-        let b = obj(&mut m, 2, 0, false);
-        let a = m.roots()[0].as_object();
-        m.write(a, 0, b);
-        let x = obj(&mut m, 3, 1, false);
-        m.roots().push(x);
+        // stack: [a, x]; a.0 -> b (b reachable only through a).
+        push_obj(&mut m, 1, 1, false);
+        let (m2, b) = obj(&mut m, 2, 0, false);
+        m2.write(at(m2, 0), 0, b.into());
+        push_obj(&mut m, 3, 1, false);
         assert!(m.start_cycle(), "{mode}: a cycle starts");
         assert_eq!(m.cycle_phase(), CyclePhase::Marking);
         // The classic lost-object race: copy b into x, then cut a -> b.
-        let (a, x) = (m.roots()[0].as_object(), m.roots()[1].as_object());
+        let (a, x) = (at(&m, 0), at(&m, 1));
         let b = a.slot(0);
         m.write(x, 0, b);
         m.write(a, 0, Value::NIL);
         // And the same with an object born during marking as the holder.
-        let y = obj(&mut m, 4, 1, false);
-        m.roots().push(y);
-        let x = m.roots()[1].as_object();
+        push_obj(&mut m, 4, 1, false);
+        let x = at(&m, 1);
         let b = x.slot(0);
-        let y = m.roots()[2].as_object();
-        m.write(y, 0, b);
+        m.write(at(&m, 2), 0, b);
         m.write(x, 0, Value::NIL);
         assert_eq!(
             m.cycle_phase(),
@@ -55,8 +55,7 @@ fn a_reference_moved_behind_the_markers_back_stays_alive() {
         );
         m.finish_cycle().expect("cycle");
         m.verify().expect("heap valid");
-        let y = m.roots()[2];
-        let b = y.as_object().slot(0);
+        let b = at(&m, 2).slot(0);
         assert!(b.is_object(), "{mode}: the hidden object survived");
         assert_eq!(id(b), 2, "{mode}: and it is still b");
         assert_eq!(rt.stats().cycles, 1);
@@ -68,21 +67,18 @@ fn objects_born_during_marking_survive_and_garbage_goes_a_cycle_later() {
     for mode in [Mode::UffdCopy, Mode::UffdWorkers, Mode::Sigbus, Mode::Uffd] {
         let Some(rt) = runtime(mode) else { continue };
         let mut m = rt.mutator().expect("mutator");
-        let keep = obj(&mut m, 1, 1, false);
-        m.roots().push(keep);
+        push_obj(&mut m, 1, 1, false);
         assert!(m.start_cycle());
         // Born during marking: one kept (linked from an old object), many
         // dropped at once.
-        let newborn = obj(&mut m, 7, 0, false);
-        let keep = m.roots()[0].as_object();
-        m.write(keep, 0, newborn);
+        let (m2, newborn) = obj(&mut m, 7, 0, false);
+        m2.write(at(m2, 0), 0, newborn.into());
         for i in 0..10_000 {
             obj(&mut m, 100 + i, 2, false);
         }
         m.finish_cycle().expect("cycle");
         m.verify().expect("heap valid");
-        let kept = m.roots()[0].as_object().slot(0);
-        assert_eq!(id(kept), 7, "{mode}: the newborn survived");
+        assert_eq!(id(at(&m, 0).slot(0)), 7, "{mode}: the newborn survived");
         let after_first = m.used_bytes();
         // The dropped newborns were live for the first cycle (born marked);
         // a second cycle frees them.
@@ -93,7 +89,7 @@ fn objects_born_during_marking_survive_and_garbage_goes_a_cycle_later() {
             after_second + 10_000 * 32 <= after_first,
             "{mode}: floating garbage freed by the next cycle ({after_first} -> {after_second})"
         );
-        assert_eq!(id(m.roots()[0].as_object().slot(0)), 7);
+        assert_eq!(id(at(&m, 0).slot(0)), 7);
     }
 }
 
@@ -102,37 +98,34 @@ fn a_weak_slot_read_during_marking_keeps_its_target() {
     for mode in [Mode::UffdCopy, Mode::UffdWorkers, Mode::Sigbus, Mode::Uffd] {
         let Some(rt) = runtime(mode) else { continue };
         let mut m = rt.mutator().expect("mutator");
-        // roots: [table (weak), weak2 (weak)]; table.0 -> s and weak2.0 ->
+        // stack: [table (weak), weak2 (weak)]; table.0 -> s and weak2.0 ->
         // dead, both otherwise unreachable.
-        let table = obj(&mut m, 1, 1, true);
-        m.roots().push(table);
-        let s = obj(&mut m, 2, 0, false);
-        let table = m.roots()[0].as_object();
-        m.write(table, 0, s);
-        let weak2 = obj(&mut m, 5, 1, true);
-        m.roots().push(weak2);
-        let dead = obj(&mut m, 4, 0, false);
-        let weak2 = m.roots()[1].as_object();
-        m.write(weak2, 0, dead);
+        push_obj(&mut m, 1, 1, true);
+        let (m2, s) = obj(&mut m, 2, 0, false);
+        m2.write(at(m2, 0), 0, s.into());
+        push_obj(&mut m, 5, 1, true);
+        let (m2, dead) = obj(&mut m, 4, 0, false);
+        m2.write(at(m2, 1), 0, dead.into());
         assert!(m.start_cycle());
         // The program looks s up through the weak table and keeps it in an
         // object born during marking (which the marker never scans).
-        let holder = obj(&mut m, 3, 1, false);
-        m.roots().push(holder);
-        let table = m.roots()[0].as_object();
-        let found = m.load_weak(table, 0);
-        let holder = m.roots()[2].as_object();
-        m.write(holder, 0, found);
+        let (m2, holder) = obj(&mut m, 3, 1, false);
+        m2.push(holder.into());
+        let found = m2.load_weak(at(m2, 0), 0);
+        m2.write(holder, 0, found);
         m.finish_cycle().expect("cycle");
         m.verify().expect("heap valid");
-        let kept = m.roots()[2].as_object().slot(0);
+        let kept = at(&m, 2).slot(0);
         assert!(kept.is_object(), "{mode}: the object picked up survived");
         assert_eq!(id(kept), 2, "{mode}: and it is still s");
-        let table = m.roots()[0].as_object();
-        assert_eq!(id(table.slot(0)), 2, "{mode}: and the weak slot follows it");
-        let weak2 = m.roots()[1].as_object();
+        let table = at(&m, 0);
+        assert_eq!(
+            id(m.load_weak(table, 0)),
+            2,
+            "{mode}: and the weak slot follows it"
+        );
         assert!(
-            weak2.slot(0).is_nil(),
+            at(&m, 1).slot_raw(0).is_nil(),
             "{mode}: an untouched weak target died"
         );
     }

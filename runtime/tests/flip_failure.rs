@@ -46,9 +46,9 @@ fn runtime_in(mode: Mode) -> Option<Runtime> {
 }
 
 /// A list of `n` nodes (every 40th large, so in the non-moving space) with
-/// garbage between them, rooted at `roots()[0]`.
+/// garbage between them, rooted at value-stack slot 0.
 fn build_list(m: &mut Mutator, n: u64) {
-    m.roots().push(Value::NIL);
+    m.push(Value::NIL);
     for i in 0..n {
         m.alloc(AllocSpec {
             tag: 1,
@@ -57,7 +57,7 @@ fn build_list(m: &mut Mutator, n: u64) {
             ..Default::default()
         })
         .expect("garbage");
-        let node = m
+        let (m, node) = m
             .alloc(AllocSpec {
                 tag: 2,
                 slots: 1,
@@ -65,12 +65,9 @@ fn build_list(m: &mut Mutator, n: u64) {
                 ..Default::default()
             })
             .expect("node");
-        // SAFETY: fresh object with at least 16 raw bytes, no safepoint
-        // until the write is done.
-        unsafe { node.bytes_mut()[..8].copy_from_slice(&i.to_le_bytes()) };
-        let head = m.roots()[0];
-        m.write(node, 0, head);
-        m.roots()[0] = Value::object(node);
+        node.set_raw_word(0, i);
+        m.write(node, 0, m.stack_get(0));
+        m.stack_set(0, node.into());
     }
 }
 
@@ -216,7 +213,7 @@ fn a_flip_that_keeps_failing_falls_back_to_compacting_in_the_pause() {
 /// Resident pages of from-space.
 fn from_space_resident(rt: &Runtime) -> usize {
     let heap = rt.heap();
-    mremap_shim::sys::mincore(heap.from_base(), heap.space_bytes())
+    mremap_shim::sys::mincore(heap.from_space_base(), heap.space_bytes())
         .expect("from-space is mapped (PROT_NONE or not)")
         .into_iter()
         .filter(|&r| r)

@@ -33,9 +33,10 @@ fn text(lines: &Lines) -> String {
 
 /// Allocates about `bytes` of garbage while keeping a little live data.
 fn churn(m: &mut runtime::Mutator, bytes: usize) {
-    let keep = m.push_root(Value::NIL);
+    m.push(Value::NIL);
+    let keep = m.stack_len() - 1;
     for i in 0..bytes / 1024 {
-        let o = m
+        let (m, o) = m
             .alloc(AllocSpec {
                 tag: 1,
                 slots: 2,
@@ -44,9 +45,8 @@ fn churn(m: &mut runtime::Mutator, bytes: usize) {
             })
             .expect("alloc");
         if i % 64 == 0 {
-            let prev = m.get(keep);
-            m.write(o, 0, prev);
-            m.set(keep, Value::object(o));
+            m.write(o, 0, m.stack_get(keep));
+            m.stack_set(keep, o.into());
         }
     }
 }

@@ -5,18 +5,12 @@
 use std::collections::{HashMap, HashSet};
 
 use proptest::prelude::*;
-use runtime::{AllocSpec, Mode, Mutator, Runtime, Value};
+use runtime::{AllocSpec, Gc, Mode, Mutator, RawValue, Runtime, Value};
 
-/// Every test object stores its id in its first raw word.
-fn alloc_obj(
-    m: &mut Mutator,
-    id: u64,
-    slots: u32,
-    bytes: usize,
-    pinned: bool,
-    weak: bool,
-) -> Value {
-    let obj = m
+/// Allocates an object that stores `id` in its first raw word, and pushes
+/// it on the value stack.
+fn push_obj(m: &mut Mutator, id: u64, slots: u32, bytes: usize, pinned: bool, weak: bool) {
+    let (m, obj) = m
         .alloc(AllocSpec {
             tag: 7,
             slots,
@@ -25,15 +19,26 @@ fn alloc_obj(
             weak,
         })
         .expect("test heap is large enough");
-    // SAFETY: fresh object, no safepoint until the write is done.
-    unsafe { obj.bytes_mut()[..8].copy_from_slice(&id.to_le_bytes()) };
-    Value::object(obj)
+    obj.set_raw_word(0, id);
+    m.push(obj.into());
 }
 
-fn id_of(v: Value) -> u64 {
-    // SAFETY: v is a live object read from the roots, no safepoint follows.
-    let b = unsafe { v.as_object().bytes() };
-    u64::from_le_bytes(b[..8].try_into().expect("8 bytes"))
+fn id_of(o: Gc<'_>) -> u64 {
+    o.raw_word(0)
+}
+
+fn obj(v: Value<'_>) -> Gc<'_> {
+    v.as_object().expect("an object")
+}
+
+/// The value stack, bottom first.
+fn stack(m: &Mutator) -> Vec<Value<'_>> {
+    (0..m.stack_len()).map(|i| m.stack_get(i)).collect()
+}
+
+/// The size in bytes of an object (header included).
+fn size_of(o: Gc<'_>) -> usize {
+    (2 + o.slot_count()) * 8 + o.byte_len()
 }
 
 #[derive(Clone, Debug)]
@@ -73,20 +78,19 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 /// Ids of objects reachable from the roots through strong slots, and their bytes.
-fn reachable(m: &mut Mutator) -> (HashSet<u64>, usize) {
+fn reachable(m: &Mutator) -> (HashSet<u64>, usize) {
     let mut seen = HashSet::new();
     let mut bytes = 0;
-    let mut stack: Vec<Value> = m.roots().clone();
+    let mut stack = stack(m);
     while let Some(v) = stack.pop() {
-        if !v.is_object() {
+        let Some(o) = v.as_object() else {
+            continue;
+        };
+        if !seen.insert(id_of(o)) {
             continue;
         }
-        let o = v.as_object();
-        if !seen.insert(id_of(v)) {
-            continue;
-        }
-        bytes += o.size_words() * 8;
-        if o.header().is_weak() {
+        bytes += size_of(o);
+        if o.is_weak() {
             continue;
         }
         for i in 0..o.slot_count() {
@@ -123,13 +127,13 @@ fn run_threads(mode: Mode, mark_threads: usize, threads: usize, ops: &[Op], dens
                 let shift = t * ops.len() / threads;
                 ops.rotate_left(shift);
                 run_on(&mut m, (t as u64) << 40, threads == 1, &ops);
-                m.roots().clear();
+                m.stack_truncate(0);
             });
         }
     });
     let mut m = rt.mutator().expect("mutator");
     m.collect().expect("final collection");
-    rt.quiesce();
+    m.quiesce();
     assert_eq!(
         m.used_bytes(),
         0,
@@ -151,35 +155,38 @@ fn run_on(m: &mut Mutator, first_id: u64, alone: bool, ops: &[Op]) {
                     2 => (false, false, 4096 + bytes * 16),
                     _ => (false, false, bytes),
                 };
-                let v = alloc_obj(m, next_id, slots, bytes, pinned, weak);
+                push_obj(m, next_id, slots, bytes, pinned, weak);
                 next_id += 1;
-                m.roots().push(v);
             }
             Op::Link { from, slot, to } => {
-                let n = m.roots().len();
+                let n = m.stack_len();
                 if n == 0 {
                     continue;
                 }
-                let (f, t) = (m.roots()[from % n], m.roots()[to % n]);
-                let fo = f.as_object();
-                if fo.slot_count() > 0 {
-                    m.write(fo, slot % fo.slot_count(), t);
+                let (f, t) = (obj(m.stack_get(from % n)), m.stack_get(to % n));
+                if f.slot_count() > 0 {
+                    m.write(f, slot % f.slot_count(), t);
                 }
             }
             Op::Unlink { from, slot } => {
-                let n = m.roots().len();
+                let n = m.stack_len();
                 if n == 0 {
                     continue;
                 }
-                let fo = m.roots()[from % n].as_object();
-                if fo.slot_count() > 0 {
-                    m.write(fo, slot % fo.slot_count(), Value::number(slot as f64));
+                let f = obj(m.stack_get(from % n));
+                if f.slot_count() > 0 {
+                    m.write(f, slot % f.slot_count(), Value::number(slot as f64));
                 }
             }
             Op::DropRoot { root } => {
-                let n = m.roots().len();
+                let n = m.stack_len();
                 if n > 0 {
-                    m.roots().swap_remove(root % n);
+                    let top = m.pop().expect("n > 0").raw();
+                    if root % n != n - 1 {
+                        // SAFETY: a raw value just popped from this thread's
+                        // roots, with no safepoint since.
+                        m.stack_set(root % n, unsafe { Value::from_raw(top) });
+                    }
                 }
             }
             Op::Collect => collect_and_check(m, alone),
@@ -196,12 +203,12 @@ fn collect_and_check(m: &mut Mutator, alone: bool) {
     let (live_ids, live_bytes) = reachable(m);
     // Weak slots and what they referred to before the collection.
     let mut weak_before: HashMap<(u64, usize), u64> = HashMap::new();
-    for v in m.roots().clone() {
-        let o = v.as_object();
-        if o.header().is_weak() {
+    for v in stack(m) {
+        let o = obj(v);
+        if o.is_weak() {
             for i in 0..o.slot_count() {
-                if o.slot(i).is_object() {
-                    weak_before.insert((id_of(v), i), id_of(o.slot(i)));
+                if let Some(t) = m.load_weak(o, i).as_object() {
+                    weak_before.insert((id_of(o), i), id_of(t));
                 }
             }
         }
@@ -223,17 +230,17 @@ fn collect_and_check(m: &mut Mutator, alone: bool) {
             "used bytes after a collection are exactly the live bytes (and the dense prefix's fillers)"
         );
     }
-    for v in m.roots().clone() {
-        let o = v.as_object();
-        if !o.header().is_weak() {
+    for v in stack(m) {
+        let o = obj(v);
+        if !o.is_weak() {
             continue;
         }
         for i in 0..o.slot_count() {
-            if let Some(&target) = weak_before.get(&(id_of(v), i)) {
-                let s = o.slot(i);
+            if let Some(&target) = weak_before.get(&(id_of(o), i)) {
+                let s = m.load_weak(o, i);
                 if live_ids.contains(&target) {
                     assert!(
-                        s.is_object() && id_of(s) == target,
+                        s.as_object().is_some_and(|t| id_of(t) == target),
                         "weak slot to a live object must survive and follow it"
                     );
                 } else {
@@ -321,28 +328,31 @@ fn fragmented_heap_compacts(mode: Mode) {
         .expect("runtime");
     let mut m = rt.mutator().expect("mutator");
     for i in 0..20_000u64 {
-        let v = alloc_obj(&mut m, i, 1, 24 + (i as usize % 5) * 8, false, false);
-        m.roots().push(v);
+        push_obj(&mut m, i, 1, 24 + (i as usize % 5) * 8, false, false);
     }
-    // Keep every third object; chain them so the graph has shape.
-    let kept: Vec<Value> = m.roots().iter().copied().step_by(3).collect();
-    m.roots().clear();
-    m.roots().extend(kept.iter().copied());
-    let live_bytes: usize = kept.iter().map(|v| v.as_object().size_words() * 8).sum();
+    // Keep every third object.
+    let kept: Vec<RawValue> = stack(&m).iter().map(|v| v.raw()).step_by(3).collect();
+    m.stack_truncate(0);
+    for &k in &kept {
+        // SAFETY: raw values read from this thread's roots just now, with no
+        // safepoint since.
+        m.push(unsafe { Value::from_raw(k) });
+    }
+    let live_bytes: usize = stack(&m).into_iter().map(|v| size_of(obj(v))).sum();
     let before = m.checksum();
     m.collect().expect("collect");
     assert_eq!(m.used_bytes(), live_bytes);
-    let heap = rt.heap();
+    let (base, top) = rt.heap().moving_range();
     assert_eq!(
-        heap.moving().top() - heap.moving().base(),
+        top - base,
         live_bytes,
         "live data is contiguous from the base"
     );
     // The survivors are laid out in their old order, back to back.
-    let mut expect = heap.moving().base();
-    for v in m.roots().clone() {
-        assert_eq!(v.object_addr(), expect);
-        expect += v.as_object().size_words() * 8;
+    let mut expect = base;
+    for v in stack(&m) {
+        assert_eq!(obj(v).addr(), expect);
+        expect += size_of(obj(v));
     }
     assert_eq!(m.checksum(), before);
 }
@@ -369,8 +379,8 @@ fn out_of_memory_recovers(mode: Mode) {
             bytes: 1000,
             ..Default::default()
         }) {
-            Ok(o) => {
-                m.roots().push(Value::object(o));
+            Ok((m, o)) => {
+                m.push(o.into());
                 n += 1;
             }
             Err(e) => break e,
@@ -385,7 +395,7 @@ fn out_of_memory_recovers(mode: Mode) {
         n > 1000,
         "most of the heap was usable before running out ({n} objects)"
     );
-    m.roots().truncate(10);
+    m.stack_truncate(10);
     let o = m.alloc(AllocSpec {
         tag: 1,
         slots: 2,
@@ -399,13 +409,16 @@ fn out_of_memory_recovers(mode: Mode) {
         bytes: 64 << 20,
         ..Default::default()
     });
-    assert!(big.is_err(), "an object larger than the heap is refused");
+    assert!(
+        matches!(big, Err(runtime::AllocError::TooLarge { .. })),
+        "an object larger than the heap is refused as too large, not out of memory: {big:?}"
+    );
 }
 
 #[test]
 fn second_mutator_is_refused_with_a_clear_error() {
     let rt = Runtime::builder().build().expect("runtime");
     let _m = rt.mutator().expect("first mutator");
-    let e = rt.mutator().err().expect("second mutator refused");
+    let e = rt.mutator().expect_err("second mutator refused");
     assert!(e.to_string().contains("already has a mutator"), "{e}");
 }

@@ -12,7 +12,16 @@
 use std::sync::mpsc::{channel, RecvTimeoutError};
 use std::time::Duration;
 
-use runtime::{AllocSpec, Mode, Mutator, OutOfMemory, Runtime, Value};
+use runtime::{AllocError, AllocSpec, Mode, Mutator, OutOfMemory, Runtime, Value};
+
+/// The out-of-memory case of an allocation error (anything else fails the
+/// test).
+fn oom(e: AllocError) -> OutOfMemory {
+    match e {
+        AllocError::OutOfMemory(o) => o,
+        other => panic!("expected OutOfMemory, got {other}"),
+    }
+}
 
 mod common;
 
@@ -78,19 +87,19 @@ fn object_bytes(bytes: usize) -> usize {
 /// Keeps one object live and allocates the next, `factor` times as large,
 /// before dropping it, as `s = s + s` does: the live data grows until an
 /// allocation cannot fit. Returns the last size that fit and the error.
-fn grow_until_full(m: &mut Mutator, factor: f64) -> (usize, OutOfMemory) {
-    m.roots().push(Value::NIL);
+fn grow_until_full(m: &mut Mutator, factor: f64) -> (usize, AllocError) {
+    m.push(Value::NIL);
     let mut size = 16usize;
     let mut last = 0;
     loop {
         match m.alloc(spec(size)) {
-            Ok(o) => {
-                m.roots()[0] = Value::object(o);
+            Ok((m, o)) => {
+                m.stack_set(0, o.into());
                 last = size;
                 size = ((size as f64 * factor) as usize).max(size + 16);
             }
             Err(e) => {
-                m.roots()[0] = Value::NIL;
+                m.stack_set(0, Value::NIL);
                 return (last, e);
             }
         }
@@ -105,8 +114,8 @@ fn recovers(m: &mut Mutator, limit: usize, what: &str) {
     if limit > 256 * M {
         return;
     }
-    m.roots().clear();
-    let o = m.alloc(spec(limit / 4));
+    m.stack_truncate(0);
+    let o = m.alloc(spec(limit / 4)).map(|_| ());
     assert!(
         o.is_ok(),
         "{what}: after dropping everything a quarter of the heap fits again: {o:?}"
@@ -135,7 +144,21 @@ fn live_data_that_keeps_growing_ends_in_out_of_memory() {
                 watched(what, move || {
                     let mut m = rt2.mutator().expect("mutator");
                     let (last, e) = grow_until_full(&mut m, factor);
-                    assert_eq!(e.limit, limit, "{w}: {e}");
+                    // Out of memory, or a request larger than the whole
+                    // heap: too large (never reported as out of memory).
+                    let (requested, e_limit) = match &e {
+                        AllocError::OutOfMemory(o) => (o.requested, o.limit),
+                        AllocError::TooLarge {
+                            slots,
+                            bytes,
+                            limit,
+                        } => {
+                            assert!(*bytes + 8 * *slots as usize > *limit, "{w}: {e}");
+                            (*bytes + 8 * *slots as usize, *limit)
+                        }
+                        other => panic!("{w}: {other}"),
+                    };
+                    assert_eq!(e_limit, limit, "{w}: {e}");
                     // It failed only once the live object and the request
                     // together came near the limit (or the request alone
                     // exceeded it). Not nearer: these objects are large,
@@ -143,7 +166,7 @@ fn live_data_that_keeps_growing_ends_in_out_of_memory() {
                     // compacted, so a request can fail for want of a hole
                     // large enough.
                     assert!(
-                        last + e.requested > limit / 2,
+                        last + requested > limit / 2,
                         "{w}: out of memory early: {last} bytes live, {e}"
                     );
                     recovers(&mut m, limit, &w);
@@ -180,17 +203,16 @@ fn filling_the_heap_with_live_objects_ends_in_out_of_memory() {
                 let _one_at_a_time = large_case(limit);
                 watched(what, move || {
                     let mut m = rt2.mutator().expect("mutator");
-                    m.roots().push(Value::NIL);
+                    m.push(Value::NIL);
                     let mut count = 0usize;
                     let e = loop {
                         match m.alloc(spec(size)) {
-                            Ok(o) => {
-                                let head = m.roots()[0];
-                                m.write(o, 0, head);
-                                m.roots()[0] = Value::object(o);
+                            Ok((m, o)) => {
+                                m.write(o, 0, m.stack_get(0));
+                                m.stack_set(0, o.into());
                                 count += 1;
                             }
-                            Err(e) => break e,
+                            Err(e) => break oom(e),
                         }
                     };
                     let live = count * object_bytes(size);
@@ -228,11 +250,11 @@ fn a_request_that_fits_once_the_cycle_ends_succeeds() {
                 let _one_at_a_time = large_case(limit);
                 watched(what, move || {
                     let mut m = rt2.mutator().expect("mutator");
-                    m.roots().push(Value::NIL);
+                    m.push(Value::NIL);
                     for i in 0..3 {
-                        m.roots()[0] = Value::NIL;
+                        m.stack_set(0, Value::NIL);
                         match m.alloc(spec(size)) {
-                            Ok(o) => m.roots()[0] = Value::object(o),
+                            Ok((m, o)) => m.stack_set(0, o.into()),
                             Err(e) => panic!("{w}: request {i} fits once its garbage goes: {e}"),
                         }
                     }

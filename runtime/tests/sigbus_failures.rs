@@ -146,7 +146,7 @@ fn sigbus_runtime(page_delay: Duration) -> Option<Runtime> {
 /// Roots a list of `n` nodes with garbage between them (so a cycle moves
 /// it) in root 0.
 fn build_list(m: &mut Mutator, n: u64) {
-    m.roots().push(Value::NIL);
+    m.push(Value::NIL);
     for i in 0..n {
         let _garbage = m.alloc(AllocSpec {
             tag: 2,
@@ -154,7 +154,7 @@ fn build_list(m: &mut Mutator, n: u64) {
             bytes: 24,
             ..Default::default()
         });
-        let node = m
+        let (m, node) = m
             .alloc(AllocSpec {
                 tag: 1,
                 slots: 1,
@@ -162,11 +162,9 @@ fn build_list(m: &mut Mutator, n: u64) {
                 ..Default::default()
             })
             .expect("node");
-        // SAFETY: fresh object, no safepoint until the write is done.
-        unsafe { node.bytes_mut()[..8].copy_from_slice(&i.to_le_bytes()) };
-        let head = m.roots()[0];
-        m.write(node, 0, head);
-        m.roots()[0] = Value::object(node);
+        node.set_raw_word(0, i);
+        m.write(node, 0, m.stack_get(0));
+        m.stack_set(0, node.into());
     }
 }
 
@@ -369,7 +367,7 @@ fn child_outside(in_cycle: bool) {
         // Finishes the compaction in flight.
         m.verify().expect("verify");
     }
-    let head = m.roots()[0].as_object();
+    let head = m.stack_get(0).as_object().expect("the head");
     let addr = head.addr() + 8;
     // The head is the newest node: the collector reaches its page last,
     // so in a cycle this first touch faults and installs it.
@@ -591,7 +589,7 @@ fn the_handler_keeps_errno_and_runs_on_the_alternate_stack_with_room_to_spare() 
     let mut m = rt.mutator().expect("mutator");
     build_list(&mut m, 20_000);
     m.collect().expect("collect");
-    let head = m.roots()[0].as_object();
+    let head = m.stack_get(0).as_object().expect("the head");
     let served = faults_served();
     // SAFETY: this thread's errno.
     unsafe { *libc::__errno_location() = 4242 };

@@ -101,7 +101,7 @@ fn the_handler_allocates_nothing_and_chains_to_the_embedders_handler() {
     }
     let mut m = rt.mutator().expect("mutator");
     // A list of 30000 nodes with garbage in between, so the cycle moves it.
-    m.roots().push(Value::NIL);
+    m.push(Value::NIL);
     for i in 0..30_000u64 {
         let _garbage = m.alloc(AllocSpec {
             tag: 2,
@@ -109,7 +109,7 @@ fn the_handler_allocates_nothing_and_chains_to_the_embedders_handler() {
             bytes: 24,
             ..Default::default()
         });
-        let node = m
+        let (m, node) = m
             .alloc(AllocSpec {
                 tag: 1,
                 slots: 1,
@@ -117,11 +117,9 @@ fn the_handler_allocates_nothing_and_chains_to_the_embedders_handler() {
                 ..Default::default()
             })
             .expect("node");
-        // SAFETY: fresh object, no safepoint until the write is done.
-        unsafe { node.bytes_mut()[..8].copy_from_slice(&i.to_le_bytes()) };
-        let head = m.roots()[0];
-        m.write(node, 0, head);
-        m.roots()[0] = Value::object(node);
+        node.set_raw_word(0, i);
+        m.write(node, 0, m.stack_get(0));
+        m.stack_set(0, node.into());
     }
     let before = m.checksum();
     m.collect().expect("collect");

@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use runtime::{AllocSpec, ConfigError, LimitError, Mode, Runtime, Value};
+use runtime::{AllocError, AllocSpec, ConfigError, LimitError, Mode, Runtime, Value};
 
 const M: usize = 1 << 20;
 /// Live data the workload keeps (slots of one array, replaced in turn).
@@ -20,8 +20,9 @@ const OBJECT_BYTES: usize = 1000;
 /// after any allocation.
 fn churn(rt: &Runtime, total: usize) -> usize {
     let mut m = rt.mutator().expect("mutator");
-    let keep = {
-        let a = m
+    // The array is value-stack slot 0.
+    {
+        let (m, a) = m
             .alloc(AllocSpec {
                 tag: 2,
                 slots: LIVE_OBJECTS as u32,
@@ -29,11 +30,11 @@ fn churn(rt: &Runtime, total: usize) -> usize {
                 ..Default::default()
             })
             .expect("array");
-        m.push_root(Value::object(a))
-    };
+        m.push(Value::object(a));
+    }
     let mut peak = 0;
     for i in 0..total / OBJECT_BYTES {
-        let o = m
+        let (m, o) = m
             .alloc(AllocSpec {
                 tag: 1,
                 slots: 1,
@@ -42,7 +43,7 @@ fn churn(rt: &Runtime, total: usize) -> usize {
             })
             .expect("alloc");
         if i % 8 == 0 || i < LIVE_OBJECTS {
-            let arr = m.get(keep).as_object();
+            let arr = m.stack_get(0).as_object().expect("the array");
             let slot = if i < LIVE_OBJECTS {
                 i
             } else {
@@ -184,8 +185,9 @@ fn a_lowered_heap_limit_is_a_wall() {
         };
         rt.set_heap_limit(48 * M).expect("lower the limit");
         let mut m = rt.mutator().expect("mutator");
-        let keep = m.push_root(Value::NIL);
-        // Keep everything: 64 MiB cannot fit below 48 MiB.
+        // Keep everything (a list headed by value-stack slot 0): 64 MiB
+        // cannot fit below 48 MiB.
+        m.push(Value::NIL);
         let mut failed = None;
         for _ in 0..64 * 1024 {
             match m.alloc(AllocSpec {
@@ -194,10 +196,9 @@ fn a_lowered_heap_limit_is_a_wall() {
                 bytes: OBJECT_BYTES,
                 ..Default::default()
             }) {
-                Ok(o) => {
-                    let prev = m.get(keep);
-                    m.write(o, 0, prev);
-                    m.set(keep, Value::object(o));
+                Ok((m, o)) => {
+                    m.write(o, 0, m.stack_get(0));
+                    m.stack_set(0, Value::object(o));
                 }
                 Err(e) => {
                     failed = Some(e);
@@ -206,7 +207,9 @@ fn a_lowered_heap_limit_is_a_wall() {
             }
             assert!(rt.heap().used_bytes() <= 48 * M, "{mode}");
         }
-        let e = failed.expect("out of memory at the lowered limit");
-        assert_eq!(e.limit, 48 * M, "{mode}: {e}");
+        match failed.expect("out of memory at the lowered limit") {
+            AllocError::OutOfMemory(e) => assert_eq!(e.limit, 48 * M, "{mode}: {e}"),
+            e => panic!("{mode}: expected OutOfMemory at the lowered limit, got {e}"),
+        }
     }
 }

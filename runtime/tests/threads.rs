@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use runtime::{AllocSpec, CyclePhase, Global, Mode, Mutator, Runtime, Value};
+use runtime::{AllocSpec, CyclePhase, Gc, Global, Mode, Mutator, Runtime, Value};
 
 const THREADS: usize = 4;
 
@@ -32,28 +32,28 @@ fn build(
 }
 
 /// An object with `slots` slots whose first raw word is `id`.
-fn obj(m: &mut Mutator, id: u64, slots: u32) -> Value {
+fn obj(m: &mut Mutator, id: u64, slots: u32) -> (&Mutator, Gc<'_>) {
     common::obj(m, id, slots, false)
 }
 
 /// A list of `n` nodes whose ids are `base + i`, with garbage between them
-/// so compaction moves every node; the head goes to `roots()[slot]`.
+/// so compaction moves every node; the head goes to value-stack slot
+/// `slot`.
 fn build_list(m: &mut Mutator, slot: usize, base: u64, n: u64) {
     for i in 0..n {
         obj(m, u64::MAX, 1);
-        let node = obj(m, base + i, 1);
-        let head = m.roots()[slot];
-        m.write(node.as_object(), 0, head);
-        m.roots()[slot] = node;
+        let (m, node) = obj(m, base + i, 1);
+        m.write(node, 0, m.stack_get(slot));
+        m.stack_set(slot, node.into());
     }
 }
 
 /// The ids along the list from `head`, newest first.
-fn list_ids(mut v: Value) -> Vec<u64> {
+fn list_ids(mut v: Value<'_>) -> Vec<u64> {
     let mut ids = Vec::new();
-    while v.is_object() {
-        ids.push(id(v));
-        v = v.as_object().slot(0);
+    while let Some(o) = v.as_object() {
+        ids.push(o.raw_word(0));
+        v = o.slot(0);
     }
     ids
 }
@@ -73,7 +73,7 @@ fn four_threads_keep_their_graphs_through_cycles() {
             continue;
         };
         let globals: Vec<Global> = {
-            let mut m = rt.mutator().expect("mutator");
+            let m = rt.mutator().expect("mutator");
             (0..THREADS).map(|_| m.add_global(Value::NIL)).collect()
         };
         let start = Arc::new(Barrier::new(THREADS));
@@ -84,13 +84,13 @@ fn four_threads_keep_their_graphs_through_cycles() {
                     let mut m = rt.mutator().expect("mutator");
                     start.wait();
                     let base = (t as u64 + 1) << 32;
-                    m.roots().push(Value::NIL);
+                    m.push(Value::NIL);
                     for round in 0..6u64 {
                         let n = 2_000 + 500 * round;
-                        m.roots()[0] = Value::NIL;
+                        m.stack_set(0, Value::NIL);
                         build_list(&mut m, 0, base + (round << 20), n);
                         // A large (non-moving) array pointing at the head.
-                        let arr = m
+                        let (m2, arr) = m
                             .alloc(AllocSpec {
                                 tag: 3,
                                 slots: 1024,
@@ -98,10 +98,8 @@ fn four_threads_keep_their_graphs_through_cycles() {
                                 ..Default::default()
                             })
                             .expect("array");
-                        let head = m.roots()[0];
-                        m.write(arr, 1023, head);
-                        let g = globals[t];
-                        m.set_global(g, Value::object(arr));
+                        m2.write(arr, 1023, m2.stack_get(0));
+                        m2.set_global(globals[t], arr.into());
                         match round % 3 {
                             0 => m.collect().expect("collect"),
                             1 => {
@@ -110,15 +108,15 @@ fn four_threads_keep_their_graphs_through_cycles() {
                             _ => {}
                         }
                         assert_eq!(
-                            list_ids(m.roots()[0]),
+                            list_ids(m.stack_get(0)),
                             expected_ids(base + (round << 20), n),
                             "{mode}: thread {t} round {round}: own list intact"
                         );
                         // The previous thread's published list, read across
                         // threads: whole, whichever round it is in.
                         let other = m.global(globals[(t + THREADS - 1) % THREADS]);
-                        if other.is_object() {
-                            let ids = list_ids(other.as_object().slot(1023));
+                        if let Some(other) = other.as_object() {
+                            let ids = list_ids(other.slot(1023));
                             assert!(!ids.is_empty(), "{mode}: published list is non-empty");
                             let top = ids[0];
                             let first = top - (ids.len() as u64 - 1);
@@ -173,29 +171,26 @@ fn a_reference_hidden_by_another_thread_during_marking_survives() {
         };
         let mut a = rt.mutator().expect("mutator");
         // holder.0 -> hidden; holder reachable through a global.
-        let holder = obj(&mut a, 1, 1);
-        let g_holder = a.add_global(holder);
-        let hidden = obj(&mut a, 2, 0);
-        let holder = a.global(g_holder).as_object();
-        a.write(holder, 0, hidden);
-        let g_out = a.add_global(Value::NIL);
+        let (a2, holder) = obj(&mut a, 1, 1);
+        let g_holder = a2.add_global(holder.into());
+        let (a2, hidden) = obj(&mut a, 2, 0);
+        let holder = a2.global(g_holder).as_object().expect("holder");
+        a2.write(holder, 0, hidden.into());
+        let g_out = a2.add_global(Value::NIL);
         assert!(a.start_cycle(), "{mode}: a cycle starts");
         let marking = Arc::new(AtomicBool::new(true));
         let b = {
             let (rt, marking) = (rt.clone(), marking.clone());
             std::thread::spawn(move || {
                 let mut b = rt.mutator().expect("mutator");
-                let newborn = obj(&mut b, 3, 1);
-                b.roots().push(newborn);
-                let holder = b.global(g_holder).as_object();
+                let (b, newborn) = obj(&mut b, 3, 1);
+                let holder = b.global(g_holder).as_object().expect("holder");
                 let hidden = holder.slot(0);
-                let newborn = b.roots()[0].as_object();
                 b.write(newborn, 0, hidden);
                 b.write(holder, 0, Value::NIL);
                 let still_marking = b.cycle_phase() == CyclePhase::Marking;
                 marking.store(still_marking, Ordering::Relaxed);
-                let newborn = b.roots()[0];
-                b.set_global(g_out, newborn);
+                b.set_global(g_out, newborn.into());
             })
         };
         a.blocking(|| b.join()).expect("thread b");
@@ -207,7 +202,7 @@ fn a_reference_hidden_by_another_thread_during_marking_survives() {
         a.verify().expect("heap valid");
         let out = a.global(g_out);
         assert_eq!(id(out), 3);
-        let kept = out.as_object().slot(0);
+        let kept = out.as_object().expect("out").slot(0);
         assert!(kept.is_object(), "{mode}: the hidden object survived");
         assert_eq!(id(kept), 2, "{mode}: and it is still itself");
     }
@@ -226,7 +221,7 @@ fn threads_start_and_stop_during_cycles() {
             continue;
         };
         let mut main = rt.mutator().expect("mutator");
-        main.roots().push(Value::NIL);
+        main.push(Value::NIL);
         build_list(&mut main, 0, 1 << 40, 3_000);
         let done = Arc::new(AtomicBool::new(false));
         let spawned = Arc::new(AtomicUsize::new(0));
@@ -238,11 +233,11 @@ fn threads_start_and_stop_during_cycles() {
                     let rt = rt.clone();
                     let h = std::thread::spawn(move || {
                         let mut m = rt.mutator().expect("mutator");
-                        m.roots().push(Value::NIL);
+                        m.push(Value::NIL);
                         let base = (k + 2) << 40;
                         build_list(&mut m, 0, base, 500);
                         m.safepoint();
-                        assert_eq!(list_ids(m.roots()[0]), expected_ids(base, 500));
+                        assert_eq!(list_ids(m.stack_get(0)), expected_ids(base, 500));
                     });
                     h.join().expect("short-lived thread");
                     spawned.fetch_add(1, Ordering::Relaxed);
@@ -265,7 +260,7 @@ fn threads_start_and_stop_during_cycles() {
         // running would hold up the short-lived threads' pauses.
         main.blocking(|| spawner.join()).expect("spawner");
         assert_eq!(
-            list_ids(main.roots()[0]),
+            list_ids(main.stack_get(0)),
             expected_ids(1 << 40, 3_000),
             "{mode}: the main thread's list survived"
         );
@@ -290,7 +285,7 @@ fn a_thread_blocked_in_a_system_call_does_not_hold_up_cycles() {
             let (rt, blocked, seen) = (rt.clone(), blocked.clone(), cycles_while_blocked.clone());
             std::thread::spawn(move || {
                 let mut m = rt.mutator().expect("mutator");
-                m.roots().push(Value::NIL);
+                m.push(Value::NIL);
                 build_list(&mut m, 0, 7 << 40, 5_000);
                 let before = rt.stats().cycles;
                 let mut buf = [0u8; 1];
@@ -301,7 +296,7 @@ fn a_thread_blocked_in_a_system_call_does_not_hold_up_cycles() {
                 assert_eq!(n, 1, "{mode}: read the byte");
                 seen.store((rt.stats().cycles - before) as usize, Ordering::Relaxed);
                 assert_eq!(
-                    list_ids(m.roots()[0]),
+                    list_ids(m.stack_get(0)),
                     expected_ids(7 << 40, 5_000),
                     "{mode}: the blocked thread's list was kept and updated"
                 );
@@ -336,10 +331,9 @@ fn four_threads_fault_on_the_same_pages() {
             continue;
         };
         let mut main = rt.mutator().expect("mutator");
-        main.roots().push(Value::NIL);
+        main.push(Value::NIL);
         build_list(&mut main, 0, 1, 20_000);
-        let head = main.roots()[0];
-        let g = main.add_global(head);
+        let g = main.add_global(main.stack_get(0));
         let ready = Arc::new(Barrier::new(THREADS + 1));
         let walkers: Vec<_> = (0..THREADS)
             .map(|_| {
@@ -389,11 +383,11 @@ fn the_remark_handshake_reaches_running_and_blocked_threads() {
         // Two holders, each holding one object only it references.
         let holders: Vec<Global> = (0..2u64)
             .map(|k| {
-                let h = obj(&mut a, 10 + k, 1);
-                let g = a.add_global(h);
-                let x = obj(&mut a, 20 + k, 0);
-                let h = a.global(g).as_object();
-                a.write(h, 0, x);
+                let (a2, h) = obj(&mut a, 10 + k, 1);
+                let g = a2.add_global(h.into());
+                let (a2, x) = obj(&mut a, 20 + k, 0);
+                let h = a2.global(g).as_object().expect("holder");
+                a2.write(h, 0, x.into());
                 g
             })
             .collect();
@@ -403,15 +397,12 @@ fn the_remark_handshake_reaches_running_and_blocked_threads() {
         let release = Arc::new(Barrier::new(2));
         let stop = Arc::new(AtomicBool::new(false));
         let hide = |m: &mut Mutator, k: usize| {
-            let newborn = obj(m, 30 + k as u64, 1);
-            m.roots().push(newborn);
-            let holder = m.global(holders[k]).as_object();
+            let (m, newborn) = obj(m, 30 + k as u64, 1);
+            let holder = m.global(holders[k]).as_object().expect("holder");
             let x = holder.slot(0);
-            let newborn = m.roots()[0].as_object();
             m.write(newborn, 0, x);
             m.write(holder, 0, Value::NIL);
-            let newborn = m.roots()[0];
-            m.set_global(outs[k], newborn);
+            m.set_global(outs[k], newborn.into());
         };
         std::thread::scope(|s| {
             let (rt, hidden, release, stop) = (&rt, &hidden, &release, &stop);
@@ -445,7 +436,7 @@ fn the_remark_handshake_reaches_running_and_blocked_threads() {
         a.verify().expect("heap valid");
         assert!(rt.stats().handshakes >= 1, "{mode}: the remark handshook");
         for (k, g) in outs.iter().enumerate() {
-            let kept = a.global(*g).as_object().slot(0);
+            let kept = a.global(*g).as_object().expect("out").slot(0);
             assert!(
                 kept.is_object(),
                 "{mode}: thread {k}'s hidden object survived"

@@ -4,14 +4,14 @@
 
 use std::time::Duration;
 
-use runtime::{AllocSpec, Mode, Mutator, Runtime, Value};
+use runtime::{AllocSpec, Mode, Mutator, RawValue, Runtime, Value};
 
 /// Builds a list of `n` nodes (2 slots: next, and a node 7 places back;
 /// 48 payload bytes holding the node's index), with as much garbage
 /// allocated in between, so the compaction moves every survivor. Leaves the
-/// head in `roots()[0]`.
+/// head in value-stack slot 0.
 fn build_list(m: &mut Mutator, n: usize) {
-    m.roots().push(Value::NIL);
+    m.push(Value::NIL);
     let mut recent: Vec<usize> = Vec::new();
     for i in 0..n {
         let _garbage = m
@@ -22,7 +22,7 @@ fn build_list(m: &mut Mutator, n: usize) {
                 ..Default::default()
             })
             .expect("garbage");
-        let node = m
+        let (m, node) = m
             .alloc(AllocSpec {
                 tag: 1,
                 slots: 2,
@@ -30,19 +30,16 @@ fn build_list(m: &mut Mutator, n: usize) {
                 ..Default::default()
             })
             .expect("node");
-        // SAFETY: fresh object, no safepoint until the write is done.
-        unsafe { node.bytes_mut()[..8].copy_from_slice(&(i as u64).to_le_bytes()) };
-        let head = m.roots()[0];
-        m.write(node, 0, head);
+        node.set_raw_word(0, i as u64);
+        m.write(node, 0, m.stack_get(0));
         if let Some(&back) = recent.get(recent.len().saturating_sub(7)) {
-            let back = m.roots()[back];
-            m.write(node, 1, back);
+            m.write(node, 1, m.stack_get(back));
         }
-        m.roots()[0] = Value::object(node);
-        // Keep a few handles in the root stack for the back links.
+        m.stack_set(0, node.into());
+        // Keep a few in the value stack for the back links.
         if i % 7 == 0 {
-            m.roots().push(Value::object(node));
-            recent.push(m.roots().len() - 1);
+            m.push(node.into());
+            recent.push(m.stack_len() - 1);
         }
     }
 }
@@ -120,12 +117,16 @@ fn several_threads_fault_on_the_same_pages_in(mode: Mode) {
     m.collect().expect("collect");
     // Four readers walk the same graph from the same roots at once (the
     // mutator only waits, so nothing writes the heap meanwhile).
-    let roots = m.roots().clone();
+    let roots: Vec<RawValue> = (0..m.stack_len()).map(|i| m.stack_get(i).raw()).collect();
     let sums: Vec<u64> = std::thread::scope(|s| {
         let walkers: Vec<_> = (0..4)
             .map(|_| {
                 let mut r = roots.clone();
-                s.spawn(move || gc::verify::graph_checksum(&mut r))
+                // SAFETY: the roots were read from the only mutator, which
+                // reaches no safepoint and writes nothing until the walkers
+                // are joined: the graph stays in place and unchanged (pages
+                // are filled in by faults, which is what is tested).
+                s.spawn(move || unsafe { gc::verify::graph_checksum(&mut r) })
             })
             .collect();
         walkers
@@ -187,7 +188,7 @@ fn make_resident_lets_a_system_call_read_a_page_not_yet_compacted() {
     let mut m = rt.mutator().expect("mutator");
     build_list(&mut m, 30_000);
     let text = b"hello from a page the compactor has not reached yet\n";
-    let s = m
+    let (m2, s) = m
         .alloc(AllocSpec {
             tag: 3,
             slots: 0,
@@ -195,16 +196,16 @@ fn make_resident_lets_a_system_call_read_a_page_not_yet_compacted() {
             ..Default::default()
         })
         .expect("string");
-    // SAFETY: fresh object of text.len() bytes.
-    unsafe { s.bytes_mut()[..text.len()].copy_from_slice(text) };
-    m.roots().push(Value::object(s));
+    s.write_bytes(0, text);
+    m2.push(s.into());
     m.collect().expect("collect");
     // The object is near the end of ~600 live pages and the collector
     // sleeps 2 ms per page: it is far from this page now. Its payload
     // follows the two header words (no slots); computing the address this
     // way reads nothing (`bytes_ptr` would read the header, faulting the
     // page in).
-    let ptr = (m.roots().last().expect("string root").object_addr() + 16) as *const u8;
+    let s = m.stack_top().and_then(|v| v.as_object()).expect("string");
+    let ptr = (s.addr() + 16) as *const u8;
     let len = text.len();
     if user_mode_only && !resident(ptr as usize) {
         assert_eq!(
@@ -214,7 +215,7 @@ fn make_resident_lets_a_system_call_read_a_page_not_yet_compacted() {
         );
         eprintln!("write(2) before make_resident failed with EFAULT, as expected");
     }
-    m.make_resident(ptr, len);
+    m.make_resident(s, 0..len);
     assert!(resident(ptr as usize), "make_resident maps the page");
     assert_eq!(through_a_pipe(ptr, len).expect("write(2)"), text.to_vec());
     m.verify().expect("heap valid");
@@ -249,7 +250,7 @@ fn unprivileged_cycle() -> i32 {
     }
     let mut m = rt.mutator().expect("mutator");
     build_list(&mut m, 20_000);
-    let pinned = m
+    let (m2, pinned) = m
         .alloc(AllocSpec {
             tag: 4,
             slots: 4,
@@ -258,9 +259,8 @@ fn unprivileged_cycle() -> i32 {
             weak: false,
         })
         .expect("pinned");
-    let head = m.roots()[0];
-    m.write(pinned, 0, head);
-    m.roots().push(Value::object(pinned));
+    m2.write(pinned, 0, m2.stack_get(0));
+    m2.push(pinned.into());
     let before = m.checksum();
     if m.collect().is_err() {
         return 13;
@@ -439,7 +439,7 @@ fn a_huge_array_spanning_many_pages_has_every_slot_updated() {
         // 200_000 slots: 1.6 MB of non-moving array over ~390 pages, each
         // slot naming a small moving object with garbage around it.
         let n = 200_000usize;
-        let array = m
+        let (m2, array) = m
             .alloc(AllocSpec {
                 tag: 5,
                 slots: n as u32,
@@ -447,7 +447,7 @@ fn a_huge_array_spanning_many_pages_has_every_slot_updated() {
                 ..Default::default()
             })
             .expect("array");
-        m.roots().push(Value::object(array));
+        m2.push(array.into());
         for i in 0..n {
             let _garbage = m.alloc(AllocSpec {
                 tag: 2,
@@ -455,7 +455,7 @@ fn a_huge_array_spanning_many_pages_has_every_slot_updated() {
                 bytes: 8,
                 ..Default::default()
             });
-            let o = m
+            let (m, o) = m
                 .alloc(AllocSpec {
                     tag: 1,
                     slots: 0,
@@ -463,20 +463,17 @@ fn a_huge_array_spanning_many_pages_has_every_slot_updated() {
                     ..Default::default()
                 })
                 .expect("element");
-            // SAFETY: fresh object, no safepoint until the write is done.
-            unsafe { o.bytes_mut()[..8].copy_from_slice(&(i as u64).to_le_bytes()) };
-            let array = m.roots()[0].as_object();
-            m.write(array, i, Value::object(o));
+            o.set_raw_word(0, i as u64);
+            let array = m.stack_get(0).as_object().expect("array");
+            m.write(array, i, o.into());
         }
         let before = m.checksum();
         m.collect().expect("collect");
         // Read the array from its end (the pages the compactor reaches last).
-        let array = m.roots()[0].as_object();
+        let array = m.stack_get(0).as_object().expect("array");
         for i in (0..n).rev().step_by(997) {
-            let o = array.slot(i).as_object();
-            // SAFETY: o is reachable from the roots; no safepoint here.
-            let id = u64::from_le_bytes(unsafe { o.bytes() }[..8].try_into().expect("8"));
-            assert_eq!(id, i as u64, "{mode}: slot {i}");
+            let o = array.slot(i).as_object().expect("element");
+            assert_eq!(o.raw_word(0), i as u64, "{mode}: slot {i}");
         }
         assert_eq!(m.checksum(), before, "{mode}: graph changed");
         m.verify().expect("heap valid");

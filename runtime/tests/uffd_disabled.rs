@@ -2,7 +2,7 @@
 //! none) the uffd modes select `stw` and say why. Its own test binary:
 //! setting an environment variable races with other threads reading it.
 
-use runtime::{AllocSpec, Mode, Runtime, Value};
+use runtime::{AllocSpec, Mode, Runtime};
 
 #[test]
 fn forcing_the_probe_to_find_no_userfaultfd_selects_stw_with_a_reason() {
@@ -27,13 +27,15 @@ fn forcing_the_probe_to_find_no_userfaultfd_selects_stw_with_a_reason() {
         );
         // And the fallback collects.
         let mut m = rt.mutator().expect("mutator");
-        let o = m.alloc(AllocSpec {
-            tag: 1,
-            slots: 1,
-            bytes: 8,
-            ..Default::default()
-        });
-        m.roots().push(Value::object(o.expect("alloc")));
+        let (m2, o) = m
+            .alloc(AllocSpec {
+                tag: 1,
+                slots: 1,
+                bytes: 8,
+                ..Default::default()
+            })
+            .expect("alloc");
+        m2.push(o.into());
         let before = m.checksum();
         m.collect().expect("stw collection");
         assert_eq!(m.checksum(), before);

@@ -3,7 +3,7 @@
 //! view) back entirely: every cycle's flip, registration and release leave
 //! the heap's reservation exactly as it was.
 
-use runtime::{AllocSpec, Mode, Runtime, Value};
+use runtime::{AllocSpec, Mode, Runtime};
 
 /// The VMAs of /proc/self/maps as (start, end).
 fn maps() -> Vec<(usize, usize)> {
@@ -73,11 +73,11 @@ fn churn_200_cycles(mode: Mode) {
     }
     let mut m = rt.mutator().expect("mutator");
     let heap = rt.heap();
-    let res = heap.reservation();
-    let (start, end) = (res.addr(), res.addr() + res.len());
+    let (start, len) = heap.reservation();
+    let end = start + len;
     let space = heap.space_bytes();
     // A pinned object populates the non-moving space too.
-    let p = m
+    let (m2, p) = m
         .alloc(AllocSpec {
             tag: 1,
             slots: 1,
@@ -86,14 +86,14 @@ fn churn_200_cycles(mode: Mode) {
             weak: false,
         })
         .expect("pinned");
-    m.roots().push(Value::object(p));
+    m2.push(p.into());
     m.collect().expect("first collection");
     rt.quiesce();
     let baseline = vmas_in(start, end);
     let total_before = vmas_in(0, usize::MAX);
     for cycle in 0..200 {
         for i in 0..200 {
-            let o = m
+            let (m, o) = m
                 .alloc(AllocSpec {
                     tag: 1,
                     slots: 1,
@@ -102,10 +102,10 @@ fn churn_200_cycles(mode: Mode) {
                 })
                 .expect("alloc");
             if i % 10 == 0 {
-                m.roots().push(Value::object(o));
+                m.push(o.into());
             }
         }
-        m.roots().truncate(50);
+        m.stack_truncate(50);
         m.collect().expect("collection");
         rt.quiesce();
         assert_eq!(
@@ -113,7 +113,7 @@ fn churn_200_cycles(mode: Mode) {
             baseline,
             "{mode}: heap VMA count changed at cycle {cycle}"
         );
-        let from = heap.from_base();
+        let from = heap.from_space_base();
         assert_eq!(
             rss_kib_in(from, from + space),
             0,

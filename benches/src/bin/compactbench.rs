@@ -128,8 +128,7 @@ fn one(
         return Err(format!("{mode} unavailable: {:?}", rt.fallback_reason()));
     }
     if let Threshold::Ratio(r) = threshold {
-        rt.heap()
-            .set_dense_prefix_threshold(r)
+        rt.set_dense_prefix_threshold(r)
             .map_err(|e| e.to_string())?;
     }
     let mut m = rt.mutator().map_err(|e| e.to_string())?;
@@ -158,7 +157,7 @@ fn one(
     let dense_before = rt.heap().dense_pages_total();
     m.collect().map_err(|e| e.to_string())?;
     rt.quiesce();
-    churn.check(&mut m)?;
+    churn.check(&m)?;
     let stats = rt.stats();
     let total = |list: &[(Phase, Duration)]| {
         list.iter()

@@ -28,7 +28,7 @@ use benches::workload::{Churn, Rng, BUCKET_SLOTS};
 use clap::Parser;
 use gc::compact::concurrent::sigbus::faults_served;
 use hdrhistogram::Histogram;
-use runtime::{parse_size, Mode, ObjRef, Runtime};
+use runtime::{parse_size, Mode, Runtime};
 
 #[derive(Parser)]
 #[command(
@@ -118,7 +118,10 @@ fn run(args: &Args) -> Result<(), String> {
     for cycle in 0..args.cycles {
         m.collect().map_err(|e| e.to_string())?;
         // The compaction runs now; every load below may fault.
-        let dir = m.roots()[0].as_object();
+        let dir = m
+            .stack_get(0)
+            .as_object()
+            .ok_or("the directory is an object")?;
         let buckets = dir.slot_count();
         let mut slow = 0u64;
         for _ in 0..args.reads {
@@ -128,13 +131,13 @@ fn run(args: &Args) -> Result<(), String> {
             // bucket spans two pages), the bucket's slot.
             let f0 = faults_served();
             let t0 = Instant::now();
-            let bucket = black_box(dir.slot(b)).as_object();
+            let bucket = black_box(dir.slot(b)).as_object().ok_or("a bucket")?;
             let t1 = Instant::now();
             let f1 = faults_served();
             black_box(bucket.slot_count());
             let t2 = Instant::now();
             let f2 = faults_served();
-            black_box(ObjRef::slot(bucket, i));
+            black_box(bucket.slot(i));
             let t3 = Instant::now();
             let f3 = faults_served();
             for (d, faulted) in [(t1 - t0, f1 > f0), (t2 - t1, f2 > f1), (t3 - t2, f3 > f2)] {

@@ -246,7 +246,7 @@ fn churn_thread(
         counters.add_allocations(churn.allocations - allocs);
     }
     if !args.no_check {
-        let n = churn.check(&mut m)?;
+        let n = churn.check(&m)?;
         eprintln!("pausebench: thread {t}: structure checked ({n} nodes)");
     }
     Ok(ThreadResult {

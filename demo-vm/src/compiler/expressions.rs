@@ -173,7 +173,10 @@ impl<'src> Compiler<'src, '_> {
         let lexeme = self.previous.lexeme;
         let body = &lexeme[1..lexeme.len() - 1];
         match intern(self.heap, body) {
-            Ok(s) => self.emit_constant(s),
+            Ok(()) => {
+                let c = self.register_pushed_constant();
+                self.emit_op_arg(Op::Constant, c);
+            }
             Err(_) => self.out_of_memory(),
         }
     }

@@ -2,12 +2,12 @@
 //! accounting, constants, locals, upvalues and scopes; and turning a
 //! finished function into heap objects.
 
-use crate::rt::{AllocSpec, OutOfMemory, Value};
+use crate::rt::{AllocError, AllocSpec, Value};
 
 use super::Compiler;
 use crate::bytecode::{LineTable, Op};
 use crate::intern::intern;
-use crate::object::{self, fill_payload, payload_bytes, set_raw_word, tag, FunctionInfo};
+use crate::object::{self, fill_payload, obj, payload_bytes, set_raw_word, tag, FunctionInfo};
 use crate::scanner::Token;
 
 /// Most locals in one function, slot 0 included (clox's `UINT8_COUNT`).
@@ -75,19 +75,15 @@ impl<'src> Compiler<'src, '_> {
     /// Starts compiling a function; its name is the previous token.
     pub(super) fn begin_function(&mut self, kind: FnKind) {
         let root_base = self.heap.sp();
-        let name = if kind == FnKind::Script {
-            Value::NIL
+        if kind == FnKind::Script {
+            self.heap.push(Value::NIL);
         } else {
             let lexeme = self.previous.lexeme;
-            match intern(self.heap, lexeme) {
-                Ok(v) => v,
-                Err(OutOfMemory { .. }) => {
-                    self.out_of_memory();
-                    Value::NIL
-                }
+            if intern(self.heap, lexeme).is_err() {
+                self.out_of_memory();
+                self.heap.push(Value::NIL);
             }
-        };
-        self.heap.push(name);
+        }
         let slot0: &'static [u8] = if kind == FnKind::Function || kind == FnKind::Script {
             b""
         } else {
@@ -116,7 +112,7 @@ impl<'src> Compiler<'src, '_> {
     /// heap objects and leaves the function pushed on the root stack where
     /// its constant region began (which is the next constant slot of the
     /// enclosing function). Returns the upvalue descriptors.
-    pub(super) fn end_function(&mut self) -> Result<Vec<UpvalueRef>, OutOfMemory> {
+    pub(super) fn end_function(&mut self) -> Result<Vec<UpvalueRef>, AllocError> {
         self.emit_return();
         let fs = self.fns.pop().expect("end_function without a function");
         let heap = &mut *self.heap;
@@ -125,7 +121,7 @@ impl<'src> Compiler<'src, '_> {
             upvalue_count: fs.upvalues.len() as u16,
             max_stack: (fs.max_height + STACK_SLACK) as u32,
         };
-        let func = heap.alloc(AllocSpec {
+        let (h, func) = heap.alloc(AllocSpec {
             tag: tag::FUNCTION,
             slots: object::FN_SLOTS,
             bytes: 8,
@@ -133,28 +129,22 @@ impl<'src> Compiler<'src, '_> {
             weak: false,
         })?;
         set_raw_word(func, 0, info.encode());
-        heap.push(Value::object(func));
+        h.push(func.into());
         let top = heap.sp() - 1;
 
-        let code = heap.alloc(bytes_spec(fs.code.len()))?;
-        fill_payload(code, &fs.code);
-        heap.write(
-            heap.get(top).as_object(),
-            object::FN_CODE,
-            Value::object(code),
-        );
+        let (h, code) = heap.alloc(bytes_spec(fs.code.len()))?;
+        // SAFETY: allocated just now, not published yet.
+        unsafe { fill_payload(code, &fs.code) };
+        h.write(obj(h.get(top)), object::FN_CODE, code.into());
 
         let line_bytes = fs.lines.to_bytes();
-        let lines = heap.alloc(bytes_spec(line_bytes.len()))?;
-        fill_payload(lines, &line_bytes);
-        heap.write(
-            heap.get(top).as_object(),
-            object::FN_LINES,
-            Value::object(lines),
-        );
+        let (h, lines) = heap.alloc(bytes_spec(line_bytes.len()))?;
+        // SAFETY: as above.
+        unsafe { fill_payload(lines, &line_bytes) };
+        h.write(obj(h.get(top)), object::FN_LINES, lines.into());
 
         let n = fs.constant_count;
-        let consts = heap.alloc(AllocSpec {
+        let (h, consts) = heap.alloc(AllocSpec {
             tag: tag::ARRAY,
             slots: n as u32,
             bytes: 0,
@@ -162,14 +152,14 @@ impl<'src> Compiler<'src, '_> {
             weak: false,
         })?;
         for i in 0..n {
-            heap.write(consts, i, heap.get(fs.root_base + 1 + i));
+            h.write(consts, i, h.get(fs.root_base + 1 + i));
         }
-        let func = heap.get(top).as_object();
-        heap.write(func, object::FN_CONSTANTS, Value::object(consts));
-        heap.write(func, object::FN_NAME, heap.get(fs.root_base));
+        let func = obj(h.get(top));
+        h.write(func, object::FN_CONSTANTS, consts.into());
+        h.write(func, object::FN_NAME, h.get(fs.root_base));
 
-        heap.truncate(fs.root_base);
-        heap.push(Value::object(func));
+        h.truncate(fs.root_base);
+        h.push(func.into());
         Ok(fs.upvalues)
     }
 
@@ -250,7 +240,7 @@ impl<'src> Compiler<'src, '_> {
     // ---- constants ----
 
     /// Adds `v` to the constant pool (rooting it) and returns its index.
-    pub(super) fn make_constant(&mut self, v: Value) -> u8 {
+    pub(super) fn make_constant(&mut self, v: Value<'_>) -> u8 {
         self.heap.push(v);
         self.register_pushed_constant()
     }
@@ -272,7 +262,7 @@ impl<'src> Compiler<'src, '_> {
         index as u8
     }
 
-    pub(super) fn emit_constant(&mut self, v: Value) {
+    pub(super) fn emit_constant(&mut self, v: Value<'_>) {
         let c = self.make_constant(v);
         self.emit_op_arg(Op::Constant, c);
     }
@@ -280,7 +270,7 @@ impl<'src> Compiler<'src, '_> {
     /// The constant index of an identifier's name string.
     pub(super) fn identifier_constant(&mut self, name: &[u8]) -> u8 {
         match intern(self.heap, name) {
-            Ok(s) => self.make_constant(s),
+            Ok(()) => self.register_pushed_constant(),
             Err(_) => {
                 self.out_of_memory();
                 0

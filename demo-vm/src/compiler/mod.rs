@@ -18,7 +18,7 @@ mod statements;
 
 use std::io::Write;
 
-use crate::rt::OutOfMemory;
+use crate::rt::AllocError;
 
 use crate::heap::Heap;
 use crate::scanner::{Scanner, Token, TokenKind};
@@ -41,8 +41,8 @@ pub enum CompileError {
     OutOfMemory,
 }
 
-impl From<OutOfMemory> for CompileError {
-    fn from(_: OutOfMemory) -> Self {
+impl From<AllocError> for CompileError {
+    fn from(_: AllocError) -> Self {
         CompileError::OutOfMemory
     }
 }

@@ -1,15 +1,17 @@
 //! Calls, closures, upvalues and method binding.
 //!
 //! Every function here runs with the VM's stack top stored in the heap
-//! (`heap.sp()`), and may allocate: callers reload their cached pointers
-//! afterwards. Values needed after an allocation are re-read from root
-//! slots, never kept in Rust locals across it.
+//! (`heap.sp()`). The ones that may allocate take the VM (or the heap)
+//! `&mut` and read their inputs from root slots, never from values passed
+//! in (those would not survive the allocation, and the compiler says so);
+//! callers reload their cached pointers afterwards. The ones that do not
+//! allocate take the heap shared and may be given values.
 
-use crate::rt::{AllocSpec, ObjRef, OutOfMemory, Value};
+use crate::rt::{AllocSpec, Value};
 
 use super::{Frame, RuntimeError, Vm};
 use crate::heap::{Heap, FRAMES_MAX, ROOT_FRAMES, ROOT_OPEN_UPVALUES};
-use crate::object::{self, is_obj, raw_word, set_raw_word, tag, FunctionInfo};
+use crate::object::{self, is_obj, obj, raw_word, set_raw_word, tag, FunctionInfo};
 use crate::table;
 
 fn spec(tag: u16, slots: u32, bytes: usize) -> AllocSpec {
@@ -23,64 +25,114 @@ fn spec(tag: u16, slots: u32, bytes: usize) -> AllocSpec {
 }
 
 /// Replaces the function on the stack top with a closure of it (no
-/// upvalues: the script). Returns the closure.
-pub(super) fn new_closure_of_top(heap: &mut Heap) -> Result<Value, OutOfMemory> {
-    let c = heap.alloc(spec(tag::CLOSURE, 1, 0))?;
-    let f = heap.get(heap.sp() - 1);
-    heap.write(c, object::CLOSURE_FUNCTION, f);
-    Ok(Value::object(c))
+/// upvalues: the script).
+pub(super) fn new_closure_of_top(heap: &mut Heap) -> Result<(), RuntimeError> {
+    let (heap, c) = heap.alloc(spec(tag::CLOSURE, 1, 0))?;
+    let top = heap.sp() - 1;
+    heap.write(c, object::CLOSURE_FUNCTION, heap.get(top));
+    heap.set(top, c.into());
+    Ok(())
 }
 
 /// The name of an interned string constant, for error messages.
-fn name_text(name: Value) -> String {
-    // SAFETY: names are live strings; nothing allocates during the copy.
-    String::from_utf8_lossy(unsafe { object::payload(name.as_object()) }).into_owned()
+fn name_text(name: Value<'_>) -> String {
+    // SAFETY: strings are never written after they are interned.
+    String::from_utf8_lossy(unsafe { object::payload(obj(name)) }).into_owned()
+}
+
+/// Pushes a frame running `closure`, whose slot 0 is `sp - 1 - argc`. Does
+/// not allocate (it may grow the stack's buffer).
+pub(super) fn push_frame(
+    heap: &Heap,
+    frames: &mut Vec<Frame>,
+    closure: Value<'_>,
+    argc: usize,
+) -> Result<(), RuntimeError> {
+    // SAFETY: callers pass closures (`call_value` checked the tag; method
+    // tables, class initializers and frames hold closures).
+    let function = object::closure_function(unsafe { object::always_object(closure) });
+    let info = FunctionInfo::of(function);
+    if argc != usize::from(info.arity) {
+        return Err(RuntimeError::new(format!(
+            "Expected {} arguments but got {}.",
+            info.arity, argc
+        )));
+    }
+    if frames.len() == FRAMES_MAX {
+        return Err(RuntimeError::new("Stack overflow."));
+    }
+    let base = heap.sp() - 1 - argc;
+    // Room for everything the callee can push, so the loop's pushes need
+    // no bounds check.
+    let needed = (base + info.max_stack as usize).saturating_sub(heap.sp());
+    heap.reserve(needed);
+    heap.set(ROOT_FRAMES + frames.len(), closure);
+    frames.push(Frame { ip: 0, base });
+    Ok(())
+}
+
+/// What `receiver.name(args)` calls.
+pub(super) enum Invoke<'h> {
+    /// A field's value, already put in the receiver's slot: call it as a
+    /// value.
+    Field,
+    /// A method closure of the receiver's class.
+    Method(Value<'h>),
+}
+
+/// Resolves `receiver.name(args)` for the receiver at `sp - 1 - argc`: a
+/// field holding a callable, or a method.
+pub(super) fn resolve_invoke<'h>(
+    heap: &'h Heap,
+    name: Value<'_>,
+    argc: usize,
+) -> Result<Invoke<'h>, RuntimeError> {
+    let receiver_slot = heap.sp() - 1 - argc;
+    let receiver = heap.get(receiver_slot);
+    if !is_obj(receiver, tag::INSTANCE) {
+        return Err(RuntimeError::new("Only instances have methods."));
+    }
+    let instance = obj(receiver);
+    if let Some(field) = table::get(instance.slot(object::INSTANCE_FIELDS), name) {
+        heap.set(receiver_slot, field);
+        return Ok(Invoke::Field);
+    }
+    find_method(instance.slot(object::INSTANCE_CLASS), name).map(Invoke::Method)
+}
+
+/// Method `name` of `class`.
+pub(super) fn find_method<'h>(
+    class: Value<'h>,
+    name: Value<'_>,
+) -> Result<Value<'h>, RuntimeError> {
+    table::get(obj(class).slot(object::CLASS_METHODS), name)
+        .ok_or_else(|| RuntimeError::new(format!("Undefined property '{}'.", name_text(name))))
 }
 
 impl Vm {
     /// Calls the closure at `sp - 1 - argc` with `argc` arguments above it.
     pub(super) fn call_closure(&mut self, argc: usize) -> Result<(), RuntimeError> {
-        let callee_slot = self.heap.sp() - 1 - argc;
-        self.call_closure_value(self.heap.get(callee_slot), argc)
-    }
-
-    /// Pushes a frame running `closure`, whose slot 0 is `sp - 1 - argc`.
-    fn call_closure_value(&mut self, closure: Value, argc: usize) -> Result<(), RuntimeError> {
-        let function = object::closure_function(closure.as_object());
-        let info = FunctionInfo::of(function);
-        if argc != usize::from(info.arity) {
-            return Err(RuntimeError::new(format!(
-                "Expected {} arguments but got {}.",
-                info.arity, argc
-            )));
-        }
-        if self.frames.len() == FRAMES_MAX {
-            return Err(RuntimeError::new("Stack overflow."));
-        }
-        let base = self.heap.sp() - 1 - argc;
-        // Room for everything the callee can push, so the loop's pushes need
-        // no bounds check.
-        let needed = (base + info.max_stack as usize).saturating_sub(self.heap.sp());
-        self.heap.reserve(needed);
-        self.heap.set(ROOT_FRAMES + self.frames.len(), closure);
-        self.frames.push(Frame { ip: 0, base });
-        Ok(())
+        let callee = self.heap.get(self.heap.sp() - 1 - argc);
+        push_frame(&self.heap, &mut self.frames, callee, argc)
     }
 
     /// Calls whatever is at `sp - 1 - argc`.
     pub(super) fn call_value(&mut self, argc: usize) -> Result<(), RuntimeError> {
         let callee_slot = self.heap.sp() - 1 - argc;
         let callee = self.heap.get(callee_slot);
-        if callee.is_object() {
-            let obj = callee.as_object();
-            match obj.tag() {
-                tag::CLOSURE => return self.call_closure_value(callee, argc),
+        if let Some(o) = callee.as_object() {
+            match o.tag() {
+                tag::CLOSURE => return push_frame(&self.heap, &mut self.frames, callee, argc),
                 tag::BOUND_METHOD => {
-                    self.heap.set(callee_slot, obj.slot(object::BOUND_RECEIVER));
-                    return self.call_closure_value(obj.slot(object::BOUND_METHOD), argc);
+                    self.heap.set(callee_slot, o.slot(object::BOUND_RECEIVER));
+                    let method = o.slot(object::BOUND_METHOD);
+                    return push_frame(&self.heap, &mut self.frames, method, argc);
                 }
                 tag::CLASS => return self.call_class(callee_slot, argc),
-                tag::NATIVE => return self.call_native(raw_word(obj, 0), callee_slot, argc),
+                tag::NATIVE => {
+                    let id = raw_word(o, 0);
+                    return self.call_native(id, callee_slot, argc);
+                }
                 _ => {}
             }
         }
@@ -89,13 +141,13 @@ impl Vm {
 
     /// Instantiates the class at `callee_slot` and runs its initializer.
     fn call_class(&mut self, callee_slot: usize, argc: usize) -> Result<(), RuntimeError> {
-        let instance = self.heap.alloc(spec(tag::INSTANCE, 2, 0))?;
-        let class = self.heap.get(callee_slot);
-        self.heap.write(instance, object::INSTANCE_CLASS, class);
-        self.heap.set(callee_slot, Value::object(instance));
-        let init = class.as_object().slot(object::CLASS_INIT);
+        let (heap, instance) = self.heap.alloc(spec(tag::INSTANCE, 2, 0))?;
+        let class = heap.get(callee_slot);
+        heap.write(instance, object::INSTANCE_CLASS, class);
+        heap.set(callee_slot, instance.into());
+        let init = obj(class).slot(object::CLASS_INIT);
         if !init.is_nil() {
-            return self.call_closure_value(init, argc);
+            return push_frame(heap, &mut self.frames, init, argc);
         }
         if argc != 0 {
             return Err(RuntimeError::new(format!(
@@ -111,61 +163,22 @@ impl Vm {
         callee_slot: usize,
         argc: usize,
     ) -> Result<(), RuntimeError> {
-        let result = super::natives::call(self, id, argc)?;
+        super::natives::call(self, id, argc)?;
+        let result = self.heap.pop();
         self.heap.truncate(callee_slot);
         self.heap.push(result);
         Ok(())
     }
 
-    /// `receiver.name(args)`: a field holding a callable, or a method.
-    pub(super) fn invoke(&mut self, name: Value, argc: usize) -> Result<(), RuntimeError> {
-        let receiver_slot = self.heap.sp() - 1 - argc;
-        let receiver = self.heap.get(receiver_slot);
-        if !is_obj(receiver, tag::INSTANCE) {
-            return Err(RuntimeError::new("Only instances have methods."));
-        }
-        let instance = receiver.as_object();
-        if let Some(field) = table::get(instance.slot(object::INSTANCE_FIELDS), name) {
-            self.heap.set(receiver_slot, field);
-            return self.call_value(argc);
-        }
-        self.invoke_from_class(instance.slot(object::INSTANCE_CLASS), name, argc)
-    }
-
-    /// Calls method `name` of `class` on the receiver at `sp - 1 - argc`.
-    pub(super) fn invoke_from_class(
-        &mut self,
-        class: Value,
-        name: Value,
-        argc: usize,
-    ) -> Result<(), RuntimeError> {
-        match table::get(class.as_object().slot(object::CLASS_METHODS), name) {
-            Some(method) => self.call_closure_value(method, argc),
-            None => Err(RuntimeError::new(format!(
-                "Undefined property '{}'.",
-                name_text(name)
-            ))),
-        }
-    }
-
-    /// Replaces the receiver on the stack top with its method `name` of
-    /// `class`, bound.
-    pub(super) fn bind_method(&mut self, class: Value, name: Value) -> Result<(), RuntimeError> {
-        let Some(method) = table::get(class.as_object().slot(object::CLASS_METHODS), name) else {
-            return Err(RuntimeError::new(format!(
-                "Undefined property '{}'.",
-                name_text(name)
-            )));
-        };
-        self.heap.push(method);
-        let bound = self.heap.alloc(spec(tag::BOUND_METHOD, 2, 0));
-        let method = self.heap.pop();
-        let bound = bound?;
-        let top = self.heap.sp() - 1;
-        self.heap
-            .write(bound, object::BOUND_RECEIVER, self.heap.get(top));
-        self.heap.write(bound, object::BOUND_METHOD, method);
-        self.heap.set(top, Value::object(bound));
+    /// Replaces the receiver on the stack top with the method on top of it,
+    /// bound (the method is popped).
+    pub(super) fn bind_pushed_method(&mut self) -> Result<(), RuntimeError> {
+        let (heap, bound) = self.heap.alloc(spec(tag::BOUND_METHOD, 2, 0))?;
+        let method = heap.pop();
+        let top = heap.sp() - 1;
+        heap.write(bound, object::BOUND_RECEIVER, heap.get(top));
+        heap.write(bound, object::BOUND_METHOD, method);
+        heap.set(top, bound.into());
         Ok(())
     }
 
@@ -175,107 +188,109 @@ impl Vm {
     pub(super) fn make_closure(&mut self, constant: usize) -> Result<(), RuntimeError> {
         let frame_index = self.frames.len() - 1;
         let function = self.frame_constant(frame_index, constant);
-        let count = FunctionInfo::of(function.as_object()).upvalue_count as usize;
-        let c = self.heap.alloc(spec(tag::CLOSURE, 1 + count as u32, 0))?;
-        let function = self.frame_constant(frame_index, constant);
-        self.heap.write(c, object::CLOSURE_FUNCTION, function);
-        self.heap.push(Value::object(c));
-        let closure_slot = self.heap.sp() - 1;
+        let count = FunctionInfo::of(obj(function)).upvalue_count as usize;
+        let (heap, c) = self.heap.alloc(spec(tag::CLOSURE, 1 + count as u32, 0))?;
+        let function = frame_constant(heap, frame_index, constant);
+        heap.write(c, object::CLOSURE_FUNCTION, function);
+        heap.push(c.into());
+        let closure_slot = heap.sp() - 1;
         for i in 0..count {
             let (is_local, index) = {
-                let code = self.frame_code(frame_index);
+                let code = frame_code(&self.heap, frame_index);
                 let ip = self.frames[frame_index].ip;
-                // SAFETY: the compiler emits two operand bytes per upvalue
-                // right after the instruction; nothing allocates meanwhile.
+                // SAFETY: code is never written after the compiler filled
+                // it; the compiler emits two operand bytes per upvalue right
+                // after the instruction.
                 let bytes = unsafe { object::payload(code) };
                 (bytes[ip], bytes[ip + 1])
             };
             self.frames[frame_index].ip += 2;
-            let upvalue = if is_local != 0 {
+            if is_local != 0 {
                 let stack_index = self.frames[frame_index].base + usize::from(index);
-                self.capture_upvalue(stack_index)?
+                self.capture_upvalue(stack_index)?;
             } else {
-                let enclosing = self.heap.get(ROOT_FRAMES + frame_index).as_object();
-                enclosing.slot(1 + usize::from(index))
-            };
-            let c = self.heap.get(closure_slot).as_object();
+                let enclosing = obj(self.heap.get(ROOT_FRAMES + frame_index));
+                self.heap.push(enclosing.slot(1 + usize::from(index)));
+            }
+            let upvalue = self.heap.pop();
+            let c = obj(self.heap.get(closure_slot));
             self.heap.write(c, 1 + i, upvalue);
         }
         Ok(())
     }
 
-    fn frame_constant(&self, frame_index: usize, constant: usize) -> Value {
-        let closure = self.heap.get(ROOT_FRAMES + frame_index).as_object();
-        let function = object::closure_function(closure);
-        function
-            .slot(object::FN_CONSTANTS)
-            .as_object()
-            .slot(constant)
+    fn frame_constant(&self, frame_index: usize, constant: usize) -> Value<'_> {
+        frame_constant(&self.heap, frame_index, constant)
     }
 
-    fn frame_code(&self, frame_index: usize) -> ObjRef {
-        let closure = self.heap.get(ROOT_FRAMES + frame_index).as_object();
-        object::closure_function(closure)
-            .slot(object::FN_CODE)
-            .as_object()
-    }
-
-    /// The open upvalue for stack slot `stack_index`, created if needed.
-    fn capture_upvalue(&mut self, stack_index: usize) -> Result<Value, RuntimeError> {
-        if let Some(existing) = self.find_open_upvalue(stack_index).1 {
-            return Ok(existing);
+    /// Pushes the open upvalue for stack slot `stack_index`, created if
+    /// needed.
+    fn capture_upvalue(&mut self, stack_index: usize) -> Result<(), RuntimeError> {
+        if let Some(existing) = find_open_upvalue(&self.heap, stack_index).1 {
+            self.heap.push(existing);
+            return Ok(());
         }
-        let up = self.heap.alloc(spec(tag::UPVALUE, 2, 8))?;
+        let (heap, up) = self.heap.alloc(spec(tag::UPVALUE, 2, 8))?;
         set_raw_word(up, 0, stack_index as u64);
         // The list may have changed under the collection: walk it again.
-        let (prev, _) = self.find_open_upvalue(stack_index);
+        let (prev, _) = find_open_upvalue(heap, stack_index);
         let next = match prev {
-            None => self.heap.get(ROOT_OPEN_UPVALUES),
-            Some(p) => p.as_object().slot(object::UPVALUE_NEXT),
+            None => heap.get(ROOT_OPEN_UPVALUES),
+            Some(p) => obj(p).slot(object::UPVALUE_NEXT),
         };
-        self.heap.write(up, object::UPVALUE_NEXT, next);
-        let upv = Value::object(up);
+        heap.write(up, object::UPVALUE_NEXT, next);
         match prev {
-            None => self.heap.set(ROOT_OPEN_UPVALUES, upv),
-            Some(p) => self.heap.write(p.as_object(), object::UPVALUE_NEXT, upv),
+            None => heap.set(ROOT_OPEN_UPVALUES, up.into()),
+            Some(p) => heap.write(obj(p), object::UPVALUE_NEXT, up.into()),
         }
-        Ok(upv)
+        heap.push(up.into());
+        Ok(())
     }
+}
 
-    /// Walks the open list (sorted by stack index, highest first): the last
-    /// upvalue above `stack_index`, and the one at it if any.
-    fn find_open_upvalue(&self, stack_index: usize) -> (Option<Value>, Option<Value>) {
-        let mut prev = None;
-        let mut cur = self.heap.get(ROOT_OPEN_UPVALUES);
-        while !cur.is_nil() {
-            let idx = raw_word(cur.as_object(), 0) as usize;
-            if idx == stack_index {
-                return (prev, Some(cur));
-            }
-            if idx < stack_index {
-                break;
-            }
-            prev = Some(cur);
-            cur = cur.as_object().slot(object::UPVALUE_NEXT);
-        }
-        (prev, None)
-    }
+/// Constant `constant` of frame `frame_index`'s function.
+fn frame_constant(heap: &Heap, frame_index: usize, constant: usize) -> Value<'_> {
+    let closure = obj(heap.get(ROOT_FRAMES + frame_index));
+    let function = object::closure_function(closure);
+    obj(function.slot(object::FN_CONSTANTS)).slot(constant)
+}
 
-    /// Closes every open upvalue at or above stack index `from`.
-    pub(super) fn close_upvalues(&mut self, from: usize) {
-        let mut cur = self.heap.get(ROOT_OPEN_UPVALUES);
-        while !cur.is_nil() {
-            let up = cur.as_object();
-            let idx = raw_word(up, 0) as usize;
-            if idx < from {
-                break;
-            }
-            self.heap
-                .write(up, object::UPVALUE_CLOSED, self.heap.get(idx));
-            set_raw_word(up, 0, object::UPVALUE_IS_CLOSED);
-            cur = up.slot(object::UPVALUE_NEXT);
-            self.heap.write(up, object::UPVALUE_NEXT, Value::NIL);
+fn frame_code(heap: &Heap, frame_index: usize) -> crate::rt::Gc<'_> {
+    let closure = obj(heap.get(ROOT_FRAMES + frame_index));
+    obj(object::closure_function(closure).slot(object::FN_CODE))
+}
+
+/// Walks the open list (sorted by stack index, highest first): the last
+/// upvalue above `stack_index`, and the one at it if any.
+fn find_open_upvalue(heap: &Heap, stack_index: usize) -> (Option<Value<'_>>, Option<Value<'_>>) {
+    let mut prev = None;
+    let mut cur = heap.get(ROOT_OPEN_UPVALUES);
+    while let Some(up) = cur.as_object() {
+        let idx = raw_word(up, 0) as usize;
+        if idx == stack_index {
+            return (prev, Some(cur));
         }
-        self.heap.set(ROOT_OPEN_UPVALUES, cur);
+        if idx < stack_index {
+            break;
+        }
+        prev = Some(cur);
+        cur = up.slot(object::UPVALUE_NEXT);
     }
+    (prev, None)
+}
+
+/// Closes every open upvalue at or above stack index `from`.
+pub(super) fn close_upvalues(heap: &Heap, from: usize) {
+    let mut cur = heap.get(ROOT_OPEN_UPVALUES);
+    while let Some(up) = cur.as_object() {
+        let idx = raw_word(up, 0) as usize;
+        if idx < from {
+            break;
+        }
+        heap.write(up, object::UPVALUE_CLOSED, heap.get(idx));
+        set_raw_word(up, 0, object::UPVALUE_IS_CLOSED);
+        cur = up.slot(object::UPVALUE_NEXT);
+        heap.write(up, object::UPVALUE_NEXT, Value::NIL);
+    }
+    heap.set(ROOT_OPEN_UPVALUES, cur);
 }

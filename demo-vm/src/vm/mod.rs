@@ -27,7 +27,7 @@ use crate::heap::{
     Heap, FRAMES_MAX, ROOT_FRAMES, ROOT_INIT_STRING, ROOT_OPEN_UPVALUES, STACK_BASE,
 };
 use crate::intern::intern;
-use crate::object::{self, payload};
+use crate::object::{self, obj, payload};
 
 pub use print::write_value;
 
@@ -62,8 +62,8 @@ impl RuntimeError {
     }
 }
 
-impl From<crate::rt::OutOfMemory> for RuntimeError {
-    fn from(_: crate::rt::OutOfMemory) -> Self {
+impl From<crate::rt::AllocError> for RuntimeError {
+    fn from(_: crate::rt::AllocError) -> Self {
         RuntimeError::out_of_memory()
     }
 }
@@ -109,15 +109,16 @@ impl Vm {
             scratch: Vec::new(),
             started: std::time::Instant::now(),
         };
-        let init = intern(&mut vm.heap, b"init").map_err(|_| SetupError)?;
+        intern(&mut vm.heap, b"init").map_err(|_| SetupError)?;
+        let init = vm.heap.pop();
         vm.heap.set(ROOT_INIT_STRING, init);
         natives::define_all(&mut vm).map_err(|_| SetupError)?;
         Ok(vm)
     }
 
     /// The runtime's statistics.
-    pub fn gc_stats(&self) -> crate::rt::GcStats {
-        self.heap.mutator().quiesce();
+    pub fn gc_stats(&mut self) -> crate::rt::GcStats {
+        self.heap.mutator_mut().quiesce();
         self.heap.mutator().stats()
     }
 
@@ -156,9 +157,7 @@ impl Vm {
     /// Wraps the compiled script function (on the stack top) in a closure
     /// and calls it.
     fn start_script(&mut self) -> Result<(), RuntimeError> {
-        let closure = calls::new_closure_of_top(&mut self.heap)?;
-        let top = self.heap.sp() - 1;
-        self.heap.set(top, closure);
+        calls::new_closure_of_top(&mut self.heap)?;
         self.call_closure(0)
     }
 
@@ -168,19 +167,20 @@ impl Vm {
         msg.extend_from_slice(e.message.as_bytes());
         msg.push(b'\n');
         for (i, frame) in self.frames.iter().enumerate().rev() {
-            let closure = self.heap.get(ROOT_FRAMES + i).as_object();
+            let closure = obj(self.heap.get(ROOT_FRAMES + i));
             let function = object::closure_function(closure);
-            let lines = function.slot(object::FN_LINES).as_object();
-            // SAFETY: no allocation happens while these slices are alive.
+            let lines = obj(function.slot(object::FN_LINES));
+            // SAFETY: line tables and strings are never written after the
+            // compiler and the interner filled them.
             let line = LineTable::line_at(unsafe { payload(lines) }, frame.ip.saturating_sub(1));
             let _ = write!(msg, "[line {line}] in ");
-            let name = function.slot(object::FN_NAME);
-            if name.is_nil() {
-                msg.extend_from_slice(b"script\n");
-            } else {
-                // SAFETY: as above.
-                msg.extend_from_slice(unsafe { payload(name.as_object()) });
-                msg.extend_from_slice(b"()\n");
+            match function.slot(object::FN_NAME).as_object() {
+                None => msg.extend_from_slice(b"script\n"),
+                Some(name) => {
+                    // SAFETY: as above.
+                    msg.extend_from_slice(unsafe { payload(name) });
+                    msg.extend_from_slice(b"()\n");
+                }
             }
         }
         let _ = self.err.write_all(&msg);

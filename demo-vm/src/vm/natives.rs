@@ -1,7 +1,7 @@
 //! Native functions: clox's `clock()` plus the heap's showcase natives
 //! `gc()` and `gcStats()`. Natives ignore extra arguments, as clox's do.
 
-use crate::rt::{AllocSpec, OutOfMemory, Value};
+use crate::rt::{AllocError, AllocSpec, Value};
 
 use super::{RuntimeError, Vm};
 use crate::heap::ROOT_GLOBALS;
@@ -13,41 +13,38 @@ use crate::table::{self, Holder};
 const NATIVES: [&str; 3] = ["clock", "gc", "gcStats"];
 
 /// Defines every native as a global.
-pub(super) fn define_all(vm: &mut Vm) -> Result<(), OutOfMemory> {
+pub(super) fn define_all(vm: &mut Vm) -> Result<(), AllocError> {
     for (id, name) in NATIVES.iter().enumerate() {
-        let name = intern(&mut vm.heap, name.as_bytes())?;
-        vm.heap.push(name);
-        let native = vm.heap.alloc(AllocSpec {
+        intern(&mut vm.heap, name.as_bytes())?;
+        let (heap, native) = vm.heap.alloc(AllocSpec {
             tag: tag::NATIVE,
             slots: 0,
             bytes: 8,
             pinned: false,
             weak: false,
-        });
-        let name = vm.heap.pop();
-        let native = native?;
+        })?;
         set_raw_word(native, 0, id as u64);
-        table::set(
-            &mut vm.heap,
-            Holder::Root(ROOT_GLOBALS),
-            name,
-            Value::object(native),
-        )?;
+        heap.push(native.into());
+        table::set(&mut vm.heap, Holder::Root(ROOT_GLOBALS))?;
     }
     Ok(())
 }
 
-/// Runs native `id`; its arguments are the top `argc` stack slots.
-pub(super) fn call(vm: &mut Vm, id: u64, _argc: usize) -> Result<Value, RuntimeError> {
+/// Runs native `id` and pushes its result; its arguments are the top
+/// `argc` stack slots.
+pub(super) fn call(vm: &mut Vm, id: u64, _argc: usize) -> Result<(), RuntimeError> {
     match id {
-        0 => Ok(Value::number(vm.started.elapsed().as_secs_f64())),
+        0 => vm
+            .heap
+            .push(Value::number(vm.started.elapsed().as_secs_f64())),
         1 => match vm.heap.collect() {
-            Ok(()) => Ok(Value::NIL),
-            Err(e) => Err(RuntimeError::new(format!("Garbage collection failed: {e}"))),
+            Ok(()) => vm.heap.push(Value::NIL),
+            Err(e) => return Err(RuntimeError::new(format!("Garbage collection failed: {e}"))),
         },
         _ => {
             let text = vm.heap.mutator().stats().to_string();
-            Ok(intern(&mut vm.heap, text.as_bytes())?)
+            intern(&mut vm.heap, text.as_bytes())?;
         }
     }
+    Ok(())
 }

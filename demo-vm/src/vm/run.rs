@@ -5,28 +5,32 @@
 //! instruction that can allocate, call or return first stores them back
 //! (`save!`: ip as an offset into the code, the top as a root index) and
 //! reloads them afterwards (`load!`), because a collection may have moved
-//! the code, the constants and the root vector itself.
+//! the code, the constants and the root stack itself. The cached closure
+//! and constants are [`Gc`]s borrowing the heap: the compiler rejects any
+//! path that would use one after a call that may collect without `load!`
+//! first. The raw stack and code pointers are the unsafe fast path, under
+//! the rules in [`crate::heap`].
 
-use crate::rt::{ObjRef, Value};
+use crate::rt::{Gc, RawValue, Value};
 
+use super::calls::{self, Invoke};
 use super::{RuntimeError, Vm};
 use crate::bytecode::Op;
 use crate::heap::{ROOT_FRAMES, ROOT_GLOBALS, ROOT_INIT_STRING};
 use crate::intern::intern;
-use crate::object::{self, is_obj, payload, raw_word, tag, UPVALUE_IS_CLOSED};
+use crate::object::{self, always_object, is_obj, obj, payload, raw_word, tag, UPVALUE_IS_CLOSED};
 use crate::table::{self, Holder};
 
 #[inline(always)]
-fn is_falsey(v: Value) -> bool {
+fn is_falsey(v: Value<'_>) -> bool {
     v == Value::NIL || v == Value::FALSE
 }
 
 #[inline(always)]
-fn values_equal(a: Value, b: Value) -> bool {
-    if a.is_number() && b.is_number() {
-        a.as_number() == b.as_number()
-    } else {
-        a == b
+fn values_equal(a: Value<'_>, b: Value<'_>) -> bool {
+    match (a.as_number(), b.as_number()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
     }
 }
 
@@ -34,22 +38,27 @@ impl Vm {
     /// Runs until the script's frame returns or a runtime error occurs.
     pub(super) fn run(&mut self) -> Result<(), RuntimeError> {
         let mut fi: usize;
-        let mut closure: ObjRef;
+        let mut closure: Gc<'_>;
         let mut code: *const u8;
-        let mut consts: ObjRef;
+        let mut consts: Gc<'_>;
         let mut ip: *const u8;
-        let mut base: *mut Value;
-        let mut slots: *mut Value;
-        let mut top: *mut Value;
+        let mut base: *mut RawValue;
+        let mut slots: *mut RawValue;
+        let mut top: *mut RawValue;
 
         macro_rules! load {
             () => {{
                 fi = self.frames.len() - 1;
                 let frame = self.frames[fi];
-                closure = self.heap.get(ROOT_FRAMES + fi).as_object();
+                // SAFETY: frame fi's root holds its closure while the frame
+                // exists, and a function's code and constant slots hold a
+                // bytes and an array object (the layouts in `object`).
+                closure = unsafe { always_object(self.heap.get(ROOT_FRAMES + fi)) };
                 let function = object::closure_function(closure);
-                let code_obj = function.slot(object::FN_CODE).as_object();
-                consts = function.slot(object::FN_CONSTANTS).as_object();
+                // SAFETY: as above.
+                let code_obj = unsafe { always_object(function.slot(object::FN_CODE)) };
+                // SAFETY: as above.
+                consts = unsafe { always_object(function.slot(object::FN_CONSTANTS)) };
                 // SAFETY: the payload starts 8 bytes into the code object's
                 // raw area and frame.ip is an offset inside it.
                 code = unsafe { code_obj.bytes_ptr().add(8) };
@@ -67,7 +76,10 @@ impl Vm {
                 // SAFETY: ip and code point into the same code object, and top
                 // and base into the same root buffer.
                 self.frames[fi].ip = unsafe { ip.offset_from(code) } as usize;
-                // SAFETY: as above.
+                // SAFETY: top and base point into the same root buffer;
+                // every slot below top was written by this loop with a value
+                // read since the last call that may collect (the heap
+                // module's rules), or was below the top at `load!`.
                 self.heap.set_sp(unsafe { top.offset_from(base) } as usize);
             }};
         }
@@ -92,7 +104,8 @@ impl Vm {
             () => {{
                 let i = read_byte!() as usize;
                 debug_assert!(i < consts.slot_count(), "constant {i} out of range");
-                // SAFETY: the compiler only emits indices of existing constants.
+                // SAFETY: the compiler only emits indices of existing
+                // constants, and a constant array is not weak.
                 unsafe { consts.slot_unchecked(i) }
             }};
         }
@@ -100,24 +113,28 @@ impl Vm {
             ($v:expr) => {{
                 let v = $v;
                 debug_assert!(
+                    // SAFETY: top and base point into the same root buffer.
                     (unsafe { top.offset_from(base) } as usize)
                         < self.heap.sp() + self.heap.headroom(),
                     "value stack overflow: the compiler's height accounting is wrong"
                 );
+                let v: Value<'_> = v;
                 // SAFETY: calls reserve the callee's maximum stack height, which
-                // the compiler computed, so top stays inside the root buffer.
+                // the compiler computed, so top stays inside the root buffer;
+                // `v` is current (it borrows the heap).
                 unsafe {
-                    top.write(v);
+                    top.write(v.raw());
                     top = top.add(1);
                 }
             }};
         }
         macro_rules! pop {
             () => {{
-                // SAFETY: the compiler never pops below the frame's slots.
+                // SAFETY: the compiler never pops below the frame's slots, and
+                // the slot holds a current value (the heap module's rules).
                 unsafe {
                     top = top.sub(1);
-                    *top
+                    self.heap.value(*top)
                 }
             }};
         }
@@ -130,13 +147,14 @@ impl Vm {
         macro_rules! peek {
             ($d:expr) => {{
                 // SAFETY: as for pop.
-                unsafe { *top.sub(1 + $d) }
+                unsafe { self.heap.value(*top.sub(1 + $d)) }
             }};
         }
         macro_rules! set_top {
             ($v:expr) => {{
-                // SAFETY: as for pop.
-                unsafe { *top.sub(1) = $v }
+                let v: Value<'_> = $v;
+                // SAFETY: as for pop; `v` is current.
+                unsafe { *top.sub(1) = v.raw() }
             }};
         }
         macro_rules! fail {
@@ -153,11 +171,9 @@ impl Vm {
         }
         macro_rules! binary_number {
             ($a:ident, $b:ident, $result:expr) => {{
-                let (bv, av) = (peek!(0), peek!(1));
-                if !av.is_number() || !bv.is_number() {
+                let (Some($a), Some($b)) = (peek!(1).as_number(), peek!(0).as_number()) else {
                     fail!("Operands must be numbers.");
-                }
-                let ($a, $b) = (av.as_number(), bv.as_number());
+                };
                 drop_top!();
                 set_top!($result);
             }};
@@ -180,14 +196,15 @@ impl Vm {
                 }
                 Op::GetLocal => {
                     let slot = read_byte!() as usize;
-                    // SAFETY: local slots lie inside the frame's reserved stack.
-                    push!(unsafe { *slots.add(slot) });
+                    // SAFETY: local slots lie inside the frame's reserved stack
+                    // and hold current values.
+                    push!(unsafe { self.heap.value(*slots.add(slot)) });
                 }
                 Op::SetLocal => {
                     let slot = read_byte!() as usize;
                     let v = peek!(0);
-                    // SAFETY: as for GetLocal.
-                    unsafe { *slots.add(slot) = v };
+                    // SAFETY: as for GetLocal; `v` is current.
+                    unsafe { *slots.add(slot) = v.raw() };
                 }
                 Op::GetGlobal => {
                     let name = read_constant!();
@@ -198,43 +215,54 @@ impl Vm {
                 }
                 Op::DefineGlobal => {
                     let name = read_constant!();
-                    save!();
-                    let value = self.heap.get(sp!() - 1);
-                    table::set(&mut self.heap, Holder::Root(ROOT_GLOBALS), name, value)?;
-                    load!();
-                    drop_top!();
+                    let value = peek!(0);
+                    let globals = self.heap.get(ROOT_GLOBALS);
+                    if table::put(&self.heap, globals, name, value).is_ok() {
+                        drop_top!();
+                    } else {
+                        let value = pop!();
+                        push!(name);
+                        push!(value);
+                        save!();
+                        // Pops name and value.
+                        table::set(&mut self.heap, Holder::Root(ROOT_GLOBALS))?;
+                        load!();
+                    }
                 }
                 Op::SetGlobal => {
                     let name = read_constant!();
                     let globals = self.heap.get(ROOT_GLOBALS);
-                    if !table::replace(&mut self.heap, globals, name, peek!(0)) {
+                    if !table::replace(&self.heap, globals, name, peek!(0)) {
                         fail!(format!("Undefined variable '{}'.", text(name)));
                     }
                 }
                 Op::GetUpvalue => {
                     let i = read_byte!() as usize;
-                    // SAFETY: the compiler only emits indices of the closure's upvalues.
-                    let up = unsafe { closure.slot_unchecked(1 + i) }.as_object();
+                    // SAFETY: the compiler only emits indices of the closure's
+                    // upvalues, a closure is not weak, and its upvalue slots
+                    // hold upvalue objects (the layout in `object`).
+                    let up = unsafe { always_object(closure.slot_unchecked(1 + i)) };
                     let at = raw_word(up, 0);
                     let v = if at == UPVALUE_IS_CLOSED {
                         up.slot(object::UPVALUE_CLOSED)
                     } else {
-                        // SAFETY: an open upvalue's slot is below the stack top.
-                        unsafe { *base.add(at as usize) }
+                        // SAFETY: an open upvalue's slot is below the stack
+                        // top and holds a current value.
+                        unsafe { self.heap.value(*base.add(at as usize)) }
                     };
                     push!(v);
                 }
                 Op::SetUpvalue => {
                     let i = read_byte!() as usize;
                     // SAFETY: as for GetUpvalue.
-                    let up = unsafe { closure.slot_unchecked(1 + i) }.as_object();
+                    let up = unsafe { always_object(closure.slot_unchecked(1 + i)) };
                     let at = raw_word(up, 0);
                     if at == UPVALUE_IS_CLOSED {
                         self.heap.write(up, object::UPVALUE_CLOSED, peek!(0));
                     } else {
                         let v = peek!(0);
-                        // SAFETY: as for GetUpvalue.
-                        unsafe { *base.add(at as usize) = v };
+                        // SAFETY: as for GetUpvalue; `v` is current.
+                        unsafe { *base.add(at as usize) = v.raw() };
                     }
                 }
                 Op::GetProperty => {
@@ -243,12 +271,15 @@ impl Vm {
                         fail!("Only instances have properties.");
                     }
                     let name = read_constant!();
-                    let instance = receiver.as_object();
+                    let instance = obj(receiver);
                     if let Some(v) = table::get(instance.slot(object::INSTANCE_FIELDS), name) {
                         set_top!(v);
                     } else {
                         save!();
-                        self.bind_method(instance.slot(object::INSTANCE_CLASS), name)?;
+                        let class = instance.slot(object::INSTANCE_CLASS);
+                        let method = calls::find_method(class, name)?;
+                        self.heap.push(method);
+                        self.bind_pushed_method()?;
                         load!();
                     }
                 }
@@ -259,14 +290,17 @@ impl Vm {
                     }
                     let name = read_constant!();
                     let value = peek!(0);
-                    let fields = receiver.as_object().slot(object::INSTANCE_FIELDS);
-                    if !table::replace(&mut self.heap, fields, name, value) {
+                    let fields = obj(receiver).slot(object::INSTANCE_FIELDS);
+                    if table::put(&self.heap, fields, name, value).is_err() {
                         save!();
                         let holder = Holder::Slot {
                             root: sp!() - 2,
                             slot: object::INSTANCE_FIELDS,
                         };
-                        table::set(&mut self.heap, holder, name, value)?;
+                        self.heap.push(name);
+                        self.heap.push(value);
+                        // Pops the two just pushed.
+                        table::set(&mut self.heap, holder)?;
                         load!();
                     }
                     let value = pop!();
@@ -276,7 +310,9 @@ impl Vm {
                     let name = read_constant!();
                     let superclass = pop!();
                     save!();
-                    self.bind_method(superclass, name)?;
+                    let method = calls::find_method(superclass, name)?;
+                    self.heap.push(method);
+                    self.bind_pushed_method()?;
                     load!();
                 }
                 Op::Equal => {
@@ -288,9 +324,9 @@ impl Vm {
                 Op::Less => binary_number!(a, b, Value::bool(a < b)),
                 Op::Add => {
                     let (b, a) = (peek!(0), peek!(1));
-                    if a.is_number() && b.is_number() {
+                    if let (Some(x), Some(y)) = (a.as_number(), b.as_number()) {
                         drop_top!();
-                        set_top!(Value::number(a.as_number() + b.as_number()));
+                        set_top!(Value::number(x + y));
                     } else if is_obj(a, tag::STRING) && is_obj(b, tag::STRING) {
                         save!();
                         self.concatenate()?;
@@ -307,11 +343,10 @@ impl Vm {
                     set_top!(Value::bool(is_falsey(v)));
                 }
                 Op::Negate => {
-                    let v = peek!(0);
-                    if !v.is_number() {
+                    let Some(n) = peek!(0).as_number() else {
                         fail!("Operand must be a number.");
-                    }
-                    set_top!(Value::number(-v.as_number()));
+                    };
+                    set_top!(Value::number(-n));
                 }
                 Op::Print => {
                     let v = pop!();
@@ -347,7 +382,13 @@ impl Vm {
                     let name = read_constant!();
                     let argc = read_byte!() as usize;
                     save!();
-                    self.invoke(name, argc)?;
+                    let target = calls::resolve_invoke(&self.heap, name, argc)?;
+                    match target {
+                        Invoke::Field => self.call_value(argc)?,
+                        Invoke::Method(m) => {
+                            calls::push_frame(&self.heap, &mut self.frames, m, argc)?
+                        }
+                    }
                     load!();
                 }
                 Op::SuperInvoke => {
@@ -355,7 +396,8 @@ impl Vm {
                     let argc = read_byte!() as usize;
                     let superclass = pop!();
                     save!();
-                    self.invoke_from_class(superclass, name, argc)?;
+                    let method = calls::find_method(superclass, name)?;
+                    calls::push_frame(&self.heap, &mut self.frames, method, argc)?;
                     load!();
                 }
                 Op::Closure => {
@@ -366,14 +408,14 @@ impl Vm {
                 }
                 Op::CloseUpvalue => {
                     save!();
-                    self.close_upvalues(sp!() - 1);
+                    calls::close_upvalues(&self.heap, sp!() - 1);
                     drop_top!();
                 }
                 Op::Return => {
                     let result = pop!();
                     save!();
                     let frame = self.frames[fi];
-                    self.close_upvalues(frame.base);
+                    calls::close_upvalues(&self.heap, frame.base);
                     self.heap.set(ROOT_FRAMES + fi, Value::NIL);
                     self.frames.pop();
                     self.heap.truncate(frame.base);
@@ -387,17 +429,16 @@ impl Vm {
                     let name = read_constant!();
                     save!();
                     self.heap.push(name);
-                    let class = self.heap.alloc(crate::rt::AllocSpec {
+                    let (heap, class) = self.heap.alloc(crate::rt::AllocSpec {
                         tag: tag::CLASS,
                         slots: 3,
                         bytes: 0,
                         pinned: false,
                         weak: false,
-                    });
-                    let name = self.heap.pop();
-                    let class = class?;
-                    self.heap.write(class, object::CLASS_NAME, name);
-                    self.heap.push(Value::object(class));
+                    })?;
+                    let name = heap.pop();
+                    heap.write(class, object::CLASS_NAME, name);
+                    heap.push(class.into());
                     load!();
                 }
                 Op::Inherit => {
@@ -416,9 +457,9 @@ impl Vm {
                         slot: object::CLASS_METHODS,
                     };
                     table::copy_into(&mut self.heap, from, to)?;
-                    let init = self.heap.get(sp - 2).as_object().slot(object::CLASS_INIT);
+                    let init = obj(self.heap.get(sp - 2)).slot(object::CLASS_INIT);
                     self.heap
-                        .write(self.heap.get(sp - 1).as_object(), object::CLASS_INIT, init);
+                        .write(obj(self.heap.get(sp - 1)), object::CLASS_INIT, init);
                     load!();
                     drop_top!();
                 }
@@ -427,14 +468,19 @@ impl Vm {
                     let is_init = name == self.heap.get(ROOT_INIT_STRING);
                     save!();
                     let sp = sp!();
-                    let holder = Holder::Slot {
-                        root: sp - 2,
-                        slot: object::CLASS_METHODS,
-                    };
-                    let method = self.heap.get(sp - 1);
-                    table::set(&mut self.heap, holder, name, method)?;
+                    let methods = obj(peek!(1)).slot(object::CLASS_METHODS);
+                    if table::put(&self.heap, methods, name, peek!(0)).is_err() {
+                        let holder = Holder::Slot {
+                            root: sp - 2,
+                            slot: object::CLASS_METHODS,
+                        };
+                        self.heap.push(name);
+                        self.heap.push(self.heap.get(sp - 1));
+                        // Pops the two just pushed.
+                        table::set(&mut self.heap, holder)?;
+                    }
                     if is_init {
-                        let class = self.heap.get(sp - 2).as_object();
+                        let class = obj(self.heap.get(sp - 2));
                         self.heap
                             .write(class, object::CLASS_INIT, self.heap.get(sp - 1));
                     }
@@ -448,16 +494,14 @@ impl Vm {
     /// Replaces the two strings on the stack top with their concatenation.
     fn concatenate(&mut self) -> Result<(), RuntimeError> {
         let sp = self.heap.sp();
-        let (a, b) = (
-            self.heap.get(sp - 2).as_object(),
-            self.heap.get(sp - 1).as_object(),
-        );
+        let (a, b) = (obj(self.heap.get(sp - 2)), obj(self.heap.get(sp - 1)));
         self.scratch.clear();
-        // SAFETY: both are live strings; the copies end before any allocation.
+        // SAFETY: strings are never written after they are interned.
         self.scratch.extend_from_slice(unsafe { payload(a) });
         // SAFETY: as above.
         self.scratch.extend_from_slice(unsafe { payload(b) });
-        let s = intern(&mut self.heap, &self.scratch)?;
+        intern(&mut self.heap, &self.scratch)?;
+        let s = self.heap.pop();
         self.heap.truncate(sp - 1);
         self.heap.set(sp - 2, s);
         Ok(())
@@ -465,7 +509,7 @@ impl Vm {
 }
 
 /// A string's text, for error messages.
-fn text(s: Value) -> String {
-    // SAFETY: names are live strings; nothing allocates during the copy.
-    String::from_utf8_lossy(unsafe { payload(s.as_object()) }).into_owned()
+fn text(s: Value<'_>) -> String {
+    // SAFETY: strings are never written after they are interned.
+    String::from_utf8_lossy(unsafe { payload(obj(s)) }).into_owned()
 }

@@ -109,6 +109,7 @@ fn dense_mask(dense_words: usize, c: usize) -> u64 {
 /// object crossing its last page's end. 0 when the threshold is 1.0 or more
 /// or the first page is not dense. Reads the headers of live objects, which
 /// nobody writes (mutators may run).
+#[doc(hidden)]
 pub fn dense_prefix_words(heap: &Heap, old_top: usize, threshold: f64) -> usize {
     if !(threshold > 0.0 && threshold < 1.0) {
         return 0;
@@ -132,7 +133,9 @@ pub fn dense_prefix_words(heap: &Heap, old_top: usize, threshold: f64) -> usize 
     }
     match marks.moving.find_prev_set(end - 1) {
         Some(start) => {
-            let size = ObjRef::from_addr(base + start * WORD).size_words();
+            // SAFETY: a marked object start below the old top of the
+            // stopped heap.
+            let size = unsafe { ObjRef::from_addr(base + start * WORD) }.size_words();
             end.max(start + size)
         }
         None => end,
@@ -143,6 +146,7 @@ impl ForwardingPlan {
     /// Builds the plan from the heap's live bitmap for objects below
     /// `old_top`, with the heap's dense-prefix threshold. Costs O(chunks):
     /// one popcount per 512 bytes of heap.
+    #[doc(hidden)]
     /// `Err` if the plan's chunk table cannot be mapped.
     pub fn build(heap: &Heap, old_top: usize) -> Result<ForwardingPlan, HeapError> {
         ForwardingPlan::build_with_threshold(heap, old_top, heap.dense_prefix_threshold())
@@ -150,6 +154,7 @@ impl ForwardingPlan {
 
     /// [`ForwardingPlan::build`] with a given dense-prefix threshold (1.0 or
     /// more: no prefix).
+    #[doc(hidden)]
     pub fn build_with_threshold(
         heap: &Heap,
         old_top: usize,
@@ -189,6 +194,7 @@ impl ForwardingPlan {
     /// old top), whose live bits may have been set since the plan was built
     /// (objects allocated marked above the old top). Costs O(new chunks): the
     /// flip pause extends a plan built concurrently this way.
+    #[doc(hidden)]
     pub fn extend(&mut self, heap: &Heap, new_top: usize) {
         assert!(new_top >= self.old_top, "a plan only grows");
         let live = &heap.marks().live;

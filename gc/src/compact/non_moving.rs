@@ -9,6 +9,10 @@ use crate::object::{ObjRef, HEADER_WORDS, WORD};
 /// `[from, to)` through `pc.fix_value` (forwarded, or nil for dead weak
 /// targets). `view_delta` is added to every address read or written, so the
 /// update can go through a second view of the memfd.
+/// Internal to the collector (hidden from the docs): the heap must be
+/// stopped or under a compaction's protocol, as the collector's pauses and
+/// threads hold it; not for embedders.
+#[doc(hidden)]
 pub fn update_references(
     pc: &PageComputer<'_>,
     heap: &Heap,
@@ -21,7 +25,9 @@ pub fn update_references(
         if addr < from || !marks.non_moving.test(addr) {
             return;
         }
-        let view = ObjRef::from_addr(addr + view_delta);
+        // SAFETY: a marked object start of the stopped heap, read through
+        // the view the caller names.
+        let view = unsafe { ObjRef::from_addr(addr + view_delta) };
         fix_slots(pc, view, 0, view.slot_count());
     });
 }
@@ -62,6 +68,7 @@ fn fix_slots(pc: &PageComputer<'_>, view: ObjRef, first: usize, end: usize) {
 /// object starting below it reaches the page (the space's base is always
 /// safe; a thread walking pages in order passes what the previous call
 /// returned). Returns the same kind of bound for the next page.
+#[doc(hidden)]
 pub fn update_page(
     pc: &PageComputer<'_>,
     heap: &Heap,
@@ -118,7 +125,9 @@ fn update_page_portable(
     let covering = floor < page
         && starts.test(floor)
         && marks.test(floor)
-        && floor + ObjRef::from_addr(floor + view_delta).size_words() * WORD > page;
+        // SAFETY: a marked object start (tested just before), read through
+        // the caller's view.
+        && floor + unsafe { ObjRef::from_addr(floor + view_delta) }.size_words() * WORD > page;
     let found = if covering {
         Some(floor_bit)
     } else {
@@ -136,7 +145,8 @@ fn update_page_portable(
     loop {
         let addr = starts.addr_of(bit);
         if marks.test(addr) {
-            let view = ObjRef::from_addr(addr + view_delta);
+            // SAFETY: a marked object start, read through the caller's view.
+            let view = unsafe { ObjRef::from_addr(addr + view_delta) };
             let slots_start = addr + HEADER_WORDS * WORD;
             let first = page.saturating_sub(slots_start).div_ceil(WORD);
             let end = (page_end.saturating_sub(slots_start) / WORD).min(view.slot_count());
@@ -156,13 +166,19 @@ fn update_page_portable(
 /// Frees every unmarked non-moving object not allocated during the cycle,
 /// reading sizes at `address + view_delta` (a second view of the memfd, or
 /// 0); returns (objects, bytes) freed.
+/// Internal to the collector (hidden from the docs): the heap must be
+/// stopped or under a compaction's protocol, as the collector's pauses and
+/// threads hold it; not for embedders.
+#[doc(hidden)]
 pub fn sweep(heap: &Heap, view_delta: usize) -> (usize, usize) {
     let nm = heap.non_moving();
     let marks = heap.marks();
     let mut dead = Vec::new();
     nm.starts().for_each_set(nm.high_water(), |addr| {
         if !marks.non_moving.test(addr) && !nm.is_black(addr) {
-            let size = ObjRef::from_addr(addr + view_delta).size_words() * WORD;
+            // SAFETY: a recorded object start of the stopped space, read
+            // through the caller's view.
+            let size = unsafe { ObjRef::from_addr(addr + view_delta) }.size_words() * WORD;
             dead.push((addr, size));
         }
     });

@@ -76,6 +76,7 @@ pub struct PageComputer<'a> {
 
 impl<'a> PageComputer<'a> {
     /// A view for the heap's current compaction.
+    #[doc(hidden)]
     pub fn new(heap: &'a Heap, plan: &'a ForwardingPlan) -> PageComputer<'a> {
         PageComputer {
             heap,
@@ -89,6 +90,7 @@ impl<'a> PageComputer<'a> {
     /// A view for a compaction whose first `pages` dense pages were not
     /// moved to from-space (they are updated in place, see
     /// [`PageComputer::update_in_place`]).
+    #[doc(hidden)]
     pub fn with_in_place(
         heap: &'a Heap,
         plan: &'a ForwardingPlan,

@@ -22,21 +22,28 @@ use crate::heap::{Heap, PAGE_SIZE};
 use crate::mark::tracer::mark;
 use crate::roots::RootSet;
 
-/// Runs one stop-the-world collection. Every mutator must be stopped and
-/// must have retired its TLAB; `roots` are all the roots there are.
+/// Runs one stop-the-world collection.
 ///
 /// A failed step is either worked around (a failed flip copies from-space
 /// instead, a failed release is noted) or, before anything moved, abandons
 /// the cycle: the heap and the roots are then exactly as before, the marks
 /// cleared, and the report says why in its notes (`Ok`: the runtime
 /// continues). `Err` is left for nothing at present.
-pub fn collect(heap: &Heap, roots: &mut dyn RootSet) -> Result<CycleReport, HeapError> {
+///
+/// # Safety
+/// Every mutator of `heap` is stopped (none allocates or writes until this
+/// returns) with its allocation buffer retired, and `roots` are all the
+/// roots there are, holding only this heap's references: objects move, and
+/// any reference not in `roots` is stale afterwards.
+pub unsafe fn collect(heap: &Heap, roots: &mut dyn RootSet) -> Result<CycleReport, HeapError> {
     let start = Instant::now();
     let cpu = thread_cpu();
     let mut report = CycleReport::new("stw", heap.used_bytes());
     let mut timer = PhaseTimer::new();
 
-    let stats = mark(heap, roots, heap.config().mark_threads);
+    // SAFETY: the world is stopped and `roots` are all the roots (the
+    // caller's promise).
+    let stats = unsafe { mark(heap, roots, heap.config().mark_threads) };
     report.marked = stats;
     timer.lap(&mut report, Phase::Mark);
 
@@ -120,7 +127,9 @@ pub(crate) fn compact_in_pause(
     timer.lap(report, Phase::Sweep);
 
     release_from_space(heap, &mut report.notes);
-    heap.moving().reset_top(plan.new_top());
+    // SAFETY: the world is stopped and the plan's live data ends at its
+    // new top.
+    unsafe { heap.moving().reset_top(plan.new_top()) };
     let marks = heap.marks();
     marks.moving.clear_below(old_top);
     marks.live.clear_below(old_top);

@@ -395,7 +395,18 @@ impl Heap {
 
     /// Allocates an object without collecting: `Ok(None)` means the heap is
     /// full (the caller collects and retries, or reports out of memory).
-    pub fn alloc(&self, tlab: &mut Tlab, req: &AllocRequest) -> Result<Option<ObjRef>, HeapError> {
+    ///
+    /// # Safety
+    /// 1. `tlab` is the calling thread's buffer of this heap: empty, or
+    ///    installed by this heap and not reclaimed by a collection since.
+    /// 2. No collection runs concurrently with the call (the caller is a
+    ///    running mutator), and the result is used as [`ObjRef::from_addr`]
+    ///    requires: only until the next collection may move the object.
+    pub unsafe fn alloc(
+        &self,
+        tlab: &mut Tlab,
+        req: &AllocRequest,
+    ) -> Result<Option<ObjRef>, HeapError> {
         let words = size_in_words(req.slots, req.bytes).ok_or(HeapError::TooLarge {
             slots: req.slots,
             bytes: req.bytes,
@@ -457,9 +468,12 @@ impl Heap {
             // Big for a TLAB: claim it directly and keep the current buffer.
             return self.moving.claim(bytes, allow);
         }
-        tlab.retire();
+        // SAFETY: the buffer is this thread's and this heap's (`alloc`'s
+        // contract 1).
+        unsafe { tlab.retire() };
         let start = self.moving.claim(self.config.tlab_bytes, allow)?;
-        tlab.refill(start, start + self.config.tlab_bytes);
+        // SAFETY: the range was just claimed for this buffer alone.
+        unsafe { tlab.refill(start, start + self.config.tlab_bytes) };
         tlab.bump(bytes)
     }
 }

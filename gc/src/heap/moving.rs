@@ -54,8 +54,10 @@ impl MovingSpace {
     }
 
     /// Claims `bytes` (a multiple of 16) from the shared bump pointer if
-    /// `allow(new_used)` accepts the space's use after the claim.
-    pub fn claim(&self, bytes: usize, allow: impl Fn(usize) -> bool) -> Option<usize> {
+    /// `allow(new_used)` accepts the space's use after the claim. The
+    /// claimer must fill the range with objects (or fillers) before the
+    /// heap is next walked.
+    pub(crate) fn claim(&self, bytes: usize, allow: impl Fn(usize) -> bool) -> Option<usize> {
         debug_assert!(bytes.is_multiple_of(OBJECT_ALIGN_WORDS * WORD));
         let mut top = self.top.load(Ordering::Relaxed);
         loop {
@@ -73,8 +75,14 @@ impl MovingSpace {
         }
     }
 
-    /// Sets the bump pointer after a compaction (the world is stopped).
-    pub fn reset_top(&self, top: usize) {
+    /// Sets the bump pointer after a compaction.
+    ///
+    /// # Safety
+    /// The world is stopped, and `[base, top)` holds exactly the compacted
+    /// objects (anything above is free): objects above `top` are lost, and
+    /// a `top` inside an object breaks the heap walk.
+    #[doc(hidden)]
+    pub unsafe fn reset_top(&self, top: usize) {
         debug_assert!(self.contains(top) || top == self.base + self.capacity);
         self.top.store(top, Ordering::Release);
     }
@@ -107,18 +115,28 @@ impl Tlab {
     }
 
     /// Installs a fresh buffer `[start, end)`.
-    pub fn refill(&mut self, start: usize, end: usize) {
+    ///
+    /// # Safety
+    /// `[start, end)` is moving-space memory claimed for this buffer alone
+    /// (16-byte aligned, mapped and writable): allocation writes headers
+    /// there, and [`Tlab::retire`] a filler.
+    pub unsafe fn refill(&mut self, start: usize, end: usize) {
         self.cursor = start;
         self.end = end;
     }
 
     /// Plugs the unused tail with a filler object and empties the buffer, so
     /// that the moving space stays walkable.
-    pub fn retire(&mut self) {
+    ///
+    /// # Safety
+    /// The buffer is empty or was installed by [`Tlab::refill`] and its
+    /// range is still this buffer's (no collection reclaimed it since).
+    pub unsafe fn retire(&mut self) {
         if self.end > self.cursor {
             let words = (self.end - self.cursor) / WORD;
             // SAFETY: [cursor, end) is unused space of this buffer, owned by
-            // this thread; tails are multiples of 16 bytes (object alignment).
+            // this thread (the caller's promise); tails are multiples of 16
+            // bytes (object alignment).
             unsafe { init_filler(self.cursor, words) };
         }
         *self = Tlab::empty();

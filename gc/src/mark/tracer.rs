@@ -52,7 +52,9 @@ impl<'h> Tracer<'h> {
         let marks = self.heap.marks();
         if self.heap.moving().contains(addr) {
             if marks.moving.set(addr) {
-                let words = ObjRef::from_addr(addr).size_words();
+                // SAFETY: a reference the stopped heap holds (see `mark`)
+                // names a live object.
+                let words = unsafe { ObjRef::from_addr(addr) }.size_words();
                 marks.live.set_range(addr, words);
                 self.stats.objects += 1;
                 self.stats.moving_words += words;
@@ -60,7 +62,8 @@ impl<'h> Tracer<'h> {
             }
         } else if self.heap.non_moving().contains(addr) && marks.non_moving.set(addr) {
             self.stats.objects += 1;
-            self.stats.non_moving_words += ObjRef::from_addr(addr).size_words();
+            // SAFETY: as above.
+            self.stats.non_moving_words += unsafe { ObjRef::from_addr(addr) }.size_words();
             return Some(addr);
         }
         None
@@ -69,7 +72,9 @@ impl<'h> Tracer<'h> {
     /// Marks the strong referents of the object at `addr`.
     #[inline(always)]
     fn scan(&mut self, addr: usize, mut push: impl FnMut(usize)) {
-        let obj = ObjRef::from_addr(addr);
+        // SAFETY: `addr` was marked from a reference of the stopped heap (see
+        // `mark`), so it names a live object.
+        let obj = unsafe { ObjRef::from_addr(addr) };
         let header = obj.header();
         if header.is_weak() {
             return;
@@ -85,7 +90,14 @@ impl<'h> Tracer<'h> {
 }
 
 /// Marks everything reachable from `roots` with `threads` threads.
-pub fn mark(heap: &Heap, roots: &mut dyn RootSet, threads: usize) -> MarkStats {
+///
+/// # Safety
+/// `roots` hold only references to live objects of `heap`, and no object
+/// reachable from them moves or dies during the call: either the world is
+/// stopped (no thread allocates or writes; allocation buffers retired), or
+/// this is a concurrent marking whose mutators record overwritten
+/// references (the SATB barrier is on) and allocate black.
+pub unsafe fn mark(heap: &Heap, roots: &mut dyn RootSet, threads: usize) -> MarkStats {
     let mut tracer = Tracer {
         heap,
         stats: MarkStats::default(),

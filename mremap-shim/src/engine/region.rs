@@ -59,8 +59,10 @@ impl Reservation {
         addr >= self.addr && addr.checked_add(len).is_some_and(|end| end <= self.end())
     }
 
-    /// Unmap the whole reservation and drop it from its engine's table.
-    pub(crate) fn unmap(&mut self) -> Result<(), EngineError> {
+    /// Unmaps the whole reservation and drops it from its engine's table.
+    /// Dropping the reservation does this too, but can only ignore a
+    /// failure (the range then leaks); call this to see it.
+    pub fn unmap(&mut self) -> Result<(), EngineError> {
         if !self.live {
             return Ok(());
         }
@@ -81,14 +83,12 @@ impl Reservation {
 }
 
 impl Drop for Reservation {
+    /// Unmaps the reservation. `munmap` of a range this reservation owns
+    /// fails only on a malformed range, which `reserve` never makes; a
+    /// failure leaks the range, silently (a library prints nothing: callers
+    /// who want the error call [`Reservation::unmap`] first).
     fn drop(&mut self) {
-        if let Err(e) = self.unmap() {
-            eprintln!(
-                "mremap-shim: unmapping reservation [{:#x}, {:#x}) on drop failed: {e}",
-                self.addr,
-                self.end()
-            );
-        }
+        let _ = self.unmap();
     }
 }
 

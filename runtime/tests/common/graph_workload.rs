@@ -88,22 +88,19 @@ fn garbage(m: &mut Mutator, i: u64) -> Result<(), String> {
     .map_err(|e| e.to_string())
 }
 
-/// Builds thread `t`'s graph into `roots()[0]` (head) and `roots()[2]`
+/// Builds thread `t`'s graph into value-stack slot 0 (head) and slot 2
 /// (an anchor the nodes' second slots point at).
 fn build(m: &mut Mutator, t: u64, nodes: u64) -> Result<(), String> {
     for i in 0..nodes {
         garbage(m, i)?;
         let id = (t << 32) | i;
-        let node = m.alloc(spec(id)).map_err(|e| e.to_string())?;
-        // SAFETY: a fresh object with at least 16 raw bytes; no safepoint
-        // until the writes are done.
-        unsafe { node.bytes_mut()[..8].copy_from_slice(&id.to_le_bytes()) };
-        let (head, anchor) = (m.roots()[0], m.roots()[2]);
-        m.write(node, 0, head);
-        m.write(node, 1, anchor);
-        m.roots()[0] = Value::object(node);
+        let (m, node) = m.alloc(spec(id)).map_err(|e| e.to_string())?;
+        node.set_raw_word(0, id);
+        m.write(node, 0, m.stack_get(0));
+        m.write(node, 1, m.stack_get(2));
+        m.stack_set(0, node.into());
         if i.is_multiple_of(50) {
-            m.roots()[2] = Value::object(node);
+            m.stack_set(2, node.into());
         }
     }
     Ok(())
@@ -122,18 +119,18 @@ fn thread_main(
         Ok(m) => m,
         Err(e) => return End::ErrorValue(e.to_string()),
     };
-    m.roots().extend([Value::NIL; 3]);
+    for _ in 0..3 {
+        m.push(Value::NIL);
+    }
     start.wait();
     let result = build(&mut m, t as u64, w.nodes);
-    let head = m.roots()[0];
-    m.set_global(globals[t], head);
+    m.set_global(globals[t], m.stack_get(0));
     // Waiting for the others is a blocking call: pauses run meanwhile.
     m.blocking(|| built.wait());
     if let Err(e) = result {
         return End::ErrorValue(e);
     }
-    let other = m.global(globals[(t + 1) % w.threads]);
-    m.roots()[1] = other;
+    m.stack_set(1, m.global(globals[(t + 1) % w.threads]));
     let expected = m.checksum();
     for round in 0..w.rounds {
         for i in 0..w.churn {
@@ -179,7 +176,7 @@ fn drive(m: &mut Mutator, mode: Mode, round: usize) -> Result<(), String> {
 /// verification still runs: a clean error leaves a valid heap).
 pub fn run(rt: &Runtime, w: Workload) -> End {
     let globals: Vec<_> = {
-        let mut m = match rt.mutator() {
+        let m = match rt.mutator() {
             Ok(m) => m,
             Err(e) => return End::ErrorValue(e.to_string()),
         };

@@ -2,7 +2,7 @@
 //! own crate and uses what it needs).
 #![allow(dead_code)]
 
-use runtime::{AllocSpec, Mode, Mutator, Runtime, RuntimeBuilder, Value};
+use runtime::{AllocSpec, Gc, Mode, Mutator, Runtime, RuntimeBuilder, Value};
 
 /// Builds `builder` in `mode`, or prints why the mode is unavailable here
 /// (the kernel lacks what it needs) and returns `None`, so the caller skips.
@@ -19,9 +19,9 @@ pub fn in_mode(builder: RuntimeBuilder, mode: Mode) -> Option<Runtime> {
 }
 
 /// An object with `slots` slots (weak ones if `weak`) whose first raw word
-/// is `id`.
-pub fn obj(m: &mut Mutator, id: u64, slots: u32, weak: bool) -> Value {
-    let o = m
+/// is `id`, with the mutator reborrowed shared (see `Mutator::alloc`).
+pub fn obj(m: &mut Mutator, id: u64, slots: u32, weak: bool) -> (&Mutator, Gc<'_>) {
+    let (m, o) = m
         .alloc(AllocSpec {
             tag: 1,
             slots,
@@ -30,13 +30,17 @@ pub fn obj(m: &mut Mutator, id: u64, slots: u32, weak: bool) -> Value {
             weak,
         })
         .expect("alloc");
-    // SAFETY: fresh object, no safepoint until the write is done.
-    unsafe { o.bytes_mut()[..8].copy_from_slice(&id.to_le_bytes()) };
-    Value::object(o)
+    o.set_raw_word(0, id);
+    (m, o)
+}
+
+/// Allocates like [`obj`] and pushes the object on the value stack.
+pub fn push_obj(m: &mut Mutator, id: u64, slots: u32, weak: bool) {
+    let (m, o) = obj(m, id, slots, weak);
+    m.push(o.into());
 }
 
 /// The id `obj` stored.
-pub fn id(v: Value) -> u64 {
-    // SAFETY: v is a live object read since the caller's last safepoint.
-    u64::from_le_bytes(unsafe { v.as_object().bytes() }[..8].try_into().expect("8"))
+pub fn id(v: Value<'_>) -> u64 {
+    v.as_object().expect("an object").raw_word(0)
 }

@@ -165,6 +165,33 @@ pub struct UffdCompactor {
     stale: Arc<Mutex<Vec<(usize, usize)>>>,
 }
 
+/// Why userfaultfd compaction cannot run (the runtime then falls back to
+/// stop-the-world and logs the reason).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CompactorError {
+    /// The kernel or the process's privileges offer no usable userfaultfd
+    /// (the probe's reason).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Opening the userfaultfd failed.
+    #[error("opening a userfaultfd failed: {0}")]
+    Open(#[source] crate::uffd::UffdError),
+    /// Installing the SIGBUS handler or reserving its slot failed.
+    #[error("setting up SIGBUS fault service failed: {0}")]
+    Sigbus(#[source] sigbus::SigbusError),
+    /// Starting a collector or fault thread failed.
+    #[error("starting a compaction thread failed: {0}")]
+    Thread(#[source] std::io::Error),
+    /// Probing the flip at start-up failed (scratch mappings).
+    #[error("probing the flip failed: {0}")]
+    FlipProbe(#[source] mremap_shim::sys::SysError),
+    /// The flip (a DONTUNMAP mremap of private anonymous memory) failed at
+    /// start-up (e.g. `mremap` denied by seccomp).
+    #[error("the flip (a DONTUNMAP mremap of private anonymous memory) failed at start-up: {0}")]
+    Flip(#[source] mremap_shim::sys::SysError),
+}
+
 /// Flip pauses in a row that may fail before the compactor stops trying
 /// (a failure that repeats is not transient).
 const MAX_FLIP_FAILURES: u32 = 2;
@@ -174,24 +201,24 @@ impl UffdCompactor {
     /// why userfaultfd compaction cannot run here (the caller falls back to
     /// stop-the-world and logs it). Where MINOR faults on memfd are missing,
     /// `uffd` degrades to `uffd-copy` ([`UffdCompactor::degraded`] says so).
-    pub fn new(heap: Arc<Heap>, mut options: UffdOptions) -> Result<UffdCompactor, String> {
+    pub fn new(heap: Arc<Heap>, mut options: UffdOptions) -> Result<UffdCompactor, CompactorError> {
         let features = UffdFeatures::probe();
         if !features.is_available() {
-            return Err(features
-                .unavailable_reason()
-                .unwrap_or("MISSING faults on anonymous memory are not supported")
-                .to_string());
+            return Err(CompactorError::Unavailable(
+                features
+                    .unavailable_reason()
+                    .unwrap_or("MISSING faults on anonymous memory are not supported")
+                    .to_string(),
+            ));
         }
         let mut degraded = None;
         // The flip itself, tried now on scratch mappings: a process whose
         // `mremap` is denied (seccomp) or failing would otherwise fail its
         // first cycle.
         let probe = mremap_shim::engine::probe_flips(heap.non_moving_region().fd())
-            .map_err(|e| format!("probing the flip failed: {e}"))?;
+            .map_err(CompactorError::FlipProbe)?;
         if let Err(e) = probe.anon {
-            return Err(format!(
-                "the flip (a DONTUNMAP mremap of private anonymous memory) failed at start-up: {e}"
-            ));
+            return Err(CompactorError::Flip(e));
         }
         if let (true, Err(e)) = (options.non_moving_continue, &probe.shared) {
             options.non_moving_continue = false;
@@ -228,16 +255,16 @@ impl UffdCompactor {
                 .minor_shmem(options.non_moving_continue)
                 .sigbus(options.sigbus),
         )
-        .map_err(|e| format!("opening a userfaultfd failed: {e}"))?;
+        .map_err(CompactorError::Open)?;
         let sigbus_slot = if options.sigbus {
-            sigbus::install().map_err(|e| e.to_string())?;
+            sigbus::install().map_err(CompactorError::Sigbus)?;
             let space = heap.space_bytes();
             Some(
                 sigbus::reserve_slot([
                     (heap.moving().base(), space),
                     (heap.non_moving().base(), space),
                 ])
-                .map_err(|e| e.to_string())?,
+                .map_err(CompactorError::Sigbus)?,
             )
         } else {
             None
@@ -288,7 +315,7 @@ impl UffdCompactor {
             let handle = spawn(format!("gc-fault-{i}"), move || {
                 threads::fault_worker(rx, cpu)
             })
-            .map_err(|e| format!("starting a fault worker failed: {e}"))?;
+            .map_err(CompactorError::Thread)?;
             compactor.workers.push(tx);
             compactor.threads.push(handle);
         }
@@ -298,7 +325,7 @@ impl UffdCompactor {
             let handle = spawn(format!("gc-compact-{i}"), move || {
                 threads::collector(i, rx, reports)
             })
-            .map_err(|e| format!("starting a collector thread failed: {e}"))?;
+            .map_err(CompactorError::Thread)?;
             compactor.collectors.push(tx);
             compactor.threads.push(handle);
         }
@@ -419,7 +446,9 @@ impl UffdCompactor {
             }
             for mut b in buffers {
                 drained += 1;
-                stats.add(crate::mark::tracer::mark(&self.heap, &mut b, 1));
+                // SAFETY: SATB buffers hold references the mutators
+                // overwrote during this marking, which runs under the barrier.
+                stats.add(unsafe { crate::mark::tracer::mark(&self.heap, &mut b, 1) });
             }
         }
         job.stats.lock().add(stats);

@@ -66,7 +66,12 @@ impl UffdCompactor {
     /// pause). On return the mutators may resume; the report arrives through
     /// [`UffdCompactor::wait`] or [`UffdCompactor::try_finished`]. Returns
     /// the live bytes.
-    pub fn start(
+    ///
+    /// # Safety
+    /// Every mutator of the heap is stopped (none allocates or writes until
+    /// this returns) with its allocation buffer retired, and `roots` are
+    /// all the roots there are, holding only this heap's references.
+    pub unsafe fn start(
         &mut self,
         roots: &mut dyn RootSet,
         entry: PauseEntry,
@@ -79,7 +84,9 @@ impl UffdCompactor {
         let mut report = CycleReport::new(self.mode_name(), heap.used_bytes());
         report.add_entry(entry);
         let mut timer = PhaseTimer::new();
-        report.marked = mark(heap, roots, heap.config().mark_threads);
+        // SAFETY: the world is stopped and `roots` are all the roots (the
+        // caller's promise).
+        report.marked = unsafe { mark(heap, roots, heap.config().mark_threads) };
         timer.lap(&mut report, Phase::Mark);
         let plan = ForwardingPlan::build(heap, heap.moving().top());
         timer.lap(&mut report, Phase::Forward);
@@ -95,7 +102,13 @@ impl UffdCompactor {
     /// the marker and makes new objects born marked. Mutators must record
     /// overwritten references (and weak slots they read) in SATB buffers
     /// from now until [`UffdCompactor::remark`].
-    pub fn begin_marking(&mut self, roots: &[Value], entry: PauseEntry) {
+    ///
+    /// # Safety
+    /// Every mutator of the heap is stopped (none allocates or writes until
+    /// this returns), `roots` are all the roots there are, holding only
+    /// this heap's references, and from the return on every mutator's store
+    /// records the value it overwrites.
+    pub unsafe fn begin_marking(&mut self, roots: &[Value], entry: PauseEntry) {
         let waited = entry.total();
         assert!(matches!(self.state, State::Idle), "a cycle is in flight");
         let pause_start = Instant::now();
@@ -143,7 +156,11 @@ impl UffdCompactor {
     /// marks from `satb` (the stopped mutators' partial buffers) and the
     /// queue, stops the write barrier and starts planning. TLABs must be
     /// retired.
-    pub fn remark(&mut self, satb: &mut Vec<Value>, entry: PauseEntry) {
+    ///
+    /// # Safety
+    /// Every mutator is stopped with its allocation buffer retired, and
+    /// `satb` holds what their buffers recorded (references of this heap).
+    pub unsafe fn remark(&mut self, satb: &mut Vec<Value>, entry: PauseEntry) {
         let waited = entry.total();
         let State::Marking(job) = &self.state else {
             panic!("remark without a concurrent marking");
@@ -160,10 +177,13 @@ impl UffdCompactor {
         let mut timer = PhaseTimer::new();
         report.add_phase(Phase::Wait, waited + pause_start.elapsed());
         let mut stats = std::mem::take(&mut *job.stats.lock());
-        stats.add(mark(heap, satb, 1));
+        // SAFETY: the world is stopped (the caller's promise) and the
+        // buffers hold references the mutators overwrote during the marking.
+        stats.add(unsafe { mark(heap, satb, 1) });
         satb.clear();
         for mut b in self.satb.take_all() {
-            stats.add(mark(heap, &mut b, 1));
+            // SAFETY: as above.
+            stats.add(unsafe { mark(heap, &mut b, 1) });
         }
         heap.set_satb_active(false);
         report.marked = stats;
@@ -204,7 +224,16 @@ impl UffdCompactor {
     /// abandoned (see `UffdCompactor::flip_with`); either way the cycle's
     /// report, with the reason in its notes, arrives like any other. The
     /// `Result` stays for callers written against the fallible flip.
-    pub fn flip(&mut self, roots: &mut dyn RootSet, entry: PauseEntry) -> Result<usize, HeapError> {
+    ///
+    /// # Safety
+    /// Every mutator of the heap is stopped (none allocates or writes until
+    /// this returns) with its allocation buffer retired, and `roots` are
+    /// all the roots there are, holding only this heap's references.
+    pub unsafe fn flip(
+        &mut self,
+        roots: &mut dyn RootSet,
+        entry: PauseEntry,
+    ) -> Result<usize, HeapError> {
         let waited = entry.total();
         let State::Planning(job) = &self.state else {
             panic!("flip without a planned cycle");
@@ -382,7 +411,9 @@ impl UffdCompactor {
         } else {
             nm.set_allocating_black(true, 0);
         }
-        heap.moving().reset_top(plan.new_top());
+        // SAFETY: the world is stopped (the caller's promise) and the plan's
+        // live data ends at its new top.
+        unsafe { heap.moving().reset_top(plan.new_top()) };
         report.pages_compacted = plan.live_pages();
         if moving_pages > 0 {
             report.pages_dense = plan.dense_pages();

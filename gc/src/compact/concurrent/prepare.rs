@@ -49,14 +49,17 @@ pub fn run_mark(job: &MarkJob) {
     let start = Instant::now();
     let threads = job.heap.config().mark_threads;
     let mut roots = std::mem::take(&mut *job.snapshot.lock());
-    let mut stats = mark(&job.heap, &mut roots, threads);
+    // SAFETY: the snapshot holds the roots of the initial pause, and the
+    // mutators run under the SATB barrier and allocate black until remark.
+    let mut stats = unsafe { mark(&job.heap, &mut roots, threads) };
     loop {
         let buffers = job.satb.take_all();
         if buffers.is_empty() {
             break;
         }
         for mut b in buffers {
-            stats.add(mark(&job.heap, &mut b, 1));
+            // SAFETY: a full SATB buffer of this marking (see above).
+            stats.add(unsafe { mark(&job.heap, &mut b, 1) });
         }
     }
     job.stats.lock().add(stats);

@@ -23,8 +23,9 @@ const WORKER_POLL: Duration = Duration::from_millis(1);
 /// cycle is done; exits when the sender is dropped.
 pub fn fault_worker(cycles: Receiver<Arc<Cycle>>, cpu_ns: Arc<AtomicU64>) {
     let mut buf = PageBuf::boxed();
-    let mut logged_error = false;
     while let Ok(cycle) = cycles.recv() {
+        // One note per cycle.
+        let mut logged_error = false;
         // Cycles that ended while this worker was busy are skipped at once:
         // back-to-back cycles (a collection at every allocation) must not
         // queue up here, each holding its plan and page states.
@@ -48,7 +49,12 @@ pub fn fault_worker(cycles: Receiver<Arc<Cycle>>, cpu_ns: Arc<AtomicU64>) {
                 Ok(None) => {}
                 Err(e) => {
                     if !logged_error {
-                        eprintln!("[gc] fault worker: reading the userfaultfd failed: {e}");
+                        // The runtime logs the cycle's notes.
+                        cycle
+                            .report
+                            .lock()
+                            .notes
+                            .push(format!("fault worker: reading the userfaultfd failed: {e}"));
                         logged_error = true;
                     }
                     if cycle.done.load(Ordering::Acquire) {

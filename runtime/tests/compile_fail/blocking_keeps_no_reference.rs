@@ -1,0 +1,11 @@
+//! A reference used inside `blocking`, where a pause may move its object.
+use runtime::{AllocSpec, Runtime};
+
+fn main() {
+    let rt = Runtime::builder().build().unwrap();
+    let mut m = rt.mutator().unwrap();
+    let (m2, obj) = m.alloc(AllocSpec { slots: 1, ..Default::default() }).unwrap();
+    m2.push(obj.into());
+    let obj = m.stack_get(0).as_object().unwrap();
+    m.blocking(|| obj.slot(0));
+}
