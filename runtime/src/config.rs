@@ -373,9 +373,54 @@ pub enum ConfigError {
         #[source]
         source: Box<ConfigError>,
     },
+    /// The soft limit was set above the heap limit (the soft limit is a
+    /// goal below the hard one).
+    #[error("soft limit {soft} bytes is above the heap limit {hard} bytes: the soft limit must be at most the heap limit")]
+    SoftAboveHard {
+        /// The soft limit.
+        soft: usize,
+        /// The heap limit.
+        hard: usize,
+    },
     /// The heap could not be created.
     #[error("cannot create the heap: {0}")]
     Heap(String),
+}
+
+/// A run-time change of the heap's limits or growth that was refused
+/// ([`crate::Runtime::set_soft_limit`], [`crate::Runtime::set_heap_limit`],
+/// [`crate::Runtime::set_growth`]); the knobs keep their old values.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LimitError {
+    /// The soft limit must not exceed the hard limit.
+    #[error("soft limit {soft} bytes is above the heap limit {hard} bytes: the soft limit must be at most the heap limit")]
+    SoftAboveHard {
+        /// The soft limit asked for (or in force).
+        soft: usize,
+        /// The hard limit asked for (or in force).
+        hard: usize,
+    },
+    /// The heap reserved address space for the limit it was built with: a
+    /// limit can be lowered at run time, never raised past that.
+    #[error("heap limit {requested} bytes is above the {reserved} bytes the heap was built with: a limit can only be raised up to the built one")]
+    AboveReserved {
+        /// The limit asked for.
+        requested: usize,
+        /// The limit the heap was built with.
+        reserved: usize,
+    },
+    /// A hard limit below the bytes in use would leave the heap over its
+    /// limit at once.
+    #[error("heap limit {requested} bytes is below the {used} bytes in use: collect first, or choose a larger limit")]
+    BelowUse {
+        /// The limit asked for.
+        requested: usize,
+        /// The bytes in use when it was asked.
+        used: usize,
+    },
+    /// The growth factor must be a number from 1 to 100.
+    #[error("heap growth factor {0} is out of range: expected a number from 1 to 100")]
+    BadGrowth(f64),
 }
 
 /// Parses a byte size such as `64M`, `1G`, `512k`, `4096` (binary units).

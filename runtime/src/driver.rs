@@ -41,7 +41,10 @@ impl Mutator {
             return Ok(None);
         };
         let heap = &shared.heap;
-        let limit = heap.config().heap_limit;
+        // The soft limit's goal, if any: pacing slows allocation near it
+        // and ends there (the cycle is pushed through).
+        let hard = shared.knobs().hard_limit;
+        let limit = shared.policy.lock().pacing_limit(hard);
         let at_limit = heap.soft_limit() >= limit || !may_pace;
         let start = Instant::now();
         // A compaction that ended is accounted first (its report feeds the
@@ -64,7 +67,7 @@ impl Mutator {
                         Some(p.sleep)
                     }
                     None => {
-                        heap.set_soft_limit(usize::MAX);
+                        heap.set_soft_limit(limit);
                         None
                     }
                 });
@@ -124,10 +127,9 @@ impl Mutator {
                 unsafe { c.lock().begin_marking(&roots, entry) };
             });
             let heap = &shared.heap;
-            let threshold = shared
-                .policy
-                .lock()
-                .begin(heap.used_bytes(), heap.config().heap_limit);
+            let hard = shared.knobs().hard_limit;
+            let limit = shared.policy.lock().pacing_limit(hard);
+            let threshold = shared.policy.lock().begin(heap.used_bytes(), limit);
             heap.set_soft_limit(threshold);
         }
     }

@@ -107,8 +107,8 @@
 //! [`Runtime::builder`]): `GC_MODE` (stw, uffd-copy, uffd-workers, uffd-move,
 //! sigbus, uffd; default uffd, the best combination the kernel offers,
 //! falling back to stw with a logged reason where userfaultfd is missing),
-//! `GC_HEAP_LIMIT` (e.g. 512M), `GC_HEAP_GROWTH` (next trigger = live x
-//! factor), `GC_LARGE_OBJECT_THRESHOLD`, `GC_DENSE_PREFIX` (a live ratio,
+//! `GC_HEAP_LIMIT` (e.g. 512M), `GC_SOFT_LIMIT` (e.g. 384M; see below),
+//! `GC_HEAP_GROWTH` (next trigger = live x factor), `GC_LARGE_OBJECT_THRESHOLD`, `GC_DENSE_PREFIX` (a live ratio,
 //! e.g. 0.75, above which leading pages are not slid; off by default),
 //! `GC_LOG` (off, info, debug or trace; 1 means info: see [`log`]), `GC_VERIFY` (verify
 //! the heap after every cycle), `GC_STRESS` (collect at every allocation),
@@ -118,6 +118,29 @@
 //!
 //! The runtime writes nothing on its own except through its GC log
 //! ([`log`]: stderr by default, or the embedder's sink).
+//!
+//! ## Memory knobs
+//!
+//! - The **heap limit** (`GC_HEAP_LIMIT`, [`RuntimeBuilder::heap_limit`])
+//!   is a wall: allocation that cannot fit below it after a full
+//!   collection fails with [`OutOfMemory`]. The heap reserves address
+//!   space for it at build time.
+//! - The **soft limit** (`GC_SOFT_LIMIT`, [`RuntimeBuilder::soft_limit`];
+//!   off by default), like Go's `GOMEMLIMIT` or ZGC's `SoftMaxHeapSize`,
+//!   is a goal: cycles start early enough to keep the heap below it, but
+//!   when the live data needs more the heap grows past it (up to the heap
+//!   limit) rather than collecting without end. Such cycles are logged
+//!   with the cause `soft limit`. A soft limit above the heap limit is an
+//!   error ([`ConfigError::SoftAboveHard`] from the builder, naming
+//!   `GC_SOFT_LIMIT` when it came from there).
+//! - The **growth factor** (`GC_HEAP_GROWTH`, [`RuntimeBuilder::growth`]):
+//!   the next cycle starts at live bytes times the factor at the latest.
+//!
+//! All three can be changed while the runtime runs
+//! ([`Runtime::set_soft_limit`], [`Runtime::set_heap_limit`],
+//! [`Runtime::set_growth`]); a change applies when the next trigger is
+//! computed (at the end of the next cycle's flip), and a refused change
+//! ([`config::LimitError`]) leaves every knob as it was.
 
 pub mod config;
 mod driver;
@@ -144,7 +167,7 @@ use safepoint::Registry;
 /// The next runtime's identity.
 static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
 
-pub use config::{parse_size, ConfigError, Mode, ModeSpec, MODES};
+pub use config::{parse_size, ConfigError, LimitError, Mode, ModeSpec, MODES};
 pub use gc::compact::concurrent::CyclePhase;
 pub use gc::verify::VerifyReport;
 pub use gc::AllocRequest as AllocSpec;
@@ -172,6 +195,10 @@ pub type PauseEventHook = Arc<dyn Fn(&PauseEvent) + Send + Sync>;
 #[derive(Clone)]
 pub struct RuntimeBuilder {
     heap: HeapConfig,
+    soft_limit: Option<usize>,
+    /// Whether the soft limit came from `GC_SOFT_LIMIT` (its errors name
+    /// the variable).
+    soft_from_env: bool,
     mode: Mode,
     log: LogLevel,
     log_sink: Option<log::LogSink>,
@@ -188,6 +215,7 @@ impl std::fmt::Debug for RuntimeBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RuntimeBuilder")
             .field("heap", &self.heap)
+            .field("soft_limit", &self.soft_limit)
             .field("mode", &self.mode)
             .field("log", &self.log)
             .field("log_sink", &self.log_sink.is_some())
@@ -204,6 +232,8 @@ impl Default for RuntimeBuilder {
     fn default() -> Self {
         RuntimeBuilder {
             heap: HeapConfig::default(),
+            soft_limit: None,
+            soft_from_env: false,
             mode: Mode::Uffd,
             log: LogLevel::Off,
             log_sink: None,
@@ -240,6 +270,10 @@ impl RuntimeBuilder {
         }
         if let Some(n) = env_value("GC_HEAP_LIMIT", parse_size)? {
             b.heap.heap_limit = n;
+        }
+        if let Some(n) = env_value("GC_SOFT_LIMIT", parse_size)? {
+            b.soft_limit = Some(n);
+            b.soft_from_env = true;
         }
         if let Some(g) = env_value("GC_HEAP_GROWTH", |s| {
             s.trim()
@@ -306,9 +340,22 @@ impl RuntimeBuilder {
         Ok(b)
     }
 
-    /// Upper bound on heap bytes.
+    /// Upper bound on heap bytes (a wall: see the crate docs' memory
+    /// knobs). The heap reserves address space for it; it can be lowered
+    /// at run time ([`Runtime::set_heap_limit`]), not raised past this.
     pub fn heap_limit(mut self, bytes: usize) -> Self {
         self.heap.heap_limit = bytes;
+        self
+    }
+
+    /// A soft limit (`GC_SOFT_LIMIT`), the goal the trigger aims below:
+    /// cycles start early enough to keep the heap under it, while live
+    /// data that needs more may still grow the heap up to the heap limit.
+    /// Must be at most the heap limit ([`RuntimeBuilder::build`] reports
+    /// [`ConfigError::SoftAboveHard`] otherwise). Off by default.
+    pub fn soft_limit(mut self, bytes: usize) -> Self {
+        self.soft_limit = Some(bytes);
+        self.soft_from_env = false;
         self
     }
 
@@ -318,7 +365,10 @@ impl RuntimeBuilder {
         self
     }
 
-    /// The next collection triggers at `live * growth` bytes in use.
+    /// The next collection triggers at `live * growth` bytes in use at
+    /// the latest (earlier for a soft limit, or for a concurrent cycle to
+    /// end before the limit). Changeable at run time
+    /// ([`Runtime::set_growth`]).
     pub fn growth(mut self, factor: f64) -> Self {
         self.heap.growth = factor;
         self
@@ -442,6 +492,25 @@ impl RuntimeBuilder {
         if let Some(e) = self.env_error {
             return Err(e);
         }
+        if let Some(soft) = self.soft_limit.filter(|&s| s > self.heap.heap_limit) {
+            let e = ConfigError::SoftAboveHard {
+                soft,
+                hard: self.heap.heap_limit,
+            };
+            return Err(if self.soft_from_env {
+                ConfigError::Env {
+                    var: "GC_SOFT_LIMIT",
+                    source: Box::new(e),
+                }
+            } else {
+                e
+            });
+        }
+        let knobs = policy::Knobs {
+            hard_limit: self.heap.heap_limit,
+            soft_limit: self.soft_limit,
+            growth: self.heap.growth.max(1.0),
+        };
         let heap =
             Arc::new(Heap::new(self.heap.clone()).map_err(|e| ConfigError::Heap(e.to_string()))?);
         let (mode, compactor, fallback_reason) = match self.mode {
@@ -505,7 +574,11 @@ impl RuntimeBuilder {
                 span_hook: self.span_hook,
                 event_hook: self.event_hook,
                 stats: Mutex::new(GcStats::for_modes(self.mode, mode)),
-                policy: Mutex::new(Policy::default()),
+                policy: Mutex::new({
+                    let mut p = Policy::default();
+                    p.set_knobs(knobs);
+                    p
+                }),
             }),
         })
     }
@@ -551,6 +624,39 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The limits and growth in force.
+    pub(crate) fn knobs(&self) -> policy::Knobs {
+        let config = self.heap.config();
+        self.policy.lock().knobs.unwrap_or(policy::Knobs {
+            hard_limit: config.heap_limit,
+            soft_limit: None,
+            growth: config.growth.max(1.0),
+        })
+    }
+
+    /// Applies `change` to the knobs under the policy's lock, unless the
+    /// result has a soft limit above the hard one.
+    fn change_knobs(
+        &self,
+        change: impl FnOnce(policy::Knobs) -> policy::Knobs,
+    ) -> Result<(), LimitError> {
+        let config = self.heap.config();
+        let mut policy = self.policy.lock();
+        let new = change(policy.knobs.unwrap_or(policy::Knobs {
+            hard_limit: config.heap_limit,
+            soft_limit: None,
+            growth: config.growth.max(1.0),
+        }));
+        if let Some(soft) = new.soft_limit.filter(|&s| s > new.hard_limit) {
+            return Err(LimitError::SoftAboveHard {
+                soft,
+                hard: new.hard_limit,
+            });
+        }
+        policy.set_knobs(new);
+        Ok(())
+    }
+
     /// Whether a pause waits for this thread or the collector finished
     /// concurrent work a mutator must act on (one load).
     #[inline(always)]
@@ -567,9 +673,7 @@ impl Shared {
         stats.record(report);
         let paced = (stats.paced, stats.pacing);
         drop(stats);
-        let gc = self
-            .log
-            .cycle_ended(report, self.heap.config().heap_limit, paced);
+        let gc = self.log.cycle_ended(report, self.knobs().hard_limit, paced);
         if let Some(hook) = &self.pause_hook {
             for &p in &report.pauses {
                 hook(p);
@@ -745,5 +849,79 @@ impl Runtime {
                 value: threshold.to_string(),
                 expected: "a live ratio above 0 (1 or more disables it)",
             })
+    }
+
+    /// The soft limit in force (`None`: off).
+    pub fn soft_limit(&self) -> Option<usize> {
+        self.inner.knobs().soft_limit
+    }
+
+    /// The hard heap limit in force.
+    pub fn heap_limit(&self) -> usize {
+        self.inner.knobs().hard_limit
+    }
+
+    /// The growth factor in force.
+    pub fn growth(&self) -> f64 {
+        self.inner.knobs().growth
+    }
+
+    /// Sets (`Some`) or removes (`None`) the soft limit, from the next
+    /// trigger computation on. Refused with [`LimitError::SoftAboveHard`]
+    /// above the heap limit in force.
+    pub fn set_soft_limit(&self, bytes: Option<usize>) -> Result<(), LimitError> {
+        self.inner.change_knobs(|k| policy::Knobs {
+            soft_limit: bytes,
+            ..k
+        })
+    }
+
+    /// Sets the hard heap limit: allocation stops at it from now on (a
+    /// trigger above it comes down to it), and the next trigger computation
+    /// plans below it. It can be
+    /// lowered, and raised back up to the limit the heap was built with
+    /// ([`LimitError::AboveReserved`] above that: the address space was
+    /// reserved at build time). A limit below the bytes in use now is
+    /// refused with [`LimitError::BelowUse`] (collect first); one below the
+    /// soft limit with [`LimitError::SoftAboveHard`] (lower that first).
+    pub fn set_heap_limit(&self, bytes: usize) -> Result<(), LimitError> {
+        let reserved = self.inner.heap.config().heap_limit;
+        if bytes > reserved {
+            return Err(LimitError::AboveReserved {
+                requested: bytes,
+                reserved,
+            });
+        }
+        let used = self.inner.heap.used_bytes();
+        if bytes < used {
+            return Err(LimitError::BelowUse {
+                requested: bytes,
+                used,
+            });
+        }
+        self.inner.change_knobs(|k| policy::Knobs {
+            hard_limit: bytes,
+            ..k
+        })?;
+        // The wall holds at once: a trigger (or pacing threshold) above it
+        // comes down to it, so the next allocation that would pass it
+        // collects first.
+        let heap = &self.inner.heap;
+        if heap.soft_limit() > bytes {
+            heap.set_soft_limit(bytes);
+        }
+        Ok(())
+    }
+
+    /// Sets the growth factor (1 to 100, else [`LimitError::BadGrowth`]),
+    /// from the next trigger computation on.
+    pub fn set_growth(&self, factor: f64) -> Result<(), LimitError> {
+        if !(1.0..=100.0).contains(&factor) {
+            return Err(LimitError::BadGrowth(factor));
+        }
+        self.inner.change_knobs(|k| policy::Knobs {
+            growth: factor,
+            ..k
+        })
     }
 }

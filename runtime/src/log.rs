@@ -125,6 +125,9 @@ pub enum Cause {
     /// The trigger at live bytes times the growth factor
     /// (`GC_HEAP_GROWTH`).
     HeapGrowth,
+    /// The trigger aimed below the soft limit (`GC_SOFT_LIMIT`), which
+    /// live bytes times the growth factor would have passed.
+    SoftLimit,
     /// Allocation reached the heap limit.
     HeapLimit,
     /// The embedder asked ([`Mutator::collect`](crate::Mutator::collect),
@@ -141,6 +144,7 @@ impl Cause {
             Cause::Warmup => "warmup",
             Cause::AllocationRate => "allocation rate",
             Cause::HeapGrowth => "heap growth",
+            Cause::SoftLimit => "soft limit",
             Cause::HeapLimit => "heap limit",
             Cause::Explicit => "explicit",
             Cause::Stress => "stress",

@@ -314,7 +314,9 @@ impl Mutator {
                     None
                 }
                 Step::Grow => {
-                    self.shared.heap.set_soft_limit(usize::MAX);
+                    // Up to the hard limit in force (Runtime::set_heap_limit).
+                    let limit = self.shared.knobs().hard_limit;
+                    self.shared.heap.set_soft_limit(limit);
                     None
                 }
             };
@@ -377,7 +379,7 @@ impl Mutator {
     fn out_of_memory_value(&self, spec: &AllocRequest) -> OutOfMemory {
         OutOfMemory {
             requested: spec.slots as usize * 8 + spec.bytes,
-            limit: self.shared.heap.config().heap_limit,
+            limit: self.shared.knobs().hard_limit,
             used: self.shared.heap.used_bytes(),
         }
     }
@@ -608,11 +610,11 @@ impl Mutator {
     pub(crate) fn set_trigger(&self, live: usize, used_before: usize) {
         let shared = &self.shared;
         let heap = &shared.heap;
-        let config = heap.config();
+        let knobs = shared.knobs();
         let mut policy = shared.policy.lock();
         policy.observe_flip(used_before, heap.used_bytes());
         let concurrent = shared.compactor.is_some();
-        let trigger = policy.trigger(live, config.heap_limit, config.growth.max(1.0), concurrent);
+        let trigger = policy.trigger(live, knobs.hard_limit, knobs.growth, concurrent);
         let measured = policy.measured().filter(|_| concurrent);
         shared
             .log

@@ -9,6 +9,18 @@
 //! keeps half of the room above the live data for allocation during the
 //! cycle.
 //!
+//! **Soft limit.** With a soft limit (`GC_SOFT_LIMIT`,
+//! [`crate::RuntimeBuilder::soft_limit`]) the trigger also aims below it:
+//! where `live × growth` (or the concurrent trigger) would pass it, the
+//! cycle starts at the soft limit (stop-the-world), or early enough that
+//! the measured allocation during a cycle still ends below it (concurrent;
+//! half the room below it until measured). The soft limit is a goal, the
+//! hard limit a wall: when the live data leaves less than an eighth of
+//! itself (at least [`SOFT_MIN_ROOM`]) below the soft limit, the trigger
+//! goes that far above the live data anyway, up to the hard limit, so a
+//! heap whose live data needs more than the goal grows instead of
+//! collecting without end.
+//!
 //! **Pacing.** During a cycle the heap's soft limit is a pacing threshold
 //! rather than the hard limit. While more than half of the room above the
 //! live data is free, allocation runs unchecked. Below that, the heap may
@@ -51,12 +63,36 @@ pub(crate) const PACE_MAX: Duration = Duration::from_millis(50);
 pub(crate) const PACE_ROUNDS: u32 = 16;
 /// Below this much free room pacing gives way to the stall at the limit.
 const MIN_FREE: usize = 4 << 20;
+/// The least room above the live data the soft limit leaves for
+/// allocation before the next cycle.
+pub(crate) const SOFT_MIN_ROOM: usize = 4 << 20;
 /// The smallest step between pacing thresholds.
 const STEP_MIN: usize = 256 << 10;
+
+/// The limits and growth the runtime's setters change at run time (read
+/// at the next trigger computation).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Knobs {
+    /// The hard limit: allocation never takes the heap past it.
+    pub(crate) hard_limit: usize,
+    /// The soft limit the trigger aims below, if any (at most the hard
+    /// limit).
+    pub(crate) soft_limit: Option<usize>,
+    /// The growth factor: the next trigger at `live × growth` at most.
+    pub(crate) growth: f64,
+}
 
 /// The runtime's measurements and its current cycle's pacing state.
 #[derive(Debug, Default)]
 pub(crate) struct Policy {
+    /// The limits and growth in force; `None` until the runtime sets them
+    /// (unit tests pass limits to [`Policy::trigger`] directly).
+    pub(crate) knobs: Option<Knobs>,
+    /// The soft limit [`Policy::trigger`] aims below.
+    soft_limit: Option<usize>,
+    /// The limit pacing works against during the next cycle when a soft
+    /// limit is set (see [`Policy::pacing_limit`]).
+    goal: Option<usize>,
     /// Bytes allocated per second of wall time (moving average).
     rate: Option<f64>,
     /// Seconds from a cycle's start to its compaction's end per live byte
@@ -123,6 +159,13 @@ impl Policy {
         Some(self.cycle_per_byte? * self.live.max(1 << 20) as f64)
     }
 
+    /// Sets the limits and growth (the runtime's setters; validated by the
+    /// caller).
+    pub(crate) fn set_knobs(&mut self, knobs: Knobs) {
+        self.soft_limit = knobs.soft_limit;
+        self.knobs = Some(knobs);
+    }
+
     /// The bytes in use at which the next cycle starts, after one found
     /// `live` bytes live. `growth` is the configured factor; `concurrent`
     /// says whether cycles run beside the mutators (uffd modes).
@@ -137,13 +180,15 @@ impl Policy {
         self.live = live;
         let mut trigger = ((live as f64 * growth) as usize).max(live + gc::heap::INITIAL_TRIGGER);
         self.cause = Cause::HeapGrowth;
+        let measured = match (self.rate, self.cycle()) {
+            (Some(rate), Some(cycle)) => Some((rate * cycle * MARGIN) as usize),
+            _ => None,
+        };
         if concurrent {
             let room = limit.saturating_sub(live);
-            let (reserve, cause) = match (self.rate, self.cycle()) {
-                (Some(rate), Some(cycle)) => {
-                    ((rate * cycle * MARGIN) as usize, Cause::AllocationRate)
-                }
-                _ => (room / 2, Cause::Warmup),
+            let (reserve, cause) = match measured {
+                Some(reserve) => (reserve, Cause::AllocationRate),
+                None => (room / 2, Cause::Warmup),
             };
             // Never less than an eighth of the room: a cycle that starts
             // at once after the last only re-marks what just survived.
@@ -153,10 +198,39 @@ impl Policy {
                 self.cause = cause;
             }
         }
+        self.goal = None;
+        if let Some(soft) = self.soft_limit {
+            // Aim so that the cycle ends below the soft limit (a
+            // concurrent one allocates its reserve while it runs) ...
+            let aim = if concurrent {
+                soft.saturating_sub(measured.unwrap_or(soft.saturating_sub(live) / 2))
+            } else {
+                soft
+            };
+            // ... but leave the live data room to allocate in: past the
+            // goal when the live data needs it.
+            let floor = live + (live / 8).max(SOFT_MIN_ROOM);
+            let at_soft = aim.max(floor);
+            self.goal = Some(soft.max(live + 2 * (live / 8).max(SOFT_MIN_ROOM)));
+            if at_soft < trigger {
+                trigger = at_soft;
+                self.cause = Cause::SoftLimit;
+            }
+        }
         if trigger >= limit {
             self.cause = Cause::HeapLimit;
         }
         trigger.min(limit)
+    }
+
+    /// The limit a concurrent cycle paces allocation against, with `hard`
+    /// the hard limit: the soft limit when one is set (or, when the live
+    /// data needs more, twice the room the trigger left above it), so that
+    /// allocation during a cycle slows, and at last waits for the cycle's
+    /// end, near the goal rather than the wall. After the cycle the
+    /// trigger may pass the goal when the live data needs it.
+    pub(crate) fn pacing_limit(&self, hard: usize) -> usize {
+        self.goal.map_or(hard, |g| g.min(hard))
     }
 
     /// Why a cycle that starts at the current trigger starts: warmup
@@ -402,5 +476,79 @@ mod tests {
         let rate = p.rate.expect("a rate after two flips");
         // 20 MiB in at least 20 ms: at most 1000 MiB/s.
         assert!(rate > 0.0 && rate <= 1000.0 * M as f64, "{rate}");
+    }
+
+    fn with_soft(soft: usize) -> Policy {
+        let mut p = Policy::default();
+        p.set_knobs(Knobs {
+            hard_limit: 1000 * M,
+            soft_limit: Some(soft),
+            growth: 2.0,
+        });
+        p
+    }
+
+    #[test]
+    fn the_soft_limit_moves_the_trigger_below_it() {
+        // live x growth = 400 MiB would pass a 300 MiB soft limit.
+        let mut p = with_soft(300 * M);
+        assert_eq!(p.trigger(200 * M, 1000 * M, 2.0, false), 300 * M);
+        assert_eq!(p.trigger_cause(), Cause::SoftLimit);
+        // Below it, growth decides as before.
+        assert_eq!(p.trigger(100 * M, 1000 * M, 2.0, false), 200 * M);
+        assert_eq!(p.trigger_cause(), Cause::HeapGrowth);
+        // Concurrent, unmeasured: half the room below the soft limit is
+        // kept for allocation during the cycle (250 of 300 with 200 live).
+        assert_eq!(p.trigger(200 * M, 1000 * M, 2.0, true), 250 * M);
+        assert_eq!(p.trigger_cause(), Cause::SoftLimit);
+        // Measured: 100 MiB/s for a second's cycle, with the margin.
+        let mut q = Policy {
+            rate: Some(100.0 * M as f64),
+            cycle_per_byte: Some(1.0 / (200 * M) as f64),
+            ..with_soft(500 * M)
+        };
+        assert_eq!(q.trigger(200 * M, 1000 * M, 2.0, true), 350 * M);
+        assert_eq!(q.trigger_cause(), Cause::SoftLimit);
+    }
+
+    #[test]
+    fn the_heap_grows_past_the_soft_limit_only_when_live_data_needs_it() {
+        let mut p = with_soft(300 * M);
+        // 290 MiB live: the soft limit leaves less than an eighth of the
+        // live data, so the trigger goes that far past it.
+        let t = p.trigger(290 * M, 1000 * M, 2.0, false);
+        assert_eq!(t, 290 * M + 290 * M / 8);
+        assert!(t > 300 * M);
+        // Live beyond the soft limit: still room to allocate, never past
+        // the hard limit.
+        assert_eq!(p.trigger(400 * M, 1000 * M, 2.0, false), 450 * M);
+        assert_eq!(p.trigger(950 * M, 1000 * M, 2.0, false), 1000 * M);
+        assert_eq!(p.trigger_cause(), Cause::HeapLimit);
+        // A tiny heap keeps SOFT_MIN_ROOM above its live data.
+        assert_eq!(
+            p.trigger(M, 1000 * M, 2.0, false),
+            M + gc::heap::INITIAL_TRIGGER
+        );
+        let mut tiny = with_soft(2 * M);
+        assert_eq!(tiny.trigger(M, 1000 * M, 2.0, false), M + SOFT_MIN_ROOM);
+    }
+
+    #[test]
+    fn changed_knobs_apply_at_the_next_trigger() {
+        let mut p = with_soft(300 * M);
+        assert_eq!(p.trigger(200 * M, 1000 * M, 2.0, false), 300 * M);
+        p.set_knobs(Knobs {
+            hard_limit: 1000 * M,
+            soft_limit: None,
+            growth: 2.0,
+        });
+        assert_eq!(p.trigger(200 * M, 1000 * M, 2.0, false), 400 * M);
+        p.set_knobs(Knobs {
+            hard_limit: 1000 * M,
+            soft_limit: Some(250 * M),
+            growth: 2.0,
+        });
+        assert_eq!(p.trigger(200 * M, 1000 * M, 2.0, false), 250 * M);
+        assert_eq!(p.knobs.map(|k| k.soft_limit), Some(Some(250 * M)));
     }
 }

@@ -7,8 +7,8 @@
 //! binary with the limit set between fork and exec, to run
 //! [`address_space_child_entry`]; the child reports through its exit code.
 
-use std::os::unix::process::CommandExt;
-use std::process::Command;
+#[path = "../../gc/tests/rlimit_child/mod.rs"]
+mod rlimit_child;
 
 use runtime::{AllocSpec, ConfigError, Mode, Runtime, Value};
 
@@ -88,41 +88,7 @@ fn child_body() -> i32 {
 
 #[test]
 fn an_8_mib_runtime_runs_in_1_gib_of_address_space_in_every_mode() {
-    let exe = std::env::current_exe().expect("path of this test binary");
-    let mut cmd = Command::new(exe);
-    cmd.args([
-        "--exact",
-        "address_space_child_entry",
-        "--ignored",
-        "--nocapture",
-        "--test-threads",
-        "1",
-    ])
-    .env(CHILD_ENV, "1");
-    // SAFETY: the closure runs between fork and exec and calls only
-    // setrlimit, which is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: RLIMIT,
-                rlim_max: RLIMIT,
-            };
-            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let status = cmd.status().expect("spawn the child under RLIMIT_AS");
-    let code = status.code().unwrap_or(-1);
-    let meaning = CHILD_CODES
-        .iter()
-        .find(|(c, _)| *c == code)
-        .map_or("killed by a signal or harness failure", |(_, m)| m);
-    assert_eq!(
-        code, 0,
-        "child under RLIMIT_AS: {meaning} (status {status})"
-    );
+    rlimit_child::assert_child_passes("address_space_child_entry", CHILD_ENV, RLIMIT, CHILD_CODES);
 }
 
 /// The re-executed child's entry (see the module doc); ignored in normal
