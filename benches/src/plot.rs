@@ -202,7 +202,7 @@ pub fn pause_timeline(series: &[Series]) -> Result<String, PlotError> {
                     .legend(move |(x, y)| Circle::new((x + 8, y), 4, c.filled()));
             }
         }
-        legend(&mut chart, what)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight, what)?;
         root.present().map_err(|e| err(what)(e.to_string()))?;
     }
     Ok(buf)
@@ -210,11 +210,12 @@ pub fn pause_timeline(series: &[Series]) -> Result<String, PlotError> {
 
 fn legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    position: SeriesLabelPosition,
     what: &str,
 ) -> Result<(), PlotError> {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(position)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.4))
         .label_font(("sans-serif", 14))
@@ -278,14 +279,7 @@ pub fn pause_cdf(series: &[Series]) -> Result<String, PlotError> {
                     PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(|e| err(what)(e.to_string()))?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight, what)?;
         root.present().map_err(|e| err(what)(e.to_string()))?;
     }
     Ok(buf)
@@ -344,14 +338,7 @@ pub fn mmu_curve(series: &[Series]) -> Result<String, PlotError> {
                 .draw_series(points.iter().map(|&p| Circle::new(p, 2, c.filled())))
                 .map_err(|e| err(what)(e.to_string()))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(|e| err(what)(e.to_string()))?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight, what)?;
         root.present().map_err(|e| err(what)(e.to_string()))?;
     }
     Ok(buf)
@@ -419,14 +406,7 @@ pub fn heap_over_time(series: &[Series]) -> Result<String, PlotError> {
                     });
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(|e| err(what)(e.to_string()))?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight, what)?;
         root.present().map_err(|e| err(what)(e.to_string()))?;
     }
     Ok(buf)
