@@ -13,12 +13,12 @@ use std::ptr;
 use nix::errno::Errno;
 use userfaultfd_sys as sys;
 
-use super::error::UffdError;
-use super::ioctl::RangeIoctls;
-use super::open::{
+use crate::error::UffdError;
+use crate::ioctl::RangeIoctls;
+use crate::open::{
     api_handshake, disabled_reason, open_first_working, open_flags, OpenFailure, OpenMethod,
 };
-use super::{RegisterMode, PAGE_SIZE};
+use crate::{RegisterMode, PAGE_SIZE};
 
 /// What userfaultfd offers here, or why it is unavailable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,7 +212,7 @@ fn probe_range(
         )
     };
     Errno::result(ret).map_err(|errno| UffdError::Ioctl {
-        op: super::UffdOp::Register,
+        op: crate::UffdOp::Register,
         start: page.addr as usize,
         len: PAGE_SIZE,
         errno,

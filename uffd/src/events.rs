@@ -11,8 +11,8 @@ use std::time::Duration;
 use nix::errno::Errno;
 use userfaultfd_sys as sys;
 
-use super::error::UffdError;
-use super::open::UserFaultFd;
+use crate::error::UffdError;
+use crate::open::UserFaultFd;
 
 /// Why a page fault was reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +76,7 @@ impl UserFaultFd {
     /// No allocation and no locks after the fd was opened: one `poll` and one
     /// `read` of a stack buffer. On a blocking fd shared by several readers,
     /// a reader that loses the race sleeps in `read` until the next event:
-    /// open shared fds non-blocking ([`super::OpenOptions::non_blocking`]).
+    /// open shared fds non-blocking ([`crate::OpenOptions::non_blocking`]).
     ///
     /// # Errors
     /// [`UffdError::Poll`]/[`UffdError::Read`] with the errno,

@@ -6,7 +6,7 @@
 //! and from a `SIGBUS` handler (async-signal-safe). Races between threads
 //! installing the same page are outcomes ([`InstallOutcome`]), not errors.
 //!
-//! Addresses and lengths must be multiples of [`super::PAGE_SIZE`]; the kernel
+//! Addresses and lengths must be multiples of [`crate::PAGE_SIZE`]; the kernel
 //! answers `EINVAL` otherwise, reported as [`UffdError::Ioctl`].
 
 use std::os::fd::RawFd;
@@ -14,9 +14,9 @@ use std::os::fd::RawFd;
 use nix::errno::Errno;
 use userfaultfd_sys as sys;
 
-use super::error::{UffdError, UffdOp};
-use super::open::UserFaultFd;
-use crate::inject::{self, Site};
+use crate::error::{UffdError, UffdOp};
+use crate::open::UserFaultFd;
+use mremap_shim::inject::{self, Site};
 
 /// What an installing ioctl did. Only real failures (`EINVAL`, `EFAULT`,
 /// `ENOMEM`, `ESRCH`, ...) are [`UffdError`]s.

@@ -22,8 +22,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawF
 use nix::errno::Errno;
 use userfaultfd_sys as sys;
 
-use super::error::{UffdError, UffdOp};
-use super::DISABLE_ENV;
+use crate::error::{UffdError, UffdOp};
+use crate::DISABLE_ENV;
 
 /// How a userfaultfd was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
