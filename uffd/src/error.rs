@@ -134,3 +134,16 @@ impl UffdError {
         }
     }
 }
+
+/// The errno inside an error of the `userfaultfd` crate, converted from its
+/// `nix` (0.27) to ours. Its register, unregister, wake and read calls fail
+/// only with a system error; the other variants (no errno) map to `EIO`.
+/// No allocation: fit for fault paths.
+pub(crate) fn crate_errno(err: &userfaultfd::Error) -> Errno {
+    match err {
+        userfaultfd::Error::SystemError(e)
+        | userfaultfd::Error::CopyFailed(e)
+        | userfaultfd::Error::ZeropageFailed(e) => Errno::from_raw(*e as i32),
+        _ => Errno::EIO,
+    }
+}

@@ -1,17 +1,22 @@
 //! Reading fault events: [`FaultEvent`] and [`UserFaultFd::read_event`].
 //!
-//! A read is `poll(2)` with a timeout, then one `read(2)` of one `uffd_msg`
-//! into a buffer on the stack: no allocation, no locks. The timeout lets a
-//! worker thread notice a shutdown request between events; several workers
-//! may read one (non-blocking) fd, each event going to exactly one of them.
+//! A read is `poll(2)` with a timeout, then the `userfaultfd` crate's
+//! `Uffd::read_event`: one `read(2)` of one `uffd_msg` into a buffer on its
+//! stack, decoded without allocating (its `Event` holds addresses and ids;
+//! only a fork event would own something, an fd, never requested here). No
+//! allocation and no locks, so fault workers may read while a mutator holds
+//! any lock. The timeout lets a worker thread notice a shutdown request
+//! between events; several workers may read one (non-blocking) fd, each
+//! event going to exactly one of them.
 
 use std::mem::size_of;
 use std::time::Duration;
 
 use nix::errno::Errno;
+use userfaultfd::{Event, ReadWrite};
 use userfaultfd_sys as sys;
 
-use crate::error::UffdError;
+use crate::error::{crate_errno, UffdError};
 use crate::open::UserFaultFd;
 
 /// Why a page fault was reported.
@@ -42,29 +47,50 @@ pub struct FaultEvent {
 }
 
 impl FaultEvent {
-    /// Decodes a page-fault message; `None` for any other event code.
-    fn from_msg(msg: &sys::uffd_msg, with_thread_id: bool) -> Option<FaultEvent> {
-        if msg.event != sys::UFFD_EVENT_PAGEFAULT {
-            return None;
+    /// A page-fault event from the `userfaultfd` crate's decoded fields;
+    /// `ptid` counts only when the fd has `UFFD_FEATURE_THREAD_ID`.
+    fn from_pagefault(
+        kind: userfaultfd::FaultKind,
+        rw: ReadWrite,
+        address: usize,
+        ptid: i32,
+        with_thread_id: bool,
+    ) -> FaultEvent {
+        FaultEvent {
+            address,
+            kind: match kind {
+                userfaultfd::FaultKind::Missing => FaultKind::Missing,
+                userfaultfd::FaultKind::Minor => FaultKind::Minor,
+                userfaultfd::FaultKind::WriteProtected => FaultKind::WriteProtect,
+            },
+            write: rw == ReadWrite::Write,
+            // A thread id is positive; the kernel's field is a u32.
+            thread_id: with_thread_id.then_some(ptid as u32),
         }
-        // SAFETY: for UFFD_EVENT_PAGEFAULT the kernel fills `arg.pagefault`;
-        // all its fields are plain integers, valid for any bit pattern.
-        let pf = unsafe { msg.arg.pagefault };
-        let kind = if pf.flags & sys::UFFD_PAGEFAULT_FLAG_MINOR != 0 {
-            FaultKind::Minor
-        } else if pf.flags & sys::UFFD_PAGEFAULT_FLAG_WP != 0 {
-            FaultKind::WriteProtect
-        } else {
-            FaultKind::Missing
-        };
-        // SAFETY: `ptid` is the only member of `feat`, a plain u32.
-        let ptid = unsafe { pf.feat.ptid };
-        Some(FaultEvent {
-            address: pf.address as usize,
-            kind,
-            write: pf.flags & sys::UFFD_PAGEFAULT_FLAG_WRITE != 0,
-            thread_id: with_thread_id.then_some(ptid),
-        })
+    }
+
+    /// Decodes an event of the `userfaultfd` crate: `Ok` for a page fault,
+    /// the `uffd_msg.event` code of anything else.
+    fn from_event(event: Event, with_thread_id: bool) -> Result<FaultEvent, u8> {
+        match event {
+            Event::Pagefault {
+                kind,
+                rw,
+                addr,
+                thread_id,
+            } => Ok(Self::from_pagefault(
+                kind,
+                rw,
+                addr as usize,
+                thread_id.as_raw(),
+                with_thread_id,
+            )),
+            // Dropping the child's `Uffd` closes the fd the kernel made.
+            Event::Fork { .. } => Err(sys::UFFD_EVENT_FORK),
+            Event::Remap { .. } => Err(sys::UFFD_EVENT_REMAP),
+            Event::Remove { .. } => Err(sys::UFFD_EVENT_REMOVE),
+            Event::Unmap { .. } => Err(sys::UFFD_EVENT_UNMAP),
+        }
     }
 }
 
@@ -86,31 +112,29 @@ impl UserFaultFd {
         if !self.wait_readable(timeout)? {
             return Ok(None);
         }
-        let mut msg = sys::uffd_msg::default();
-        let expected = size_of::<sys::uffd_msg>();
-        // SAFETY: reads at most `expected` bytes into `msg`, a plain-data
-        // struct on our stack for which any byte pattern is valid.
-        let ret = unsafe {
-            libc::read(
-                self.raw(),
-                (&mut msg as *mut sys::uffd_msg).cast::<libc::c_void>(),
-                expected,
-            )
-        };
-        match Errno::result(ret) {
-            Ok(n) if n as usize == expected => {}
-            Ok(n) => {
-                return Err(UffdError::ShortRead {
-                    got: n as usize,
+        match self.uffd().read_event() {
+            Ok(Some(event)) => FaultEvent::from_event(event, self.has_thread_id())
+                .map(Some)
+                .map_err(|code| UffdError::UnexpectedEvent { code }),
+            // EAGAIN: another reader took the event first.
+            Ok(None) => Ok(None),
+            Err(userfaultfd::Error::IncompleteMsg { read, expected }) => {
+                Err(UffdError::ShortRead {
+                    got: read,
                     expected,
                 })
             }
-            Err(Errno::EAGAIN | Errno::EINTR) => return Ok(None),
-            Err(errno) => return Err(UffdError::Read { errno }),
-        }
-        match FaultEvent::from_msg(&msg, self.has_thread_id()) {
-            Some(event) => Ok(Some(event)),
-            None => Err(UffdError::UnexpectedEvent { code: msg.event }),
+            Err(userfaultfd::Error::ReadEof) => Err(UffdError::ShortRead {
+                got: 0,
+                expected: size_of::<sys::uffd_msg>(),
+            }),
+            Err(userfaultfd::Error::UnrecognizedEvent(code)) => {
+                Err(UffdError::UnexpectedEvent { code })
+            }
+            Err(err) => match crate_errno(&err) {
+                Errno::EINTR | Errno::EAGAIN => Ok(None),
+                errno => Err(UffdError::Read { errno }),
+            },
         }
     }
 
@@ -151,50 +175,61 @@ impl UserFaultFd {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pagefault_msg(flags: u64, address: u64, ptid: u32) -> sys::uffd_msg {
-        let mut msg = sys::uffd_msg {
-            event: sys::UFFD_EVENT_PAGEFAULT,
-            ..Default::default()
-        };
-        msg.arg.pagefault = sys::uffd_pagefault {
-            flags,
-            address,
-            feat: sys::uffd_pagefault_feat { ptid },
-        };
-        msg
-    }
+    use userfaultfd::FaultKind as CrateKind;
 
     #[test]
     fn minor_write_fault_decodes_kind_flag_and_thread() {
-        let flags = sys::UFFD_PAGEFAULT_FLAG_MINOR | sys::UFFD_PAGEFAULT_FLAG_WRITE;
-        let ev = FaultEvent::from_msg(&pagefault_msg(flags, 0x7000, 42), true);
+        let ev = FaultEvent::from_pagefault(CrateKind::Minor, ReadWrite::Write, 0x7000, 42, true);
         assert_eq!(
             ev,
-            Some(FaultEvent {
+            FaultEvent {
                 address: 0x7000,
                 kind: FaultKind::Minor,
                 write: true,
                 thread_id: Some(42)
-            })
+            }
         );
     }
 
     #[test]
     fn missing_read_fault_without_thread_id_feature_has_no_thread() {
-        let ev = FaultEvent::from_msg(&pagefault_msg(0, 0x9000, 7), false);
+        let ev = FaultEvent::from_pagefault(CrateKind::Missing, ReadWrite::Read, 0x9000, 7, false);
         assert_eq!(
-            ev.map(|e| (e.kind, e.write, e.thread_id)),
-            Some((FaultKind::Missing, false, None))
+            (ev.kind, ev.write, ev.thread_id),
+            (FaultKind::Missing, false, None)
         );
     }
 
     #[test]
-    fn non_pagefault_event_is_not_decoded() {
-        let msg = sys::uffd_msg {
-            event: sys::UFFD_EVENT_UNMAP,
-            ..Default::default()
+    fn write_protect_fault_keeps_its_kind() {
+        let ev = FaultEvent::from_pagefault(
+            CrateKind::WriteProtected,
+            ReadWrite::Write,
+            0x1000,
+            1,
+            true,
+        );
+        assert_eq!(ev.kind, FaultKind::WriteProtect);
+    }
+
+    #[test]
+    fn non_pagefault_event_is_not_decoded_and_reports_its_code() {
+        let unmap = Event::Unmap {
+            start: std::ptr::null_mut(),
+            end: std::ptr::null_mut(),
         };
-        assert_eq!(FaultEvent::from_msg(&msg, true), None);
+        assert_eq!(
+            FaultEvent::from_event(unmap, true),
+            Err(sys::UFFD_EVENT_UNMAP)
+        );
+        let remap = Event::Remap {
+            from: std::ptr::null_mut(),
+            to: std::ptr::null_mut(),
+            len: 0,
+        };
+        assert_eq!(
+            FaultEvent::from_event(remap, true),
+            Err(sys::UFFD_EVENT_REMAP)
+        );
     }
 }
