@@ -6,6 +6,10 @@
 //! and from a `SIGBUS` handler (async-signal-safe). Races between threads
 //! installing the same page are outcomes ([`InstallOutcome`]), not errors.
 //!
+//! REGISTER, UNREGISTER and WAKE go through the `userfaultfd` crate; the
+//! installing ioctls (COPY, ZEROPAGE, CONTINUE, MOVE) are written here, all
+//! four mapped to outcomes by one function (see the crate doc for why).
+//!
 //! Addresses and lengths must be multiples of [`crate::PAGE_SIZE`]; the kernel
 //! answers `EINVAL` otherwise, reported as [`UffdError::Ioctl`].
 
