@@ -177,7 +177,7 @@ impl OpenOptions {
         if self.thread_id && !self.sigbus {
             bits |= sys::UFFD_FEATURE_THREAD_ID & offered;
         }
-        // Never UFFD_FEATURE_EVENT_REMAP: see the module doc of `uffd`.
+        // Never UFFD_FEATURE_EVENT_REMAP: see the crate doc.
         debug_assert_eq!(
             bits & sys::UFFD_FEATURE_EVENT_REMAP,
             0,
