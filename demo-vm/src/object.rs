@@ -225,6 +225,91 @@ pub fn closure_function(closure: Gc<'_>) -> Gc<'_> {
     unsafe { always_object(f) }
 }
 
+/// A closure whose tag was checked once: its function, code and constants
+/// are then read without further checks (the dispatch loop's call path).
+///
+/// Rests on the layout invariant of this module: every object with tag
+/// [`tag::CLOSURE`] has at least one slot, and slot 0 holds a
+/// [`tag::FUNCTION`] object (the VM allocates closures with `1 + upvalues`
+/// slots and writes their function first, nowhere else); every function has
+/// [`FN_SLOTS`] slots and at least one raw word (its [`FunctionInfo`]),
+/// `FN_CODE` holds a bytes object (no slots, an 8-byte length, the code)
+/// and `FN_CONSTANTS` an array object.
+#[derive(Clone, Copy, Debug)]
+pub struct ClosureView<'m>(Gc<'m>);
+
+impl<'m> ClosureView<'m> {
+    /// `o` as a closure, if its tag says it is one.
+    #[inline(always)]
+    pub fn of(o: Gc<'m>) -> Option<ClosureView<'m>> {
+        (o.tag() == tag::CLOSURE).then_some(ClosureView(o))
+    }
+
+    /// `o` as a closure, unchecked in release builds.
+    ///
+    /// # Safety
+    /// `o` is a closure: it was read from a root or slot that the layouts
+    /// say holds one (a frame's root, a method table, a class's `init`), or
+    /// its tag was checked.
+    #[inline(always)]
+    pub unsafe fn new_unchecked(o: Gc<'m>) -> ClosureView<'m> {
+        debug_assert_eq!(o.tag(), tag::CLOSURE);
+        ClosureView(o)
+    }
+
+    /// The closure object.
+    #[inline(always)]
+    pub fn gc(self) -> Gc<'m> {
+        self.0
+    }
+
+    /// The closure's function.
+    #[inline(always)]
+    pub fn function(self) -> FunctionView<'m> {
+        // SAFETY: a closure has slot 0 and it holds a function (the layout
+        // invariant above); closures are not weak.
+        let f = unsafe { always_object(self.0.slot_unchecked(CLOSURE_FUNCTION)) };
+        debug_assert_eq!(f.tag(), tag::FUNCTION);
+        FunctionView(f)
+    }
+}
+
+/// A function object reached through a [`ClosureView`] (so known to be
+/// one): its facts, code and constants without per-read checks.
+#[derive(Clone, Copy, Debug)]
+pub struct FunctionView<'m>(Gc<'m>);
+
+impl<'m> FunctionView<'m> {
+    /// The function's arity, upvalue count and maximum stack height.
+    #[inline(always)]
+    pub fn info(self) -> FunctionInfo {
+        // SAFETY: a function has a raw word 0 (the layout invariant of
+        // `ClosureView`), aligned, inside the live object; it is written
+        // once before the function is published and only read after, and
+        // the VM has one thread.
+        let w = unsafe { (self.0.bytes_ptr() as *const u64).read() };
+        FunctionInfo::decode(w)
+    }
+
+    /// The first byte of the function's code.
+    #[inline(always)]
+    pub fn code(self) -> *const u8 {
+        // SAFETY: FN_CODE < FN_SLOTS slots of a function, which holds a
+        // bytes object (the layout invariant); functions are not weak.
+        let code = unsafe { always_object(self.0.slot_unchecked(FN_CODE)) };
+        // SAFETY: the payload starts 8 bytes into the bytes object's raw
+        // area (after its length), inside the object.
+        unsafe { code.bytes_ptr().add(8) }
+    }
+
+    /// The function's constant pool (an array object).
+    #[inline(always)]
+    pub fn constants(self) -> Gc<'m> {
+        // SAFETY: as for `code`: FN_CONSTANTS holds an array object.
+        unsafe { always_object(self.0.slot_unchecked(FN_CONSTANTS)) }
+    }
+}
+
 /// `v` as an object, where the VM's layout says it is one (no check in
 /// release builds: this is the dispatch loop's fast path).
 ///

@@ -9,9 +9,9 @@
 
 use crate::rt::{AllocSpec, Value};
 
-use super::{Frame, RuntimeError, Vm};
-use crate::heap::{Heap, FRAMES_MAX, ROOT_FRAMES, ROOT_OPEN_UPVALUES};
-use crate::object::{self, is_obj, obj, raw_word, set_raw_word, tag, FunctionInfo};
+use super::{Frame, Frames, RuntimeError, Vm};
+use crate::heap::{Heap, ROOT_FRAMES, ROOT_OPEN_UPVALUES};
+use crate::object::{self, obj, raw_word, set_raw_word, tag, FunctionInfo};
 use crate::table;
 
 fn spec(tag: u16, slots: u32, bytes: usize) -> AllocSpec {
@@ -44,7 +44,7 @@ fn name_text(name: Value<'_>) -> String {
 /// not allocate (it may grow the stack's buffer).
 pub(super) fn push_frame(
     heap: &Heap,
-    frames: &mut Vec<Frame>,
+    frames: &mut Frames,
     closure: Value<'_>,
     argc: usize,
 ) -> Result<(), RuntimeError> {
@@ -53,13 +53,10 @@ pub(super) fn push_frame(
     let function = object::closure_function(unsafe { object::always_object(closure) });
     let info = FunctionInfo::of(function);
     if argc != usize::from(info.arity) {
-        return Err(RuntimeError::new(format!(
-            "Expected {} arguments but got {}.",
-            info.arity, argc
-        )));
+        return Err(arity_error(info.arity, argc));
     }
-    if frames.len() == FRAMES_MAX {
-        return Err(RuntimeError::new("Stack overflow."));
+    if frames.is_full() {
+        return Err(stack_overflow());
     }
     let base = heap.sp() - 1 - argc;
     // Room for everything the callee can push, so the loop's pushes need
@@ -67,38 +64,20 @@ pub(super) fn push_frame(
     let needed = (base + info.max_stack as usize).saturating_sub(heap.sp());
     heap.reserve(needed);
     heap.set(ROOT_FRAMES + frames.len(), closure);
-    frames.push(Frame { ip: 0, base });
+    frames.push(Frame::new(base));
     Ok(())
 }
 
-/// What `receiver.name(args)` calls.
-pub(super) enum Invoke<'h> {
-    /// A field's value, already put in the receiver's slot: call it as a
-    /// value.
-    Field,
-    /// A method closure of the receiver's class.
-    Method(Value<'h>),
+/// A call with the wrong number of arguments.
+#[cold]
+pub(super) fn arity_error(arity: u8, argc: usize) -> RuntimeError {
+    RuntimeError::new(format!("Expected {arity} arguments but got {argc}."))
 }
 
-/// Resolves `receiver.name(args)` for the receiver at `sp - 1 - argc`: a
-/// field holding a callable, or a method.
-#[inline(always)]
-pub(super) fn resolve_invoke<'h>(
-    heap: &'h Heap,
-    name: Value<'_>,
-    argc: usize,
-) -> Result<Invoke<'h>, RuntimeError> {
-    let receiver_slot = heap.sp() - 1 - argc;
-    let receiver = heap.get(receiver_slot);
-    if !is_obj(receiver, tag::INSTANCE) {
-        return Err(RuntimeError::new("Only instances have methods."));
-    }
-    let instance = obj(receiver);
-    if let Some(field) = table::get(instance.slot(object::INSTANCE_FIELDS), name) {
-        heap.set(receiver_slot, field);
-        return Ok(Invoke::Field);
-    }
-    find_method(instance.slot(object::INSTANCE_CLASS), name).map(Invoke::Method)
+/// A call past the deepest frame.
+#[cold]
+pub(super) fn stack_overflow() -> RuntimeError {
+    RuntimeError::new("Stack overflow.")
 }
 
 /// Method `name` of `class`.

@@ -13,13 +13,40 @@
 
 use crate::rt::{Gc, RawValue, Value};
 
-use super::calls::{self, Invoke};
-use super::{RuntimeError, Vm};
+use super::calls;
+use super::{Frame, RuntimeError, Vm};
 use crate::bytecode::Op;
-use crate::heap::{ROOT_FRAMES, ROOT_GLOBALS, ROOT_INIT_STRING};
+use crate::heap::{ROOT_FRAMES, ROOT_GLOBALS, ROOT_INIT_STRING, ROOT_OPEN_UPVALUES};
 use crate::intern::intern;
-use crate::object::{self, always_object, is_obj, obj, payload, raw_word, tag, UPVALUE_IS_CLOSED};
+use crate::object::{
+    self, always_object, is_obj, obj, payload, raw_word, tag, ClosureView, UPVALUE_IS_CLOSED,
+};
 use crate::table::{self, Holder};
+
+/// The dispatch loop's registers of a suspended frame (its closure, code
+/// and constants), so that a return need not derive them again from the
+/// frame's root. Private to the loop, which writes them when it suspends a
+/// frame (`save!`) and trusts them on return only while the heap's epoch
+/// ([`crate::heap::Heap::epoch`]) is the one recorded: no call that may
+/// collect ran since, so every object is where it was. Otherwise the
+/// return reloads them from the frame's root.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Saved {
+    closure: RawValue,
+    code: *const u8,
+    consts: RawValue,
+    epoch: u64,
+}
+
+impl Saved {
+    /// Never valid: the heap's epoch never reaches `u64::MAX`.
+    pub(crate) const STALE: Saved = Saved {
+        closure: RawValue::NIL,
+        code: std::ptr::null(),
+        consts: RawValue::NIL,
+        epoch: u64::MAX,
+    };
+}
 
 #[inline(always)]
 fn is_falsey(v: Value<'_>) -> bool {
@@ -46,24 +73,28 @@ impl Vm {
         let mut slots: *mut RawValue;
         let mut top: *mut RawValue;
 
+        macro_rules! enter {
+            ($c:expr, $ip:expr) => {{
+                let c: ClosureView<'_> = $c;
+                let function = c.function();
+                closure = c.gc();
+                code = function.code();
+                consts = function.constants();
+                // SAFETY: the offset lies inside the code (a frame's ip is
+                // an instruction boundary the loop saved, or 0).
+                ip = unsafe { code.add($ip) };
+            }};
+        }
         macro_rules! load {
             () => {{
                 fi = self.frames.len() - 1;
                 let frame = self.frames[fi];
                 // SAFETY: frame fi's root holds its closure while the frame
-                // exists, and a function's code and constant slots hold a
-                // bytes and an array object (the layouts in `object`).
-                closure = unsafe { always_object(self.heap.get(ROOT_FRAMES + fi)) };
-                let function = object::closure_function(closure);
-                // SAFETY: as above.
-                let code_obj = unsafe { always_object(function.slot(object::FN_CODE)) };
-                // SAFETY: as above.
-                consts = unsafe { always_object(function.slot(object::FN_CONSTANTS)) };
-                // SAFETY: the payload starts 8 bytes into the code object's
-                // raw area and frame.ip is an offset inside it.
-                code = unsafe { code_obj.bytes_ptr().add(8) };
-                // SAFETY: as above.
-                ip = unsafe { code.add(frame.ip) };
+                // exists.
+                let c = unsafe {
+                    ClosureView::new_unchecked(always_object(self.heap.get(ROOT_FRAMES + fi)))
+                };
+                enter!(c, frame.ip);
                 base = self.heap.base();
                 // SAFETY: frame.base and sp are below the root capacity.
                 slots = unsafe { base.add(frame.base) };
@@ -71,16 +102,31 @@ impl Vm {
                 top = unsafe { base.add(self.heap.sp()) };
             }};
         }
-        macro_rules! save {
+        macro_rules! save_sp {
             () => {{
-                // SAFETY: ip and code point into the same code object, and top
-                // and base into the same root buffer.
-                self.frames[fi].ip = unsafe { ip.offset_from(code) } as usize;
                 // SAFETY: top and base point into the same root buffer;
                 // every slot below top was written by this loop with a value
                 // read since the last call that may collect (the heap
                 // module's rules), or was below the top at `load!`.
                 self.heap.set_sp(unsafe { top.offset_from(base) } as usize);
+            }};
+        }
+        // Suspends the current frame (its ip and the registers a return
+        // restores while the heap's epoch stays the same) and stores the
+        // stack top.
+        macro_rules! save {
+            () => {{
+                let epoch = self.heap.epoch();
+                let f = &mut self.frames[fi];
+                // SAFETY: ip and code point into the same code object.
+                f.ip = unsafe { ip.offset_from(code) } as usize;
+                f.saved = Saved {
+                    closure: Value::from(closure).raw(),
+                    code,
+                    consts: Value::from(consts).raw(),
+                    epoch,
+                };
+                save_sp!();
             }};
         }
         macro_rules! read_byte {
@@ -176,6 +222,73 @@ impl Vm {
                 };
                 drop_top!();
                 set_top!($result);
+            }};
+        }
+
+        macro_rules! fail_with {
+            ($e:expr) => {{
+                save!();
+                return Err($e);
+            }};
+        }
+        // Calls closure `$c` with `$argc` arguments above its slot: the
+        // frame set-up of `calls::push_frame`, inline, with the callee's
+        // registers taken from the closure in hand.
+        macro_rules! call_closure {
+            ($c:expr, $argc:expr) => {{
+                let c: ClosureView<'_> = $c;
+                let argc: usize = $argc;
+                let info = c.function().info();
+                if argc != usize::from(info.arity) {
+                    fail_with!(calls::arity_error(info.arity, argc));
+                }
+                if self.frames.is_full() {
+                    fail_with!(calls::stack_overflow());
+                }
+                save!();
+                let new_base = sp!() - 1 - argc;
+                // Room for everything the callee can push, so the loop's
+                // pushes need no bounds check.
+                let depth = new_base + info.max_stack as usize;
+                if depth > self.heap.capacity() {
+                    self.heap.reserve(depth - self.heap.sp());
+                    // The buffer may have moved (objects did not).
+                    base = self.heap.base();
+                    // SAFETY: sp is below the capacity.
+                    top = unsafe { base.add(self.heap.sp()) };
+                }
+                // SAFETY: ROOT_FRAMES + len < STACK_BASE <= sp: a root slot
+                // inside the buffer; the closure is current.
+                unsafe { *base.add(ROOT_FRAMES + self.frames.len()) = Value::from(c.gc()).raw() };
+                self.frames.push(Frame::new(new_base));
+                fi += 1;
+                enter!(c, 0);
+                // SAFETY: new_base is below the top, inside the buffer.
+                slots = unsafe { base.add(new_base) };
+            }};
+        }
+        // Calls method `$m` (a value read from a method table, or a class's
+        // `init`: a closure) with `$argc` arguments.
+        macro_rules! call_method {
+            ($m:expr, $argc:expr) => {{
+                // SAFETY: method tables and `init` slots hold closures (the
+                // layouts in `object`).
+                let c = unsafe { ClosureView::new_unchecked(always_object($m)) };
+                call_closure!(c, $argc)
+            }};
+        }
+        // Calls whatever is `$argc` slots below the top.
+        macro_rules! call_value {
+            ($argc:expr) => {{
+                let argc: usize = $argc;
+                match peek!(argc).as_object().and_then(ClosureView::of) {
+                    Some(c) => call_closure!(c, argc),
+                    None => {
+                        save!();
+                        self.call_value(argc)?;
+                        load!();
+                    }
+                }
             }};
         }
 
@@ -374,31 +487,37 @@ impl Vm {
                 }
                 Op::Call => {
                     let argc = read_byte!() as usize;
-                    save!();
-                    self.call_value(argc)?;
-                    load!();
+                    call_value!(argc);
                 }
                 Op::Invoke => {
                     let name = read_constant!();
                     let argc = read_byte!() as usize;
-                    save!();
-                    let target = calls::resolve_invoke(&self.heap, name, argc)?;
-                    match target {
-                        Invoke::Field => self.call_value(argc)?,
-                        Invoke::Method(m) => {
-                            calls::push_frame(&self.heap, &mut self.frames, m, argc)?
+                    let receiver = peek!(argc);
+                    if !is_obj(receiver, tag::INSTANCE) {
+                        fail!("Only instances have methods.");
+                    }
+                    let instance = obj(receiver);
+                    if let Some(field) = table::get(instance.slot(object::INSTANCE_FIELDS), name) {
+                        // SAFETY: the receiver's slot is below the top;
+                        // `field` is current.
+                        unsafe { *top.sub(1 + argc) = field.raw() };
+                        call_value!(argc);
+                    } else {
+                        let class = instance.slot(object::INSTANCE_CLASS);
+                        match calls::find_method(class, name) {
+                            Ok(m) => call_method!(m, argc),
+                            Err(e) => fail_with!(e),
                         }
                     }
-                    load!();
                 }
                 Op::SuperInvoke => {
                     let name = read_constant!();
                     let argc = read_byte!() as usize;
                     let superclass = pop!();
-                    save!();
-                    let method = calls::find_method(superclass, name)?;
-                    calls::push_frame(&self.heap, &mut self.frames, method, argc)?;
-                    load!();
+                    match calls::find_method(superclass, name) {
+                        Ok(m) => call_method!(m, argc),
+                        Err(e) => fail_with!(e),
+                    }
                 }
                 Op::Closure => {
                     let constant = read_byte!() as usize;
@@ -413,17 +532,41 @@ impl Vm {
                 }
                 Op::Return => {
                     let result = pop!();
-                    save!();
                     let frame = self.frames[fi];
-                    calls::close_upvalues(&self.heap, frame.base);
-                    self.heap.set(ROOT_FRAMES + fi, Value::NIL);
+                    if !self.heap.get(ROOT_OPEN_UPVALUES).is_nil() {
+                        save_sp!();
+                        calls::close_upvalues(&self.heap, frame.base);
+                    }
+                    // SAFETY: ROOT_FRAMES + fi < STACK_BASE: a root slot
+                    // inside the buffer.
+                    unsafe { *base.add(ROOT_FRAMES + fi) = RawValue::NIL };
                     self.frames.pop();
-                    self.heap.truncate(frame.base);
-                    if self.frames.is_empty() {
+                    if fi == 0 {
+                        save_sp!();
+                        self.heap.truncate(frame.base);
                         return Ok(());
                     }
-                    self.heap.push(result);
-                    load!();
+                    // SAFETY: the frame's slot 0 is inside the buffer.
+                    top = unsafe { base.add(frame.base) };
+                    push!(result);
+                    fi -= 1;
+                    let caller = self.frames[fi];
+                    if caller.saved.epoch == self.heap.epoch() {
+                        // SAFETY: the epoch is the one `save!` recorded with
+                        // these registers, so no call that may collect ran
+                        // since: the raw closure and constants still name
+                        // their objects, and the code has not moved.
+                        unsafe {
+                            closure = always_object(self.heap.value(caller.saved.closure));
+                            consts = always_object(self.heap.value(caller.saved.consts));
+                            code = caller.saved.code;
+                            ip = code.add(caller.ip);
+                            slots = base.add(caller.base);
+                        }
+                    } else {
+                        save_sp!();
+                        load!();
+                    }
                 }
                 Op::Class => {
                     let name = read_constant!();
