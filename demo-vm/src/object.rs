@@ -7,7 +7,7 @@
 //!
 //! | tag | slots | raw bytes | aux |
 //! |-----|-------|-----------|-----|
-//! | string | – | len, bytes | FNV-1a hash |
+//! | string | – | len, bytes | FNV-1a hash (31 bits), field-name bit |
 //! | function | name, code, constants, lines | arity, upvalue count, max stack | – |
 //! | native | – | native id | – |
 //! | closure | function, upvalues… | – | – |
@@ -54,8 +54,33 @@ pub mod tag {
 pub const FN_NAME: usize = 0;
 /// Function slot: code (bytes object).
 pub const FN_CODE: usize = 1;
-/// Function slot: constant pool (array object).
+/// Function slot: constant pool (array object): each constant followed by
+/// its two inline-cache slots ([`constant_slot`], [`cache_slot`]).
 pub const FN_CONSTANTS: usize = 2;
+/// Slots of the constant pool of a function with `n` constants.
+pub fn constants_slots(n: usize) -> u32 {
+    (3 * n) as u32
+}
+
+/// The slot of constant `k` in a constant pool: each constant is followed
+/// by its two inline-cache slots ([`cache_slot`]).
+#[inline(always)]
+pub fn constant_slot(k: usize) -> usize {
+    3 * k
+}
+
+/// The first of the two inline-cache slots of constant `k`. Every
+/// instruction that names an identifier has its own constant (the compiler
+/// never shares them), so the constant's index names the instruction:
+/// `GetGlobal`, `SetGlobal`, `GetProperty` and `SetProperty` keep the entry
+/// index of their last hit ([`crate::table::hint`]), `Invoke` and
+/// `SuperInvoke` the class of their last call and its method. Both slots
+/// start nil.
+#[inline(always)]
+pub fn cache_slot(k: usize) -> usize {
+    3 * k + 1
+}
+
 /// Function slot: line table (bytes object of `(offset, line)` u32 pairs).
 pub const FN_LINES: usize = 3;
 /// Number of function slots.
@@ -323,6 +348,73 @@ pub unsafe fn always_object(v: Value<'_>) -> Gc<'_> {
     unsafe { v.as_object_unchecked() }
 }
 
+/// The bits of a string's aux word that hold its hash.
+pub const STRING_HASH_MASK: u32 = 0x7fff_ffff;
+/// The bit of a string's aux word that says some instance has (or had) a
+/// field of that name: an `Invoke` of a name without it cannot find a field
+/// and goes straight to the class's methods.
+const STRING_FIELD_NAME: u32 = 1 << 31;
+
+/// The hash a string is interned and looked up under: FNV-1a (clox's),
+/// cut to the bits of [`STRING_HASH_MASK`].
+#[inline]
+pub fn string_hash(bytes: &[u8]) -> u32 {
+    hash_bytes(bytes) & STRING_HASH_MASK
+}
+
+/// The hash of interned string `s`.
+#[inline(always)]
+pub fn hash_of(s: Gc<'_>) -> u32 {
+    s.aux() & STRING_HASH_MASK
+}
+
+/// Records that string `name` names a field of some instance.
+#[inline(always)]
+pub fn mark_field_name(name: Gc<'_>) {
+    let aux = name.aux();
+    if aux & STRING_FIELD_NAME == 0 {
+        name.set_aux(aux | STRING_FIELD_NAME);
+    }
+}
+
+/// Whether string `name` ever named a field ([`mark_field_name`]).
+#[inline(always)]
+pub fn may_name_a_field(name: Gc<'_>) -> bool {
+    name.aux() & STRING_FIELD_NAME != 0
+}
+
+/// An instance whose tag was checked once: its class and field table are
+/// then read without further checks. Every object tagged
+/// [`tag::INSTANCE`] has two slots (`INSTANCE_CLASS`, `INSTANCE_FIELDS`):
+/// `call_class` allocates it so.
+#[derive(Clone, Copy, Debug)]
+pub struct InstanceView<'m>(Gc<'m>);
+
+impl<'m> InstanceView<'m> {
+    /// `v` as an instance, if it is one.
+    #[inline(always)]
+    pub fn of(v: Value<'m>) -> Option<InstanceView<'m>> {
+        v.as_object()
+            .filter(|o| o.tag() == tag::INSTANCE)
+            .map(InstanceView)
+    }
+
+    /// The instance's class.
+    #[inline(always)]
+    pub fn class(self) -> Value<'m> {
+        // SAFETY: an instance has INSTANCE_CLASS < 2 slots (above) and is
+        // not weak.
+        unsafe { self.0.slot_unchecked(INSTANCE_CLASS) }
+    }
+
+    /// The instance's field table (nil before its first field).
+    #[inline(always)]
+    pub fn fields(self) -> Value<'m> {
+        // SAFETY: as for `class`.
+        unsafe { self.0.slot_unchecked(INSTANCE_FIELDS) }
+    }
+}
+
 /// FNV-1a, as clox hashes strings.
 pub fn hash_bytes(bytes: &[u8]) -> u32 {
     let mut h: u32 = 2_166_136_261;
@@ -345,6 +437,28 @@ mod tests {
             max_stack: 70_000,
         };
         assert_eq!(FunctionInfo::decode(i.encode()), i);
+    }
+
+    #[test]
+    fn the_field_name_bit_leaves_the_hash_alone() {
+        let rt = crate::rt::Runtime::builder()
+            .mode(crate::rt::Mode::Stw)
+            .build()
+            .expect("a runtime");
+        let mut m = rt.mutator().expect("a mutator");
+        let (_, s) = m
+            .alloc(crate::rt::AllocSpec {
+                tag: tag::STRING,
+                ..Default::default()
+            })
+            .expect("room for a string");
+        let h = string_hash(b"field");
+        s.set_aux(h);
+        assert!(!may_name_a_field(s));
+        mark_field_name(s);
+        assert!(may_name_a_field(s));
+        assert_eq!(hash_of(s), h);
+        assert_eq!(h & !STRING_HASH_MASK, 0);
     }
 
     #[test]

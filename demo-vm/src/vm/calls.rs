@@ -233,7 +233,7 @@ impl Vm {
 fn frame_constant(heap: &Heap, frame_index: usize, constant: usize) -> Value<'_> {
     let closure = obj(heap.get(ROOT_FRAMES + frame_index));
     let function = object::closure_function(closure);
-    obj(function.slot(object::FN_CONSTANTS)).slot(constant)
+    obj(function.slot(object::FN_CONSTANTS)).slot(object::constant_slot(constant))
 }
 
 fn frame_code(heap: &Heap, frame_index: usize) -> crate::rt::Gc<'_> {

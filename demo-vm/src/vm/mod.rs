@@ -132,6 +132,20 @@ impl Frames {
         self.len += 1;
     }
 
+    /// Pushes a new frame (as [`Frame::new`]), writing only what a new
+    /// frame needs: its ip, its base and its registers marked stale.
+    ///
+    /// # Panics
+    /// As [`Frames::push`].
+    #[inline(always)]
+    pub(super) fn push_new(&mut self, base: usize) {
+        let f = &mut self.slots[self.len];
+        f.ip = 0;
+        f.base = base;
+        f.saved.invalidate();
+        self.len += 1;
+    }
+
     /// Drops the top frame.
     #[inline(always)]
     pub(super) fn pop(&mut self) {
@@ -150,18 +164,22 @@ impl Frames {
     }
 }
 
+// Indexing checks against the array, not the live count: a frame above
+// the top is a dead but initialised `Frame` (debug builds check liveness).
 impl std::ops::Index<usize> for Frames {
     type Output = Frame;
     #[inline(always)]
     fn index(&self, i: usize) -> &Frame {
-        &self.live()[i]
+        debug_assert!(i < self.len, "frame {i} above the top");
+        &self.slots[i]
     }
 }
 
 impl std::ops::IndexMut<usize> for Frames {
     #[inline(always)]
     fn index_mut(&mut self, i: usize) -> &mut Frame {
-        &mut self.slots[..self.len][i]
+        debug_assert!(i < self.len, "frame {i} above the top");
+        &mut self.slots[i]
     }
 }
 

@@ -14,12 +14,13 @@
 use crate::rt::{Gc, RawValue, Value};
 
 use super::calls;
-use super::{Frame, RuntimeError, Vm};
+use super::{RuntimeError, Vm};
 use crate::bytecode::Op;
 use crate::heap::{ROOT_FRAMES, ROOT_GLOBALS, ROOT_INIT_STRING, ROOT_OPEN_UPVALUES};
 use crate::intern::intern;
 use crate::object::{
-    self, always_object, is_obj, obj, payload, raw_word, tag, ClosureView, UPVALUE_IS_CLOSED,
+    self, always_object, is_obj, mark_field_name, may_name_a_field, obj, payload, raw_word, tag,
+    ClosureView, InstanceView, UPVALUE_IS_CLOSED,
 };
 use crate::table::{self, Holder};
 
@@ -39,6 +40,12 @@ pub(crate) struct Saved {
 }
 
 impl Saved {
+    /// Marks the registers stale (a new frame's).
+    #[inline(always)]
+    pub(crate) fn invalidate(&mut self) {
+        self.epoch = u64::MAX;
+    }
+
     /// Never valid: the heap's epoch never reaches `u64::MAX`.
     pub(crate) const STALE: Saved = Saved {
         closure: RawValue::NIL,
@@ -146,13 +153,45 @@ impl Vm {
                 hi << 8 | lo
             }};
         }
-        macro_rules! read_constant {
+        // The constant operand: (its index, its value).
+        macro_rules! read_constant_at {
             () => {{
                 let i = read_byte!() as usize;
-                debug_assert!(i < consts.slot_count(), "constant {i} out of range");
+                debug_assert!(
+                    object::constant_slot(i) < consts.slot_count(),
+                    "constant {i} out of range"
+                );
                 // SAFETY: the compiler only emits indices of existing
                 // constants, and a constant array is not weak.
-                unsafe { consts.slot_unchecked(i) }
+                (i, unsafe {
+                    consts.slot_unchecked(object::constant_slot(i))
+                })
+            }};
+        }
+        macro_rules! read_constant {
+            () => {{
+                read_constant_at!().1
+            }};
+        }
+        // Inline-cache slot `$j` (0 or 1) of constant `$k`.
+        macro_rules! cache_get {
+            ($k:expr, $j:expr) => {{
+                // SAFETY: constant k exists (read_constant_at), so its cache
+                // slots (j < 2) are in the (not weak) constant array.
+                unsafe { consts.slot_unchecked(object::cache_slot($k) + $j) }
+            }};
+        }
+        macro_rules! cache_set {
+            ($k:expr, $j:expr, $v:expr) => {{
+                self.heap.write(consts, object::cache_slot($k) + $j, $v);
+            }};
+        }
+        // Remembers entry `$e` of a `find_hinted` at constant `$k`'s cache.
+        macro_rules! remember_entry {
+            ($k:expr, $e:expr) => {{
+                if !$e.hinted {
+                    cache_set!($k, 0, table::hint($e.index));
+                }
             }};
         }
         macro_rules! push {
@@ -209,6 +248,15 @@ impl Vm {
                 return Err(RuntimeError::new($msg));
             }};
         }
+        // Fixed root `$i` (below STACK_BASE).
+        macro_rules! root {
+            ($i:expr) => {{
+                const { assert!($i < crate::heap::STACK_BASE) };
+                // SAFETY: a fixed root is below STACK_BASE <= sp, inside the
+                // buffer, and holds a current value.
+                unsafe { self.heap.value(*base.add($i)) }
+            }};
+        }
         macro_rules! sp {
             () => {
                 // SAFETY: top and base point into the same root buffer.
@@ -260,20 +308,22 @@ impl Vm {
                 // SAFETY: ROOT_FRAMES + len < STACK_BASE <= sp: a root slot
                 // inside the buffer; the closure is current.
                 unsafe { *base.add(ROOT_FRAMES + self.frames.len()) = Value::from(c.gc()).raw() };
-                self.frames.push(Frame::new(new_base));
+                self.frames.push_new(new_base);
                 fi += 1;
                 enter!(c, 0);
                 // SAFETY: new_base is below the top, inside the buffer.
                 slots = unsafe { base.add(new_base) };
             }};
         }
-        // Calls method `$m` (a value read from a method table, or a class's
-        // `init`: a closure) with `$argc` arguments.
+        // Calls method `$m` (a value read from a method table, a class's
+        // `init` or an `Invoke` cache: a closure) with `$argc` arguments.
         macro_rules! call_method {
             ($m:expr, $argc:expr) => {{
-                // SAFETY: method tables and `init` slots hold closures (the
-                // layouts in `object`).
-                let c = unsafe { ClosureView::new_unchecked(always_object($m)) };
+                let m: Value<'_> = $m;
+                // SAFETY: method tables, `init` slots and the method slots
+                // of `Invoke` caches hold closures (the layouts in
+                // `object`).
+                let c = unsafe { ClosureView::new_unchecked(always_object(m)) };
                 call_closure!(c, $argc)
             }};
         }
@@ -320,9 +370,13 @@ impl Vm {
                     unsafe { *slots.add(slot) = v.raw() };
                 }
                 Op::GetGlobal => {
-                    let name = read_constant!();
-                    match table::get(self.heap.get(ROOT_GLOBALS), name) {
-                        Some(v) => push!(v),
+                    let (k, name) = read_constant_at!();
+                    let globals = root!(ROOT_GLOBALS);
+                    match table::find_hinted(globals, name, cache_get!(k, 0)) {
+                        Some(e) => {
+                            remember_entry!(k, e);
+                            push!(e.value);
+                        }
                         None => fail!(format!("Undefined variable '{}'.", text(name))),
                     }
                 }
@@ -343,10 +397,14 @@ impl Vm {
                     }
                 }
                 Op::SetGlobal => {
-                    let name = read_constant!();
-                    let globals = self.heap.get(ROOT_GLOBALS);
-                    if !table::replace(&self.heap, globals, name, peek!(0)) {
-                        fail!(format!("Undefined variable '{}'.", text(name)));
+                    let (k, name) = read_constant_at!();
+                    let globals = root!(ROOT_GLOBALS);
+                    match table::find_hinted(globals, name, cache_get!(k, 0)) {
+                        Some(e) => {
+                            remember_entry!(k, e);
+                            self.heap.write(e.table, 2 * e.index + 1, peek!(0));
+                        }
+                        None => fail!(format!("Undefined variable '{}'.", text(name))),
                     }
                 }
                 Op::GetUpvalue => {
@@ -379,42 +437,46 @@ impl Vm {
                     }
                 }
                 Op::GetProperty => {
-                    let receiver = peek!(0);
-                    if !is_obj(receiver, tag::INSTANCE) {
+                    let Some(instance) = InstanceView::of(peek!(0)) else {
                         fail!("Only instances have properties.");
-                    }
-                    let name = read_constant!();
-                    let instance = obj(receiver);
-                    if let Some(v) = table::get(instance.slot(object::INSTANCE_FIELDS), name) {
-                        set_top!(v);
+                    };
+                    let (k, name) = read_constant_at!();
+                    if let Some(e) = table::find_hinted(instance.fields(), name, cache_get!(k, 0)) {
+                        remember_entry!(k, e);
+                        set_top!(e.value);
                     } else {
                         save!();
-                        let class = instance.slot(object::INSTANCE_CLASS);
-                        let method = calls::find_method(class, name)?;
+                        let method = calls::find_method(instance.class(), name)?;
                         self.heap.push(method);
                         self.bind_pushed_method()?;
                         load!();
                     }
                 }
                 Op::SetProperty => {
-                    let receiver = peek!(1);
-                    if !is_obj(receiver, tag::INSTANCE) {
+                    let Some(instance) = InstanceView::of(peek!(1)) else {
                         fail!("Only instances have fields.");
-                    }
-                    let name = read_constant!();
+                    };
+                    let (k, name) = read_constant_at!();
                     let value = peek!(0);
-                    let fields = obj(receiver).slot(object::INSTANCE_FIELDS);
-                    if table::put(&self.heap, fields, name, value).is_err() {
-                        save!();
-                        let holder = Holder::Slot {
-                            root: sp!() - 2,
-                            slot: object::INSTANCE_FIELDS,
-                        };
-                        self.heap.push(name);
-                        self.heap.push(value);
-                        // Pops the two just pushed.
-                        table::set(&mut self.heap, holder)?;
-                        load!();
+                    let fields = instance.fields();
+                    if let Some(e) = table::find_hinted(fields, name, cache_get!(k, 0)) {
+                        remember_entry!(k, e);
+                        self.heap.write(e.table, 2 * e.index + 1, value);
+                    } else {
+                        // A new field.
+                        mark_field_name(obj(name));
+                        if table::put(&self.heap, fields, name, value).is_err() {
+                            save!();
+                            let holder = Holder::Slot {
+                                root: sp!() - 2,
+                                slot: object::INSTANCE_FIELDS,
+                            };
+                            self.heap.push(name);
+                            self.heap.push(value);
+                            // Pops the two just pushed.
+                            table::set(&mut self.heap, holder)?;
+                            load!();
+                        }
                     }
                     let value = pop!();
                     set_top!(value);
@@ -490,33 +552,52 @@ impl Vm {
                     call_value!(argc);
                 }
                 Op::Invoke => {
-                    let name = read_constant!();
+                    let (k, name) = read_constant_at!();
                     let argc = read_byte!() as usize;
-                    let receiver = peek!(argc);
-                    if !is_obj(receiver, tag::INSTANCE) {
+                    let Some(instance) = InstanceView::of(peek!(argc)) else {
                         fail!("Only instances have methods.");
-                    }
-                    let instance = obj(receiver);
-                    if let Some(field) = table::get(instance.slot(object::INSTANCE_FIELDS), name) {
+                    };
+                    let field = if may_name_a_field(obj(name)) {
+                        table::find_hinted(instance.fields(), name, Value::NIL)
+                    } else {
+                        None
+                    };
+                    if let Some(e) = field {
                         // SAFETY: the receiver's slot is below the top;
-                        // `field` is current.
-                        unsafe { *top.sub(1 + argc) = field.raw() };
+                        // the value is current.
+                        unsafe { *top.sub(1 + argc) = e.value.raw() };
                         call_value!(argc);
                     } else {
-                        let class = instance.slot(object::INSTANCE_CLASS);
-                        match calls::find_method(class, name) {
-                            Ok(m) => call_method!(m, argc),
-                            Err(e) => fail_with!(e),
+                        let class = instance.class();
+                        if cache_get!(k, 0) == class {
+                            call_method!(cache_get!(k, 1), argc);
+                        } else {
+                            match calls::find_method(class, name) {
+                                Ok(m) => {
+                                    cache_set!(k, 0, class);
+                                    cache_set!(k, 1, m);
+                                    call_method!(m, argc);
+                                }
+                                Err(e) => fail_with!(e),
+                            }
                         }
                     }
                 }
                 Op::SuperInvoke => {
-                    let name = read_constant!();
+                    let (k, name) = read_constant_at!();
                     let argc = read_byte!() as usize;
                     let superclass = pop!();
-                    match calls::find_method(superclass, name) {
-                        Ok(m) => call_method!(m, argc),
-                        Err(e) => fail_with!(e),
+                    if cache_get!(k, 0) == superclass {
+                        call_method!(cache_get!(k, 1), argc);
+                    } else {
+                        match calls::find_method(superclass, name) {
+                            Ok(m) => {
+                                cache_set!(k, 0, superclass);
+                                cache_set!(k, 1, m);
+                                call_method!(m, argc);
+                            }
+                            Err(e) => fail_with!(e),
+                        }
                     }
                 }
                 Op::Closure => {
@@ -533,7 +614,7 @@ impl Vm {
                 Op::Return => {
                     let result = pop!();
                     let frame = self.frames[fi];
-                    if !self.heap.get(ROOT_OPEN_UPVALUES).is_nil() {
+                    if !root!(ROOT_OPEN_UPVALUES).is_nil() {
                         save_sp!();
                         calls::close_upvalues(&self.heap, frame.base);
                     }
