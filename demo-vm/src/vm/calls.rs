@@ -97,7 +97,8 @@ impl Vm {
         push_frame(&self.heap, &mut self.frames, callee, argc)
     }
 
-    /// Calls whatever is at `sp - 1 - argc`.
+    /// Calls the bound method or native at `sp - 1 - argc` (the loop calls
+    /// closures and classes itself), or fails: not callable.
     pub(super) fn call_value(&mut self, argc: usize) -> Result<(), RuntimeError> {
         let callee_slot = self.heap.sp() - 1 - argc;
         let callee = self.heap.get(callee_slot);
@@ -109,7 +110,6 @@ impl Vm {
                     let method = o.slot(object::BOUND_METHOD);
                     return push_frame(&self.heap, &mut self.frames, method, argc);
                 }
-                tag::CLASS => return self.call_class(callee_slot, argc),
                 tag::NATIVE => {
                     let id = raw_word(o, 0);
                     return self.call_native(id, callee_slot, argc);
@@ -120,21 +120,13 @@ impl Vm {
         Err(RuntimeError::new("Can only call functions and classes."))
     }
 
-    /// Instantiates the class at `callee_slot` and runs its initializer.
-    fn call_class(&mut self, callee_slot: usize, argc: usize) -> Result<(), RuntimeError> {
+    /// Replaces the class at `callee_slot` with a new instance of it (the
+    /// loop then runs the class's initializer).
+    pub(super) fn instantiate(&mut self, callee_slot: usize) -> Result<(), RuntimeError> {
         let (heap, instance) = self.heap.alloc(spec(tag::INSTANCE, 2, 0))?;
         let class = heap.get(callee_slot);
         heap.write(instance, object::INSTANCE_CLASS, class);
         heap.set(callee_slot, instance.into());
-        let init = obj(class).slot(object::CLASS_INIT);
-        if !init.is_nil() {
-            return push_frame(heap, &mut self.frames, init, argc);
-        }
-        if argc != 0 {
-            return Err(RuntimeError::new(format!(
-                "Expected 0 arguments but got {argc}."
-            )));
-        }
         Ok(())
     }
 

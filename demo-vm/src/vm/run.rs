@@ -331,13 +331,26 @@ impl Vm {
         macro_rules! call_value {
             ($argc:expr) => {{
                 let argc: usize = $argc;
-                match peek!(argc).as_object().and_then(ClosureView::of) {
-                    Some(c) => call_closure!(c, argc),
-                    None => {
-                        save!();
-                        self.call_value(argc)?;
-                        load!();
+                let callee = peek!(argc);
+                if let Some(c) = callee.as_object().and_then(ClosureView::of) {
+                    call_closure!(c, argc);
+                } else if is_obj(callee, tag::CLASS) {
+                    save!();
+                    self.instantiate(sp!() - 1 - argc)?;
+                    load!();
+                    let Some(instance) = InstanceView::of(peek!(argc)) else {
+                        unreachable!("instantiate put an instance there")
+                    };
+                    let init = obj(instance.class()).slot(object::CLASS_INIT);
+                    if !init.is_nil() {
+                        call_method!(init, argc);
+                    } else if argc != 0 {
+                        fail_with!(calls::arity_error(0, argc));
                     }
+                } else {
+                    save!();
+                    self.call_value(argc)?;
+                    load!();
                 }
             }};
         }
