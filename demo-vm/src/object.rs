@@ -55,30 +55,33 @@ pub const FN_NAME: usize = 0;
 /// Function slot: code (bytes object).
 pub const FN_CODE: usize = 1;
 /// Function slot: constant pool (array object): each constant followed by
-/// its two inline-cache slots ([`constant_slot`], [`cache_slot`]).
+/// its inline-cache slots ([`constant_slot`], [`cache_slot`]).
 pub const FN_CONSTANTS: usize = 2;
+/// Inline-cache slots that follow each constant in a constant pool.
+pub const CACHE_SLOTS: usize = 4;
+
 /// Slots of the constant pool of a function with `n` constants.
 pub fn constants_slots(n: usize) -> u32 {
-    (3 * n) as u32
+    ((1 + CACHE_SLOTS) * n) as u32
 }
 
 /// The slot of constant `k` in a constant pool: each constant is followed
-/// by its two inline-cache slots ([`cache_slot`]).
+/// by its [`CACHE_SLOTS`] inline-cache slots ([`cache_slot`]).
 #[inline(always)]
 pub fn constant_slot(k: usize) -> usize {
-    3 * k
+    (1 + CACHE_SLOTS) * k
 }
 
-/// The first of the two inline-cache slots of constant `k`. Every
-/// instruction that names an identifier has its own constant (the compiler
-/// never shares them), so the constant's index names the instruction:
-/// `GetGlobal`, `SetGlobal`, `GetProperty` and `SetProperty` keep the entry
-/// index of their last hit ([`crate::table::hint`]), `Invoke` and
-/// `SuperInvoke` the class of their last call and its method. Both slots
-/// start nil.
+/// The first inline-cache slot of constant `k`. Every instruction that
+/// names an identifier has its own constant (the compiler never shares
+/// them), so the constant's index names the instruction: `GetGlobal`,
+/// `SetGlobal`, `GetProperty` and `SetProperty` keep the entry index of
+/// their last hit in the first ([`crate::table::hint`]), `Invoke` and
+/// `SuperInvoke` two classes they called and their methods (class, method,
+/// class, method). All start nil.
 #[inline(always)]
 pub fn cache_slot(k: usize) -> usize {
-    3 * k + 1
+    constant_slot(k) + 1
 }
 
 /// Function slot: line table (bytes object of `(offset, line)` u32 pairs).

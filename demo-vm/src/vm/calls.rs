@@ -97,27 +97,18 @@ impl Vm {
         push_frame(&self.heap, &mut self.frames, callee, argc)
     }
 
-    /// Calls the bound method or native at `sp - 1 - argc` (the loop calls
-    /// closures and classes itself), or fails: not callable.
+    /// Calls the native at `sp - 1 - argc` (the loop calls closures, bound
+    /// methods and classes itself), or fails: not callable.
     pub(super) fn call_value(&mut self, argc: usize) -> Result<(), RuntimeError> {
         let callee_slot = self.heap.sp() - 1 - argc;
         let callee = self.heap.get(callee_slot);
-        if let Some(o) = callee.as_object() {
-            match o.tag() {
-                tag::CLOSURE => return push_frame(&self.heap, &mut self.frames, callee, argc),
-                tag::BOUND_METHOD => {
-                    self.heap.set(callee_slot, o.slot(object::BOUND_RECEIVER));
-                    let method = o.slot(object::BOUND_METHOD);
-                    return push_frame(&self.heap, &mut self.frames, method, argc);
-                }
-                tag::NATIVE => {
-                    let id = raw_word(o, 0);
-                    return self.call_native(id, callee_slot, argc);
-                }
-                _ => {}
+        match callee.as_object() {
+            Some(o) if o.tag() == tag::NATIVE => {
+                let id = raw_word(o, 0);
+                self.call_native(id, callee_slot, argc)
             }
+            _ => Err(RuntimeError::new("Can only call functions and classes.")),
         }
-        Err(RuntimeError::new("Can only call functions and classes."))
     }
 
     /// Replaces the class at `callee_slot` with a new instance of it (the

@@ -177,13 +177,41 @@ impl Vm {
         macro_rules! cache_get {
             ($k:expr, $j:expr) => {{
                 // SAFETY: constant k exists (read_constant_at), so its cache
-                // slots (j < 2) are in the (not weak) constant array.
-                unsafe { consts.slot_unchecked(object::cache_slot($k) + $j) }
+                // slots (j < CACHE_SLOTS) are in the (not weak) constant
+                // array.
+                unsafe {
+                    const { assert!($j < object::CACHE_SLOTS) };
+                    consts.slot_unchecked(object::cache_slot($k) + $j)
+                }
             }};
         }
         macro_rules! cache_set {
             ($k:expr, $j:expr, $v:expr) => {{
                 self.heap.write(consts, object::cache_slot($k) + $j, $v);
+            }};
+        }
+        // Method `$name` of class `$class`, through constant `$k`'s cache
+        // (two entries of a class and its method: a site may see two
+        // classes, e.g. `this.m()` in a method a subclass inherits; a third
+        // replaces the second).
+        macro_rules! cached_method {
+            ($k:expr, $class:expr, $name:expr) => {{
+                let (k, class): (usize, Value<'_>) = ($k, $class);
+                if cache_get!(k, 0) == class {
+                    cache_get!(k, 1)
+                } else if cache_get!(k, 2) == class {
+                    cache_get!(k, 3)
+                } else {
+                    match calls::find_method(class, $name) {
+                        Ok(m) => {
+                            let entry = if cache_get!(k, 0).is_nil() { 0 } else { 2 };
+                            cache_set!(k, entry, class);
+                            cache_set!(k, entry + 1, m);
+                            m
+                        }
+                        Err(e) => fail_with!(e),
+                    }
+                }
             }};
         }
         // Remembers entry `$e` of a `find_hinted` at constant `$k`'s cache.
@@ -334,6 +362,12 @@ impl Vm {
                 let callee = peek!(argc);
                 if let Some(c) = callee.as_object().and_then(ClosureView::of) {
                     call_closure!(c, argc);
+                } else if is_obj(callee, tag::BOUND_METHOD) {
+                    let bound = obj(callee);
+                    // SAFETY: the callee's slot is below the top; the
+                    // receiver is current.
+                    unsafe { *top.sub(1 + argc) = bound.slot(object::BOUND_RECEIVER).raw() };
+                    call_method!(bound.slot(object::BOUND_METHOD), argc);
                 } else if is_obj(callee, tag::CLASS) {
                     save!();
                     self.instantiate(sp!() - 1 - argc)?;
@@ -582,36 +616,16 @@ impl Vm {
                         call_value!(argc);
                     } else {
                         let class = instance.class();
-                        if cache_get!(k, 0) == class {
-                            call_method!(cache_get!(k, 1), argc);
-                        } else {
-                            match calls::find_method(class, name) {
-                                Ok(m) => {
-                                    cache_set!(k, 0, class);
-                                    cache_set!(k, 1, m);
-                                    call_method!(m, argc);
-                                }
-                                Err(e) => fail_with!(e),
-                            }
-                        }
+                        let method = cached_method!(k, class, name);
+                        call_method!(method, argc);
                     }
                 }
                 Op::SuperInvoke => {
                     let (k, name) = read_constant_at!();
                     let argc = read_byte!() as usize;
                     let superclass = pop!();
-                    if cache_get!(k, 0) == superclass {
-                        call_method!(cache_get!(k, 1), argc);
-                    } else {
-                        match calls::find_method(superclass, name) {
-                            Ok(m) => {
-                                cache_set!(k, 0, superclass);
-                                cache_set!(k, 1, m);
-                                call_method!(m, argc);
-                            }
-                            Err(e) => fail_with!(e),
-                        }
-                    }
+                    let method = cached_method!(k, superclass, name);
+                    call_method!(method, argc);
                 }
                 Op::Closure => {
                     let constant = read_byte!() as usize;
@@ -626,10 +640,10 @@ impl Vm {
                 }
                 Op::Return => {
                     let result = pop!();
-                    let frame = self.frames[fi];
+                    let frame_base = self.frames[fi].base;
                     if !root!(ROOT_OPEN_UPVALUES).is_nil() {
                         save_sp!();
-                        calls::close_upvalues(&self.heap, frame.base);
+                        calls::close_upvalues(&self.heap, frame_base);
                     }
                     // SAFETY: ROOT_FRAMES + fi < STACK_BASE: a root slot
                     // inside the buffer.
@@ -637,14 +651,14 @@ impl Vm {
                     self.frames.pop();
                     if fi == 0 {
                         save_sp!();
-                        self.heap.truncate(frame.base);
+                        self.heap.truncate(frame_base);
                         return Ok(());
                     }
                     // SAFETY: the frame's slot 0 is inside the buffer.
-                    top = unsafe { base.add(frame.base) };
+                    top = unsafe { base.add(frame_base) };
                     push!(result);
                     fi -= 1;
-                    let caller = self.frames[fi];
+                    let caller = &self.frames[fi];
                     if caller.saved.epoch == self.heap.epoch() {
                         // SAFETY: the epoch is the one `save!` recorded with
                         // these registers, so no call that may collect ran
