@@ -2,14 +2,25 @@
 //!
 //! The loop keeps the current frame's code pointer, instruction pointer,
 //! constant pool, slot base and stack top in locals (registers). Every
-//! instruction that can allocate, call or return first stores them back
-//! (`save!`: ip as an offset into the code, the top as a root index) and
-//! reloads them afterwards (`load!`), because a collection may have moved
-//! the code, the constants and the root stack itself. The cached closure
-//! and constants are [`Gc`]s borrowing the heap: the compiler rejects any
-//! path that would use one after a call that may collect without `load!`
-//! first. The raw stack and code pointers are the unsafe fast path, under
-//! the rules in [`crate::heap`].
+//! instruction that can allocate first stores them back (`save!`: ip as an
+//! offset into the code, the top as a root index) and reloads them
+//! afterwards from the frame's root (`load!`), because a collection may
+//! have moved the code, the constants and the root stack itself. The cached
+//! closure and constants are [`Gc`]s borrowing the heap: the compiler
+//! rejects any path that would use one after a call that may collect
+//! without `load!` first. The raw stack and code pointers are the unsafe
+//! fast path, under the rules in [`crate::heap`].
+//!
+//! Calls and returns do not go through `load!`: a call of a closure (also
+//! through a method cache, a bound method or a class's `init`) takes the
+//! callee's registers from the closure in hand, and `save!` keeps the
+//! caller's in its frame ([`Saved`]), which the return restores as long as
+//! the heap's epoch shows that nothing could have moved since.
+//!
+//! Instructions that name an identifier keep an inline cache beside their
+//! name constant (see `object::cache_slot`): the table entry of the last
+//! global or field they found, or the classes they last called a method of
+//! and those methods.
 
 use crate::rt::{Gc, RawValue, Value};
 
