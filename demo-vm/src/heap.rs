@@ -286,6 +286,24 @@ impl Heap {
         Ok((&*self, obj))
     }
 
+    /// Whether a pause or the collector waits for this thread (one load):
+    /// the dispatch loop polls it at back-edges and calls, and only then
+    /// saves its registers for [`Heap::safepoint`].
+    #[inline(always)]
+    pub fn safepoint_requested(&self) -> bool {
+        self.mutator.safepoint_requested()
+    }
+
+    /// A safepoint: stops for a pause that waits, or runs the collector's
+    /// next step. May collect and move every object, like [`Heap::alloc`].
+    #[cold]
+    #[inline(never)]
+    pub fn safepoint(&mut self) {
+        self.sync();
+        self.mutator.safepoint();
+        self.refresh();
+    }
+
     /// Runs a full collection (the `gc()` native).
     pub fn collect(&mut self) -> Result<(), GcError> {
         self.sync();

@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -86,6 +87,9 @@ pub enum GcError {
 pub struct Mutator {
     pub(crate) shared: Arc<Shared>,
     slot: Arc<ThreadSlot>,
+    /// The registry's poll word, held here so that a poll is one load from
+    /// the mutator (not through the shared state).
+    poll: Arc<AtomicBool>,
     /// Neither `Send` nor `Sync`: the registration is the creating thread's.
     _thread_bound: PhantomData<*const ()>,
 }
@@ -153,6 +157,7 @@ impl Mutator {
             r.push((key, slot.clone()));
         });
         Ok(Mutator {
+            poll: shared.registry.poll_arc(),
             shared,
             slot,
             _thread_bound: PhantomData,
@@ -628,7 +633,7 @@ impl Mutator {
     /// failure here is logged and retried at the next allocation.
     #[inline(always)]
     pub fn safepoint(&mut self) {
-        if self.shared.needs_attention() {
+        if self.safepoint_requested() {
             if let Err(e) = self.poll_slow() {
                 self.shared.log.line(
                     LogLevel::Info,
@@ -637,6 +642,14 @@ impl Mutator {
                 );
             }
         }
+    }
+
+    /// Whether [`Mutator::safepoint`] would stop or act now (one load and no
+    /// side effect): an interpreter polls this at back-edges and calls and
+    /// saves its registers for the safepoint only when it is true.
+    #[inline(always)]
+    pub fn safepoint_requested(&self) -> bool {
+        self.poll.load(Relaxed)
     }
 
     /// Makes raw bytes `range` of `obj` resident, before their address

@@ -163,6 +163,11 @@ impl Registry {
         &self.poll
     }
 
+    /// The poll word, shared (a mutator keeps it to poll in one load).
+    pub(crate) fn poll_arc(&self) -> Arc<AtomicBool> {
+        self.poll.clone()
+    }
+
     /// Registers the calling thread; returns once it may run (after a pause
     /// in progress).
     pub(crate) fn register(&self) -> Arc<ThreadSlot> {

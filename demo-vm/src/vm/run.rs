@@ -147,6 +147,22 @@ impl Vm {
                 save_sp!();
             }};
         }
+        // A safepoint poll (back-edges and calls): one load and a branch;
+        // only when a pause or the collector waits are the registers saved
+        // and reloaded around the stop (objects may move).
+        macro_rules! poll {
+            () => {{
+                if self.heap.safepoint_requested() {
+                    save!();
+                    self.heap.safepoint();
+                    // A call sets up the callee's slots next.
+                    #[allow(unused_assignments)]
+                    {
+                        load!();
+                    }
+                }
+            }};
+        }
         macro_rules! read_byte {
             () => {{
                 // SAFETY: the compiler ends every function with a return and
@@ -604,12 +620,15 @@ impl Vm {
                     let offset = read_short!();
                     // SAFETY: loop targets lie earlier in the same function.
                     ip = unsafe { ip.sub(offset) };
+                    poll!();
                 }
                 Op::Call => {
+                    poll!();
                     let argc = read_byte!() as usize;
                     call_value!(argc);
                 }
                 Op::Invoke => {
+                    poll!();
                     let (k, name) = read_constant_at!();
                     let argc = read_byte!() as usize;
                     let Some(instance) = InstanceView::of(peek!(argc)) else {
@@ -632,6 +651,7 @@ impl Vm {
                     }
                 }
                 Op::SuperInvoke => {
+                    poll!();
                     let (k, name) = read_constant_at!();
                     let argc = read_byte!() as usize;
                     let superclass = pop!();
