@@ -1,4 +1,4 @@
-//! A failed flip (issue 15, defect 5): the flip pause is transactional. A
+//! A failed flip: the flip pause is transactional. A
 //! moving-space flip that fails completes the cycle in the pause, a
 //! non-moving flip that fails after the moving one succeeded loses nothing,
 //! a concurrently marked cycle whose flip fails leaves no panic behind, and
