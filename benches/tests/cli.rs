@@ -80,6 +80,8 @@ fn help_documents_units_and_no_flags() {
         "--no-check",
         "--seconds <SECONDS>",
         "--live <SIZE>",
+        "--heap-limit <SIZE>",
+        "--soft-limit <SIZE>",
         "--no-progress",
     ] {
         assert!(pb.contains(s), "pausebench --help lacks {s}:\n{pb}");
@@ -89,12 +91,74 @@ fn help_documents_units_and_no_flags() {
         "--no-verify-collections",
         "--seconds <SECONDS>",
         "--watchdog-seconds <SECONDS>",
+        "--heap-limit <SIZE>",
+        "--soft-limit <SIZE>",
     ] {
         assert!(gs.contains(s), "gc-stress --help lacks {s}:\n{gs}");
     }
     // The old form is gone.
     let out = run(BINARIES[1], &["--verify-collections", "false"]);
     assert!(!out.status.success());
+}
+
+#[test]
+fn soft_limit_flags_reach_the_runtime() {
+    let pausebench = |soft: &str| {
+        run(
+            BINARIES[0],
+            &[
+                "--mode",
+                "stw",
+                "--live",
+                "2M",
+                "--seconds",
+                "0.2",
+                "--no-progress",
+                "--heap-limit",
+                "8M",
+                "--soft-limit",
+                soft,
+            ],
+        )
+    };
+    let gc_stress = |soft: &str| {
+        run(
+            BINARIES[1],
+            &[
+                "--mode",
+                "stw",
+                "--threads",
+                "1",
+                "--seconds",
+                "0.3",
+                "--live",
+                "1M",
+                "--no-progress",
+                "--heap-limit",
+                "8M",
+                "--soft-limit",
+                soft,
+            ],
+        )
+    };
+    for (name, bin) in [
+        ("pausebench", &pausebench as &dyn Fn(&str) -> Output),
+        ("gc-stress", &gc_stress),
+    ] {
+        let out = bin("6M");
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        // Above the heap limit: the runtime's refusal, not a silent default.
+        let out = bin("16M");
+        assert!(
+            !out.status.success(),
+            "{name} accepted a soft limit above the heap limit"
+        );
+        assert!(
+            text(&out.stderr).contains("soft limit"),
+            "{name}: {}",
+            text(&out.stderr)
+        );
+    }
 }
 
 #[test]
