@@ -1,9 +1,9 @@
 //! The virtual machine: a stack machine over the runtime heap.
 //!
-//! - [`run`](self::run): the dispatch loop.
-//! - [`calls`]: calling closures, classes, bound methods and natives;
+//! - `run`: the dispatch loop.
+//! - `calls`: calling closures, classes, bound methods and natives;
 //!   closures and upvalues; method binding.
-//! - [`natives`]: `clock()`, `gc()`, `gcStats()`.
+//! - `natives`: `clock()`, `gc()`, `gcStats()`.
 //! - [`print`]: how values print.
 //!
 //! Call frames live in a Rust vector and hold only integers (the code offset
