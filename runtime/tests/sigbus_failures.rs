@@ -21,7 +21,10 @@ use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use gc::compact::concurrent::sigbus::faults_served;
-use runtime::{AllocSpec, Mode, Mutator, Runtime, Value};
+use runtime::{Mode, Mutator, Runtime};
+
+mod common;
+use common::build_list_with_garbage as build_list;
 
 #[path = "../../gc/tests/child/mod.rs"]
 mod child;
@@ -65,45 +68,10 @@ fn child() {
 /// every page (so that mutators fault on most pages), or `None` after
 /// printing why the mode is unavailable (`SKIP ...` on stdout).
 fn sigbus_runtime(page_delay: Duration) -> Option<Runtime> {
-    let rt = Runtime::builder()
-        .mode(Mode::Sigbus)
+    let builder = Runtime::builder()
         .heap_limit(64 << 20)
-        .compaction_page_delay(page_delay)
-        .build()
-        .expect("runtime");
-    if rt.mode() != Mode::Sigbus {
-        println!(
-            "SKIP sigbus: {}",
-            rt.fallback_reason().unwrap_or("unavailable")
-        );
-        return None;
-    }
-    Some(rt)
-}
-
-/// Roots a list of `n` nodes with garbage between them (so a cycle moves
-/// it) in root 0.
-fn build_list(m: &mut Mutator, n: u64) {
-    m.push(Value::NIL);
-    for i in 0..n {
-        let _garbage = m.alloc(AllocSpec {
-            tag: 2,
-            slots: 1,
-            bytes: 24,
-            ..Default::default()
-        });
-        let (m, node) = m
-            .alloc(AllocSpec {
-                tag: 1,
-                slots: 1,
-                bytes: 8,
-                ..Default::default()
-            })
-            .expect("node");
-        node.set_raw_word(0, i);
-        m.write(node, 0, m.stack_get(0));
-        m.stack_set(0, node.into());
-    }
+        .compaction_page_delay(page_delay);
+    common::in_mode(builder, Mode::Sigbus)
 }
 
 /// Collects and walks the list while the compaction runs: returns the heap
