@@ -13,6 +13,7 @@ use gc::compact::{ForwardingPlan, PageComputer, PAGE_WORDS};
 use gc::{AllocRequest, Heap, HeapConfig, Tlab, Value};
 
 mod by_hand;
+#[path = "../../uffd/tests/child/mod.rs"]
 mod child;
 
 const CHILD: &str = "FAULT_PATH_CHILD";

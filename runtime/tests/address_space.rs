@@ -7,7 +7,7 @@
 //! binary with the limit set between fork and exec, to run
 //! [`address_space_child_entry`]; the child reports through its exit code.
 
-#[path = "../../gc/tests/child/mod.rs"]
+#[path = "../../uffd/tests/child/mod.rs"]
 mod child;
 
 use runtime::{AllocSpec, ConfigError, Mode, Runtime, Value};

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use gc::inject::{self, Errno, Site};
 use runtime::Mode;
 
-#[path = "../../gc/tests/child/mod.rs"]
+#[path = "../../uffd/tests/child/mod.rs"]
 mod child;
 #[path = "common/graph_workload.rs"]
 mod graph_workload;

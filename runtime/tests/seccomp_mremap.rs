@@ -10,7 +10,7 @@ use runtime::Mode;
 mod graph_workload;
 use graph_workload::{End, Workload};
 
-#[path = "../../gc/tests/child/mod.rs"]
+#[path = "../../uffd/tests/child/mod.rs"]
 mod child;
 
 const CHILD_ENV: &str = "SECCOMP_MREMAP_CHILD";

@@ -26,7 +26,7 @@ use runtime::{Mode, Mutator, Runtime};
 mod common;
 use common::build_list_with_garbage as build_list;
 
-#[path = "../../gc/tests/child/mod.rs"]
+#[path = "../../uffd/tests/child/mod.rs"]
 mod child;
 use child::Ended;
 

@@ -221,7 +221,7 @@ fn make_resident_lets_a_system_call_read_a_page_not_yet_compacted() {
     m.verify().expect("heap valid");
 }
 
-#[path = "../../gc/tests/child/mod.rs"]
+#[path = "../../uffd/tests/child/mod.rs"]
 mod child;
 use child::nobody::{NobodyCopy, NOBODY};
 

@@ -5,8 +5,8 @@
 //! and an environment variable naming what it does; its test does nothing
 //! without that variable, so a normal run passes it by.
 //!
-//! Shared by the gc and runtime tests (the runtime includes this directory
-//! by path): [`nobody`] runs the child as `nobody`, [`limit_address_space`]
+//! Shared by the uffd, gc and runtime tests (gc and runtime include this
+//! directory by path): [`nobody`] runs the child as `nobody`, [`limit_address_space`]
 //! under `RLIMIT_AS`.
 
 #![allow(dead_code)]
