@@ -21,6 +21,12 @@
 //! name constant (see `object::cache_slot`): the table entry of the last
 //! global or field they found, or the classes they last called a method of
 //! and those methods.
+//!
+//! The loop polls for a safepoint at every back-edge (`Loop`) and call
+//! (`Call`, `Invoke`, `SuperInvoke`): one load of the mutator's poll word
+//! and a branch, so that a pause another thread or the collector requests
+//! reaches a Lox loop that never allocates. Only when the word is set are
+//! the registers saved and reloaded around the stop.
 
 use crate::rt::{Gc, RawValue, Value};
 
