@@ -15,7 +15,7 @@
 //! - [`compact`]: post-compaction addresses, `compute_page`, the
 //!   stop-the-world driver.
 //! - [`verify`]: the heap verifier and the address-independent graph checksum.
-//! - [`cycle`]: per-cycle reports.
+//! - [`report`]: per-cycle reports (phases, pauses, what was marked and moved).
 //! - [`roots`]: the [`RootSet`] trait embedders implement.
 //! - [`table`]: side tables (bitmaps, forwarding counts) on huge pages.
 //! - [`inject`]: fault injection for tests (the `fault-injection` feature),
@@ -49,12 +49,12 @@
 
 pub mod compact;
 pub mod cpu;
-pub mod cycle;
 pub mod error;
 mod fatal;
 pub mod heap;
 pub mod mark;
 pub mod object;
+pub mod report;
 pub mod roots;
 pub mod table;
 pub mod uffd;
@@ -63,9 +63,9 @@ pub mod verify;
 
 pub use mremap_shim::inject;
 
-pub use cycle::{CycleReport, PauseEntry, Phase};
 pub use error::HeapError;
 pub use heap::{AllocRequest, Heap, HeapConfig, Tlab};
 pub use object::ObjRef;
+pub use report::{CycleReport, PauseEntry, Phase};
 pub use roots::RootSet;
 pub use value::Value;

@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 use crate::compact::forwarding::{ForwardingPlan, PAGE_WORDS};
 use crate::compact::non_moving::{sweep, update_references};
 use crate::compact::page::PageComputer;
-use crate::cycle::{thread_cpu, CycleReport, Phase};
 use crate::error::HeapError;
 use crate::heap::{Heap, PAGE_SIZE};
 use crate::mark::tracer::mark;
+use crate::report::{thread_cpu, CycleReport, Phase};
 use crate::roots::RootSet;
 
 /// Runs one stop-the-world collection.

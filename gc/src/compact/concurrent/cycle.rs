@@ -25,9 +25,9 @@ use super::pages::PageStates;
 use crate::compact::forwarding::{ForwardingPlan, PAGE_WORDS};
 use crate::compact::non_moving::{sweep, update_page};
 use crate::compact::page::PageComputer;
-use crate::cycle::CycleReport;
 use crate::heap::{Heap, PAGE_SIZE};
 use crate::object::WORD;
+use crate::report::CycleReport;
 use crate::uffd::{InstallOutcome, UserFaultFd};
 
 /// A page-sized, page-aligned buffer to compute pages into.
@@ -386,7 +386,7 @@ impl Cycle {
         let (_, bytes) = sweep(&self.heap, part.view_delta);
         let mut report = self.report.lock();
         report.non_moving_freed_bytes = bytes;
-        report.add_concurrent(crate::cycle::Phase::Sweep, start.elapsed());
+        report.add_concurrent(crate::report::Phase::Sweep, start.elapsed());
     }
 
     /// Whether `addr` lies in a page this cycle installs.

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use super::cycle::Cycle;
 use crate::compact::stw::release_from_space;
-use crate::cycle::{thread_cpu, CycleReport, Phase};
 use crate::heap::PAGE_SIZE;
+use crate::report::{thread_cpu, CycleReport, Phase};
 
 /// Ends `cycle` and returns its completed report. Mutators keep running.
 pub fn end_cycle(cycle: &Cycle) -> CycleReport {

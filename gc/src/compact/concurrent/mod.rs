@@ -49,9 +49,9 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::cycle::CycleReport;
 use crate::heap::Heap;
 use crate::mark::satb::SatbQueue;
+use crate::report::CycleReport;
 use crate::uffd::{OpenOptions, UffdFeatures, UserFaultFd};
 use cycle::Cycle;
 use prepare::{MarkJob, PlanJob};

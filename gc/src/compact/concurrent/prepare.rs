@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::compact::forwarding::ForwardingPlan;
-use crate::cycle::thread_cpu;
 use crate::error::HeapError;
 use crate::heap::Heap;
 use crate::mark::satb::SatbQueue;
 use crate::mark::tracer::{mark, MarkStats};
+use crate::report::thread_cpu;
 use crate::value::Value;
 
 /// A concurrent marking.

@@ -12,8 +12,8 @@ use super::cycle::{Cycle, PageBuf};
 use super::end::end_cycle;
 use super::prepare::{run_mark, run_plan, MarkJob, PlanJob};
 use crate::compact::forwarding::PAGE_WORDS;
-use crate::cycle::{thread_cpu, CycleReport, Phase};
 use crate::heap::PAGE_SIZE;
+use crate::report::{thread_cpu, CycleReport, Phase};
 
 /// How long an idle worker waits for an event before checking whether the
 /// cycle is over.
