@@ -20,7 +20,7 @@
 
 use parking_lot::Mutex;
 
-use super::cycle::Cycle;
+use super::in_flight::CycleInFlight;
 use crate::heap::{PAGE_SIZE, PMD_SIZE};
 
 /// MOVE refusals in a row after which a cycle copies.
@@ -67,7 +67,7 @@ impl FromSpace {
     }
 
     /// Finds how far from-space has drained and discards what is not kept.
-    pub fn advance(&self, cycle: &Cycle) {
+    pub fn advance(&self, cycle: &CycleInFlight) {
         let (from, to) = {
             let mut s = self.state.lock();
             s.low = cycle.moving.first_unmapped(s.low);
@@ -92,7 +92,7 @@ impl FromSpace {
     /// with a forked child, pinned, or in a huge page it cannot split; that
     /// run was copied instead. After `MAX_REFUSALS` (8) refusals in a row the
     /// rest of the cycle copies.
-    pub fn refused(&self, cycle: &Cycle, moved: bool) {
+    pub fn refused(&self, cycle: &CycleInFlight, moved: bool) {
         let mut s = self.state.lock();
         if moved {
             s.refusals = 0;

@@ -26,15 +26,15 @@
 //! a flip that keeps failing later makes the compactor compact in the pause
 //! from then on ([`UffdCompactor::stw_fallback`]).
 //!
-//! Modules: [`pages`] (the per-page state machine), [`cycle`] (one
+//! Modules: [`pages`] (the per-page state machine), [`in_flight`] (one
 //! compaction in flight, and the fault path), [`threads`] (workers and
 //! collectors), [`from_space`] (drained from-space, MOVE's destinations),
 //! [`end`] (the end of a cycle), [`fault_log`] (fault service times).
 
-pub mod cycle;
 pub mod end;
 pub mod fault_log;
 pub mod from_space;
+pub mod in_flight;
 pub mod pages;
 mod pauses;
 pub mod prepare;
@@ -53,7 +53,7 @@ use crate::heap::Heap;
 use crate::mark::satb::SatbQueue;
 use crate::report::CycleReport;
 use crate::uffd::{OpenOptions, UffdFeatures, UserFaultFd};
-use cycle::Cycle;
+use in_flight::CycleInFlight;
 use prepare::{MarkJob, PlanJob};
 use threads::Job;
 
@@ -135,7 +135,7 @@ pub struct UffdCompactor {
     heap: Arc<Heap>,
     fd: Arc<UserFaultFd>,
     options: UffdOptions,
-    workers: Vec<Sender<Arc<Cycle>>>,
+    workers: Vec<Sender<Arc<CycleInFlight>>>,
     collectors: Vec<Sender<Job>>,
     reports: Receiver<CycleReport>,
     worker_cpu_ns: Arc<AtomicU64>,

@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::cycle::{Cycle, NonMovingPart};
 use super::fault_log::FaultLog;
 use super::from_space::FromSpace;
+use super::in_flight::{CycleInFlight, NonMovingPart};
 use super::pages::PageStates;
 use super::prepare::{MarkJob, PlanJob};
 use super::threads::Job;
@@ -432,7 +432,7 @@ impl UffdCompactor {
         // counted (they are floating garbage or young; counting them would
         // push each next trigger up by a cycle's allocation).
         let live = report.live_bytes();
-        let cycle = Arc::new(Cycle {
+        let cycle = Arc::new(CycleInFlight {
             heap: self.heap.clone(),
             plan,
             fd: self.fd.clone(),

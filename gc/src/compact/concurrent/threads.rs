@@ -8,8 +8,8 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::cycle::{Cycle, PageBuf};
 use super::end::end_cycle;
+use super::in_flight::{CycleInFlight, PageBuf};
 use super::prepare::{run_mark, run_plan, MarkJob, PlanJob};
 use crate::compact::forwarding::PAGE_WORDS;
 use crate::heap::PAGE_SIZE;
@@ -21,7 +21,7 @@ const WORKER_POLL: Duration = Duration::from_millis(1);
 
 /// A fault worker: serves the faults of each cycle it is sent until the
 /// cycle is done; exits when the sender is dropped.
-pub fn fault_worker(cycles: Receiver<Arc<Cycle>>, cpu_ns: Arc<AtomicU64>) {
+pub fn fault_worker(cycles: Receiver<Arc<CycleInFlight>>, cpu_ns: Arc<AtomicU64>) {
     let mut buf = PageBuf::boxed();
     while let Ok(cycle) = cycles.recv() {
         // One note per cycle.
@@ -78,7 +78,7 @@ pub enum Job {
     /// Build the forwarding plan concurrently (coordinating thread only).
     Plan(Arc<PlanJob>),
     /// Compact the pages of a flipped cycle.
-    Compact(Arc<Cycle>),
+    Compact(Arc<CycleInFlight>),
 }
 
 /// Pages a collector thread installs with one `UFFDIO_COPY` at most (its
@@ -192,7 +192,7 @@ pub fn collector(index: usize, jobs: Receiver<Job>, reports: Sender<CycleReport>
 /// registered with the from-space ([`super::from_space::FromSpace::begin_run`])
 /// before it is computed, so that no collector discards or hands out
 /// from-space it still reads.
-fn compact_moving(cycle: &Cycle, thread: usize, bufs: &mut [PageBuf]) {
+fn compact_moving(cycle: &CycleInFlight, thread: usize, bufs: &mut [PageBuf]) {
     let pages = cycle.moving.len();
     let from = &cycle.from_space;
     loop {
@@ -246,7 +246,7 @@ enum Install {
 /// them meanwhile computes it itself instead of waiting for the whole run;
 /// its claim wins and the collector's copy is dropped. (Computing is
 /// deterministic: both copies are the same.)
-fn install_run(cycle: &Cycle, first: usize, n: usize, dst: usize, how: Install) -> bool {
+fn install_run(cycle: &CycleInFlight, first: usize, n: usize, dst: usize, how: Install) -> bool {
     debug_assert!(n <= CHUNK_PAGES, "a run lies in one chunk");
     let pc = cycle.computer();
     let mut computed = [0u64; CHUNK_PAGES.div_ceil(64)];

@@ -10,7 +10,7 @@
 //! protocol that lets the collector free a cycle once no handler uses it),
 //! borrows a page buffer from a static pool (claimed with a
 //! compare-and-swap, prepared in advance), and runs the same per-page state
-//! machine as the collector ([`Cycle::resolve`]: claim and compute, or wait
+//! machine as the collector ([`CycleInFlight::resolve`]: claim and compute, or wait
 //! for the claimer). It is installed with `SA_ONSTACK` (it runs on the
 //! thread's alternate signal stack where there is one) and `SA_NODEFER`.
 //!
@@ -44,7 +44,7 @@ use std::time::Instant;
 use nix::errno::Errno;
 use parking_lot::Mutex;
 
-use super::cycle::{Cycle, PageBuf};
+use super::in_flight::{CycleInFlight, PageBuf};
 use crate::heap::PAGE_SIZE;
 use table::Table;
 
@@ -61,7 +61,7 @@ const SLOTS: usize = 16;
 const BUFFERS: usize = 64;
 
 /// The cycle in flight of each heap in SIGBUS mode, by slot.
-static CYCLES: Table<Cycle, SLOTS> = Table {
+static CYCLES: Table<CycleInFlight, SLOTS> = Table {
     slots: [const { std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()) }; SLOTS],
     active: AtomicUsize::new(0),
 };
@@ -240,7 +240,7 @@ fn owner(addr: usize) -> Option<usize> {
 
 /// Publishes `cycle` to the handler in `slot`. The caller keeps the cycle
 /// alive until [`withdraw`] returns.
-pub fn publish(slot: usize, cycle: &Cycle) {
+pub fn publish(slot: usize, cycle: &CycleInFlight) {
     EPOCHS[slot].fetch_add(1, Ordering::Release);
     CYCLES.publish(slot, cycle);
 }

@@ -60,7 +60,7 @@ pub struct NonMovingPart {
 }
 
 /// One concurrent compaction.
-pub struct Cycle {
+pub struct CycleInFlight {
     /// The heap being compacted.
     pub heap: Arc<Heap>,
     /// Where every live moving object goes.
@@ -155,7 +155,7 @@ fn enomem_wait(what: &str, addr: usize, enomem: &mut u32) {
     }
 }
 
-impl Cycle {
+impl CycleInFlight {
     /// The page computer of this cycle.
     #[inline]
     pub fn computer(&self) -> PageComputer<'_> {
