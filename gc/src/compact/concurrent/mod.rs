@@ -37,7 +37,8 @@ pub mod from_space;
 pub mod in_flight;
 pub mod pages;
 mod pauses;
-pub mod prepare;
+pub mod plan;
+
 pub mod sigbus;
 pub mod threads;
 
@@ -50,11 +51,12 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use crate::heap::Heap;
+use crate::mark::concurrent::MarkJob;
 use crate::mark::satb::SatbQueue;
 use crate::report::CycleReport;
 use crate::uffd::{OpenOptions, UffdFeatures, UserFaultFd};
 use in_flight::CycleInFlight;
-use prepare::{MarkJob, PlanJob};
+use plan::PlanJob;
 use threads::Job;
 
 /// How the concurrent compaction runs.

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use super::end::end_cycle;
 use super::in_flight::{CycleInFlight, PageBuf};
-use super::prepare::{run_mark, run_plan, MarkJob, PlanJob};
+use super::plan::{run_plan, PlanJob};
 use crate::compact::forwarding::PAGE_WORDS;
 use crate::heap::PAGE_SIZE;
+use crate::mark::concurrent::{run_mark, MarkJob};
 use crate::report::{thread_cpu, CycleReport, Phase};
 
 /// How long an idle worker waits for an event before checking whether the
