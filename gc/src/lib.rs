@@ -37,7 +37,7 @@
 //! installing and retiring buffers ([`Tlab::refill`], [`Tlab::retire`]),
 //! and every entry point that needs the world stopped or a concurrent
 //! marking's protocol ([`compact::stw::collect`], the
-//! [`compact::concurrent::UffdCompactor`] pauses, [`mark::tracer::mark`],
+//! [`collector::ConcurrentCollector`] pauses, [`mark::tracer::mark`],
 //! [`verify::verify`], [`verify::graph_checksum`]). An [`ObjRef`]'s
 //! accessors are safe because making one is not: its maker answers for its
 //! uses. The building blocks below those entry points (forwarding plans,
@@ -47,6 +47,7 @@
 //! through `unsafe` allocation, so safe code cannot reach a live object
 //! through this crate.
 
+pub mod collector;
 pub mod compact;
 pub mod cpu;
 pub mod error;

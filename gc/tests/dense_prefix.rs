@@ -12,7 +12,7 @@ mod by_hand;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gc::compact::concurrent::{UffdCompactor, UffdOptions};
+use gc::collector::{ConcurrentCollector, UffdOptions};
 use gc::compact::forwarding::dense_prefix_words;
 use gc::compact::non_moving::{sweep, update_references};
 use gc::compact::{ForwardingPlan, PageComputer, PAGE_WORDS};
@@ -448,7 +448,7 @@ fn uffd_keeps_prefix_objects_in_place() {
             page_delay: Duration::from_micros(100),
             ..Default::default()
         };
-        let mut compactor = match UffdCompactor::new(heap.clone(), options) {
+        let mut compactor = match ConcurrentCollector::new(heap.clone(), options) {
             Ok(c) => c,
             Err(why) => {
                 eprintln!("skipping uffd_keeps_prefix_objects_in_place: {why}");

@@ -304,9 +304,9 @@ impl FromStr for Mode {
 /// starting from `base` (thread counts and test delays).
 pub(crate) fn uffd_options(
     m: Mechanism,
-    base: &gc::compact::concurrent::UffdOptions,
-) -> gc::compact::concurrent::UffdOptions {
-    gc::compact::concurrent::UffdOptions {
+    base: &gc::collector::UffdOptions,
+) -> gc::collector::UffdOptions {
+    gc::collector::UffdOptions {
         non_moving_continue: m.non_moving == NonMovingUpdate::Concurrent,
         sigbus: m.faults == FaultService::FaultingThread,
         moves: m.install == PageInstall::Move,
@@ -316,7 +316,7 @@ pub(crate) fn uffd_options(
 
 /// What a compactor with options `o` (as degraded to what the kernel
 /// offers) runs.
-pub(crate) fn running_mechanism(o: &gc::compact::concurrent::UffdOptions) -> Mechanism {
+pub(crate) fn running_mechanism(o: &gc::collector::UffdOptions) -> Mechanism {
     Mechanism {
         concurrent: true,
         non_moving: if o.non_moving_continue {

@@ -157,7 +157,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use std::sync::Arc;
 
-use gc::compact::concurrent::{UffdCompactor, UffdOptions};
+use gc::collector::{ConcurrentCollector, UffdOptions};
 use gc::mark::satb::SatbQueue;
 use gc::{CycleReport, Heap, HeapConfig};
 use parking_lot::Mutex;
@@ -168,7 +168,7 @@ use safepoint::Registry;
 static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
 
 pub use config::{parse_size, ConfigError, LimitError, Mode, ModeSpec, MODES};
-pub use gc::compact::concurrent::CyclePhase;
+pub use gc::collector::CyclePhase;
 pub use gc::verify::VerifyReport;
 pub use gc::AllocRequest as AllocSpec;
 pub use log::{Cause, LogLevel, PauseEvent, PauseKind};
@@ -524,7 +524,10 @@ impl RuntimeBuilder {
                     },
                     ..requested.mechanism()
                 };
-                match UffdCompactor::new(heap.clone(), config::uffd_options(wanted, &self.uffd)) {
+                match ConcurrentCollector::new(
+                    heap.clone(),
+                    config::uffd_options(wanted, &self.uffd),
+                ) {
                     Ok(c) => {
                         let running = config::running_mechanism(c.options());
                         let mode = Mode::describing(requested, wanted, running);
@@ -587,7 +590,7 @@ impl RuntimeBuilder {
 pub(crate) struct Shared {
     /// The concurrent compactor (uffd modes). Declared before the heap: it
     /// must stop its threads before the heap goes.
-    pub(crate) compactor: Option<Mutex<UffdCompactor>>,
+    pub(crate) compactor: Option<Mutex<ConcurrentCollector>>,
     /// The mutator threads; its poll word is the compactor's attention flag
     /// (uffd modes), so one load at allocation sees both a stop request and
     /// finished concurrent work.

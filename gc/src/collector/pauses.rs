@@ -1,20 +1,20 @@
 //! The pauses of a concurrent cycle, run on a mutator's thread with every
 //! mutator stopped:
 //!
-//! - [`UffdCompactor::start`]: a whole cycle's stopped part at once (mark
+//! - [`ConcurrentCollector::start`]: a whole cycle's stopped part at once (mark
 //!   and plan in the pause, then flip), for explicit collections;
-//! - [`UffdCompactor::begin_marking`]: the initial pause of a concurrently
+//! - [`ConcurrentCollector::begin_marking`]: the initial pause of a concurrently
 //!   marked cycle (copy the roots; new objects are born marked from here);
-//! - [`UffdCompactor::remark`]: drain the SATB buffers, hand planning to the
+//! - [`ConcurrentCollector::remark`]: drain the SATB buffers, hand planning to the
 //!   collector;
-//! - [`UffdCompactor::flip`]: extend the plan over objects allocated since,
+//! - [`ConcurrentCollector::flip`]: extend the plan over objects allocated since,
 //!   then the flip shared with `start`.
 //!
 //! The flip shared by `start` and `flip` never fails: each failed step is
 //! worked around (the cycle, or the non-moving space, is then compacted in
 //! the pause) or the cycle is abandoned before anything moved; its report,
 //! with the reason in its notes, arrives through the same channel as a
-//! concurrent cycle's (`UffdCompactor::flip_with` lists the steps).
+//! concurrent cycle's (`ConcurrentCollector::flip_with` lists the steps).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -22,13 +22,13 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::fault_log::FaultLog;
-use super::from_space::FromSpace;
-use super::in_flight::{CycleInFlight, NonMovingPart};
-use super::pages::PageStates;
-use super::plan::PlanJob;
-use super::threads::Job;
-use super::{State, UffdCompactor, MAX_FLIP_FAILURES};
+use super::{ConcurrentCollector, State, MAX_FLIP_FAILURES};
+use crate::compact::concurrent::fault_log::FaultLog;
+use crate::compact::concurrent::from_space::FromSpace;
+use crate::compact::concurrent::in_flight::{CycleInFlight, NonMovingPart};
+use crate::compact::concurrent::pages::PageStates;
+use crate::compact::concurrent::plan::PlanJob;
+use crate::compact::concurrent::threads::Job;
 use crate::compact::forwarding::ForwardingPlan;
 use crate::compact::non_moving::{sweep, update_references};
 use crate::compact::page::PageComputer;
@@ -59,13 +59,13 @@ pub(super) fn wait_for(done: &AtomicBool) {
     }
 }
 
-impl UffdCompactor {
+impl ConcurrentCollector {
     /// A whole cycle's pause: marks and plans with the mutators stopped,
     /// then flips. Every mutator must be stopped with its TLAB retired, no
     /// cycle may be in flight and `roots` must be all the roots. `entry` is
     /// how long the mutators already stood stopped (accounted in this
     /// pause). On return the mutators may resume; the report arrives through
-    /// [`UffdCompactor::wait`] or [`UffdCompactor::try_finished`]. Returns
+    /// [`ConcurrentCollector::wait`] or [`ConcurrentCollector::try_finished`]. Returns
     /// the live bytes.
     ///
     /// # Safety
@@ -102,7 +102,7 @@ impl UffdCompactor {
     /// The initial pause of a concurrently marked cycle: copies `roots` for
     /// the marker and makes new objects born marked. Mutators must record
     /// overwritten references (and weak slots they read) in SATB buffers
-    /// from now until [`UffdCompactor::remark`].
+    /// from now until [`ConcurrentCollector::remark`].
     ///
     /// # Safety
     /// Every mutator of the heap is stopped (none allocates or writes until
@@ -148,7 +148,7 @@ impl UffdCompactor {
         report.gc_cpu += thread_cpu().saturating_sub(pause.cpu);
         self.collectors[0]
             .send(job)
-            .expect("compactor threads live as long as the compactor");
+            .expect("collector threads live as long as the collector");
         self.pending = Some(report);
         self.state = state;
     }
@@ -222,7 +222,7 @@ impl UffdCompactor {
     /// Returns the live bytes (the bytes in use, for a cycle abandoned).
     ///
     /// Never fails: a step that fails is worked around or the cycle is
-    /// abandoned (see `UffdCompactor::flip_with`); either way the cycle's
+    /// abandoned (see `ConcurrentCollector::flip_with`); either way the cycle's
     /// report, with the reason in its notes, arrives like any other. The
     /// `Result` stays for callers written against the fallible flip.
     ///
@@ -272,8 +272,8 @@ impl UffdCompactor {
         Ok(self.flip_with(plan, roots, report, timer, pause))
     }
 
-    /// The flip shared by [`UffdCompactor::start`] and
-    /// [`UffdCompactor::flip`]: moves the page tables, registers, fixes the
+    /// The flip shared by [`ConcurrentCollector::start`] and
+    /// [`ConcurrentCollector::flip`]: moves the page tables, registers, fixes the
     /// roots and hands the cycle to the threads. Returns the live bytes.
     ///
     /// Transactional, step by step, each failure undone or worked around:
@@ -292,7 +292,7 @@ impl UffdCompactor {
     ///
     /// The roots are fixed only after every step that can fail. A failure
     /// that repeats ([`MAX_FLIP_FAILURES`] flip pauses in a row) makes the
-    /// compactor compact in the pause from then on.
+    /// collector compact in the pause from then on.
     fn flip_with(
         &mut self,
         plan: Result<ForwardingPlan, HeapError>,
@@ -458,22 +458,22 @@ impl UffdCompactor {
         });
         if let Some(slot) = self.sigbus_slot {
             // Before the mutators resume: their first fault needs it.
-            super::sigbus::publish(slot, &cycle);
+            crate::compact::concurrent::sigbus::publish(slot, &cycle);
         }
         for tx in &self.workers {
             tx.send(cycle.clone())
-                .expect("compactor threads live as long as the compactor");
+                .expect("collector threads live as long as the collector");
         }
         for tx in &self.collectors {
             tx.send(Job::Compact(cycle.clone()))
-                .expect("compactor threads live as long as the compactor");
+                .expect("collector threads live as long as the collector");
         }
         self.state = State::Compacting;
         live
     }
 
     /// Accounts a flip pause whose moving space could not be compacted
-    /// concurrently; the second in a row makes the compactor compact in the
+    /// concurrently; the second in a row makes the collector compact in the
     /// pause from then on.
     fn moving_failed(&mut self, why: &str, report: &mut CycleReport) {
         self.flip_failures += 1;
@@ -491,7 +491,7 @@ impl UffdCompactor {
     }
 
     /// Accounts a flip pause whose non-moving space could not be flipped or
-    /// registered; the second in a row makes the compactor update it in the
+    /// registered; the second in a row makes the collector update it in the
     /// pause (as `uffd-copy` does) from then on.
     fn non_moving_failed(&mut self, why: &str, report: &mut CycleReport) {
         self.nm_failures += 1;
@@ -592,7 +592,7 @@ impl UffdCompactor {
 
     /// Closes the report of a cycle that ended in its flip pause and sends
     /// it where collector threads send theirs; the mutators find it at
-    /// their next poll ([`UffdCompactor::try_finished`]).
+    /// their next poll ([`ConcurrentCollector::try_finished`]).
     fn finish_in_pause(&mut self, mut report: CycleReport, pause: PauseEnd) {
         let heap_arc = self.heap.clone();
         let heap = &*heap_arc;
