@@ -62,7 +62,7 @@ pub mod uffd;
 pub mod value;
 pub mod verify;
 
-pub use mremap_shim::inject;
+pub use mremap_shim::{inject, units};
 
 pub use error::HeapError;
 pub use heap::{AllocRequest, Heap, HeapConfig, Tlab};

@@ -5,7 +5,7 @@
 mod by_hand;
 
 use gc::compact::{ForwardingPlan, PageComputer, PAGE_WORDS};
-use gc::heap::PAGE_SIZE;
+use gc::units::PAGE_SIZE;
 use gc::{AllocRequest, Heap, HeapConfig, Tlab, Value};
 
 fn build_graph(heap: &Heap, tlab: &mut Tlab, n: usize) -> Vec<Value> {

@@ -16,8 +16,8 @@ use gc::collector::{ConcurrentCollector, UffdOptions};
 use gc::compact::forwarding::dense_prefix_words;
 use gc::compact::non_moving::{sweep, update_references};
 use gc::compact::{ForwardingPlan, PageComputer, PAGE_WORDS};
-use gc::heap::PAGE_SIZE;
 use gc::object::{FILLER_TAG, WORD};
+use gc::units::PAGE_SIZE;
 use gc::{AllocRequest, Heap, HeapConfig, ObjRef, Tlab, Value};
 
 /// Bytes of a prefix or tail node (2 slots, 32 raw bytes): 64 nodes a page.

@@ -667,7 +667,7 @@ impl Mutator {
         if len == 0 {
             return;
         }
-        let page = 4096usize;
+        let page = gc::units::PAGE_SIZE;
         let mut a = ptr as usize & !(page - 1);
         while a < ptr as usize + len {
             let p = a.max(ptr as usize) as *const u8;

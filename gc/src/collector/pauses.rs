@@ -34,12 +34,12 @@ use crate::compact::non_moving::{sweep, update_references};
 use crate::compact::page::PageComputer;
 use crate::compact::stw::{self, fill_in_place, PhaseTimer};
 use crate::error::HeapError;
-use crate::heap::PAGE_SIZE;
 use crate::mark::concurrent::MarkJob;
 use crate::mark::tracer::{mark, MarkStats};
 use crate::report::{thread_cpu, CycleReport, PauseEntry, Phase};
 use crate::roots::RootSet;
 use crate::uffd::{RegisterMode, UffdError};
+use crate::units::PAGE_SIZE;
 use crate::value::Value;
 
 /// When a pause began, how long the mutators had already been stopped

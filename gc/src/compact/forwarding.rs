@@ -34,10 +34,11 @@
 //! cut there by the filler.
 
 use crate::error::HeapError;
-use crate::heap::{Heap, PAGE_SIZE};
+use crate::heap::Heap;
 use crate::mark::bitmap::Bitmap;
 use crate::object::{ObjRef, WORD};
 use crate::table::{Table, TableCache};
+use crate::units::PAGE_SIZE;
 
 /// Words per to-space page.
 pub const PAGE_WORDS: usize = PAGE_SIZE / WORD;
@@ -105,7 +106,7 @@ fn dense_mask(dense_words: usize, c: usize) -> u64 {
 
 /// The end (a word index from the space's base) of the dense prefix below
 /// `old_top` for `threshold`: the longest run of leading pages each holding
-/// at least `threshold * 4096` live bytes, extended to the end of a live
+/// at least `threshold * PAGE_SIZE` live bytes, extended to the end of a live
 /// object crossing its last page's end. 0 when the threshold is 1.0 or more
 /// or the first page is not dense. Reads the headers of live objects, which
 /// nobody writes (mutators may run).

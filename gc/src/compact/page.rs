@@ -19,8 +19,9 @@
 //! panic's message allocates, and the SIGBUS handler computes pages too.
 
 use crate::compact::forwarding::{ForwardingPlan, PAGE_WORDS};
-use crate::heap::{Heap, PAGE_SIZE};
+use crate::heap::Heap;
 use crate::object::{Header, FILLER_TAG, HEADER_WORDS, WORD};
+use crate::units::PAGE_SIZE;
 use crate::value::Value;
 
 /// The reference slots of one page being computed: word ranges of the

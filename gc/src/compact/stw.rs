@@ -17,10 +17,11 @@ use crate::compact::forwarding::{ForwardingPlan, PAGE_WORDS};
 use crate::compact::non_moving::{sweep, update_references};
 use crate::compact::page::PageComputer;
 use crate::error::HeapError;
-use crate::heap::{Heap, PAGE_SIZE};
+use crate::heap::Heap;
 use crate::mark::tracer::mark;
 use crate::report::{thread_cpu, CycleReport, Phase};
 use crate::roots::RootSet;
+use crate::units::PAGE_SIZE;
 
 /// Runs one stop-the-world collection.
 ///

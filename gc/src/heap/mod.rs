@@ -26,15 +26,9 @@ use crate::error::HeapError;
 use crate::mark::MarkBitmaps;
 use crate::object::{init_object, size_in_words, Header, ObjRef, FLAG_NON_MOVING, FLAG_WEAK, WORD};
 use crate::table::TableCache;
+use crate::units::{PAGE_SIZE, PMD_SIZE, PUD_SIZE};
 pub use moving::{MovingSpace, Tlab};
 pub use non_moving::NonMovingSpace;
-
-/// Bytes one PMD entry maps.
-pub const PMD_SIZE: usize = 2 << 20;
-/// Bytes one PUD entry maps.
-pub const PUD_SIZE: usize = 1 << 30;
-/// Page size.
-pub const PAGE_SIZE: usize = 4096;
 
 /// How a heap is sized and tuned.
 #[derive(Clone, Debug)]

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use super::in_flight::CycleInFlight;
 use crate::compact::stw::release_from_space;
-use crate::heap::PAGE_SIZE;
 use crate::report::{thread_cpu, CycleReport, Phase};
+use crate::units::PAGE_SIZE;
 
 /// Ends `cycle` and returns its completed report. Mutators keep running.
 pub fn end_cycle(cycle: &CycleInFlight) -> CycleReport {

@@ -21,7 +21,7 @@
 use parking_lot::Mutex;
 
 use super::in_flight::CycleInFlight;
-use crate::heap::{PAGE_SIZE, PMD_SIZE};
+use crate::units::{PAGE_SIZE, PMD_SIZE};
 
 /// MOVE refusals in a row after which a cycle copies.
 const MAX_REFUSALS: u32 = 8;

@@ -25,10 +25,11 @@ use super::pages::PageStates;
 use crate::compact::forwarding::{ForwardingPlan, PAGE_WORDS};
 use crate::compact::non_moving::{sweep, update_page};
 use crate::compact::page::PageComputer;
-use crate::heap::{Heap, PAGE_SIZE};
+use crate::heap::Heap;
 use crate::object::WORD;
 use crate::report::CycleReport;
 use crate::uffd::{InstallOutcome, UserFaultFd};
+use crate::units::PAGE_SIZE;
 
 /// A page-sized, page-aligned buffer to compute pages into.
 #[repr(C, align(4096))]
@@ -51,7 +52,7 @@ impl PageBuf {
 
 /// The non-moving space's part of a `uffd`-mode cycle.
 pub struct NonMovingPart {
-    /// States of the pages `[base, base + len * 4096)`.
+    /// States of the pages `[base, base + len * PAGE_SIZE)`.
     pub pages: PageStates,
     /// The space's base.
     pub base: usize,

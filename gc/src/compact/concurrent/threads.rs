@@ -12,9 +12,9 @@ use super::end::end_cycle;
 use super::in_flight::{CycleInFlight, PageBuf};
 use super::plan::{run_plan, PlanJob};
 use crate::compact::forwarding::PAGE_WORDS;
-use crate::heap::PAGE_SIZE;
 use crate::mark::concurrent::{run_mark, MarkJob};
 use crate::report::{thread_cpu, CycleReport, Phase};
+use crate::units::PAGE_SIZE;
 
 /// How long an idle worker waits for an event before checking whether the
 /// cycle is over.

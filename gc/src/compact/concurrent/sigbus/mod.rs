@@ -45,7 +45,7 @@ use nix::errno::Errno;
 use parking_lot::Mutex;
 
 use super::in_flight::{CycleInFlight, PageBuf};
-use crate::heap::PAGE_SIZE;
+use crate::units::PAGE_SIZE;
 use table::Table;
 
 /// The atomics [`table`] is written against (`gc/tests/sigbus_table_loom.rs`
