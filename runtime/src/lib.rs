@@ -158,6 +158,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use gc::collector::{ConcurrentCollector, UffdOptions};
+use gc::compact::PlanTables;
 use gc::mark::satb::SatbQueue;
 use gc::{CycleReport, Heap, HeapConfig};
 use parking_lot::Mutex;
@@ -560,6 +561,7 @@ impl RuntimeBuilder {
         Ok(Runtime {
             inner: Arc::new(Shared {
                 heap,
+                plan_tables: PlanTables::default(),
                 compactor: compactor.map(Mutex::new),
                 registry: Registry::new(poll, self.log_sink.clone()),
                 id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
@@ -608,6 +610,10 @@ pub(crate) struct Shared {
     /// mutator threads must not block it.
     pub(crate) sigbus_faults: bool,
     pub(crate) heap: Arc<Heap>,
+    /// The forwarding plans' chunk table of stop-the-world cycles (`stw`
+    /// mode; the concurrent collector keeps its own), reused from cycle to
+    /// cycle.
+    pub(crate) plan_tables: PlanTables,
     /// This runtime's identity (never reused in the process), which its
     /// [`Global`]s carry.
     pub(crate) id: u64,

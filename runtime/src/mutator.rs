@@ -489,7 +489,7 @@ impl Mutator {
                     // SAFETY: every mutator is stopped (`stop_world`) with its buffer
                     // retired, and the world's roots are all the roots, each
                     // checked to be this runtime's when stored.
-                    let mut report = unsafe { stw::collect(heap, w) }?;
+                    let mut report = unsafe { stw::collect(heap, w, &shared.plan_tables) }?;
                     report.prepend_entry(PauseEntry {
                         waited: Duration::ZERO,
                         safepoint: w.safepoint,

@@ -54,6 +54,7 @@ use crate::compact::concurrent::in_flight::CycleInFlight;
 use crate::compact::concurrent::plan::PlanJob;
 use crate::compact::concurrent::sigbus;
 use crate::compact::concurrent::threads::{self, Job};
+use crate::compact::forwarding::PlanTables;
 use crate::heap::Heap;
 use crate::mark::concurrent::MarkJob;
 use crate::mark::satb::SatbQueue;
@@ -165,6 +166,8 @@ pub struct ConcurrentCollector {
     /// Ranges still registered with the userfaultfd because unregistering
     /// them at the end of a cycle failed; retried at the next flip.
     stale: Arc<Mutex<Vec<(usize, usize)>>>,
+    /// The forwarding plans' chunk table, reused from cycle to cycle.
+    plan_tables: PlanTables,
 }
 
 /// Why userfaultfd compaction cannot run (the runtime then falls back to
@@ -308,6 +311,7 @@ impl ConcurrentCollector {
             nm_failures: 0,
             stw_fallback: None,
             stale: Arc::new(Mutex::new(Vec::new())),
+            plan_tables: PlanTables::default(),
         };
         let workers = if collector.options.sigbus {
             0

@@ -89,7 +89,7 @@ impl ConcurrentCollector {
         // caller's promise).
         report.marked = unsafe { mark(heap, roots, heap.config().mark_threads) };
         timer.lap(&mut report, Phase::Mark);
-        let plan = ForwardingPlan::build(heap, heap.moving().top());
+        let plan = ForwardingPlan::build(heap, heap.moving().top(), &self.plan_tables);
         timer.lap(&mut report, Phase::Forward);
         let pause = PauseEnd {
             pause_start,
@@ -197,6 +197,7 @@ impl ConcurrentCollector {
         let plan = Arc::new(PlanJob {
             heap: self.heap.clone(),
             top: heap.moving().top(),
+            tables: self.plan_tables.clone(),
             plan: Mutex::new(None),
             done: AtomicBool::new(false),
             attention: self.attention.clone(),

@@ -59,6 +59,13 @@ pub struct Chunk {
 // SAFETY: zero integers are valid.
 unsafe impl crate::table::Zeroed for Chunk {}
 
+/// The forwarding plans' chunk table, kept from cycle to cycle by whoever
+/// plans (the concurrent collector, the runtime's stop-the-world mode): a
+/// plan takes the one mapping and gives it back when dropped, so that the
+/// next plan reuses it. Clones share the mapping.
+#[derive(Clone, Default)]
+pub struct PlanTables(TableCache<Chunk>);
+
 /// Everything a compaction needs to know where live objects go.
 pub struct ForwardingPlan {
     base: usize,
@@ -71,8 +78,8 @@ pub struct ForwardingPlan {
     chunk_table: Table<Chunk>,
     /// Entries of `chunk_table` in use.
     chunks: usize,
-    /// Where `chunk_table` goes when the plan is dropped (the heap's: the
-    /// next plan reuses the mapping).
+    /// Where `chunk_table` goes when the plan is dropped (the planner's:
+    /// the next plan reuses the mapping).
     tables: TableCache<Chunk>,
     page_first: Vec<u32>,
     live_words: usize,
@@ -145,12 +152,17 @@ pub fn dense_prefix_words(heap: &Heap, old_top: usize, threshold: f64) -> usize 
 
 impl ForwardingPlan {
     /// Builds the plan from the heap's live bitmap for objects below
-    /// `old_top`, with the heap's dense-prefix threshold. Costs O(chunks):
+    /// `old_top`, with the heap's dense-prefix threshold, in a chunk table
+    /// taken from `tables` (given back when the plan is dropped). Costs O(chunks):
     /// one popcount per 512 bytes of heap.
     #[doc(hidden)]
     /// `Err` if the plan's chunk table cannot be mapped.
-    pub fn build(heap: &Heap, old_top: usize) -> Result<ForwardingPlan, HeapError> {
-        ForwardingPlan::build_with_threshold(heap, old_top, heap.dense_prefix_threshold())
+    pub fn build(
+        heap: &Heap,
+        old_top: usize,
+        tables: &PlanTables,
+    ) -> Result<ForwardingPlan, HeapError> {
+        ForwardingPlan::build_with_threshold(heap, old_top, heap.dense_prefix_threshold(), tables)
     }
 
     /// [`ForwardingPlan::build`] with a given dense-prefix threshold (1.0 or
@@ -160,17 +172,18 @@ impl ForwardingPlan {
         heap: &Heap,
         old_top: usize,
         threshold: f64,
+        tables: &PlanTables,
     ) -> Result<ForwardingPlan, HeapError> {
         let base = heap.moving().base();
         let mut plan = ForwardingPlan {
             base,
             // One entry per chunk of the space, plus the end.
-            chunk_table: heap
-                .plan_tables()
+            chunk_table: tables
+                .0
                 .take(heap.moving().capacity().div_ceil(WORD * 64) + 1)
                 .map_err(HeapError::SideTable)?,
             chunks: 0,
-            tables: heap.plan_tables().clone(),
+            tables: tables.0.clone(),
             page_first: Vec::new(),
             live_words: 0,
             old_top: base,

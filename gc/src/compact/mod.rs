@@ -9,5 +9,5 @@ pub mod non_moving;
 pub mod page;
 pub mod stw;
 
-pub use forwarding::{ForwardingPlan, PAGE_WORDS};
+pub use forwarding::{ForwardingPlan, PlanTables, PAGE_WORDS};
 pub use page::PageComputer;

@@ -25,7 +25,6 @@ use mremap_shim::engine::{Engine, EngineError, MemfdRegion, Reservation};
 use crate::error::HeapError;
 use crate::mark::MarkBitmaps;
 use crate::object::{init_object, size_in_words, Header, ObjRef, FLAG_NON_MOVING, FLAG_WEAK, WORD};
-use crate::table::TableCache;
 use crate::units::{PAGE_SIZE, PMD_SIZE, PUD_SIZE};
 pub use moving::{MovingSpace, Tlab};
 pub use non_moving::NonMovingSpace;
@@ -129,8 +128,6 @@ pub struct Heap {
     dense_prefix_threshold: AtomicU64,
     /// To-space pages the dense prefix kept in place, all cycles.
     dense_pages: AtomicU64,
-    /// The forwarding plans' chunk table, reused from cycle to cycle.
-    plan_tables: TableCache<crate::compact::forwarding::Chunk>,
 }
 
 /// The first collection trigger (or the limit, if smaller).
@@ -231,7 +228,6 @@ impl Heap {
             satb_active: AtomicBool::new(false),
             dense_prefix_threshold: AtomicU64::new(config.dense_prefix_threshold.to_bits()),
             dense_pages: AtomicU64::new(0),
-            plan_tables: TableCache::default(),
             marks,
             moving: MovingSpace::new(moving_base, space_bytes),
             non_moving,
@@ -343,12 +339,6 @@ impl Heap {
         self.dense_prefix_threshold
             .store(threshold.to_bits(), Ordering::Relaxed);
         Ok(())
-    }
-
-    /// The cache of forwarding-plan chunk tables (one mapping reused by
-    /// every cycle's plan).
-    pub fn plan_tables(&self) -> &TableCache<crate::compact::forwarding::Chunk> {
-        &self.plan_tables
     }
 
     /// To-space pages that compactions kept in place as the dense prefix

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::compact::forwarding::ForwardingPlan;
+use crate::compact::forwarding::{ForwardingPlan, PlanTables};
 use crate::error::HeapError;
 use crate::heap::Heap;
 use crate::report::thread_cpu;
@@ -21,6 +21,8 @@ pub struct PlanJob {
     /// Objects below this address are planned (the rest join in the flip
     /// pause, by [`ForwardingPlan::extend`]).
     pub top: usize,
+    /// The collector's plan tables (the plan's chunk table comes from there).
+    pub tables: PlanTables,
     /// The plan once built, or why it could not be (its table could not
     /// be mapped: the flip pause then abandons the cycle).
     pub plan: Mutex<Option<Result<ForwardingPlan, HeapError>>>,
@@ -44,7 +46,7 @@ const EXTEND_AHEAD: usize = 64 << 20;
 pub fn run_plan(job: &PlanJob) {
     let cpu = thread_cpu();
     let start = Instant::now();
-    let plan = ForwardingPlan::build(&job.heap, job.top).map(|mut plan| {
+    let plan = ForwardingPlan::build(&job.heap, job.top, &job.tables).map(|mut plan| {
         // The flip pause extends the plan over what is allocated until then.
         plan.prepare_extend(job.heap.moving().top() + EXTEND_AHEAD);
         plan
