@@ -210,7 +210,9 @@ fn compact_moving(cycle: &CycleInFlight, thread: usize, bufs: &mut [PageBuf]) {
             let installed = match from.begin_run(thread, at, n) {
                 Some(src) => {
                     let moved = install_run(cycle, at, n, src, Install::Move);
-                    from.refused(cycle, moved);
+                    if let Some(note) = from.refused(moved) {
+                        cycle.report.lock().notes.push(note);
+                    }
                     n
                 }
                 None => {
@@ -225,7 +227,11 @@ fn compact_moving(cycle: &CycleInFlight, thread: usize, bufs: &mut [PageBuf]) {
             }
             at += installed;
         }
-        from.advance(cycle);
+        from.advance(
+            &cycle.moving,
+            |page| cycle.from_space_needed(page),
+            cycle.heap.engine(),
+        );
     }
 }
 
