@@ -51,6 +51,18 @@ struct PauseEnd {
     cpu: Duration,
 }
 
+impl PauseEnd {
+    /// A pause beginning now, after the mutators stood stopped for
+    /// `waited`.
+    fn starting(waited: Duration) -> PauseEnd {
+        PauseEnd {
+            pause_start: Instant::now(),
+            waited,
+            cpu: thread_cpu(),
+        }
+    }
+}
+
 /// Sleeps in small steps until `done` is set (a stall: the caller counts it
 /// as pause time).
 pub(super) fn wait_for(done: &AtomicBool) {
@@ -77,10 +89,8 @@ impl ConcurrentCollector {
         roots: &mut dyn RootSet,
         entry: PauseEntry,
     ) -> Result<usize, HeapError> {
-        let waited = entry.total();
         assert!(matches!(self.state, State::Idle), "a cycle is in flight");
-        let pause_start = Instant::now();
-        let cpu = thread_cpu();
+        let pause = PauseEnd::starting(entry.total());
         let heap = &*self.heap;
         let mut report = CycleReport::new(self.mode_name(), heap.used_bytes());
         report.add_entry(entry);
@@ -91,11 +101,6 @@ impl ConcurrentCollector {
         timer.lap(&mut report, Phase::Mark);
         let plan = ForwardingPlan::build(heap, heap.moving().top(), &self.plan_tables);
         timer.lap(&mut report, Phase::Forward);
-        let pause = PauseEnd {
-            pause_start,
-            waited,
-            cpu,
-        };
         Ok(self.flip_with(plan, roots, report, timer, pause))
     }
 
@@ -110,10 +115,8 @@ impl ConcurrentCollector {
     /// this heap's references, and from the return on every mutator's store
     /// records the value it overwrites.
     pub unsafe fn begin_marking(&mut self, roots: &[Value], entry: PauseEntry) {
-        let waited = entry.total();
         assert!(matches!(self.state, State::Idle), "a cycle is in flight");
-        let pause_start = Instant::now();
-        let cpu = thread_cpu();
+        let pause = PauseEnd::starting(entry.total());
         let heap = &*self.heap;
         let mut report = CycleReport::new(self.mode_name(), heap.used_bytes());
         report.add_entry(entry);
@@ -130,13 +133,23 @@ impl ConcurrentCollector {
             wall_ns: AtomicU64::new(0),
             delay: self.options.mark_delay,
         });
-        report.add_phase(Phase::Snapshot, pause_start.elapsed());
-        let pause = PauseEnd {
-            pause_start,
-            waited,
-            cpu,
-        };
+        report.add_phase(Phase::Snapshot, pause.pause_start.elapsed());
         self.end_pause(report, pause, Job::Mark(job.clone()), State::Marking(job));
+    }
+
+    /// The beginning of a pause that resumes a cycle (remark, flip): waits
+    /// for `done`, the concurrent work the previous pause handed over, if it
+    /// is not set yet (a stall, counted in this pause), and takes the
+    /// cycle's report (a new one if none is pending). `waited` is how long
+    /// the mutators already stood stopped.
+    fn resume_cycle(&mut self, done: &AtomicBool, waited: Duration) -> (CycleReport, PauseEnd) {
+        let pause = PauseEnd::starting(waited);
+        wait_for(done);
+        let report = self
+            .pending
+            .take()
+            .unwrap_or_else(|| CycleReport::new(self.mode_name(), self.heap.used_bytes()));
+        (report, pause)
     }
 
     /// Closes a pause that hands concurrent work to the coordinating
@@ -162,21 +175,14 @@ impl ConcurrentCollector {
     /// Every mutator is stopped with its allocation buffer retired, and
     /// `satb` holds what their buffers recorded (references of this heap).
     pub unsafe fn remark(&mut self, satb: &mut Vec<Value>, entry: PauseEntry) {
-        let waited = entry.total();
         let State::Marking(job) = &self.state else {
             panic!("remark without a concurrent marking");
         };
         let job = job.clone();
-        let pause_start = Instant::now();
-        let cpu = thread_cpu();
-        wait_for(&job.done);
+        let (mut report, pause) = self.resume_cycle(&job.done, entry.total());
         let heap = &*self.heap;
-        let mut report = self
-            .pending
-            .take()
-            .unwrap_or_else(|| CycleReport::new(self.mode_name(), heap.used_bytes()));
         let mut timer = PhaseTimer::new();
-        report.add_phase(Phase::Wait, waited + pause_start.elapsed());
+        report.add_phase(Phase::Wait, pause.waited + pause.pause_start.elapsed());
         let mut stats = std::mem::take(&mut *job.stats.lock());
         // SAFETY: the world is stopped (the caller's promise) and the
         // buffers hold references the mutators overwrote during the marking.
@@ -204,11 +210,6 @@ impl ConcurrentCollector {
             cpu_ns: AtomicU64::new(0),
             wall: Mutex::new(Duration::ZERO),
         });
-        let pause = PauseEnd {
-            pause_start,
-            waited,
-            cpu,
-        };
         self.end_pause(
             report,
             pause,
@@ -236,21 +237,14 @@ impl ConcurrentCollector {
         roots: &mut dyn RootSet,
         entry: PauseEntry,
     ) -> Result<usize, HeapError> {
-        let waited = entry.total();
         let State::Planning(job) = &self.state else {
             panic!("flip without a planned cycle");
         };
         let job = job.clone();
-        let pause_start = Instant::now();
-        let cpu = thread_cpu();
-        wait_for(&job.done);
+        let (mut report, pause) = self.resume_cycle(&job.done, entry.total());
         let heap = &*self.heap;
-        let mut report = self
-            .pending
-            .take()
-            .unwrap_or_else(|| CycleReport::new(self.mode_name(), heap.used_bytes()));
         report.add_entry(entry);
-        report.add_phase(Phase::Wait, pause_start.elapsed());
+        report.add_phase(Phase::Wait, pause.pause_start.elapsed());
         report.add_concurrent(Phase::Forward, *job.wall.lock());
         report.gc_cpu += Duration::from_nanos(job.cpu_ns.load(Ordering::Relaxed));
         let mut timer = PhaseTimer::new();
@@ -265,11 +259,6 @@ impl ConcurrentCollector {
             });
         heap.set_allocating_black(false);
         timer.lap(&mut report, Phase::Forward);
-        let pause = PauseEnd {
-            pause_start,
-            waited,
-            cpu,
-        };
         Ok(self.flip_with(plan, roots, report, timer, pause))
     }
 

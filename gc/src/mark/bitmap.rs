@@ -131,11 +131,6 @@ impl Bitmap {
             .prefetch(addr.wrapping_sub(self.base) / (WORD * 64));
     }
 
-    /// Number of bitmap words.
-    pub fn word_count(&self) -> usize {
-        self.bits.len()
-    }
-
     /// Clears every bit below `end_addr` (the rest is known clear).
     pub fn clear_below(&self, end_addr: usize) {
         let words = self
