@@ -6,18 +6,28 @@
 //! forwarding pointers, and [`compact::PageComputer::compute_page`] fills any
 //! to-space page from a read-only from-space in any order, on any thread.
 //!
-//! Modules:
+//! Modules (`docs/architecture.md` draws them and a cycle through them):
 //! - [`value`]: the NaN-boxed slot value ([`Value`]).
 //! - [`object`]: object layout, headers and [`ObjRef`].
 //! - [`heap`]: the reservation layout, the moving space (bump + TLABs) and
 //!   the memfd-backed non-moving space.
-//! - [`mark`]: side bitmaps and the (work-stealing) tracer.
-//! - [`compact`]: post-compaction addresses, `compute_page`, the
-//!   stop-the-world driver.
-//! - [`verify`]: the heap verifier and the address-independent graph checksum.
-//! - [`report`]: per-cycle reports (phases, pauses, what was marked and moved).
-//! - [`roots`]: the [`RootSet`] trait embedders implement.
 //! - [`table`]: side tables (bitmaps, forwarding counts) on huge pages.
+//! - [`mark`]: side bitmaps, the (work-stealing) tracer, the SATB queue and
+//!   concurrent marking.
+//! - [`compact`]: post-compaction addresses, `compute_page`, the
+//!   non-moving space's update and sweep, the stop-the-world driver, and
+//!   the mechanics of concurrent compaction ([`compact::concurrent`]).
+//! - [`collector`]: the [`collector::ConcurrentCollector`], which drives a
+//!   concurrent cycle through its pauses.
+//! - [`report`]: per-cycle reports (phases, pauses, what was marked and
+//!   moved).
+//! - [`roots`]: the [`RootSet`] trait embedders implement.
+//! - [`verify`]: the heap verifier and the address-independent graph checksum.
+//! - [`error`]: the heap's errors ([`HeapError`]).
+//! - [`cpu`]: CPU features detected at run time (POPCNT).
+//! - [`uffd`]: the userfaultfd layer (least-privileged open, feature probe,
+//!   the ioctls and their outcomes).
+//! - [`units`]: page, PMD and PUD sizes, re-exported from `mremap_shim`.
 //! - [`inject`]: fault injection for tests (the `fault-injection` feature),
 //!   re-exported from `mremap_shim`.
 //! - `fatal` (private): ending the process from a fault path with a message

@@ -1,4 +1,7 @@
-//! Runtime configuration: the builder and its environment variables.
+//! Runtime configuration: the compaction modes and what each runs
+//! ([`MODES`]), and the parsers of the values the builder
+//! ([`crate::RuntimeBuilder`], in the crate root) reads from `GC_*`
+//! environment variables and command lines.
 
 use std::fmt;
 use std::str::FromStr;
@@ -24,11 +27,11 @@ pub enum Mode {
     /// The best combination this kernel supports, chosen by measurement:
     /// SIGBUS self-service with `UFFDIO_COPY` and one collector thread per
     /// CPU (falling back to fault workers, with a logged reason, without
-    /// SIGBUS). `UFFDIO_MOVE` is left off: measured on this project's
-    /// machine, its TLB shootdowns interrupt every other CPU running the
-    /// process, which doubled the fault p99 with a mutator running, though
-    /// it compacts faster with the mutators idle (`GC_UFFD_MOVE=1` turns it
-    /// on). The default.
+    /// SIGBUS). `UFFDIO_MOVE` is left off: its TLB shootdowns interrupt
+    /// every other CPU running the process, which raises the fault latency
+    /// with a mutator running, though it compacts faster with the mutators
+    /// idle (`GC_UFFD_MOVE=1` turns it on; measured in
+    /// `benches/results/fault-path-2026-11-30.md`). The default.
     Uffd,
 }
 

@@ -10,13 +10,12 @@
 //!
 //! without any forwarding pointer written into from-space. The plan keeps
 //! `prefix[c]` and a copy of `live[c]` side by side in one 16-byte entry:
-//! a page forwards hundreds of references to anywhere in the heap, and one
-//! cache miss per reference instead of two (bitmap word, then count) took
-//! the handler's compute p99 from 8.2-9.5 us to 6.9-7.9 us at 1 GiB
-//! (`fault-observed`, four runs alternated). The price is 16 bytes per 512
-//! bytes of the moving space's high water (3%, against 0.8% for counts
-//! alone), resident from the first cycle on: the heap keeps the table's
-//! mapping for the next plan.
+//! a page forwards hundreds of references to anywhere in the heap, and this
+//! costs one cache miss per reference instead of two (bitmap word, then
+//! count; measured in `benches/results/fault-path-s5-2026-11-30.md`). The
+//! price is 16 bytes per 512 bytes of the moving space's high water,
+//! resident from the first cycle on: the planner keeps the table's mapping
+//! for the next plan ([`PlanTables`]).
 //!
 //! For every to-space page the plan also records the from-space word that
 //! lands on its first word, so that each page can be computed alone, by any
@@ -243,9 +242,8 @@ impl ForwardingPlan {
     /// Prepares, outside a pause, what extending the plan up to `top`
     /// writes: makes the chunk table resident that far and reserves the
     /// per-page list. The flip pause extends the plan over what was
-    /// allocated since it was built; without this, that pause took the
-    /// table's page faults (on huge pages, 4.5-5 ms in `peer-workloads
-    /// liveheap 1024` against 0.3 ms).
+    /// allocated since it was built; without this, that pause would take
+    /// the table's page faults.
     pub fn prepare_extend(&mut self, top: usize) {
         let chunks = (top.saturating_sub(self.base)).div_ceil(WORD * 64) + 1;
         self.chunk_table.prefault(self.chunks..chunks);

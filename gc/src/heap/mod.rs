@@ -74,11 +74,10 @@ impl Default for HeapConfig {
 pub const DEFAULT_DENSE_PREFIX_THRESHOLD: f64 = 1.0;
 
 /// The threshold `compactbench --dense-prefix off,0.95,0.9,0.75` found
-/// fastest (benches/results/dense-prefix-2026-11-30.md): with 0.3% of a
-/// 256 MiB live heap dead, stw compacted in 0.23x and uffd in 0.64x the
-/// time without a prefix; with 3% dead, 0.9 and 0.95 kept almost no pages
-/// (one page under the threshold ends the prefix) while 0.75 kept the whole
-/// lower heap (stw 0.31x, uffd 0.78x), at 2.4% of the live heap in fillers.
+/// fastest (`benches/results/dense-prefix-2026-11-30.md`): a higher one
+/// keeps almost no pages once a few percent of the heap is dead (one page
+/// under the threshold ends the prefix), while this one keeps the lower
+/// heap in place at the cost of its dead objects as fillers.
 pub const RECOMMENDED_DENSE_PREFIX_THRESHOLD: f64 = 0.75;
 
 /// Checks a dense-prefix threshold: above 0 (a page with no live word must

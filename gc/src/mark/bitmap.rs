@@ -1,7 +1,8 @@
 //! Side bitmaps with one bit per heap word (mark bits, live words, object starts).
 //!
-//! Bits are set with atomic `fetch_or`, so several marking threads (and, in a
-//! later mode, mutators) can share one bitmap. Reads during compaction use
+//! Bits are set with atomic `fetch_or`, so several marking threads and the
+//! mutators (whose objects are born marked during a concurrent marking) can
+//! share one bitmap. Reads during compaction use
 //! relaxed loads: by then marking has finished and a fence separates them.
 
 use std::sync::atomic::{AtomicU64, Ordering};

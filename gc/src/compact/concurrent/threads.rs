@@ -94,11 +94,9 @@ const CHUNK_PAGES: usize = 64;
 /// How much lower than the mutators' the collector threads' priority is (a
 /// nice increment). With a collector per CPU, a mutator shares its CPU with
 /// a collector; at equal weight the scheduler lets the collector run while
-/// the mutator is inside a fault handler or between allocations. At 1 GiB
-/// (`fault-observed`, five runs alternated each) the mutator-observed fault
-/// p99 had a median of 19.4 us at +5 against 22.2 us at 0 and the worst fault
-/// fell from 5-8 ms to 4 ms, while pausebench's throughput and pacing held
-/// (3.66 / 3.34 against 3.31 / 3.28 M allocs/s).
+/// the mutator is inside a fault handler or between allocations; a lower
+/// priority lets the mutator (and its fault) go first. Measured in
+/// `benches/results/fault-path-2026-11-30.md`.
 const COLLECTOR_NICE: libc::c_int = 5;
 
 /// A collector thread. Every collector installs chunks of pages and releases

@@ -6,7 +6,7 @@
 //! The handler is async-signal-safe: it allocates nothing, takes no lock,
 //! never panics, and saves and restores `errno`. It finds the heap owning
 //! the faulting address (each heap in SIGBUS mode reserves a slot with its
-//! address ranges), the cycle published in that slot ([`table`]: the
+//! address ranges), the cycle published in that slot (`table`: the
 //! protocol that lets the collector free a cycle once no handler uses it),
 //! borrows a page buffer from a static pool (claimed with a
 //! compare-and-swap, prepared in advance), and runs the same per-page state
@@ -16,7 +16,7 @@
 //!
 //! What is not a heap fault (a `SIGBUS` sent with `kill`, a fault outside
 //! every heap) gets the effect it would have had without the runtime, and
-//! the handler stays installed ([`chain`]).
+//! the handler stays installed (`chain`).
 //!
 //! A heap fault the handler cannot resolve ends the process: userfaultfd
 //! raises `SIGBUS` for a page only while a cycle has it registered and not
