@@ -25,8 +25,8 @@
 //! - [`verify`]: the heap verifier and the address-independent graph checksum.
 //! - [`error`]: the heap's errors ([`HeapError`]).
 //! - [`cpu`]: CPU features detected at run time (POPCNT).
-//! - [`uffd`]: the userfaultfd layer (least-privileged open, feature probe,
-//!   the ioctls and their outcomes).
+//! - [`uffd`]: the userfaultfd layer, the `uffd` crate re-exported (open,
+//!   feature probe, range ioctls, fault events).
 //! - [`units`]: page, PMD and PUD sizes, re-exported from `mremap_shim`.
 //! - [`inject`]: fault injection for tests (the `fault-injection` feature),
 //!   re-exported from `mremap_shim`.
@@ -68,11 +68,13 @@ pub mod object;
 pub mod report;
 pub mod roots;
 pub mod table;
-pub mod uffd;
 pub mod value;
 pub mod verify;
 
 pub use mremap_shim::{inject, units};
+/// The userfaultfd layer (the `uffd` crate), re-exported so that the
+/// runtime names it through the collector it configures.
+pub use uffd;
 
 pub use error::HeapError;
 pub use heap::{AllocRequest, Heap, HeapConfig, Tlab};

@@ -59,7 +59,7 @@ use crate::heap::Heap;
 use crate::mark::concurrent::MarkJob;
 use crate::mark::satb::SatbQueue;
 use crate::report::CycleReport;
-use crate::uffd::{OpenOptions, UffdFeatures, UserFaultFd};
+use uffd::{OpenOptions, UffdFeatures, UserFaultFd};
 
 /// How the concurrent compaction runs.
 #[derive(Clone, Debug)]
@@ -181,7 +181,7 @@ pub enum CompactorError {
     Unavailable(String),
     /// Opening the userfaultfd failed.
     #[error("opening a userfaultfd failed: {0}")]
-    Open(#[source] crate::uffd::UffdError),
+    Open(#[source] uffd::UffdError),
     /// Installing the SIGBUS handler or reserving its slot failed.
     #[error("setting up SIGBUS fault service failed: {0}")]
     Sigbus(#[source] sigbus::SigbusError),

@@ -38,9 +38,9 @@ use crate::mark::concurrent::MarkJob;
 use crate::mark::tracer::{mark, MarkStats};
 use crate::report::{thread_cpu, CycleReport, PauseEntry, Phase};
 use crate::roots::RootSet;
-use crate::uffd::{RegisterMode, UffdError};
 use crate::units::PAGE_SIZE;
 use crate::value::Value;
+use uffd::{RegisterMode, UffdError};
 
 /// When a pause began, how long the mutators had already been stopped
 /// (waiting, reaching the safepoint), and the pausing thread's CPU time at

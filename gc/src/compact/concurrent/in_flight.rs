@@ -28,8 +28,8 @@ use crate::compact::page::PageComputer;
 use crate::heap::Heap;
 use crate::object::WORD;
 use crate::report::CycleReport;
-use crate::uffd::{InstallOutcome, UffdError, UserFaultFd};
 use crate::units::PAGE_SIZE;
+use uffd::{InstallOutcome, UffdError, UserFaultFd};
 
 /// A page-sized, page-aligned buffer to compute pages into.
 #[repr(C, align(4096))]
