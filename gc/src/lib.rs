@@ -16,6 +16,8 @@
 //!   stop-the-world driver.
 //! - [`verify`]: the heap verifier and the address-independent graph checksum.
 //! - [`cycle`]: per-cycle reports.
+//! - [`remembered`]: the card table the write barrier dirties (the
+//!   remembered set of generational collection).
 //! - [`roots`]: the [`RootSet`] trait embedders implement.
 //! - [`table`]: side tables (bitmaps, forwarding counts) on huge pages.
 //! - [`inject`]: fault injection for tests (the `fault-injection` feature),
@@ -55,6 +57,7 @@ mod fatal;
 pub mod heap;
 pub mod mark;
 pub mod object;
+pub mod remembered;
 pub mod roots;
 pub mod table;
 pub mod uffd;

@@ -86,6 +86,9 @@ pub enum GcError {
 pub struct Mutator {
     pub(crate) shared: Arc<Shared>,
     slot: Arc<ThreadSlot>,
+    /// The heap's biased card-table pointer ([`gc::remembered::CardTable::biased`]),
+    /// kept here so the barrier's card store needs no load through `shared`.
+    cards: *mut u8,
     /// Neither `Send` nor `Sync`: the registration is the creating thread's.
     _thread_bound: PhantomData<*const ()>,
 }
@@ -153,6 +156,7 @@ impl Mutator {
             r.push((key, slot.clone()));
         });
         Ok(Mutator {
+            cards: shared.heap.cards().biased(),
             shared,
             slot,
             _thread_bound: PhantomData,
@@ -386,8 +390,9 @@ impl Mutator {
 
     /// Stores `v` into slot `i` of `obj` through the write barrier.
     ///
-    /// The barrier's fast path is one load of this thread's flag and a
-    /// branch. The slow path runs while a concurrent marking is on (it
+    /// The barrier's fast path is one load of this thread's flag, a branch,
+    /// the store and one byte store dirtying the slot's card (the remembered
+    /// set of generational collection, unconditional). The slow path runs while a concurrent marking is on (it
     /// records the overwritten value) and, for good, on a thread that has
     /// mutators of two runtimes: there it also checks that `obj` and `v`
     /// belong to this mutator's runtime, since a reference of the other
@@ -409,6 +414,23 @@ impl Mutator {
         // pauses, which this thread is not in between these lines), and
         // checked ownership where it can be in doubt.
         unsafe { obj.set_slot_raw(i, v.raw()) }
+        self.dirty_card(obj.slot_addr(i));
+    }
+
+    /// Dirties the card of the slot at `slot_addr` (after the slot store:
+    /// a collector that cleans the card and then reads the slot sees the
+    /// new value or the card dirty again).
+    #[inline(always)]
+    fn dirty_card(&self, slot_addr: usize) {
+        let card = self
+            .cards
+            .wrapping_add(slot_addr >> gc::remembered::CARD_SHIFT);
+        // SAFETY: `slot_addr` is a slot of a heap object (checked in
+        // bounds by the caller), so it lies in the range the heap's card
+        // table covers, and `card` in the table, alive while `shared`
+        // holds the heap. A racy byte store of a constant: any interleaving
+        // leaves the card dirty.
+        unsafe { card.write_volatile(gc::remembered::card::DIRTY) };
     }
 
     /// The write barrier's slow path, before the store of a value `v` into
