@@ -14,6 +14,8 @@
 //! - [`mark`]: side bitmaps and the (work-stealing) tracer.
 //! - [`compact`]: post-compaction addresses, `compute_page`, the
 //!   stop-the-world driver.
+//! - [`generations`]: the old generation's end and start map (generational
+//!   collection).
 //! - [`verify`]: the heap verifier and the address-independent graph checksum.
 //! - [`cycle`]: per-cycle reports.
 //! - [`remembered`]: the card table the write barrier dirties (the
@@ -54,6 +56,7 @@ pub mod cpu;
 pub mod cycle;
 pub mod error;
 mod fatal;
+pub mod generations;
 pub mod heap;
 pub mod mark;
 pub mod object;

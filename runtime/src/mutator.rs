@@ -11,6 +11,7 @@ use gc::compact::stw;
 use gc::mark::satb::SATB_BUFFER;
 use gc::{AllocRequest, HeapError, ObjRef, PauseEntry, Value as RawValue};
 
+use crate::generational::CycleKind;
 use crate::log::{Cause, LogLevel};
 use crate::policy::PACE_ROUNDS;
 use crate::safepoint::{HandshakeOp, Local, ThreadSlot, World};
@@ -311,7 +312,8 @@ impl Mutator {
                     } else {
                         self.shared.policy.lock().trigger_cause()
                     };
-                    self.collect_driving(cause).err()
+                    // Full: out of memory follows only a full collection.
+                    self.collect_driving_kind(cause, CycleKind::Full).err()
                 }
                 Step::Quiesce => {
                     self.shared.stall_for_compaction();
@@ -500,6 +502,27 @@ impl Mutator {
     /// [`Mutator::collect`] for `cause`, holding the right to drive the
     /// collector.
     pub(crate) fn collect_driving(&mut self, cause: Cause) -> Result<(), GcError> {
+        let kind = match cause {
+            Cause::Explicit => CycleKind::Full,
+            _ => self.shared.young_or_full.next(&self.shared.heap),
+        };
+        self.collect_driving_kind(cause, kind)
+    }
+
+    /// Runs a young collection now (generational collection on, stop-the-
+    /// world mode, with an old generation), else a full one as
+    /// [`Mutator::collect`] does.
+    pub fn collect_young(&mut self) -> Result<(), GcError> {
+        self.drive(|m| m.collect_driving_kind(Cause::Explicit, CycleKind::Young))
+    }
+
+    /// [`Mutator::collect_driving`] of a given kind (young runs only in the
+    /// stop-the-world mode; elsewhere it is full).
+    pub(crate) fn collect_driving_kind(
+        &mut self,
+        cause: Cause,
+        kind: CycleKind,
+    ) -> Result<(), GcError> {
         let shared = self.shared.clone();
         let heap = &shared.heap;
         let used_before = heap.used_bytes();
@@ -511,7 +534,13 @@ impl Mutator {
                     // SAFETY: every mutator is stopped (`stop_world`) with its buffer
                     // retired, and the world's roots are all the roots, each
                     // checked to be this runtime's when stored.
-                    let mut report = unsafe { stw::collect(heap, w) }?;
+                    let mut report = unsafe {
+                        match kind {
+                            CycleKind::Young => gc::compact::young::collect_young(heap, w),
+                            CycleKind::Full => stw::collect(heap, w),
+                        }
+                    }?;
+                    shared.young_or_full.ran(report.young);
                     report.prepend_entry(PauseEntry {
                         waited: Duration::ZERO,
                         safepoint: w.safepoint,

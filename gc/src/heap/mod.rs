@@ -130,6 +130,7 @@ pub struct Heap {
     nm_view_base: usize,
     marks: MarkBitmaps,
     cards: CardTable,
+    generations: crate::generations::Generations,
     soft_limit: AtomicUsize,
     allocating_black: AtomicBool,
     satb_active: AtomicBool,
@@ -191,7 +192,7 @@ impl Layout {
             crate::table::mapped_len((3 * self.stride).div_ceil(crate::remembered::CARD_BYTES));
         self.reserved_bytes()
             + self.align
-            + (MarkBitmaps::COUNT + NonMovingSpace::BITMAPS) * bitmap
+            + (MarkBitmaps::COUNT + NonMovingSpace::BITMAPS + 1) * bitmap
             + cards
     }
 }
@@ -241,9 +242,12 @@ impl Heap {
         // barrier needs no branch on the space.
         let cards = CardTable::try_new(base, 3 * stride)
             .map_err(|e| no_room("the card table")(e.into()))?;
+        let generations = crate::generations::Generations::new(moving_base, space_bytes)
+            .map_err(|e| no_room(side_tables)(e.into()))?;
         let soft_limit = AtomicUsize::new(config.heap_limit.min(INITIAL_TRIGGER));
         Ok(Heap {
             cards,
+            generations,
             soft_limit,
             allocating_black: AtomicBool::new(false),
             satb_active: AtomicBool::new(false),
@@ -316,6 +320,11 @@ impl Heap {
     /// The card table over the moving, from- and non-moving spaces.
     pub fn cards(&self) -> &CardTable {
         &self.cards
+    }
+
+    /// The generations of the moving space.
+    pub fn generations(&self) -> &crate::generations::Generations {
+        &self.generations
     }
 
     /// Bytes allocated in both spaces (TLABs count as allocated).
