@@ -107,6 +107,7 @@ fn a_young_plan_forwards_the_old_generation_to_itself() {
     let live = node(&heap, &mut tlab, 5, 0, false);
     by_hand::retire(&mut tlab);
     roots.push(Value::object(live));
+    // SAFETY: the test owns the heap alone on one thread (see `by_hand`).
     let marked = unsafe { gc::mark::tracer::mark_above(&heap, &mut roots, 1, old_end) };
     assert_eq!(marked.objects, 2, "the young object and the pinned holder");
     let plan = ForwardingPlan::build_young(&heap, old_end, heap.moving().top()).expect("plan");

@@ -25,18 +25,24 @@ pub(crate) enum CycleKind {
 }
 
 /// The young/full rhythm.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct YoungOrFull {
-    /// Young cycles since the last full one.
+    /// Young cycles since the last full one (the first cycle is full).
     young_since_full: AtomicU32,
+}
+
+impl Default for YoungOrFull {
+    fn default() -> Self {
+        YoungOrFull {
+            young_since_full: AtomicU32::new(FULL_EVERY),
+        }
+    }
 }
 
 impl YoungOrFull {
     /// The kind the next policy-chosen cycle of `heap` runs.
     pub(crate) fn next(&self, heap: &Heap) -> CycleKind {
-        let gens = heap.generations();
-        if gens.is_enabled()
-            && gens.old_end() > heap.moving().base()
+        if heap.generations().is_enabled()
             && self.young_since_full.load(Ordering::Relaxed) + 1 < FULL_EVERY
         {
             CycleKind::Young
@@ -67,8 +73,19 @@ mod tests {
         })
         .expect("heap");
         let p = YoungOrFull::default();
-        assert_eq!(p.next(&heap), CycleKind::Full, "generational off");
         heap.generations().set_enabled(true);
-        assert_eq!(p.next(&heap), CycleKind::Full, "no old generation yet");
+        assert_eq!(p.next(&heap), CycleKind::Full, "the first cycle");
+        p.ran(false);
+        let kinds: Vec<_> = (0..16)
+            .map(|_| {
+                let k = p.next(&heap);
+                p.ran(k == CycleKind::Young);
+                k
+            })
+            .collect();
+        let full: Vec<_> = (0..16).filter(|&i| kinds[i] == CycleKind::Full).collect();
+        assert_eq!(full, [7, 15], "{kinds:?}");
+        heap.generations().set_enabled(false);
+        assert_eq!(p.next(&heap), CycleKind::Full, "generational off");
     }
 }

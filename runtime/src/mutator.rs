@@ -268,7 +268,8 @@ impl Mutator {
     /// for the compaction; the first may instead answer with a pacing
     /// sleep, if `may_pace`); then collect fully; then wait for that
     /// compaction; then grow to the limit; then report out of memory. In
-    /// stw: collect, then grow, then report. Each step is tried only if
+    /// stw: collect (generational: first the policy's kind, then full),
+    /// then grow, then report. Each step is tried only if
     /// allocation still fails (another thread's step may have made room
     /// while this one waited for the lock).
     fn alloc_driving(&mut self, spec: &AllocRequest, may_pace: bool) -> Slow {
@@ -283,6 +284,9 @@ impl Mutator {
                 Step::Quiesce,
                 Step::Grow,
             ]
+        } else if self.shared.heap.generations().is_enabled() {
+            // The policy's kind (young or full), then full.
+            &[Step::Cycle, Step::Collect, Step::Grow]
         } else {
             &[Step::Collect, Step::Grow]
         };

@@ -22,8 +22,10 @@ use crate::mark::tracer::mark_above;
 use crate::roots::RootSet;
 
 /// Runs one stop-the-world young collection, or a full one
-/// ([`crate::compact::stw::collect`]) while there is no old generation.
-/// Failures are handled as the full collection handles them.
+/// ([`crate::compact::stw::collect`]) with generational collection off.
+/// Before the first promotion every object is young, and a young cycle
+/// does a full one's work. Failures are handled as the full collection
+/// handles them.
 ///
 /// # Safety
 /// As for [`crate::compact::stw::collect`].
@@ -32,7 +34,7 @@ pub unsafe fn collect_young(
     roots: &mut dyn RootSet,
 ) -> Result<CycleReport, HeapError> {
     let old_end = heap.generations().old_end();
-    if !heap.generations().is_enabled() || old_end == heap.moving().base() {
+    if !heap.generations().is_enabled() {
         // SAFETY: the caller's promise.
         return unsafe { crate::compact::stw::collect(heap, roots) };
     }
