@@ -552,7 +552,14 @@ impl Mutator {
                     Ok::<_, HeapError>(report)
                 })?;
                 shared.account(&report);
-                report.live_bytes()
+                if report.young {
+                    // Marking saw only the young survivors: the trigger
+                    // grows from everything in use (old garbage included,
+                    // until a full cycle).
+                    report.used_after
+                } else {
+                    report.live_bytes()
+                }
             }
             Some(compactor) => {
                 let start = Instant::now();

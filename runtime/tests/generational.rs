@@ -162,3 +162,33 @@ fn allocation_driven_cycles_alternate_young_and_full() {
         "young and full cycles: {stats}"
     );
 }
+
+#[test]
+fn after_a_young_cycle_the_trigger_leaves_room_above_the_old_generation() {
+    let rt = runtime(true);
+    let mut m = rt.mutator().expect("mutator");
+    // 21 MiB of old objects: more than the smallest trigger step (16 MiB).
+    for i in 0..700 {
+        let (m2, o) = m
+            .alloc(AllocSpec {
+                tag: 1,
+                slots: 0,
+                bytes: 30 << 10,
+                ..Default::default()
+            })
+            .expect("alloc");
+        o.set_raw_word(0, i);
+        m2.push(o.into());
+    }
+    m.collect().expect("full: all old");
+    common::push_obj(&mut m, 1, 0, false);
+    m.collect_young().expect("young collection");
+    assert_eq!(rt.stats().young_cycles, 1);
+    let heap = rt.heap();
+    assert!(
+        heap.trigger() > heap.used_bytes() + (8 << 20),
+        "trigger {} with {} bytes in use: the next allocation would collect again",
+        heap.trigger(),
+        heap.used_bytes()
+    );
+}
