@@ -22,6 +22,8 @@
 //!   remembered set of generational collection).
 //! - [`roots`]: the [`RootSet`] trait embedders implement.
 //! - [`table`]: side tables (bitmaps, forwarding counts) on huge pages.
+//! - [`uffd`]: the userfaultfd layer, the `uffd` crate re-exported (open,
+//!   feature probe, range ioctls, fault events).
 //! - [`inject`]: fault injection for tests (the `fault-injection` feature),
 //!   re-exported from `mremap_shim`.
 //! - `fatal` (private): ending the process from a fault path with a message
@@ -63,11 +65,13 @@ pub mod object;
 pub mod remembered;
 pub mod roots;
 pub mod table;
-pub mod uffd;
 pub mod value;
 pub mod verify;
 
 pub use mremap_shim::inject;
+/// The userfaultfd layer (the `uffd` crate), re-exported so that the
+/// runtime names it through the collector it configures.
+pub use uffd;
 
 pub use cycle::{CycleReport, PauseEntry, Phase};
 pub use error::HeapError;
