@@ -87,9 +87,10 @@ pub enum GcError {
 pub struct Mutator {
     pub(crate) shared: Arc<Shared>,
     slot: Arc<ThreadSlot>,
-    /// The heap's biased card-table pointer ([`gc::remembered::CardTable::biased`]),
-    /// kept here so the barrier's card store needs no load through `shared`.
-    cards: *mut u8,
+    /// The heap's biased card-table pointer ([`gc::remembered::CardTable::biased`])
+    /// as an address (its provenance exposed), kept here so the barrier's
+    /// card store needs no load through `shared`.
+    cards: usize,
     /// Neither `Send` nor `Sync`: the registration is the creating thread's.
     _thread_bound: PhantomData<*const ()>,
 }
@@ -157,7 +158,7 @@ impl Mutator {
             r.push((key, slot.clone()));
         });
         Ok(Mutator {
-            cards: shared.heap.cards().biased(),
+            cards: shared.heap.cards().biased().expose_provenance(),
             shared,
             slot,
             _thread_bound: PhantomData,
@@ -428,9 +429,10 @@ impl Mutator {
     /// new value or the card dirty again).
     #[inline(always)]
     fn dirty_card(&self, slot_addr: usize) {
-        let card = self
-            .cards
-            .wrapping_add(slot_addr >> gc::remembered::CARD_SHIFT);
+        let card = std::ptr::with_exposed_provenance_mut::<u8>(
+            self.cards
+                .wrapping_add(slot_addr >> gc::remembered::CARD_SHIFT),
+        );
         // SAFETY: `slot_addr` is a slot of a heap object (checked in
         // bounds by the caller), so it lies in the range the heap's card
         // table covers, and `card` in the table, alive while `shared`
