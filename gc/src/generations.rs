@@ -21,9 +21,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use mremap_shim::sys::SysError;
 
-use crate::heap::{Heap, PAGE_SIZE};
+use crate::heap::Heap;
 use crate::mark::bitmap::Bitmap;
 use crate::object::{init_filler, ObjRef, WORD};
+use crate::units::PAGE_SIZE;
 
 /// The generational state of a heap.
 pub struct Generations {

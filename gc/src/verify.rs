@@ -209,7 +209,7 @@ fn check_generations(heap: &Heap, starts: &Bitmap, objects: &[ObjRef]) -> Result
     let gens = heap.generations();
     let old_end = gens.old_end();
     let (base, top) = (moving.base(), moving.top());
-    if !(old_end - base).is_multiple_of(crate::heap::PAGE_SIZE)
+    if !(old_end - base).is_multiple_of(crate::units::PAGE_SIZE)
         || old_end > top
         || (old_end < top && !starts.test(old_end))
     {

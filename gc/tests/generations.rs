@@ -6,8 +6,8 @@
 
 mod by_hand;
 
-use gc::compact::ForwardingPlan;
-use gc::heap::PAGE_SIZE;
+use gc::compact::{ForwardingPlan, PlanTables};
+use gc::units::PAGE_SIZE;
 use gc::verify::VerifyError;
 use gc::{AllocRequest, Heap, HeapConfig, ObjRef, Tlab, Value};
 
@@ -110,7 +110,9 @@ fn a_young_plan_forwards_the_old_generation_to_itself() {
     // SAFETY: the test owns the heap alone on one thread (see `by_hand`).
     let marked = unsafe { gc::mark::tracer::mark_above(&heap, &mut roots, 1, old_end) };
     assert_eq!(marked.objects, 2, "the young object and the pinned holder");
-    let plan = ForwardingPlan::build_young(&heap, old_end, heap.moving().top()).expect("plan");
+    let plan =
+        ForwardingPlan::build_young(&heap, old_end, heap.moving().top(), &PlanTables::default())
+            .expect("plan");
     let old = by_hand::obj(roots[0]).addr();
     assert_eq!(plan.forward_marked(old), Some(old), "old counts as live");
     assert_eq!(plan.forward_marked(dead.addr()), None);

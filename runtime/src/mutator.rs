@@ -542,8 +542,10 @@ impl Mutator {
                     // checked to be this runtime's when stored.
                     let mut report = unsafe {
                         match kind {
-                            CycleKind::Young => gc::compact::young::collect_young(heap, w),
-                            CycleKind::Full => stw::collect(heap, w),
+                            CycleKind::Young => {
+                                gc::compact::young::collect_young(heap, w, &shared.plan_tables)
+                            }
+                            CycleKind::Full => stw::collect(heap, w, &shared.plan_tables),
                         }
                     }?;
                     shared.young_or_full.ran(report.young);
@@ -731,7 +733,7 @@ impl Mutator {
         if len == 0 {
             return;
         }
-        let page = 4096usize;
+        let page = gc::units::PAGE_SIZE;
         let mut a = ptr as usize & !(page - 1);
         while a < ptr as usize + len {
             let p = a.max(ptr as usize) as *const u8;

@@ -10,16 +10,17 @@
 
 use std::time::Instant;
 
-use crate::compact::forwarding::{ForwardingPlan, PAGE_WORDS};
+use crate::compact::forwarding::{ForwardingPlan, PlanTables, PAGE_WORDS};
 use crate::compact::non_moving::{sweep, update_references};
 use crate::compact::page::PageComputer;
 use crate::compact::stw::{abandon, release_from_space, PhaseTimer};
-use crate::cycle::{thread_cpu, CycleReport, Phase};
 use crate::error::HeapError;
-use crate::heap::{Heap, PAGE_SIZE};
+use crate::heap::Heap;
 use crate::mark::cards::CardRoots;
 use crate::mark::tracer::mark_above;
+use crate::report::{thread_cpu, CycleReport, Phase};
 use crate::roots::RootSet;
+use crate::units::PAGE_SIZE;
 
 /// Runs one stop-the-world young collection, or a full one
 /// ([`crate::compact::stw::collect`]) with generational collection off.
@@ -32,11 +33,12 @@ use crate::roots::RootSet;
 pub unsafe fn collect_young(
     heap: &Heap,
     roots: &mut dyn RootSet,
+    tables: &PlanTables,
 ) -> Result<CycleReport, HeapError> {
     let old_end = heap.generations().old_end();
     if !heap.generations().is_enabled() {
         // SAFETY: the caller's promise.
-        return unsafe { crate::compact::stw::collect(heap, roots) };
+        return unsafe { crate::compact::stw::collect(heap, roots, tables) };
     }
     let start = Instant::now();
     let cpu = thread_cpu();
@@ -58,7 +60,7 @@ pub unsafe fn collect_young(
     timer.lap(&mut report, Phase::Mark);
 
     let old_top = heap.moving().top();
-    match ForwardingPlan::build_young(heap, old_end, old_top) {
+    match ForwardingPlan::build_young(heap, old_end, old_top, tables) {
         Ok(plan) => {
             timer.lap(&mut report, Phase::Forward);
             if let Err(e) = compact_young(heap, &plan, roots, &mut report, &mut timer) {
