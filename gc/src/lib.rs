@@ -21,6 +21,10 @@
 //!   concurrent cycle through its pauses.
 //! - [`report`]: per-cycle reports (phases, pauses, what was marked and
 //!   moved).
+//! - [`generations`]: the old generation's end and start map (generational
+//!   collection).
+//! - [`remembered`]: the card table the write barrier dirties (the
+//!   remembered set of generational collection).
 //! - [`roots`]: the [`RootSet`] trait embedders implement.
 //! - [`verify`]: the heap verifier and the address-independent graph checksum.
 //! - [`error`]: the heap's errors ([`HeapError`]).
@@ -62,9 +66,11 @@ pub mod compact;
 pub mod cpu;
 pub mod error;
 mod fatal;
+pub mod generations;
 pub mod heap;
 pub mod mark;
 pub mod object;
+pub mod remembered;
 pub mod report;
 pub mod roots;
 pub mod table;

@@ -112,6 +112,8 @@
 //! e.g. 0.75, above which leading pages are not slid; off by default),
 //! `GC_LOG` (off, info, debug or trace; 1 means info: see [`log`]), `GC_VERIFY` (verify
 //! the heap after every cycle), `GC_STRESS` (collect at every allocation),
+//! `GC_GENERATIONAL` (young cycles between full ones, stw mode; off by
+//! default),
 //! `GC_MARK_THREADS`, `GC_FAULT_WORKERS`, `GC_COMPACT_THREADS`, and
 //! `GC_UFFD_DISABLE=1` (act as if the kernel had no userfaultfd; `0` or
 //! empty: do not; anything else is an error).
@@ -144,6 +146,7 @@
 
 pub mod config;
 mod driver;
+mod generational;
 pub mod log;
 pub mod mutator;
 mod policy;
@@ -205,6 +208,7 @@ pub struct RuntimeBuilder {
     log_sink: Option<log::LogSink>,
     stress: bool,
     verify: bool,
+    generational: bool,
     uffd: UffdOptions,
     pause_hook: Option<PauseHook>,
     span_hook: Option<PauseSpanHook>,
@@ -222,6 +226,7 @@ impl std::fmt::Debug for RuntimeBuilder {
             .field("log_sink", &self.log_sink.is_some())
             .field("stress", &self.stress)
             .field("verify", &self.verify)
+            .field("generational", &self.generational)
             .field("uffd", &self.uffd)
             .field("pause_hook", &self.pause_hook.is_some())
             .field("env_error", &self.env_error)
@@ -240,6 +245,7 @@ impl Default for RuntimeBuilder {
             log_sink: None,
             stress: false,
             verify: false,
+            generational: false,
             uffd: UffdOptions::default(),
             pause_hook: None,
             span_hook: None,
@@ -337,6 +343,9 @@ impl RuntimeBuilder {
         }
         if let Some(v) = env_value("GC_STRESS", config::parse_bool)? {
             b.stress = v;
+        }
+        if let Some(v) = env_value("GC_GENERATIONAL", config::parse_bool)? {
+            b.generational = v;
         }
         Ok(b)
     }
@@ -458,6 +467,16 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Generational collection (`GC_GENERATIONAL`; off by default): every
+    /// survivor of a cycle is promoted to an old generation that young
+    /// cycles neither mark nor move (see docs/generational.md). Only the
+    /// stop-the-world mode runs young cycles so far; the concurrent modes
+    /// ignore the switch.
+    pub fn generational(mut self, on: bool) -> Self {
+        self.generational = on;
+        self
+    }
+
     /// Verify the heap after every cycle (panics on corruption: for tests).
     pub fn verify(mut self, on: bool) -> Self {
         self.verify = on;
@@ -551,6 +570,8 @@ impl RuntimeBuilder {
             None => "stop-the-world sliding compaction".to_string(),
         };
         gc_log.using(self.mode, mode, &description, fallback_reason.as_deref());
+        heap.generations()
+            .set_enabled(self.generational && compactor.is_none());
         let poll = compactor
             .as_ref()
             .map_or_else(Default::default, |c| c.attention_flag().clone());
@@ -575,6 +596,7 @@ impl RuntimeBuilder {
                 log: gc_log,
                 stress: self.stress,
                 verify: self.verify,
+                young_or_full: Default::default(),
                 pause_hook: self.pause_hook,
                 span_hook: self.span_hook,
                 event_hook: self.event_hook,
@@ -624,6 +646,8 @@ pub(crate) struct Shared {
     pub(crate) log: log::GcLog,
     pub(crate) stress: bool,
     pub(crate) verify: bool,
+    /// Young or full, for generational collection (stw mode).
+    pub(crate) young_or_full: generational::YoungOrFull,
     pub(crate) pause_hook: Option<PauseHook>,
     pub(crate) span_hook: Option<PauseSpanHook>,
     pub(crate) event_hook: Option<PauseEventHook>,

@@ -86,6 +86,13 @@ pub struct ForwardingPlan {
     /// Words below this index (from the base) are the dense prefix: they
     /// keep their addresses.
     dense_words: usize,
+    /// Words below this index (from the base) are the old generation of a
+    /// young cycle: neither marked nor moved, every object there forwards
+    /// to itself; the chunk entries below it are not built.
+    start_words: usize,
+    /// The larger of `dense_words` and `start_words`: below it, `slide` is
+    /// the identity.
+    fixed_words: usize,
 }
 
 /// Index of the `k`-th set bit (0-based) of `word`.
@@ -187,8 +194,50 @@ impl ForwardingPlan {
             live_words: 0,
             old_top: base,
             dense_words: dense_prefix_words(heap, old_top, threshold),
+            start_words: 0,
+            fixed_words: 0,
         };
+        plan.fixed_words = plan.dense_words;
         plan.push_chunk(plan.prefix_dead(&heap.marks().live, 0), 0);
+        plan.extend(heap, old_top);
+        Ok(plan)
+    }
+
+    /// The plan of a young cycle: objects below `start` (the old end, page
+    /// aligned) keep their addresses whether marked or not; those above
+    /// slide down to `start`. No dense prefix. Costs O(chunks above
+    /// `start`) plus one word per page below it.
+    #[doc(hidden)]
+    pub fn build_young(
+        heap: &Heap,
+        start: usize,
+        old_top: usize,
+        tables: &PlanTables,
+    ) -> Result<ForwardingPlan, HeapError> {
+        let base = heap.moving().base();
+        assert!(
+            start >= base && start <= old_top && (start - base).is_multiple_of(PAGE_SIZE),
+            "a young plan starts at a page of the space, below its top"
+        );
+        let start_words = (start - base) / WORD;
+        let mut plan = ForwardingPlan {
+            base,
+            chunk_table: tables
+                .0
+                .take(heap.moving().capacity().div_ceil(WORD * 64) + 1)
+                .map_err(HeapError::SideTable)?,
+            chunks: start_words / 64,
+            tables: tables.0.clone(),
+            page_first: (0..start_words / PAGE_WORDS)
+                .map(|p| (p * PAGE_WORDS) as u32)
+                .collect(),
+            live_words: start_words,
+            old_top: start,
+            dense_words: 0,
+            start_words,
+            fixed_words: start_words,
+        };
+        plan.push_chunk(start_words, 0);
         plan.extend(heap, old_top);
         Ok(plan)
     }
@@ -289,6 +338,12 @@ impl ForwardingPlan {
         self.dense_words
     }
 
+    /// Pages of the old generation a young plan leaves alone (0 in a full
+    /// cycle's plan).
+    pub fn old_pages(&self) -> usize {
+        self.start_words / PAGE_WORDS
+    }
+
     /// Pages wholly inside the dense prefix: each is its from-space page
     /// with references fixed and dead objects turned into fillers, nothing
     /// slid. (The page the prefix ends in, if it ends inside one, is part
@@ -311,6 +366,9 @@ impl ForwardingPlan {
     #[inline(always)]
     pub fn forward_marked(&self, addr: usize) -> Option<usize> {
         let w = (addr - self.base) / WORD;
+        if w < self.start_words {
+            return Some(addr);
+        }
         let (chunk, bit) = (w / 64, w % 64);
         if chunk >= self.chunks {
             // Entries past the plan may hold an earlier plan's bits.
@@ -335,6 +393,9 @@ impl ForwardingPlan {
     #[inline(always)]
     pub fn forward(&self, addr: usize) -> usize {
         let w = (addr - self.base) / WORD;
+        if w < self.start_words {
+            return addr;
+        }
         self.slide(addr, w, self.chunk_table[w / 64])
     }
 
@@ -343,7 +404,7 @@ impl ForwardingPlan {
     /// it.
     #[inline(always)]
     fn slide(&self, addr: usize, w: usize, entry: Chunk) -> usize {
-        if w < self.dense_words {
+        if w < self.fixed_words {
             return addr;
         }
         let below = entry.live & ((1u64 << (w % 64)) - 1);

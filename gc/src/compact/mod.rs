@@ -8,6 +8,7 @@ pub mod forwarding;
 pub mod non_moving;
 pub mod page;
 pub mod stw;
+pub mod young;
 
 pub use forwarding::{ForwardingPlan, PlanTables, PAGE_WORDS};
 pub use page::PageComputer;

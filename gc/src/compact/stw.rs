@@ -6,7 +6,8 @@
 //! space stays mapped, empty there); update the dense prefix's pages where
 //! they are and compute every other live to-space page straight into place;
 //! fix the non-moving objects and the roots; sweep; give the from-space
-//! back. Where the flip fails (`mremap` denied or failing), from-space is
+//! back; with generational collection on, promote every survivor
+//! ([`crate::generations`]). Where the flip fails (`mremap` denied or failing), from-space is
 //! filled by copying instead; where that fails too, or the plan's table
 //! cannot be mapped, the cycle is abandoned with the heap as it was.
 
@@ -57,8 +58,11 @@ pub unsafe fn collect(
     match ForwardingPlan::build(heap, old_top, tables) {
         Ok(plan) => {
             timer.lap(&mut report, Phase::Forward);
-            if let Err(e) = compact_in_pause(heap, &plan, roots, &mut report, &mut timer) {
-                abandon(heap, old_top, &mut report, &e);
+            match compact_in_pause(heap, &plan, roots, &mut report, &mut timer) {
+                // SAFETY: the world is stopped and the moving space
+                // compacted, walkable from its base.
+                Ok(()) => unsafe { crate::generations::promote_all(heap, true) },
+                Err(e) => abandon(heap, old_top, &mut report, &e),
             }
         }
         Err(e) => abandon(heap, old_top, &mut report, &e),

@@ -25,6 +25,7 @@ use mremap_shim::engine::{Engine, EngineError, MemfdRegion, Reservation};
 use crate::error::HeapError;
 use crate::mark::MarkBitmaps;
 use crate::object::{init_object, size_in_words, Header, ObjRef, FLAG_NON_MOVING, FLAG_WEAK, WORD};
+use crate::remembered::CardTable;
 use crate::units::{PAGE_SIZE, PMD_SIZE, PUD_SIZE};
 pub use moving::{MovingSpace, Tlab};
 pub use non_moving::NonMovingSpace;
@@ -120,6 +121,8 @@ pub struct Heap {
     nm_region: MemfdRegion,
     nm_view_base: usize,
     marks: MarkBitmaps,
+    cards: CardTable,
+    generations: crate::generations::Generations,
     soft_limit: AtomicUsize,
     allocating_black: AtomicBool,
     satb_active: AtomicBool,
@@ -170,12 +173,17 @@ impl Layout {
 
     /// Bytes of address space a heap of this layout maps when it is
     /// created: the reservation, over-mapped by one alignment unit while it
-    /// is aligned, and the side bitmaps covering the spaces (each cycle's
-    /// forwarding tables come on top).
+    /// is aligned, the side bitmaps covering the spaces and the card table
+    /// (each cycle's forwarding tables come on top).
     pub fn address_space_bytes(&self) -> usize {
         let bitmap =
             crate::table::mapped_len(crate::mark::bitmap::Bitmap::table_bytes(self.space_bytes));
-        self.reserved_bytes() + self.align + (MarkBitmaps::COUNT + NonMovingSpace::BITMAPS) * bitmap
+        let cards =
+            crate::table::mapped_len((3 * self.stride).div_ceil(crate::remembered::CARD_BYTES));
+        self.reserved_bytes()
+            + self.align
+            + (MarkBitmaps::COUNT + NonMovingSpace::BITMAPS + 1) * bitmap
+            + cards
     }
 }
 
@@ -220,8 +228,16 @@ impl Heap {
             .map_err(|e| no_room(side_tables)(e.into()))?;
         let non_moving = NonMovingSpace::new(nm_base, space_bytes)
             .map_err(|e| no_room(side_tables)(e.into()))?;
+        // Moving space, from-space and non-moving space: one table, so the
+        // barrier needs no branch on the space.
+        let cards = CardTable::try_new(base, 3 * stride)
+            .map_err(|e| no_room("the card table")(e.into()))?;
+        let generations = crate::generations::Generations::new(moving_base, space_bytes)
+            .map_err(|e| no_room(side_tables)(e.into()))?;
         let soft_limit = AtomicUsize::new(config.heap_limit.min(INITIAL_TRIGGER));
         Ok(Heap {
+            cards,
+            generations,
             soft_limit,
             allocating_black: AtomicBool::new(false),
             satb_active: AtomicBool::new(false),
@@ -288,6 +304,16 @@ impl Heap {
     /// The mark bitmaps.
     pub fn marks(&self) -> &MarkBitmaps {
         &self.marks
+    }
+
+    /// The card table over the moving, from- and non-moving spaces.
+    pub fn cards(&self) -> &CardTable {
+        &self.cards
+    }
+
+    /// The generations of the moving space.
+    pub fn generations(&self) -> &crate::generations::Generations {
+        &self.generations
     }
 
     /// Bytes allocated in both spaces (TLABs count as allocated).

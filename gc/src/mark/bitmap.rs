@@ -124,6 +124,14 @@ impl Bitmap {
         self.bits[i].load(Ordering::Relaxed)
     }
 
+    /// ORs `bits` into bitmap word `i`.
+    #[inline(always)]
+    pub fn or_word(&self, i: usize, bits: u64) {
+        if bits != 0 {
+            self.bits[i].fetch_or(bits, Ordering::Relaxed);
+        }
+    }
+
     /// Starts loading the bitmap word holding the bit of `addr` into cache
     /// (a hint; nothing for addresses the bitmap does not cover).
     #[inline(always)]

@@ -7,6 +7,7 @@
 //! bitmap of their own. Nothing is written into objects.
 
 pub mod bitmap;
+pub mod cards;
 pub mod concurrent;
 pub mod satb;
 pub mod tracer;

@@ -46,6 +46,21 @@ pub fn collect(heap: &Heap, roots: &mut dyn RootSet) -> Result<CycleReport, Heap
     unsafe { gc::compact::stw::collect(heap, roots, &PlanTables::default()) }
 }
 
+/// [`gc::compact::young::collect_young`].
+pub fn collect_young(heap: &Heap, roots: &mut dyn RootSet) -> Result<CycleReport, HeapError> {
+    // SAFETY: see the module docs.
+    unsafe { gc::compact::young::collect_young(heap, roots, &PlanTables::default()) }
+}
+
+/// [`gc::verify::verify`], its error kept.
+pub fn try_verify(
+    heap: &Heap,
+    roots: &mut dyn RootSet,
+) -> Result<gc::verify::VerifyReport, gc::verify::VerifyError> {
+    // SAFETY: see the module docs (buffers are retired before verifying).
+    unsafe { gc::verify::verify(heap, roots) }
+}
+
 /// [`gc::heap::MovingSpace::reset_top`] after a hand-run compaction.
 pub fn reset_top(heap: &Heap, top: usize) {
     // SAFETY: see the module docs; `top` is the plan's new top.
