@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -413,6 +413,10 @@ impl Mutator {
     pub fn write(&self, obj: Gc<'_>, i: usize, v: Value<'_>) {
         let obj = obj.obj();
         assert!(i < obj.slot_count(), "slot {i} out of range");
+        // Read before the slot store, which the compiler must assume may
+        // write anywhere (it is a store through a heap address): read
+        // after it, the card base would be reloaded on every write.
+        let cards = self.cards;
         if self.slot.barrier.load(Relaxed) {
             self.write_slow(obj, i, v.raw());
         }
@@ -421,24 +425,7 @@ impl Mutator {
         // pauses, which this thread is not in between these lines), and
         // checked ownership where it can be in doubt.
         unsafe { obj.set_slot_raw(i, v.raw()) }
-        self.dirty_card(obj.slot_addr(i));
-    }
-
-    /// Dirties the card of the slot at `slot_addr` (after the slot store:
-    /// a collector that cleans the card and then reads the slot sees the
-    /// new value or the card dirty again).
-    #[inline(always)]
-    fn dirty_card(&self, slot_addr: usize) {
-        let card = std::ptr::with_exposed_provenance_mut::<u8>(
-            self.cards
-                .wrapping_add(slot_addr >> gc::remembered::CARD_SHIFT),
-        );
-        // SAFETY: `slot_addr` is a slot of a heap object (checked in
-        // bounds by the caller), so it lies in the range the heap's card
-        // table covers, and `card` in the table, alive while `shared`
-        // holds the heap. A racy byte store of a constant: any interleaving
-        // leaves the card dirty.
-        unsafe { card.write_volatile(gc::remembered::card::DIRTY) };
+        dirty_card(cards, obj.slot_addr(i));
     }
 
     /// The write barrier's slow path, before the store of a value `v` into
@@ -808,4 +795,21 @@ impl Drop for Mutator {
         let key = Arc::as_ptr(&self.shared) as usize;
         REGISTERED.with_borrow_mut(|r| r.retain(|(k, _)| *k != key));
     }
+}
+
+/// Dirties the card of the slot at `slot_addr`, given the card table's
+/// biased base `cards` (a [`Mutator`]'s). Called after the slot store: a
+/// collector that cleans the card and then reads the slot sees the new
+/// value, or the card dirty again.
+#[inline(always)]
+fn dirty_card(cards: usize, slot_addr: usize) {
+    let card = std::ptr::with_exposed_provenance::<AtomicU8>(
+        cards.wrapping_add(slot_addr >> gc::remembered::CARD_SHIFT),
+    );
+    // SAFETY: `slot_addr` is a slot of a heap object (checked in bounds by
+    // the caller), so it lies in the range the heap's card table covers,
+    // and `card` is one of the table's `AtomicU8`s, alive while the
+    // mutator's `shared` holds the heap. A relaxed store of a constant (a
+    // plain byte store): any interleaving leaves the card dirty.
+    unsafe { (*card).store(gc::remembered::card::DIRTY, Relaxed) };
 }
