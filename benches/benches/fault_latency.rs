@@ -42,8 +42,8 @@ use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
-use gc::uffd::{InstallOutcome, OpenOptions, RegisterMode, UffdFeatures, UserFaultFd, PAGE_SIZE};
 use hdrhistogram::Histogram;
+use uffd::{InstallOutcome, OpenOptions, RegisterMode, UffdFeatures, UserFaultFd, PAGE_SIZE};
 
 /// Size of each method's region: the walk's length before a re-arm.
 const REGION_BYTES: usize = 256 << 20;
@@ -247,7 +247,7 @@ fn source_page(byte: u8) -> Region {
     page
 }
 
-fn expect_installed(method: &str, outcome: Result<InstallOutcome, gc::uffd::UffdError>) {
+fn expect_installed(method: &str, outcome: Result<InstallOutcome, uffd::UffdError>) {
     match outcome {
         Ok(InstallOutcome::Installed(n)) if n == PAGE_SIZE => {}
         other => panic!("fault_latency/{method}: expected one installed page, got {other:?}"),

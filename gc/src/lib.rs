@@ -18,6 +18,8 @@
 //! - [`cycle`]: per-cycle reports.
 //! - [`roots`]: the [`RootSet`] trait embedders implement.
 //! - [`table`]: side tables (bitmaps, forwarding counts) on huge pages.
+//! - [`uffd`]: the userfaultfd layer, the `uffd` crate re-exported (open,
+//!   feature probe, range ioctls, fault events).
 //! - [`inject`]: fault injection for tests (the `fault-injection` feature),
 //!   re-exported from `mremap_shim`.
 //! - `fatal` (private): ending the process from a fault path with a message
@@ -57,11 +59,13 @@ pub mod mark;
 pub mod object;
 pub mod roots;
 pub mod table;
-pub mod uffd;
 pub mod value;
 pub mod verify;
 
 pub use mremap_shim::inject;
+/// The userfaultfd layer (the `uffd` crate), re-exported so that the
+/// runtime names it through the collector it configures.
+pub use uffd;
 
 pub use cycle::{CycleReport, PauseEntry, Phase};
 pub use error::HeapError;

@@ -221,7 +221,7 @@ fn make_resident_lets_a_system_call_read_a_page_not_yet_compacted() {
     m.verify().expect("heap valid");
 }
 
-#[path = "../../gc/tests/as_nobody/mod.rs"]
+#[path = "../../uffd/tests/as_nobody/mod.rs"]
 mod as_nobody;
 use as_nobody::{NobodyCopy, NOBODY};
 

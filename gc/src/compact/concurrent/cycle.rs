@@ -28,7 +28,7 @@ use crate::compact::page::PageComputer;
 use crate::cycle::CycleReport;
 use crate::heap::{Heap, PAGE_SIZE};
 use crate::object::WORD;
-use crate::uffd::{InstallOutcome, UserFaultFd};
+use uffd::{InstallOutcome, UserFaultFd};
 
 /// A page-sized, page-aligned buffer to compute pages into.
 #[repr(C, align(4096))]

@@ -52,10 +52,10 @@ use parking_lot::Mutex;
 use crate::cycle::CycleReport;
 use crate::heap::Heap;
 use crate::mark::satb::SatbQueue;
-use crate::uffd::{OpenOptions, UffdFeatures, UserFaultFd};
 use cycle::Cycle;
 use prepare::{MarkJob, PlanJob};
 use threads::Job;
+use uffd::{OpenOptions, UffdFeatures, UserFaultFd};
 
 /// How the concurrent compaction runs.
 #[derive(Clone, Debug)]
@@ -176,7 +176,7 @@ pub enum CompactorError {
     Unavailable(String),
     /// Opening the userfaultfd failed.
     #[error("opening a userfaultfd failed: {0}")]
-    Open(#[source] crate::uffd::UffdError),
+    Open(#[source] uffd::UffdError),
     /// Installing the SIGBUS handler or reserving its slot failed.
     #[error("setting up SIGBUS fault service failed: {0}")]
     Sigbus(#[source] sigbus::SigbusError),

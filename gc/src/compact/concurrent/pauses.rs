@@ -38,8 +38,8 @@ use crate::error::HeapError;
 use crate::heap::PAGE_SIZE;
 use crate::mark::tracer::{mark, MarkStats};
 use crate::roots::RootSet;
-use crate::uffd::{RegisterMode, UffdError};
 use crate::value::Value;
+use uffd::{RegisterMode, UffdError};
 
 /// When a pause began, how long the mutators had already been stopped
 /// (waiting, reaching the safepoint), and the pausing thread's CPU time at

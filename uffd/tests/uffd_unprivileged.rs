@@ -13,10 +13,10 @@ mod uffd_common;
 use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 
-use gc::uffd::{
+use nix::errno::Errno;
+use uffd::{
     InstallOutcome, OpenMethod, OpenOptions, RegisterMode, UffdError, UserFaultFd, PAGE_SIZE,
 };
-use nix::errno::Errno;
 use uffd_common::{filled_page, spawn_reader, Mapping, EVENT_TIMEOUT};
 
 use as_nobody::{NobodyCopy, NOBODY};
@@ -134,7 +134,7 @@ fn privileged_methods_refused() -> bool {
 
 #[test]
 fn unprivileged_process_opens_user_mode_only_and_serves_a_fault() {
-    let features = gc::uffd::UffdFeatures::probe();
+    let features = uffd::UffdFeatures::probe();
     if !features.is_available() {
         eprintln!(
             "SKIP unprivileged: {}",

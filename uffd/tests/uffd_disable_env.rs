@@ -1,7 +1,7 @@
 //! `GC_UFFD_DISABLE=1` forces "no userfaultfd". Its own test binary, because
 //! setting an environment variable races with other threads reading it.
 
-use gc::uffd::{OpenOptions, UffdError, UffdFeatures, UserFaultFd, DISABLE_ENV};
+use uffd::{OpenOptions, UffdError, UffdFeatures, UserFaultFd, DISABLE_ENV};
 
 #[test]
 fn env_var_disables_probe_and_open_with_a_reason() {

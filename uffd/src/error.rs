@@ -5,7 +5,7 @@ use std::fmt;
 
 use nix::errno::Errno;
 
-use super::open::OpenFailure;
+use crate::open::OpenFailure;
 
 /// Which userfaultfd operation failed (for messages; `Copy`, so building an
 /// error on a fault path allocates nothing).
@@ -46,7 +46,7 @@ impl fmt::Display for UffdOp {
 
 /// An error from the userfaultfd layer. Races that are normal outcomes of
 /// concurrent page installation (`EEXIST`, `EAGAIN`, `EBUSY`, `ENOENT`) are
-/// not errors: see [`super::InstallOutcome`].
+/// not errors: see [`crate::InstallOutcome`].
 #[derive(Debug, thiserror::Error)]
 pub enum UffdError {
     /// Userfaultfd was switched off (`GC_UFFD_DISABLE=1` or an explicit flag).
@@ -132,5 +132,18 @@ impl UffdError {
             | UffdError::ShortRead { .. }
             | UffdError::UnexpectedEvent { .. } => None,
         }
+    }
+}
+
+/// The errno inside an error of the `userfaultfd` crate, converted from its
+/// `nix` (0.27) to ours. Its register, unregister, wake and read calls fail
+/// only with a system error; the other variants (no errno) map to `EIO`.
+/// No allocation: fit for fault paths.
+pub(crate) fn crate_errno(err: &userfaultfd::Error) -> Errno {
+    match err {
+        userfaultfd::Error::SystemError(e)
+        | userfaultfd::Error::CopyFailed(e)
+        | userfaultfd::Error::ZeropageFailed(e) => Errno::from_raw(*e as i32),
+        _ => Errno::EIO,
     }
 }

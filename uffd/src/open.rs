@@ -20,10 +20,11 @@ use std::fs::OpenOptions as FileOpenOptions;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
+use userfaultfd::Uffd;
 use userfaultfd_sys as sys;
 
-use super::error::{UffdError, UffdOp};
-use super::DISABLE_ENV;
+use crate::error::{UffdError, UffdOp};
+use crate::DISABLE_ENV;
 
 /// How a userfaultfd was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -176,7 +177,7 @@ impl OpenOptions {
         if self.thread_id && !self.sigbus {
             bits |= sys::UFFD_FEATURE_THREAD_ID & offered;
         }
-        // Never UFFD_FEATURE_EVENT_REMAP: see the module doc of `uffd`.
+        // Never UFFD_FEATURE_EVENT_REMAP: see the crate doc.
         debug_assert_eq!(
             bits & sys::UFFD_FEATURE_EVENT_REMAP,
             0,
@@ -204,9 +205,13 @@ pub(crate) fn disabled_reason(forced: bool) -> Option<&'static str> {
 
 /// A userfaultfd after a successful `UFFDIO_API` handshake. Closes the fd on
 /// drop, which unregisters every range registered with it.
+///
+/// The fd is held as the `userfaultfd` crate's [`Uffd`], whose
+/// register/unregister/wake and event reading this layer calls; what that
+/// crate lacks or gets wrong is hand-written here (see the crate doc).
 #[derive(Debug)]
 pub struct UserFaultFd {
-    fd: OwnedFd,
+    fd: Uffd,
     method: OpenMethod,
     failures: Vec<OpenFailure>,
     features: u64,
@@ -314,14 +319,16 @@ impl UserFaultFd {
         self.non_blocking
     }
 
-    /// Hands the fd to the `userfaultfd` crate, for code that wants its API.
-    /// Ownership moves: the returned `Uffd` closes the fd.
-    pub fn into_uffd(self) -> userfaultfd::Uffd {
-        let raw = self.fd.into_raw_fd();
-        // SAFETY: `raw` is an open userfaultfd whose ownership we just gave
-        // up (into_raw_fd), so the `Uffd` is its only owner and closes it
-        // exactly once.
-        unsafe { userfaultfd::Uffd::from_raw_fd(raw) }
+    /// Hands the fd to the `userfaultfd` crate, for code that wants all of
+    /// its API. Ownership moves: the returned `Uffd` closes the fd.
+    pub fn into_uffd(self) -> Uffd {
+        self.fd
+    }
+
+    /// The fd as the `userfaultfd` crate's handle, for the calls this layer
+    /// makes through that crate.
+    pub(crate) fn uffd(&self) -> &Uffd {
+        &self.fd
     }
 
     pub(crate) fn raw(&self) -> RawFd {
@@ -351,15 +358,21 @@ pub(crate) fn open_flags(non_blocking: bool) -> libc::c_int {
 }
 
 /// Tries `methods` in order, recording each failure; returns the first fd
-/// obtained and how.
+/// obtained (owned by a `userfaultfd::Uffd`, which closes it) and how.
 pub(crate) fn open_first_working(
     flags: libc::c_int,
     methods: &[OpenMethod],
     failures: &mut Vec<OpenFailure>,
-) -> Result<(OwnedFd, OpenMethod), UffdError> {
+) -> Result<(Uffd, OpenMethod), UffdError> {
     for &method in methods {
         match open_with(method, flags) {
-            Ok(fd) => return Ok((fd, method)),
+            Ok(fd) => {
+                let raw = fd.into_raw_fd();
+                // SAFETY: `raw` is an open userfaultfd whose ownership was
+                // just given up (into_raw_fd): the `Uffd` is its only owner
+                // and closes it exactly once.
+                return Ok((unsafe { Uffd::from_raw_fd(raw) }, method));
+            }
             Err(failure) => failures.push(failure),
         }
     }

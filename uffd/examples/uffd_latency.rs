@@ -2,7 +2,7 @@
 //! `UFFDIO_CONTINUE` and `UFFDIO_MOVE` (no fault, no thread hand-off): the
 //! median time per 4 KiB page when one ioctl installs 1, 16 or 512 pages.
 //!
-//! Run: `cargo run --release -p gc --example uffd_latency`
+//! Run: `cargo run --release -p uffd --example uffd_latency`
 //!
 //! Between timed calls the destination is emptied again (`MADV_DONTNEED`,
 //! untimed) and, for MOVE, the source is repopulated (untimed). `move-thp`
@@ -12,7 +12,7 @@
 use std::ptr;
 use std::time::Instant;
 
-use gc::uffd::{InstallOutcome, OpenOptions, RegisterMode, UffdFeatures, UserFaultFd, PAGE_SIZE};
+use uffd::{InstallOutcome, OpenOptions, RegisterMode, UffdFeatures, UserFaultFd, PAGE_SIZE};
 
 const RUN_LENGTHS: [usize; 3] = [1, 16, 512];
 const MAX_PAGES: usize = 512;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use gc::uffd::{OpenOptions, UffdFeatures, UserFaultFd, PAGE_SIZE};
+use uffd::{OpenOptions, UffdFeatures, UserFaultFd, PAGE_SIZE};
 
 /// How long a server waits for a fault event before declaring the test
 /// broken (a liveness bound, not a timing assertion).

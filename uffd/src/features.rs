@@ -11,14 +11,15 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::ptr;
 
 use nix::errno::Errno;
+use userfaultfd::Uffd;
 use userfaultfd_sys as sys;
 
-use super::error::UffdError;
-use super::ioctl::RangeIoctls;
-use super::open::{
+use crate::error::UffdError;
+use crate::ioctl::{register_range, RangeIoctls};
+use crate::open::{
     api_handshake, disabled_reason, open_first_working, open_flags, OpenFailure, OpenMethod,
 };
-use super::{RegisterMode, PAGE_SIZE};
+use crate::{RegisterMode, PAGE_SIZE};
 
 /// What userfaultfd offers here, or why it is unavailable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,7 +180,7 @@ enum Backing {
 /// the range ioctls the kernel reports. Everything is undone on return
 /// (closing the probe fd later unregisters anyway).
 fn probe_range(
-    fd: &OwnedFd,
+    uffd: &Uffd,
     backing: Backing,
     mode: RegisterMode,
 ) -> Result<RangeIoctls, UffdError> {
@@ -188,36 +189,7 @@ fn probe_range(
         Backing::Memfd => Some(probe_memfd()?),
     };
     let page = ProbePage::map(memfd.as_ref())?;
-    let mut arg = sys::uffdio_register {
-        range: sys::uffdio_range {
-            start: page.addr as u64,
-            len: PAGE_SIZE as u64,
-        },
-        mode: match mode {
-            RegisterMode::Missing => sys::UFFDIO_REGISTER_MODE_MISSING,
-            RegisterMode::Minor => sys::UFFDIO_REGISTER_MODE_MINOR,
-            RegisterMode::MissingAndMinor => {
-                sys::UFFDIO_REGISTER_MODE_MISSING | sys::UFFDIO_REGISTER_MODE_MINOR
-            }
-        },
-        ioctls: 0,
-    };
-    // SAFETY: UFFDIO_REGISTER takes one `uffdio_register` on our stack; `fd`
-    // is an open, handshaken userfaultfd.
-    let ret = unsafe {
-        libc::ioctl(
-            fd.as_raw_fd(),
-            sys::UFFDIO_REGISTER as libc::Ioctl,
-            &mut arg,
-        )
-    };
-    Errno::result(ret).map_err(|errno| UffdError::Ioctl {
-        op: super::UffdOp::Register,
-        start: page.addr as usize,
-        len: PAGE_SIZE,
-        errno,
-    })?;
-    Ok(RangeIoctls(arg.ioctls))
+    register_range(uffd, page.addr, PAGE_SIZE, mode)
 }
 
 fn probe_memfd() -> Result<OwnedFd, UffdError> {

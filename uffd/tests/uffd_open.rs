@@ -2,7 +2,7 @@
 
 mod uffd_common;
 
-use gc::uffd::{OpenMethod, OpenOptions, RegisterMode, UffdError, UffdFeatures, UserFaultFd};
+use uffd::{OpenMethod, OpenOptions, RegisterMode, UffdError, UffdFeatures, UserFaultFd};
 use uffd_common::{probe_or_skip, Mapping};
 use userfaultfd_sys as sys;
 

@@ -7,7 +7,7 @@ use std::ptr;
 use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 
-use gc::uffd::{FaultKind, InstallOutcome, OpenOptions, RegisterMode, PAGE_SIZE};
+use uffd::{FaultKind, InstallOutcome, OpenOptions, RegisterMode, PAGE_SIZE};
 use uffd_common::{filled_page, probe_or_skip, spawn_reader, Mapping, EVENT_TIMEOUT};
 
 #[test]

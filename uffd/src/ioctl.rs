@@ -6,17 +6,22 @@
 //! and from a `SIGBUS` handler (async-signal-safe). Races between threads
 //! installing the same page are outcomes ([`InstallOutcome`]), not errors.
 //!
-//! Addresses and lengths must be multiples of [`super::PAGE_SIZE`]; the kernel
+//! REGISTER, UNREGISTER and WAKE go through the `userfaultfd` crate; the
+//! installing ioctls (COPY, ZEROPAGE, CONTINUE, MOVE) are written here, all
+//! four mapped to outcomes by one function (see the crate doc for why).
+//!
+//! Addresses and lengths must be multiples of [`crate::PAGE_SIZE`]; the kernel
 //! answers `EINVAL` otherwise, reported as [`UffdError::Ioctl`].
 
 use std::os::fd::RawFd;
 
 use nix::errno::Errno;
+use userfaultfd::Uffd;
 use userfaultfd_sys as sys;
 
-use super::error::{UffdError, UffdOp};
-use super::open::UserFaultFd;
-use crate::inject::{self, Site};
+use crate::error::{crate_errno, UffdError, UffdOp};
+use crate::open::UserFaultFd;
+use mremap_shim::inject::{self, Site};
 
 /// What an installing ioctl did. Only real failures (`EINVAL`, `EFAULT`,
 /// `ENOMEM`, `ESRCH`, ...) are [`UffdError`]s.
@@ -69,15 +74,29 @@ pub enum RegisterMode {
 }
 
 impl RegisterMode {
-    fn bits(self) -> u64 {
+    /// The `userfaultfd` crate's mode bits.
+    fn crate_mode(self) -> userfaultfd::RegisterMode {
+        use userfaultfd::RegisterMode as Mode;
         match self {
-            RegisterMode::Missing => sys::UFFDIO_REGISTER_MODE_MISSING,
-            RegisterMode::Minor => sys::UFFDIO_REGISTER_MODE_MINOR,
-            RegisterMode::MissingAndMinor => {
-                sys::UFFDIO_REGISTER_MODE_MISSING | sys::UFFDIO_REGISTER_MODE_MINOR
-            }
+            RegisterMode::Missing => Mode::MISSING,
+            RegisterMode::Minor => Mode::MINOR,
+            RegisterMode::MissingAndMinor => Mode::MISSING | Mode::MINOR,
         }
     }
+}
+
+/// `UFFDIO_REGISTER` of `[start, start + len)` in `mode` on `uffd`, through
+/// the `userfaultfd` crate; returns the range ioctls the kernel reports.
+/// Shared by [`UserFaultFd::register`] and the feature probe.
+pub(crate) fn register_range(
+    uffd: &Uffd,
+    start: *mut u8,
+    len: usize,
+    mode: RegisterMode,
+) -> Result<RangeIoctls, UffdError> {
+    uffd.register_with_mode(start.cast(), len, mode.crate_mode())
+        .map(|ioctls| RangeIoctls(ioctls.bits()))
+        .map_err(|e| ioctl_error(UffdOp::Register, start as u64, len as u64, crate_errno(&e)))
 }
 
 /// The range ioctls `UFFDIO_REGISTER` reports usable on a range.
@@ -195,25 +214,15 @@ impl UserFaultFd {
         len: usize,
         mode: RegisterMode,
     ) -> Result<RangeIoctls, UffdError> {
-        let mut arg = sys::uffdio_register {
-            range: sys::uffdio_range {
-                start: start as u64,
-                len: len as u64,
-            },
-            mode: mode.bits(),
-            ioctls: 0,
-        };
-        // SAFETY: UFFDIO_REGISTER takes a `uffdio_register`; self owns the fd.
-        unsafe {
-            hooked_ioctl(
-                Site::UffdRegister,
-                self.raw(),
-                sys::UFFDIO_REGISTER,
-                &mut arg,
-            )
+        if let Some(errno) = inject::check(Site::UffdRegister) {
+            return Err(ioctl_error(
+                UffdOp::Register,
+                start as u64,
+                len as u64,
+                errno,
+            ));
         }
-        .map_err(|e| ioctl_error(UffdOp::Register, arg.range.start, arg.range.len, e))?;
-        Ok(RangeIoctls(arg.ioctls))
+        register_range(self.uffd(), start, len, mode)
     }
 
     /// `UFFDIO_UNREGISTER`: stop reporting faults in the range and wake its
@@ -224,20 +233,13 @@ impl UserFaultFd {
     /// # Errors
     /// [`UffdError::Ioctl`] with the errno.
     pub fn unregister(&self, start: *mut u8, len: usize) -> Result<(), UffdError> {
-        let mut arg = sys::uffdio_range {
-            start: start as u64,
-            len: len as u64,
-        };
-        // SAFETY: UFFDIO_UNREGISTER takes a `uffdio_range`; self owns the fd.
-        unsafe {
-            hooked_ioctl(
-                Site::UffdUnregister,
-                self.raw(),
-                sys::UFFDIO_UNREGISTER,
-                &mut arg,
-            )
+        let error = |errno| ioctl_error(UffdOp::Unregister, start as u64, len as u64, errno);
+        if let Some(errno) = inject::check(Site::UffdUnregister) {
+            return Err(error(errno));
         }
-        .map_err(|e| ioctl_error(UffdOp::Unregister, arg.start, arg.len, e))
+        self.uffd()
+            .unregister(start.cast(), len)
+            .map_err(|e| error(crate_errno(&e)))
     }
 
     /// `UFFDIO_COPY`: atomically fill missing pages at `dst` with a copy of
@@ -401,13 +403,9 @@ impl UserFaultFd {
     /// # Errors
     /// [`UffdError::Ioctl`] with the errno.
     pub fn wake(&self, start: *mut u8, len: usize) -> Result<(), UffdError> {
-        let mut arg = sys::uffdio_range {
-            start: start as u64,
-            len: len as u64,
-        };
-        // SAFETY: UFFDIO_WAKE takes a `uffdio_range`; self owns the fd.
-        unsafe { raw_ioctl(self.raw(), sys::UFFDIO_WAKE, &mut arg) }
-            .map_err(|e| ioctl_error(UffdOp::Wake, arg.start, arg.len, e))
+        self.uffd()
+            .wake(start.cast(), len)
+            .map_err(|e| ioctl_error(UffdOp::Wake, start as u64, len as u64, crate_errno(&e)))
     }
 }
 

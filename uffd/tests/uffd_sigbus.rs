@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use gc::uffd::{InstallOutcome, OpenOptions, RegisterMode, UserFaultFd, PAGE_SIZE};
+use uffd::{InstallOutcome, OpenOptions, RegisterMode, UserFaultFd, PAGE_SIZE};
 use uffd_common::{filled_page, probe_or_skip, Mapping};
 
 /// The SIGBUS-mode fd, for the handler.
