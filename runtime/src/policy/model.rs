@@ -23,7 +23,7 @@
 //! heap whose live data needs more than the goal grows instead of
 //! collecting without end.
 //!
-//! **Pacing.** During a cycle the heap's soft limit is a pacing threshold
+//! **Pacing.** During a cycle the heap's allocation threshold is a pacing threshold
 //! rather than the hard limit. While more than half of the room above the
 //! live data is free, allocation runs unchecked. Below that, the heap may
 //! allocate what is free over one measured cycle length: each thread that
@@ -264,7 +264,7 @@ impl Model {
     /// A thread crossed a pacing threshold with `used` bytes in use,
     /// asking for `request` bytes. `None` when the heap is (all but) at its
     /// limit, or the request would take it there: pacing is over and the
-    /// soft limit becomes the hard one. Otherwise the next threshold leaves
+    /// threshold becomes the pacing limit. Otherwise the next threshold leaves
     /// room for the request (but for the "no slot within a slice" answer,
     /// which keeps the threshold and sleeps [`PACE_SLICE`]).
     pub(crate) fn pace(&mut self, used: usize, request: usize, limit: usize) -> Option<Pace> {
