@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 
 use mremap_shim::sys::{self, Advice, MapFlags, ProtFlags, SysError, SysOp};
 
-use crate::heap::PMD_SIZE;
+use crate::units::PMD_SIZE;
 
 /// Types whose all-zero bit pattern is a valid value.
 ///

@@ -157,7 +157,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::sync::Arc;
 
-use gc::compact::concurrent::{UffdCompactor, UffdOptions};
+use gc::collector::{ConcurrentCollector, UffdOptions};
+use gc::compact::PlanTables;
 use gc::mark::satb::SatbQueue;
 use gc::{CycleReport, Heap, HeapConfig};
 use parking_lot::Mutex;
@@ -169,7 +170,7 @@ use safepoint::Registry;
 static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
 
 pub use config::{parse_size, ConfigError, LimitError, Mode, ModeSpec, MODES};
-pub use gc::compact::concurrent::CyclePhase;
+pub use gc::collector::CyclePhase;
 pub use gc::verify::VerifyReport;
 pub use gc::AllocRequest as AllocSpec;
 pub use log::{Cause, LogLevel, PauseEvent, PauseKind};
@@ -529,7 +530,10 @@ impl RuntimeBuilder {
                     },
                     ..requested.mechanism()
                 };
-                match UffdCompactor::new(heap.clone(), config::uffd_options(wanted, &self.uffd)) {
+                match ConcurrentCollector::new(
+                    heap.clone(),
+                    config::uffd_options(wanted, &self.uffd),
+                ) {
                     Ok(c) => {
                         let running = config::running_mechanism(c.options());
                         let mode = Mode::describing(requested, wanted, running);
@@ -563,6 +567,7 @@ impl RuntimeBuilder {
         Ok(Runtime {
             inner: Arc::new(Shared {
                 heap,
+                plan_tables: PlanTables::default(),
                 compactor: compactor.map(Mutex::new),
                 registry: Registry::new(poll, self.log_sink.clone()),
                 id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
@@ -588,7 +593,7 @@ impl RuntimeBuilder {
 pub(crate) struct Shared {
     /// The concurrent compactor (uffd modes). Declared before the heap: it
     /// must stop its threads before the heap goes.
-    pub(crate) compactor: Option<Mutex<UffdCompactor>>,
+    pub(crate) compactor: Option<Mutex<ConcurrentCollector>>,
     /// The mutator threads; its poll word is the compactor's attention flag
     /// (uffd modes), so one load at allocation sees both a stop request and
     /// finished concurrent work.
@@ -603,6 +608,10 @@ pub(crate) struct Shared {
     /// mutator threads must not block it.
     pub(crate) sigbus_faults: bool,
     pub(crate) heap: Arc<Heap>,
+    /// The forwarding plans' chunk table of stop-the-world cycles (`stw`
+    /// mode; the concurrent collector keeps its own), reused from cycle to
+    /// cycle.
+    pub(crate) plan_tables: PlanTables,
     /// This runtime's identity (never reused in the process), which its
     /// [`Global`]s carry.
     pub(crate) id: u64,

@@ -463,7 +463,7 @@ impl Mutator {
                     // SAFETY: every mutator is stopped (`stop_world`) with its buffer
                     // retired, and the world's roots are all the roots, each
                     // checked to be this runtime's when stored.
-                    let mut report = unsafe { stw::collect(heap, w) }?;
+                    let mut report = unsafe { stw::collect(heap, w, &shared.plan_tables) }?;
                     report.prepend_entry(PauseEntry {
                         waited: Duration::ZERO,
                         safepoint: w.safepoint,
@@ -631,7 +631,7 @@ impl Mutator {
         if len == 0 {
             return;
         }
-        let page = 4096usize;
+        let page = gc::units::PAGE_SIZE;
         let mut a = ptr as usize & !(page - 1);
         while a < ptr as usize + len {
             let p = a.max(ptr as usize) as *const u8;

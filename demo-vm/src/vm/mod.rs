@@ -1,19 +1,19 @@
 //! The virtual machine: a stack machine over the runtime heap.
 //!
-//! - [`run`](self::run): the dispatch loop.
-//! - [`calls`]: calling closures, classes, bound methods and natives;
+//! - `run`: the dispatch loop.
+//! - `calls`: calling closures, classes, bound methods and natives;
 //!   closures and upvalues; method binding.
-//! - [`natives`]: `clock()`, `gc()`, `gcStats()`.
+//! - `natives`: `clock()`, `gc()`, `gcStats()`.
 //! - [`print`]: how values print.
 //!
-//! Call frames live in a fixed array ([`Frames`]) and hold the code offset
+//! Call frames live in a fixed array (`Frames`) and hold the code offset
 //! and the stack index of slot 0; frame `i`'s closure is root slot
 //! `ROOT_FRAMES + i`, so a collection can move code, constants and closures
 //! while a frame is suspended. The loop caches raw pointers to the current
 //! code and stack and reloads them after every operation that can allocate;
 //! a suspended frame also keeps the loop's registers (closure, code,
 //! constants), which the loop trusts on return only if no call that may
-//! collect ran since ([`crate::heap::Heap::epoch`]).
+//! collect ran since (`Heap::epoch`).
 
 mod calls;
 mod natives;

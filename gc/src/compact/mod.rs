@@ -1,5 +1,7 @@
-//! Compaction: post-compaction addresses, page computation, the
-//! stop-the-world driver and the concurrent (userfaultfd) compactor.
+//! Compaction: post-compaction addresses ([`forwarding`]), page computation
+//! ([`page`]), the non-moving space's update and sweep ([`non_moving`]), the
+//! stop-the-world driver ([`stw`]) and the mechanics of concurrent
+//! compaction with userfaultfd ([`concurrent`]).
 
 pub mod concurrent;
 pub mod forwarding;
@@ -7,5 +9,5 @@ pub mod non_moving;
 pub mod page;
 pub mod stw;
 
-pub use forwarding::{ForwardingPlan, PAGE_WORDS};
+pub use forwarding::{ForwardingPlan, PlanTables, PAGE_WORDS};
 pub use page::PageComputer;

@@ -13,16 +13,18 @@
 use std::fmt::Display;
 use std::time::{Duration, Instant};
 
-use crate::compact::forwarding::{ForwardingPlan, PAGE_WORDS};
+use crate::compact::forwarding::{ForwardingPlan, PlanTables, PAGE_WORDS};
 use crate::compact::non_moving::{sweep, update_references};
 use crate::compact::page::PageComputer;
-use crate::cycle::{thread_cpu, CycleReport, Phase};
 use crate::error::HeapError;
-use crate::heap::{Heap, PAGE_SIZE};
+use crate::heap::Heap;
 use crate::mark::tracer::mark;
+use crate::report::{thread_cpu, CycleReport, Phase};
 use crate::roots::RootSet;
+use crate::units::PAGE_SIZE;
 
-/// Runs one stop-the-world collection.
+/// Runs one stop-the-world collection (its plan's chunk table taken from
+/// `tables`, which the caller keeps from cycle to cycle).
 ///
 /// A failed step is either worked around (a failed flip copies from-space
 /// instead, a failed release is noted) or, before anything moved, abandons
@@ -35,7 +37,11 @@ use crate::roots::RootSet;
 /// returns) with its allocation buffer retired, and `roots` are all the
 /// roots there are, holding only this heap's references: objects move, and
 /// any reference not in `roots` is stale afterwards.
-pub unsafe fn collect(heap: &Heap, roots: &mut dyn RootSet) -> Result<CycleReport, HeapError> {
+pub unsafe fn collect(
+    heap: &Heap,
+    roots: &mut dyn RootSet,
+    tables: &PlanTables,
+) -> Result<CycleReport, HeapError> {
     let start = Instant::now();
     let cpu = thread_cpu();
     let mut report = CycleReport::new("stw", heap.used_bytes());
@@ -48,7 +54,7 @@ pub unsafe fn collect(heap: &Heap, roots: &mut dyn RootSet) -> Result<CycleRepor
     timer.lap(&mut report, Phase::Mark);
 
     let old_top = heap.moving().top();
-    match ForwardingPlan::build(heap, old_top) {
+    match ForwardingPlan::build(heap, old_top, tables) {
         Ok(plan) => {
             timer.lap(&mut report, Phase::Forward);
             if let Err(e) = compact_in_pause(heap, &plan, roots, &mut report, &mut timer) {

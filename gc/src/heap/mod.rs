@@ -25,16 +25,9 @@ use mremap_shim::engine::{Engine, EngineError, MemfdRegion, Reservation};
 use crate::error::HeapError;
 use crate::mark::MarkBitmaps;
 use crate::object::{init_object, size_in_words, Header, ObjRef, FLAG_NON_MOVING, FLAG_WEAK, WORD};
-use crate::table::TableCache;
+use crate::units::{PAGE_SIZE, PMD_SIZE, PUD_SIZE};
 pub use moving::{MovingSpace, Tlab};
 pub use non_moving::NonMovingSpace;
-
-/// Bytes one PMD entry maps.
-pub const PMD_SIZE: usize = 2 << 20;
-/// Bytes one PUD entry maps.
-pub const PUD_SIZE: usize = 1 << 30;
-/// Page size.
-pub const PAGE_SIZE: usize = 4096;
 
 /// How a heap is sized and tuned.
 #[derive(Clone, Debug)]
@@ -77,11 +70,10 @@ impl Default for HeapConfig {
 pub const DEFAULT_DENSE_PREFIX_THRESHOLD: f64 = 1.0;
 
 /// The threshold `compactbench --dense-prefix off,0.95,0.9,0.75` found
-/// fastest (benches/results/dense-prefix-2026-11-30.md): with 0.3% of a
-/// 256 MiB live heap dead, stw compacted in 0.23x and uffd in 0.64x the
-/// time without a prefix; with 3% dead, 0.9 and 0.95 kept almost no pages
-/// (one page under the threshold ends the prefix) while 0.75 kept the whole
-/// lower heap (stw 0.31x, uffd 0.78x), at 2.4% of the live heap in fillers.
+/// fastest (`benches/results/dense-prefix-2026-11-30.md`): a higher one
+/// keeps almost no pages once a few percent of the heap is dead (one page
+/// under the threshold ends the prefix), while this one keeps the lower
+/// heap in place at the cost of its dead objects as fillers.
 pub const RECOMMENDED_DENSE_PREFIX_THRESHOLD: f64 = 0.75;
 
 /// Checks a dense-prefix threshold: above 0 (a page with no live word must
@@ -133,8 +125,6 @@ pub struct Heap {
     dense_prefix_threshold: AtomicU64,
     /// To-space pages the dense prefix kept in place, all cycles.
     dense_pages: AtomicU64,
-    /// The forwarding plans' chunk table, reused from cycle to cycle.
-    plan_tables: TableCache<crate::compact::forwarding::Chunk>,
 }
 
 /// Where a heap's four regions go in its reservation, sized from the heap
@@ -231,7 +221,6 @@ impl Heap {
             satb_active: AtomicBool::new(false),
             dense_prefix_threshold: AtomicU64::new(config.dense_prefix_threshold.to_bits()),
             dense_pages: AtomicU64::new(0),
-            plan_tables: TableCache::default(),
             marks,
             moving: MovingSpace::new(moving_base, space_bytes),
             non_moving,
@@ -345,12 +334,6 @@ impl Heap {
         self.dense_prefix_threshold
             .store(threshold.to_bits(), Ordering::Relaxed);
         Ok(())
-    }
-
-    /// The cache of forwarding-plan chunk tables (one mapping reused by
-    /// every cycle's plan).
-    pub fn plan_tables(&self) -> &TableCache<crate::compact::forwarding::Chunk> {
-        &self.plan_tables
     }
 
     /// To-space pages that compactions kept in place as the dense prefix

@@ -1,7 +1,8 @@
 //! Side bitmaps with one bit per heap word (mark bits, live words, object starts).
 //!
-//! Bits are set with atomic `fetch_or`, so several marking threads (and, in a
-//! later mode, mutators) can share one bitmap. Reads during compaction use
+//! Bits are set with atomic `fetch_or`, so several marking threads and the
+//! mutators (whose objects are born marked during a concurrent marking) can
+//! share one bitmap. Reads during compaction use
 //! relaxed loads: by then marking has finished and a fence separates them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -129,11 +130,6 @@ impl Bitmap {
     pub fn prefetch(&self, addr: usize) {
         self.bits
             .prefetch(addr.wrapping_sub(self.base) / (WORD * 64));
-    }
-
-    /// Number of bitmap words.
-    pub fn word_count(&self) -> usize {
-        self.bits.len()
     }
 
     /// Clears every bit below `end_addr` (the rest is known clear).

@@ -2,9 +2,10 @@
 //!
 //! One thread drains a local stack; with more threads, workers share the
 //! grey objects through crossbeam-deque work stealing. The tracer only reads
-//! objects and sets bitmap bits atomically, so the same code can run while
-//! mutators run once a write barrier feeds it (the concurrent-marking issue);
-//! nothing here assumes the world is stopped beyond its entry points.
+//! objects and sets bitmap bits atomically, so the same code runs while the
+//! mutators run, fed by the write barrier's SATB buffers
+//! ([`crate::mark::concurrent`]); nothing here assumes the world is stopped
+//! beyond its entry points.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

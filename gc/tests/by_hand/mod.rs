@@ -6,6 +6,7 @@
 //! references only between their own collections.
 #![allow(dead_code)]
 
+use gc::compact::PlanTables;
 use gc::mark::tracer::MarkStats;
 use gc::{AllocRequest, CycleReport, Heap, HeapError, ObjRef, RootSet, Tlab, Value};
 
@@ -39,10 +40,10 @@ pub fn verify(heap: &Heap, roots: &mut dyn RootSet) -> gc::verify::VerifyReport 
     unsafe { gc::verify::verify(heap, roots) }.expect("verified")
 }
 
-/// [`gc::compact::stw::collect`].
+/// [`gc::compact::stw::collect`] (with a plan table of its own).
 pub fn collect(heap: &Heap, roots: &mut dyn RootSet) -> Result<CycleReport, HeapError> {
     // SAFETY: see the module docs.
-    unsafe { gc::compact::stw::collect(heap, roots) }
+    unsafe { gc::compact::stw::collect(heap, roots, &PlanTables::default()) }
 }
 
 /// [`gc::heap::MovingSpace::reset_top`] after a hand-run compaction.

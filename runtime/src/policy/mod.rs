@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use gc::compact::concurrent::CyclePhase;
+use gc::collector::CyclePhase;
 use gc::{CycleReport, Heap};
 use parking_lot::Mutex;
 
