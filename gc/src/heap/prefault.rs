@@ -32,11 +32,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mremap_shim::sys::{madvise, Advice};
 
-use super::{PAGE_SIZE, PMD_SIZE};
+use super::PAGE_SIZE;
 
-/// Bytes populated per call: one PMD's worth (512 pages a call instead of
-/// 512 faults).
-pub const STEP: usize = PMD_SIZE;
+/// Bytes populated per call: 64 pages a call instead of 64 faults. Small
+/// enough that a mutator inside the call reaches a safepoint soon (one call
+/// took 0.13 ms median on this loaded machine, a 2 MiB one 0.9 ms: time a
+/// pause would wait) and that resident memory runs little ahead of use.
+pub const STEP: usize = 256 << 10;
 
 /// The moving space's pre-fault frontier.
 pub struct Prefault {
