@@ -93,7 +93,9 @@ fn populates_at_most_one_step_ahead() {
     let Some((heap, mut tlab)) = collected_heap() else {
         return;
     };
-    allocate(&heap, &mut tlab, 1 << 20);
+    // Not a multiple of a step: the top ends inside one (buffers are
+    // claimed 32 KiB at a time, steps populated 256 KiB at a time).
+    allocate(&heap, &mut tlab, (1 << 20) + (100 << 10));
     let moving = heap.moving();
     let top = moving.top().next_multiple_of(PAGE_SIZE);
     let end = moving.base() + (16 << 20);
