@@ -31,6 +31,13 @@
 //! the timed part. Without userfaultfd (fallback to stw) they are skipped
 //! with the reason.
 //!
+//! Each operation is measured here only: the write barrier's cost is
+//! `slot_write_idle` and `slot_write_marking_object` against
+//! `slot_write_raw`, allocation's is `alloc_small`. (Figures recorded before
+//! 2026-12-07 under `--bench write_barrier` and `--bench fast_paths` came
+//! from two earlier files with the same operations in other loops; they
+//! are in the history: `git show 22a8f5c:benches/benches/write_barrier.rs`.)
+//!
 //! Porting: every operation is one small `#[inline(always)]` helper below
 //! (`op_*`); when the embedding API changes, only those change.
 //!

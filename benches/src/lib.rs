@@ -1,7 +1,7 @@
 //! # benches: pause-time harness and micro-benchmarks
 //!
-//! - [`workload`]: the live-heap churn workload shared by `pausebench` and,
-//!   later, the stress test.
+//! - [`workload`]: `pausebench`'s live-heap churn workload, and the
+//!   random generator `gc-stress` shares.
 //! - [`procstat`]: process figures (peak RSS) read from `/proc/self/status`.
 //! - [`mmu`]: minimum mutator utilisation over time windows.
 //! - [`peers`]: the peer kit's workloads (GCBench, binary-trees, liveheap)

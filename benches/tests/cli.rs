@@ -80,6 +80,8 @@ fn help_documents_units_and_no_flags() {
         "--no-check",
         "--seconds <SECONDS>",
         "--live <SIZE>",
+        "--heap-limit <SIZE>",
+        "--soft-limit <SIZE>",
         "--no-progress",
     ] {
         assert!(pb.contains(s), "pausebench --help lacks {s}:\n{pb}");
@@ -89,6 +91,8 @@ fn help_documents_units_and_no_flags() {
         "--no-verify-collections",
         "--seconds <SECONDS>",
         "--watchdog-seconds <SECONDS>",
+        "--heap-limit <SIZE>",
+        "--soft-limit <SIZE>",
     ] {
         assert!(gs.contains(s), "gc-stress --help lacks {s}:\n{gs}");
     }
@@ -97,40 +101,61 @@ fn help_documents_units_and_no_flags() {
     assert!(!out.status.success());
 }
 
+/// A short stop-the-world run of pausebench, then of gc-stress.
+const SHORT_RUNS: [&[&str]; 2] = [
+    &["--mode", "stw", "--live", "2M", "--seconds", "0.2"],
+    &[
+        "--mode",
+        "stw",
+        "--threads",
+        "1",
+        "--seconds",
+        "0.5",
+        "--live",
+        "1M",
+    ],
+];
+
+/// Binary `i` on its short run with `extra` arguments.
+fn short_run(i: usize, extra: &[&str]) -> Output {
+    run(BINARIES[i], &[SHORT_RUNS[i], extra].concat())
+}
+
+#[test]
+fn soft_limit_flags_reach_the_runtime() {
+    for (i, name) in BINARIES.iter().enumerate().take(SHORT_RUNS.len()) {
+        let soft = |limit| {
+            short_run(
+                i,
+                &["--no-progress", "--heap-limit", "8M", "--soft-limit", limit],
+            )
+        };
+        let out = soft("6M");
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        // Above the heap limit: the runtime's refusal, not a silent default.
+        let out = soft("16M");
+        assert!(
+            !out.status.success(),
+            "{name} accepted a soft limit above the heap limit"
+        );
+        assert!(
+            text(&out.stderr).contains("soft limit"),
+            "{name}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
 #[test]
 fn no_flags_turn_checks_off() {
-    let out = run(
-        BINARIES[0],
-        &[
-            "--mode",
-            "stw",
-            "--live",
-            "2M",
-            "--seconds",
-            "0.2",
-            "--no-check",
-        ],
-    );
+    let out = short_run(0, &["--no-check"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         !text(&out.stderr).contains("structure checked"),
         "{}",
         text(&out.stderr)
     );
-    let out = run(
-        BINARIES[1],
-        &[
-            "--mode",
-            "stw",
-            "--threads",
-            "1",
-            "--seconds",
-            "0.5",
-            "--live",
-            "1M",
-            "--no-verify-collections",
-        ],
-    );
+    let out = short_run(1, &["--no-verify-collections"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 

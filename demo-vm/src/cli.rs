@@ -28,6 +28,14 @@ pub struct Cli {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub heap_limit: Option<usize>,
 
+    /// A goal for heap bytes, at most the heap limit, with an optional
+    /// K/M/G suffix (like Go's GOMEMLIMIT): cycles start early enough to
+    /// keep the heap below it, but live data that needs more grows the
+    /// heap past it, up to the heap limit. Default: GC_SOFT_LIMIT, else
+    /// none.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub soft_limit: Option<usize>,
+
     /// Print the GC log on stderr: `--gc-log` is one line per cycle
     /// (info), `--gc-log=debug` adds each cycle's phases, `--gc-log=trace`
     /// each pause. Default: GC_LOG, else off.
@@ -60,9 +68,8 @@ fn parse_size(s: &str) -> Result<usize, String> {
 /// The runtime's own default (256 MiB) is too tight for the VM: Lox objects
 /// are large (an instance plus its field table per tree node), and the peer
 /// kit's GCBench (`examples/gcbench.lox`) keeps about 190 MiB live, so at
-/// 256 MiB its mutator waited at the limit for about half of the wall time
-/// (measured: pause share 47% at 256M, 1.1% at 512M, 0.7% at 1G; wall 16.2 s,
-/// 9.1 s, 7.6 s; benches/results/demo-vm-2026-11-30.md). Programs with a small
+/// 256 MiB its mutator waits at the limit for much of its run (pause share
+/// and wall time per limit: `benches/results/demo-vm-2026-11-30.md`). Programs with a small
 /// live set are unaffected: the next cycle triggers at live x growth, far
 /// below either limit, and nothing is reserved up front by a larger limit.
 pub const DEFAULT_HEAP_LIMIT: usize = 1 << 30;
@@ -78,6 +85,9 @@ pub fn build_runtime(cli: &Cli) -> Result<crate::rt::Runtime, crate::rt::ConfigE
         b = b.heap_limit(n);
     } else if std::env::var_os("GC_HEAP_LIMIT").is_none() {
         b = b.heap_limit(DEFAULT_HEAP_LIMIT);
+    }
+    if let Some(n) = cli.soft_limit {
+        b = b.soft_limit(n);
     }
     if let Some(level) = cli.gc_log {
         b = b.log_level(level);

@@ -67,6 +67,8 @@ pub struct Heap {
     cap: Cell<usize>,
     /// Number of live root slots: fixed roots plus the value stack.
     sp: Cell<usize>,
+    /// Bumped before every call that may collect (see [`Heap::epoch`]).
+    epoch: Cell<u64>,
 }
 
 impl Heap {
@@ -84,7 +86,25 @@ impl Heap {
             base: Cell::new(base),
             cap: Cell::new(cap),
             sp: Cell::new(STACK_BASE),
+            epoch: Cell::new(0),
         }
+    }
+
+    /// A counter that changes before every call that may collect (and so
+    /// move objects): [`Heap::alloc`], [`Heap::collect`],
+    /// [`Heap::mutator_mut`] and a growing [`Heap::reserve`]. While it keeps
+    /// its value, an object reference read earlier (kept raw) still names
+    /// the same object at the same address. It never reaches `u64::MAX`.
+    #[inline(always)]
+    pub fn epoch(&self) -> u64 {
+        self.epoch.get()
+    }
+
+    /// The root buffer's capacity: root indices below it are inside the
+    /// buffer at [`Heap::base`].
+    #[inline(always)]
+    pub fn capacity(&self) -> usize {
+        self.cap.get()
     }
 
     /// The mutator (for statistics).
@@ -222,9 +242,10 @@ impl Heap {
     }
 
     /// Brings the runtime's stack length up to the stack top, so that a
-    /// collection sees exactly the live slots.
+    /// collection sees exactly the live slots, and starts a new epoch.
     #[inline(always)]
     fn sync(&self) {
+        self.epoch.set(self.epoch.get() + 1);
         debug_assert_eq!(
             self.mutator.stack_buffer().0,
             self.base(),

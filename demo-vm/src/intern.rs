@@ -12,7 +12,7 @@
 use crate::rt::{AllocError, AllocSpec, Gc, Value};
 
 use crate::heap::{Heap, ROOT_STRINGS};
-use crate::object::{fill_payload, hash_bytes, obj, payload, payload_bytes, tag};
+use crate::object::{fill_payload, hash_of, obj, payload, payload_bytes, string_hash, tag};
 
 const MIN_CAPACITY: usize = 64;
 
@@ -62,7 +62,7 @@ fn find<'h>(heap: &'h Heap, t: Gc<'_>, hash: u32, bytes: &[u8]) -> Option<Value<
 
 /// Puts `s` into the first free or tombstone slot of its probe sequence.
 fn insert(heap: &Heap, t: Gc<'_>, s: Gc<'_>) {
-    let hash = s.aux();
+    let hash = hash_of(s);
     let mask = t.slot_count() - 1;
     let mut i = hash as usize & mask;
     loop {
@@ -83,7 +83,7 @@ fn insert(heap: &Heap, t: Gc<'_>, s: Gc<'_>) {
 /// creating it if needed. May collect. `bytes` must not point into the
 /// heap.
 pub fn intern(heap: &mut Heap, bytes: &[u8]) -> Result<(), AllocError> {
-    let hash = hash_bytes(bytes);
+    let hash = string_hash(bytes);
     if let Some(table) = heap.get(ROOT_STRINGS).as_object() {
         if let Some(s) = find(heap, table, hash, bytes) {
             heap.push(s);

@@ -7,7 +7,7 @@
 //!
 //! | tag | slots | raw bytes | aux |
 //! |-----|-------|-----------|-----|
-//! | string | – | len, bytes | FNV-1a hash |
+//! | string | – | len, bytes | FNV-1a hash (31 bits), field-name bit |
 //! | function | name, code, constants, lines | arity, upvalue count, max stack | – |
 //! | native | – | native id | – |
 //! | closure | function, upvalues… | – | – |
@@ -54,8 +54,36 @@ pub mod tag {
 pub const FN_NAME: usize = 0;
 /// Function slot: code (bytes object).
 pub const FN_CODE: usize = 1;
-/// Function slot: constant pool (array object).
+/// Function slot: constant pool (array object): each constant followed by
+/// its inline-cache slots ([`constant_slot`], [`cache_slot`]).
 pub const FN_CONSTANTS: usize = 2;
+/// Inline-cache slots that follow each constant in a constant pool.
+pub const CACHE_SLOTS: usize = 4;
+
+/// Slots of the constant pool of a function with `n` constants.
+pub fn constants_slots(n: usize) -> u32 {
+    ((1 + CACHE_SLOTS) * n) as u32
+}
+
+/// The slot of constant `k` in a constant pool: each constant is followed
+/// by its [`CACHE_SLOTS`] inline-cache slots ([`cache_slot`]).
+#[inline(always)]
+pub fn constant_slot(k: usize) -> usize {
+    (1 + CACHE_SLOTS) * k
+}
+
+/// The first inline-cache slot of constant `k`. Every instruction that
+/// names an identifier has its own constant (the compiler never shares
+/// them), so the constant's index names the instruction: `GetGlobal`,
+/// `SetGlobal`, `GetProperty` and `SetProperty` keep the entry index of
+/// their last hit in the first ([`crate::table::hint`]), `Invoke` and
+/// `SuperInvoke` two classes they called and their methods (class, method,
+/// class, method). All start nil.
+#[inline(always)]
+pub fn cache_slot(k: usize) -> usize {
+    constant_slot(k) + 1
+}
+
 /// Function slot: line table (bytes object of `(offset, line)` u32 pairs).
 pub const FN_LINES: usize = 3;
 /// Number of function slots.
@@ -225,6 +253,91 @@ pub fn closure_function(closure: Gc<'_>) -> Gc<'_> {
     unsafe { always_object(f) }
 }
 
+/// A closure whose tag was checked once: its function, code and constants
+/// are then read without further checks (the dispatch loop's call path).
+///
+/// Rests on the layout invariant of this module: every object with tag
+/// [`tag::CLOSURE`] has at least one slot, and slot 0 holds a
+/// [`tag::FUNCTION`] object (the VM allocates closures with `1 + upvalues`
+/// slots and writes their function first, nowhere else); every function has
+/// [`FN_SLOTS`] slots and at least one raw word (its [`FunctionInfo`]),
+/// `FN_CODE` holds a bytes object (no slots, an 8-byte length, the code)
+/// and `FN_CONSTANTS` an array object.
+#[derive(Clone, Copy, Debug)]
+pub struct ClosureView<'m>(Gc<'m>);
+
+impl<'m> ClosureView<'m> {
+    /// `o` as a closure, if its tag says it is one.
+    #[inline(always)]
+    pub fn of(o: Gc<'m>) -> Option<ClosureView<'m>> {
+        (o.tag() == tag::CLOSURE).then_some(ClosureView(o))
+    }
+
+    /// `o` as a closure, unchecked in release builds.
+    ///
+    /// # Safety
+    /// `o` is a closure: it was read from a root or slot that the layouts
+    /// say holds one (a frame's root, a method table, a class's `init`), or
+    /// its tag was checked.
+    #[inline(always)]
+    pub unsafe fn new_unchecked(o: Gc<'m>) -> ClosureView<'m> {
+        debug_assert_eq!(o.tag(), tag::CLOSURE);
+        ClosureView(o)
+    }
+
+    /// The closure object.
+    #[inline(always)]
+    pub fn gc(self) -> Gc<'m> {
+        self.0
+    }
+
+    /// The closure's function.
+    #[inline(always)]
+    pub fn function(self) -> FunctionView<'m> {
+        // SAFETY: a closure has slot 0 and it holds a function (the layout
+        // invariant above); closures are not weak.
+        let f = unsafe { always_object(self.0.slot_unchecked(CLOSURE_FUNCTION)) };
+        debug_assert_eq!(f.tag(), tag::FUNCTION);
+        FunctionView(f)
+    }
+}
+
+/// A function object reached through a [`ClosureView`] (so known to be
+/// one): its facts, code and constants without per-read checks.
+#[derive(Clone, Copy, Debug)]
+pub struct FunctionView<'m>(Gc<'m>);
+
+impl<'m> FunctionView<'m> {
+    /// The function's arity, upvalue count and maximum stack height.
+    #[inline(always)]
+    pub fn info(self) -> FunctionInfo {
+        // SAFETY: a function has a raw word 0 (the layout invariant of
+        // `ClosureView`), aligned, inside the live object; it is written
+        // once before the function is published and only read after, and
+        // the VM has one thread.
+        let w = unsafe { (self.0.bytes_ptr() as *const u64).read() };
+        FunctionInfo::decode(w)
+    }
+
+    /// The first byte of the function's code.
+    #[inline(always)]
+    pub fn code(self) -> *const u8 {
+        // SAFETY: FN_CODE < FN_SLOTS slots of a function, which holds a
+        // bytes object (the layout invariant); functions are not weak.
+        let code = unsafe { always_object(self.0.slot_unchecked(FN_CODE)) };
+        // SAFETY: the payload starts 8 bytes into the bytes object's raw
+        // area (after its length), inside the object.
+        unsafe { code.bytes_ptr().add(8) }
+    }
+
+    /// The function's constant pool (an array object).
+    #[inline(always)]
+    pub fn constants(self) -> Gc<'m> {
+        // SAFETY: as for `code`: FN_CONSTANTS holds an array object.
+        unsafe { always_object(self.0.slot_unchecked(FN_CONSTANTS)) }
+    }
+}
+
 /// `v` as an object, where the VM's layout says it is one (no check in
 /// release builds: this is the dispatch loop's fast path).
 ///
@@ -236,6 +349,73 @@ pub fn closure_function(closure: Gc<'_>) -> Gc<'_> {
 pub unsafe fn always_object(v: Value<'_>) -> Gc<'_> {
     // SAFETY: the caller's promise.
     unsafe { v.as_object_unchecked() }
+}
+
+/// The bits of a string's aux word that hold its hash.
+pub const STRING_HASH_MASK: u32 = 0x7fff_ffff;
+/// The bit of a string's aux word that says some instance has (or had) a
+/// field of that name: an `Invoke` of a name without it cannot find a field
+/// and goes straight to the class's methods.
+const STRING_FIELD_NAME: u32 = 1 << 31;
+
+/// The hash a string is interned and looked up under: FNV-1a (clox's),
+/// cut to the bits of [`STRING_HASH_MASK`].
+#[inline]
+pub fn string_hash(bytes: &[u8]) -> u32 {
+    hash_bytes(bytes) & STRING_HASH_MASK
+}
+
+/// The hash of interned string `s`.
+#[inline(always)]
+pub fn hash_of(s: Gc<'_>) -> u32 {
+    s.aux() & STRING_HASH_MASK
+}
+
+/// Records that string `name` names a field of some instance.
+#[inline(always)]
+pub fn mark_field_name(name: Gc<'_>) {
+    let aux = name.aux();
+    if aux & STRING_FIELD_NAME == 0 {
+        name.set_aux(aux | STRING_FIELD_NAME);
+    }
+}
+
+/// Whether string `name` ever named a field ([`mark_field_name`]).
+#[inline(always)]
+pub fn may_name_a_field(name: Gc<'_>) -> bool {
+    name.aux() & STRING_FIELD_NAME != 0
+}
+
+/// An instance whose tag was checked once: its class and field table are
+/// then read without further checks. Every object tagged
+/// [`tag::INSTANCE`] has two slots (`INSTANCE_CLASS`, `INSTANCE_FIELDS`):
+/// `call_class` allocates it so.
+#[derive(Clone, Copy, Debug)]
+pub struct InstanceView<'m>(Gc<'m>);
+
+impl<'m> InstanceView<'m> {
+    /// `v` as an instance, if it is one.
+    #[inline(always)]
+    pub fn of(v: Value<'m>) -> Option<InstanceView<'m>> {
+        v.as_object()
+            .filter(|o| o.tag() == tag::INSTANCE)
+            .map(InstanceView)
+    }
+
+    /// The instance's class.
+    #[inline(always)]
+    pub fn class(self) -> Value<'m> {
+        // SAFETY: an instance has INSTANCE_CLASS < 2 slots (above) and is
+        // not weak.
+        unsafe { self.0.slot_unchecked(INSTANCE_CLASS) }
+    }
+
+    /// The instance's field table (nil before its first field).
+    #[inline(always)]
+    pub fn fields(self) -> Value<'m> {
+        // SAFETY: as for `class`.
+        unsafe { self.0.slot_unchecked(INSTANCE_FIELDS) }
+    }
 }
 
 /// FNV-1a, as clox hashes strings.
@@ -260,6 +440,28 @@ mod tests {
             max_stack: 70_000,
         };
         assert_eq!(FunctionInfo::decode(i.encode()), i);
+    }
+
+    #[test]
+    fn the_field_name_bit_leaves_the_hash_alone() {
+        let rt = crate::rt::Runtime::builder()
+            .mode(crate::rt::Mode::Stw)
+            .build()
+            .expect("a runtime");
+        let mut m = rt.mutator().expect("a mutator");
+        let (_, s) = m
+            .alloc(crate::rt::AllocSpec {
+                tag: tag::STRING,
+                ..Default::default()
+            })
+            .expect("room for a string");
+        let h = string_hash(b"field");
+        s.set_aux(h);
+        assert!(!may_name_a_field(s));
+        mark_field_name(s);
+        assert!(may_name_a_field(s));
+        assert_eq!(hash_of(s), h);
+        assert_eq!(h & !STRING_HASH_MASK, 0);
     }
 
     #[test]

@@ -13,7 +13,7 @@
 use crate::rt::{AllocError, AllocSpec, Gc, Value};
 
 use crate::heap::Heap;
-use crate::object::{always_object, obj, tag};
+use crate::object::{always_object, hash_of, obj, tag};
 
 /// Smallest capacity a table is created with.
 const MIN_CAPACITY: usize = 8;
@@ -61,6 +61,60 @@ pub fn get<'a>(table: Value<'a>, key: Value<'_>) -> Option<Value<'a>> {
     }
 }
 
+/// An entry [`find_hinted`] found.
+#[derive(Clone, Copy, Debug)]
+pub struct Entry<'a> {
+    /// The table.
+    pub table: Gc<'a>,
+    /// The entry's index (its key is slot `2 * index`, its value the next).
+    pub index: usize,
+    /// The entry's value.
+    pub value: Value<'a>,
+    /// Whether the hint named the entry (else remember `index` for next
+    /// time).
+    pub hinted: bool,
+}
+
+/// An inline cache's remembered entry index, as a value: a number whose
+/// bits are the index (what [`find_hinted`] reads back without converting).
+#[inline(always)]
+pub fn hint<'a>(index: usize) -> Value<'a> {
+    Value::number(f64::from_bits(index as u64))
+}
+
+/// Finds `key` in `table` (a table object or nil), trying entry `hint`
+/// first: an inline cache's remembered entry index ([`hint`]; any other
+/// value, e.g. nil, has bits far above every table's size, so it is no
+/// hint). Objects of one class get their fields in the same order, so
+/// their tables put a key at the same entry, and a site reading `this.x`
+/// hits its hint on every instance.
+#[inline(always)]
+pub fn find_hinted<'a>(table: Value<'a>, key: Value<'_>, hint: Value<'_>) -> Option<Entry<'a>> {
+    let t = table.as_object()?;
+    let i = hint.raw().to_bits();
+    if i < (t.slot_count() / 2) as u64 {
+        let i = i as usize;
+        // SAFETY: both slots are inside the table (above), which is not
+        // weak.
+        let (k, value) = unsafe { (t.slot_unchecked(2 * i), t.slot_unchecked(2 * i + 1)) };
+        if k == key {
+            return Some(Entry {
+                table: t,
+                index: i,
+                value,
+                hinted: true,
+            });
+        }
+    }
+    let index = probe(t, key).ok()?;
+    Some(Entry {
+        table: t,
+        index,
+        value: t.slot(2 * index + 1),
+        hinted: false,
+    })
+}
+
 /// Finds `key`: `Ok(entry index)` if present, else `Err(empty entry index)`.
 #[inline(always)]
 fn probe(t: Gc<'_>, key: Value<'_>) -> Result<usize, usize> {
@@ -72,7 +126,7 @@ fn probe(t: Gc<'_>, key: Value<'_>) -> Result<usize, usize> {
     let mask = cap - 1;
     // SAFETY: table keys are interned strings (globals, fields and
     // methods are named by identifiers).
-    let mut i = unsafe { always_object(key) }.aux() as usize & mask;
+    let mut i = hash_of(unsafe { always_object(key) }) as usize & mask;
     loop {
         // SAFETY: i <= mask < cap, so slot 2i is in the object, and tables
         // are not weak.
@@ -216,21 +270,5 @@ pub fn put(heap: &Heap, table: Value<'_>, key: Value<'_>, value: Value<'_>) -> R
             Ok(true)
         }
         Err(_) => Err(Full),
-    }
-}
-
-/// Overwrites the value under `key` if the table (or nil) has it; never
-/// allocates. Returns whether the key was present.
-#[inline]
-pub fn replace(heap: &Heap, table: Value<'_>, key: Value<'_>, value: Value<'_>) -> bool {
-    let Some(t) = table.as_object() else {
-        return false;
-    };
-    match probe(t, key) {
-        Ok(i) => {
-            heap.write(t, 2 * i + 1, value);
-            true
-        }
-        Err(_) => false,
     }
 }

@@ -62,6 +62,7 @@ fn help_explains_every_flag_and_exits_0() {
     for flag in [
         "--gc <MODE>",
         "--heap-limit <SIZE>",
+        "--soft-limit <SIZE>",
         "--gc-log[=<LEVEL>]",
         "--gc-stats",
         "--version",
@@ -302,6 +303,69 @@ fn gc_stats_native_reports_cycles_as_a_string() {
         text(&out.stdout).contains("cycles"),
         "{}",
         text(&out.stdout)
+    );
+}
+
+/// A tree kept live and trees dropped at once: about 8 MiB live, and
+/// garbage enough for several cycles.
+const LIVE_TREE_AND_GARBAGE: &str = "class Node { init(l, r) { this.l = l; this.r = r; } }
+fun tree(d) { if (d == 0) return nil; return Node(tree(d - 1), tree(d - 1)); }
+var keep = tree(14);
+for (var i = 0; i < 60; i = i + 1) { tree(12); }
+print \"done\";
+";
+
+#[test]
+fn soft_limit_flag_starts_cycles_for_the_soft_limit_and_must_stay_below_the_heap_limit() {
+    // In stw the trigger is exactly where the policy puts it (a concurrent
+    // mode's cycles may also start for the allocation rate).
+    let p = temp_script("soft_limit.lox", LIVE_TREE_AND_GARBAGE);
+    let path = p.to_str().expect("utf-8 temp path");
+    let soft = run_vm(
+        &[
+            "--gc",
+            "stw",
+            "--gc-log",
+            "--heap-limit",
+            "256M",
+            "--soft-limit",
+            "12M",
+            path,
+        ],
+        b"",
+        TIMEOUT,
+    );
+    let log = text(&soft.stderr);
+    assert_eq!(soft.code, Some(0), "{log}");
+    assert_eq!(text(&soft.stdout), "done\n");
+    assert!(
+        log.contains("(soft limit)"),
+        "cycles name the soft limit as their cause:\n{log}"
+    );
+    let without = run_vm(
+        &["--gc", "stw", "--gc-log", "--heap-limit", "256M", path],
+        b"",
+        TIMEOUT,
+    );
+    let without = text(&without.stderr);
+    assert!(
+        !without.contains("(soft limit)"),
+        "without the flag no cycle is for a soft limit:\n{without}"
+    );
+    let above = run_vm(
+        &["--heap-limit", "8M", "--soft-limit", "64M", path],
+        b"",
+        TIMEOUT,
+    );
+    assert_eq!(
+        above.code,
+        Some(64),
+        "a soft limit above the heap limit is bad usage"
+    );
+    assert!(
+        text(&above.stderr).contains("soft limit"),
+        "{}",
+        text(&above.stderr)
     );
 }
 

@@ -8,7 +8,8 @@
 //! binary with the limit set between fork and exec, to run
 //! [`address_space_child_entry`]; the child reports through its exit code.
 
-mod rlimit_child;
+#[path = "../../uffd/tests/child/mod.rs"]
+mod child;
 
 use gc::heap::Layout;
 use gc::{Heap, HeapConfig, HeapError};
@@ -70,7 +71,12 @@ fn child_body() -> i32 {
 
 #[test]
 fn small_heaps_fit_a_small_address_space_and_large_ones_say_why_not() {
-    rlimit_child::assert_child_passes("address_space_child_entry", CHILD_ENV, RLIMIT, CHILD_CODES);
+    child::assert_passes_under_rlimit_as(
+        "address_space_child_entry",
+        CHILD_ENV,
+        RLIMIT,
+        CHILD_CODES,
+    );
 }
 
 /// The re-executed child's entry (see the module doc); ignored in normal

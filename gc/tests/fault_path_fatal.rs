@@ -7,24 +7,26 @@
 //! `FAULT_PATH_CHILD` naming what the child does, and checks how it ended.
 
 use std::os::fd::AsRawFd;
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Output};
+use std::time::Duration;
 
 use gc::compact::{ForwardingPlan, PageComputer, PAGE_WORDS};
 use gc::{AllocRequest, Heap, HeapConfig, Tlab, Value};
 
 mod by_hand;
+#[path = "../../uffd/tests/child/mod.rs"]
+mod child;
 
 const CHILD: &str = "FAULT_PATH_CHILD";
 
+/// How long the slowest child may take before it counts as hung.
+const CHILD_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Runs the test `child` of this binary in a child process with
 /// `FAULT_PATH_CHILD=role`.
-fn run_child(role: &str) -> Output {
-    Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "child", "--nocapture", "--test-threads=1"])
-        .env(CHILD, role)
-        .output()
-        .expect("run the child")
+fn run_child(role: &str) -> child::Ended {
+    let mut cmd = child::this_test("child", false);
+    cmd.env(CHILD, role);
+    child::run(cmd, CHILD_TIMEOUT)
 }
 
 /// The child's entry: does what `FAULT_PATH_CHILD` says (nothing without
@@ -79,13 +81,12 @@ fn compute_a_page_of_a_corrupt_heap() {
 
 #[test]
 fn computing_a_page_of_a_corrupt_heap_aborts_with_a_message_instead_of_panicking() {
-    let out = run_child("corrupt-compute");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.signal(),
-        Some(libc::SIGABRT),
-        "the child ends by abort: {:?}\n{stderr}",
-        out.status
+    let ended = run_child("corrupt-compute");
+    let stderr = &ended.stderr;
+    assert!(
+        ended.killed_by(libc::SIGABRT),
+        "the child ends by abort: {}",
+        ended.describe()
     );
     assert!(
         stderr.contains("[gc] fatal: computing to-space page")

@@ -24,11 +24,11 @@ pub enum Mode {
     /// The best combination this kernel supports, chosen by measurement:
     /// SIGBUS self-service with `UFFDIO_COPY` and one collector thread per
     /// CPU (falling back to fault workers, with a logged reason, without
-    /// SIGBUS). `UFFDIO_MOVE` is left off: measured on this project's
-    /// machine, its TLB shootdowns interrupt every other CPU running the
-    /// process, which doubled the fault p99 with a mutator running, though
-    /// it compacts faster with the mutators idle (`GC_UFFD_MOVE=1` turns it
-    /// on). The default.
+    /// SIGBUS). `UFFDIO_MOVE` is left off: its TLB shootdowns interrupt every
+    /// other CPU running the process, which raises the fault p99 with a
+    /// mutator running, though it compacts faster with the mutators idle
+    /// (figures: `docs/benchmarks.md`, "The fault path"; `GC_UFFD_MOVE=1`
+    /// turns it on). The default.
     Uffd,
 }
 

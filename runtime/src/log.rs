@@ -225,8 +225,9 @@ impl fmt::Display for PauseKind {
     }
 }
 
-/// One stop of the mutators, as [`RuntimeBuilder::on_pause_event`]
-/// (crate::RuntimeBuilder::on_pause_event) reports it.
+/// One stop of the mutators, as
+/// [`RuntimeBuilder::on_pause_event`](crate::RuntimeBuilder::on_pause_event)
+/// reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PauseEvent {
     /// The cycle's number, as the log's `GC(n)` (a stall: the cycle in

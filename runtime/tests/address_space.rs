@@ -7,8 +7,8 @@
 //! binary with the limit set between fork and exec, to run
 //! [`address_space_child_entry`]; the child reports through its exit code.
 
-#[path = "../../gc/tests/rlimit_child/mod.rs"]
-mod rlimit_child;
+#[path = "../../uffd/tests/child/mod.rs"]
+mod child;
 
 use runtime::{AllocSpec, ConfigError, Mode, Runtime, Value};
 
@@ -88,7 +88,12 @@ fn child_body() -> i32 {
 
 #[test]
 fn an_8_mib_runtime_runs_in_1_gib_of_address_space_in_every_mode() {
-    rlimit_child::assert_child_passes("address_space_child_entry", CHILD_ENV, RLIMIT, CHILD_CODES);
+    child::assert_passes_under_rlimit_as(
+        "address_space_child_entry",
+        CHILD_ENV,
+        RLIMIT,
+        CHILD_CODES,
+    );
 }
 
 /// The re-executed child's entry (see the module doc); ignored in normal

@@ -11,8 +11,6 @@
 //! child's output. The parent writes the table (site x mode -> outcome) to
 //! `FAULT_MATRIX_TABLE` (default `target/fault-matrix.md`) and prints it.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -20,6 +18,8 @@ use std::time::{Duration, Instant};
 use gc::inject::{self, Errno, Site};
 use runtime::Mode;
 
+#[path = "../../uffd/tests/child/mod.rs"]
+mod child;
 #[path = "common/graph_workload.rs"]
 mod graph_workload;
 use graph_workload::{End, Workload};
@@ -272,48 +272,11 @@ impl Outcome {
 
 /// Runs the child for one case and classifies its end.
 fn run_case(case: &str) -> (Outcome, String) {
-    let exe = std::env::current_exe().expect("test binary");
-    let mut child = Command::new(exe)
-        .args([
-            "--exact",
-            "fault_case_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CASE_ENV, case)
-        .env_remove("GC_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the case's child");
-    let mut out_pipe = child.stdout.take().expect("stdout");
-    let mut err_pipe = child.stderr.take().expect("stderr");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out_pipe.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err_pipe.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the child") {
-            break Some(status);
-        }
-        if start.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let out = out_reader.join().unwrap_or_default();
-    let err = err_reader.join().unwrap_or_default();
-    let log = format!("--- stdout\n{out}\n--- stderr\n{err}");
+    let mut cmd = child::this_test("fault_case_child", false);
+    cmd.env(CASE_ENV, case).env_remove("GC_LOG");
+    let ended = child::run(cmd, TIMEOUT);
+    let (out, err) = (&ended.stdout, &ended.stderr);
+    let log = ended.describe();
     // The harness prints "test fault_case_child ... " before the first
     // line of output, on the same line.
     let field = |key: &str| {
@@ -321,10 +284,10 @@ fn run_case(case: &str) -> (Outcome, String) {
         out.lines()
             .find_map(|l| l.split_once(&tag).map(|(_, v)| v.to_string()))
     };
-    let outcome = match status {
-        None => Outcome::Failed(format!("hung (killed after {TIMEOUT:?})")),
-        Some(s) if !s.success() => Outcome::Failed(format!("the child ended with {s}")),
-        Some(_) => {
+    let outcome = match ended.status {
+        _ if ended.hung => Outcome::Failed(format!("hung (killed after {TIMEOUT:?})")),
+        s if !s.success() => Outcome::Failed(format!("the child ended with {s}")),
+        _ => {
             let fired: u64 = field("fired").and_then(|f| f.parse().ok()).unwrap_or(0);
             let end = field("end").unwrap_or_default();
             if let Some(wrong) = end.strip_prefix("wrong: ") {

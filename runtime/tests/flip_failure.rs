@@ -1,4 +1,4 @@
-//! A failed flip (issue 15, defect 5): the flip pause is transactional. A
+//! A failed flip: the flip pause is transactional. A
 //! moving-space flip that fails completes the cycle in the pause, a
 //! non-moving flip that fails after the moving one succeeded loses nothing,
 //! a concurrently marked cycle whose flip fails leaves no panic behind, and
@@ -11,6 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use gc::inject::{self, Errno, Site};
 use runtime::{AllocSpec, CyclePhase, Mode, Mutator, Runtime, Value};
 
+mod common;
 #[path = "common/graph_workload.rs"]
 mod graph_workload;
 
@@ -34,15 +35,7 @@ fn turn() -> MutexGuard<'static, ()> {
 }
 
 fn runtime_in(mode: Mode) -> Option<Runtime> {
-    let rt = graph_workload::builder(mode).build().expect("runtime");
-    if rt.mode() != mode {
-        eprintln!(
-            "SKIP {mode}: {}",
-            rt.fallback_reason().unwrap_or("mode unavailable")
-        );
-        return None;
-    }
-    Some(rt)
+    common::in_mode(graph_workload::builder(mode), mode)
 }
 
 /// A list of `n` nodes (every 40th large, so in the non-moving space) with

@@ -1,10 +1,8 @@
-//! With `mremap` denied by a seccomp filter (issue 15, item 7), the flip
+//! With `mremap` denied by a seccomp filter, the flip
 //! probe at start-up finds it and the concurrent modes fall back to `stw`,
 //! saying why; `stw` itself then compacts by copying from-space instead of
 //! flipping, so the heap keeps working. The filter is installed in a child
 //! process (this test binary again): it cannot be removed.
-
-use std::process::Command;
 
 use runtime::Mode;
 
@@ -12,7 +10,12 @@ use runtime::Mode;
 mod graph_workload;
 use graph_workload::{End, Workload};
 
+#[path = "../../uffd/tests/child/mod.rs"]
+mod child;
+
 const CHILD_ENV: &str = "SECCOMP_MREMAP_CHILD";
+/// A child still running after this long has hung (it takes seconds).
+const CHILD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// `AUDIT_ARCH_X86_64` (linux/audit.h), which the libc crate lacks.
 #[cfg(target_arch = "x86_64")]
@@ -124,26 +127,15 @@ fn with_mremap_denied_by_seccomp_every_mode_runs_stw_and_says_why() {
     if std::env::var(CHILD_ENV).is_ok() {
         return;
     }
-    let exe = std::env::current_exe().expect("test binary");
-    let out = Command::new(exe)
-        .args([
-            "--exact",
-            "seccomp_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, "1")
-        .output()
-        .expect("run the child");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if let Some(skip) = stdout.lines().find_map(|l| l.split_once("SKIP: ")) {
-        eprintln!("SKIP: {}", skip.1);
+    let mut cmd = child::this_test("seccomp_child", false);
+    cmd.env(CHILD_ENV, "1");
+    let ended = child::run(cmd, CHILD_TIMEOUT);
+    if ended.skipped() {
         return;
     }
     assert!(
-        out.status.success() && stdout.contains("SECCOMP OK"),
-        "the child failed ({}):\n{stdout}\n{stderr}",
-        out.status
+        ended.status.success() && ended.stdout.contains("SECCOMP OK"),
+        "the child failed: {}",
+        ended.describe()
     );
 }

@@ -1,6 +1,6 @@
 //! The SIGBUS modes when something other than the heap raises SIGBUS, when
 //! the heap's memory is changed from outside, and on threads that block
-//! SIGBUS (issue 15):
+//! SIGBUS:
 //!
 //! - a stray SIGBUS has the effect it would have without the runtime (the
 //!   same child run without a runtime is the reference), and heap faults
@@ -17,91 +17,32 @@
 //! checks how the child ended. Its own test binary: dispositions are
 //! process-wide.
 
-use std::io::Read;
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gc::compact::concurrent::sigbus::faults_served;
-use runtime::{AllocSpec, Mode, Mutator, Runtime, Value};
+use runtime::{Mode, Mutator, Runtime};
+
+mod common;
+use common::build_list_with_garbage as build_list;
+
+#[path = "../../uffd/tests/child/mod.rs"]
+mod child;
+use child::Ended;
 
 const CHILD: &str = "SIGBUS_CHILD";
 /// Long enough for the slowest legitimate child (a few cycles of a small
 /// heap); a child still running then is hung.
 const CHILD_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// How a child ended.
-struct Ended {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Ended {
-    fn skipped(&self) -> bool {
-        if let Some(line) = self.stdout.lines().find(|l| l.starts_with("SKIP")) {
-            eprintln!("{line}");
-            return true;
-        }
-        false
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-            self.status, self.stdout, self.stderr
-        )
-    }
-
-    fn killed_by_sigbus(&self) -> bool {
-        self.status.signal() == Some(libc::SIGBUS)
-    }
-}
-
 /// Runs this binary's test `child` with `SIGBUS_CHILD=role`; a child that
 /// does not end within [`CHILD_TIMEOUT`] is killed and fails the test.
 fn run_child(role: &str) -> Ended {
-    let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "child", "--nocapture", "--test-threads=1"])
-        .env(CHILD, role)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the child");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the child") {
-            break status;
-        }
-        if start.elapsed() > CHILD_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "child {role} hung for {CHILD_TIMEOUT:?}\n--- stderr\n{}",
-                err.join().unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Ended {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    }
+    let mut cmd = child::this_test("child", false);
+    cmd.env(CHILD, role);
+    let ended = child::run(cmd, CHILD_TIMEOUT);
+    assert!(!ended.hung, "child {role} hung: {}", ended.describe());
+    ended
 }
 
 /// The child's entry (does nothing in a normal test run).
@@ -127,45 +68,10 @@ fn child() {
 /// every page (so that mutators fault on most pages), or `None` after
 /// printing why the mode is unavailable (`SKIP ...` on stdout).
 fn sigbus_runtime(page_delay: Duration) -> Option<Runtime> {
-    let rt = Runtime::builder()
-        .mode(Mode::Sigbus)
+    let builder = Runtime::builder()
         .heap_limit(64 << 20)
-        .compaction_page_delay(page_delay)
-        .build()
-        .expect("runtime");
-    if rt.mode() != Mode::Sigbus {
-        println!(
-            "SKIP sigbus: {}",
-            rt.fallback_reason().unwrap_or("unavailable")
-        );
-        return None;
-    }
-    Some(rt)
-}
-
-/// Roots a list of `n` nodes with garbage between them (so a cycle moves
-/// it) in root 0.
-fn build_list(m: &mut Mutator, n: u64) {
-    m.push(Value::NIL);
-    for i in 0..n {
-        let _garbage = m.alloc(AllocSpec {
-            tag: 2,
-            slots: 1,
-            bytes: 24,
-            ..Default::default()
-        });
-        let (m, node) = m
-            .alloc(AllocSpec {
-                tag: 1,
-                slots: 1,
-                bytes: 8,
-                ..Default::default()
-            })
-            .expect("node");
-        node.set_raw_word(0, i);
-        m.write(node, 0, m.stack_get(0));
-        m.stack_set(0, node.into());
-    }
+        .compaction_page_delay(page_delay);
+    common::in_mode(builder, Mode::Sigbus)
 }
 
 /// Collects and walks the list while the compaction runs: returns the heap
@@ -432,7 +338,7 @@ fn child_blocked_thread() {
 fn a_stray_sigbus_has_the_effect_it_has_without_the_runtime_and_heap_faults_keep_working() {
     let reference = run_child("std-handler-no-runtime");
     assert!(
-        reference.killed_by_sigbus()
+        reference.killed_by(libc::SIGBUS)
             && reference.stdout.contains("survived the first")
             && !reference.stdout.contains("survived the second"),
         "without the runtime, std's handler swallows one SIGBUS and the \
@@ -444,7 +350,7 @@ fn a_stray_sigbus_has_the_effect_it_has_without_the_runtime_and_heap_faults_keep
         return;
     }
     assert!(
-        ended.killed_by_sigbus()
+        ended.killed_by(libc::SIGBUS)
             && ended.stdout.contains("survived the first")
             && ended.stdout.contains("heap faults still served")
             && !ended.stdout.contains("survived the second"),
@@ -460,7 +366,7 @@ fn a_stray_sigbus_kills_when_the_disposition_was_the_default() {
         return;
     }
     assert!(
-        ended.killed_by_sigbus()
+        ended.killed_by(libc::SIGBUS)
             && ended.stdout.contains("heap faults served")
             && !ended.stdout.contains("survived"),
         "{}",
@@ -488,7 +394,7 @@ fn an_ignored_sigbus_stays_ignored_but_a_fault_outside_the_heap_kills() {
         return;
     }
     assert!(
-        ended.killed_by_sigbus()
+        ended.killed_by(libc::SIGBUS)
             && ended.stdout.contains("was ignored")
             && !ended.stdout.contains("survived"),
         "{}",
@@ -524,7 +430,7 @@ fn a_heap_sigbus_userfaultfd_did_not_raise_ends_the_process_with_a_message() {
         }
         let addr = touched(&ended);
         assert!(
-            ended.killed_by_sigbus()
+            ended.killed_by(libc::SIGBUS)
                 && !ended.stdout.contains("survived")
                 && ended
                     .stderr
@@ -543,7 +449,7 @@ fn a_thread_that_blocked_sigbus_can_register_and_fault() {
         return;
     }
     assert!(
-        !ended.killed_by_sigbus(),
+        !ended.killed_by(libc::SIGBUS),
         "died by its first heap fault: {}",
         ended.describe()
     );

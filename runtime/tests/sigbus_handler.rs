@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use gc::compact::concurrent::sigbus::in_handler;
-use runtime::{AllocSpec, Mode, Runtime, Value};
+
+mod common;
+use runtime::{Mode, Runtime};
 
 /// Counts allocations made inside the runtime's SIGBUS handler.
 struct Counting;
@@ -86,41 +88,15 @@ fn short_memfd_page() -> *mut u8 {
 #[test]
 fn the_handler_allocates_nothing_and_chains_to_the_embedders_handler() {
     install_embedder_handler();
-    let rt = Runtime::builder()
-        .mode(Mode::Sigbus)
+    let builder = Runtime::builder()
         .heap_limit(128 << 20)
-        .compaction_page_delay(Duration::from_micros(200))
-        .build()
-        .expect("runtime");
-    if rt.mode() != Mode::Sigbus {
-        eprintln!(
-            "SKIP sigbus: {}",
-            rt.fallback_reason().unwrap_or("unavailable")
-        );
+        .compaction_page_delay(Duration::from_micros(200));
+    let Some(rt) = common::in_mode(builder, Mode::Sigbus) else {
         return;
-    }
+    };
     let mut m = rt.mutator().expect("mutator");
     // A list of 30000 nodes with garbage in between, so the cycle moves it.
-    m.push(Value::NIL);
-    for i in 0..30_000u64 {
-        let _garbage = m.alloc(AllocSpec {
-            tag: 2,
-            slots: 1,
-            bytes: 24,
-            ..Default::default()
-        });
-        let (m, node) = m
-            .alloc(AllocSpec {
-                tag: 1,
-                slots: 1,
-                bytes: 8,
-                ..Default::default()
-            })
-            .expect("node");
-        node.set_raw_word(0, i);
-        m.write(node, 0, m.stack_get(0));
-        m.stack_set(0, node.into());
-    }
+    common::build_list_with_garbage(&mut m, 30_000);
     let before = m.checksum();
     m.collect().expect("collect");
     // The collector sleeps after every page: this walk faults on most of

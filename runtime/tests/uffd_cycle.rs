@@ -221,9 +221,9 @@ fn make_resident_lets_a_system_call_read_a_page_not_yet_compacted() {
     m.verify().expect("heap valid");
 }
 
-#[path = "../../uffd/tests/as_nobody/mod.rs"]
-mod as_nobody;
-use as_nobody::{NobodyCopy, NOBODY};
+#[path = "../../uffd/tests/child/mod.rs"]
+mod child;
+use child::nobody::{NobodyCopy, NOBODY};
 
 const CHILD_ENV: &str = "RUNTIME_UFFD_UNPRIVILEGED_CHILD";
 
@@ -291,30 +291,25 @@ fn a_process_without_root_runs_a_full_uffd_cycle() {
         }
     };
     let status = copy
-        .command()
-        .args([
-            "--exact",
-            "unprivileged_child_entry",
-            "--ignored",
-            "--nocapture",
-        ])
+        .ignored_test("unprivileged_child_entry")
         .env(CHILD_ENV, "1")
         .status()
         .unwrap_or_else(|e| panic!("spawn {} as nobody: {e}", copy.path().display()));
-    let meaning = match status.code() {
-        Some(0) => "ok",
-        Some(10) => "the runtime could not be built",
-        Some(11) => "uffd fell back to stw",
-        Some(12) => "the userfaultfd was not opened with UFFD_USER_MODE_ONLY",
-        Some(13) => "the collection failed",
-        Some(14) => "the graph changed",
-        Some(15) => "the heap failed verification",
-        _ => "killed by a signal or harness failure",
-    };
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "child as nobody: {meaning} ({status})"
+    child::assert_exit_zero(
+        "child as nobody",
+        status,
+        &[
+            (10, "the runtime could not be built"),
+            (11, "uffd fell back to stw"),
+            (
+                12,
+                "the userfaultfd was not opened with UFFD_USER_MODE_ONLY",
+            ),
+            (13, "the collection failed"),
+            (14, "the graph changed"),
+            (15, "the heap failed verification"),
+            (16, "the child did not run as nobody"),
+        ],
     );
 }
 

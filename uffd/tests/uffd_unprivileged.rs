@@ -4,10 +4,10 @@
 //! `UFFD_USER_MODE_ONLY` and serves a fault.
 //!
 //! The parent re-executes a copy of this test binary that nobody can reach
-//! (`as_nobody`: fork, setgid/setuid to 65534, exec) to run
+//! (`child::nobody`: fork, setgid/setuid to 65534, exec) to run
 //! [`unprivileged_child_entry`]; the child reports through its exit code.
 
-mod as_nobody;
+mod child;
 mod uffd_common;
 
 use std::sync::atomic::AtomicU32;
@@ -19,7 +19,7 @@ use uffd::{
 };
 use uffd_common::{filled_page, spawn_reader, Mapping, EVENT_TIMEOUT};
 
-use as_nobody::{NobodyCopy, NOBODY};
+use child::nobody::{NobodyCopy, NOBODY};
 
 const CHILD_ENV: &str = "GC_UFFD_UNPRIVILEGED_CHILD";
 
@@ -160,22 +160,11 @@ fn unprivileged_process_opens_user_mode_only_and_serves_a_fault() {
         }
     };
     let status = copy
-        .command()
-        .args([
-            "--exact",
-            "unprivileged_child_entry",
-            "--ignored",
-            "--nocapture",
-        ])
+        .ignored_test("unprivileged_child_entry")
         .env(CHILD_ENV, "1")
         .status()
         .unwrap_or_else(|e| panic!("spawn {} as nobody: {e}", copy.path().display()));
-    let code = status.code().unwrap_or(-1);
-    let meaning = CHILD_CODES
-        .iter()
-        .find(|(c, _)| *c == code)
-        .map_or("killed by a signal or harness failure", |(_, m)| m);
-    assert_eq!(code, 0, "child as nobody: {meaning} (status {status})");
+    child::assert_exit_zero("child as nobody", status, CHILD_CODES);
 }
 
 /// The re-executed child's entry (see the module doc); ignored in normal

@@ -44,11 +44,11 @@ struct Args {
     modes: Vec<Mode>,
     /// Comma-separated dense-prefix thresholds to compare (live ratio of a
     /// page, e.g. 0.9; `off` for none; `default` for the heap's default).
-    #[arg(long, default_value = "default", value_delimiter = ',', value_parser = parse_threshold)]
+    #[arg(long, value_name = "THRESHOLDS", default_value = "default", value_delimiter = ',', value_parser = parse_threshold)]
     dense_prefix: Vec<Threshold>,
     /// Fraction (0 to 1) of churn steps that replace a live node (the rest only
     /// allocate garbage); lower keeps the lower heap denser.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, value_name = "FRACTION", default_value_t = 1.0)]
     replace: f64,
     #[command(flatten)]
     progress: ProgressArgs,

@@ -45,6 +45,11 @@ struct Args {
     /// live heap).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     heap_limit: Option<usize>,
+    /// Soft limit (a goal the trigger aims below, at most the heap limit;
+    /// like Go's GOMEMLIMIT) in bytes with an optional K/M/G suffix
+    /// (default: none).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    soft_limit: Option<usize>,
     /// Objects of at least this many bytes (K/M/G suffix allowed) go to the
     /// non-moving space.
     #[arg(long, value_name = "SIZE", default_value = "32K", value_parser = parse_size)]
@@ -58,7 +63,7 @@ struct Args {
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     watchdog_seconds: u64,
     /// Mean operations of a worker thread before a new one replaces it.
-    #[arg(long, default_value_t = StressConfig::default().lifetime_ops)]
+    #[arg(long, value_name = "OPS", default_value_t = StressConfig::default().lifetime_ops)]
     lifetime_ops: u64,
     /// Milliseconds between samples of the heap in use for the JSON's
     /// timeline.
@@ -93,6 +98,7 @@ fn main() {
         seed: args.seed,
         live: args.live,
         heap_limit: args.heap_limit,
+        soft_limit: args.soft_limit,
         large_object_threshold: args.large_object_threshold,
         verify_collections: !args.no_verify_collections,
         watchdog: Duration::from_secs(args.watchdog_seconds),

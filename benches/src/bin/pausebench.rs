@@ -51,6 +51,11 @@ struct Args {
     /// live heap).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     heap_limit: Option<usize>,
+    /// Soft limit (a goal the trigger aims below, at most the heap limit;
+    /// like Go's GOMEMLIMIT) in bytes with an optional K/M/G suffix
+    /// (default: none).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    soft_limit: Option<usize>,
     /// Threads serving faults (uffd modes without SIGBUS).
     #[arg(long, value_name = "THREADS", default_value_t = 1)]
     fault_workers: usize,
@@ -270,6 +275,9 @@ fn run(args: &Args) -> Result<(), String> {
     });
     if let Some(n) = args.compact_threads {
         builder = builder.compaction_threads(n);
+    }
+    if let Some(n) = args.soft_limit {
+        builder = builder.soft_limit(n);
     }
     let rt = builder
         .mode(args.mode)

@@ -53,7 +53,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Workload {
-    /// GCBench: STRETCH LONG_LIVED ARRAY_SIZE MIN_DEPTH MAX_DEPTH [REPS] (default 18 16 500000 4 16 1).
+    /// GCBench: STRETCH LONG_LIVED ARRAY_SIZE MIN_DEPTH MAX_DEPTH, then REPS if given (default 18 16 500000 4 16 1).
     Gcbench {
         /// None, or five or six integers.
         #[arg(num_args = 0..=6)]

@@ -146,13 +146,17 @@ impl<'src> Compiler<'src, '_> {
         let n = fs.constant_count;
         let (h, consts) = heap.alloc(AllocSpec {
             tag: tag::ARRAY,
-            slots: n as u32,
+            slots: object::constants_slots(n),
             bytes: 0,
             pinned: false,
             weak: false,
         })?;
         for i in 0..n {
-            h.write(consts, i, h.get(fs.root_base + 1 + i));
+            h.write(
+                consts,
+                object::constant_slot(i),
+                h.get(fs.root_base + 1 + i),
+            );
         }
         let func = obj(h.get(top));
         h.write(func, object::FN_CONSTANTS, consts.into());

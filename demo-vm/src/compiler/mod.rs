@@ -1,10 +1,10 @@
 //! The single-pass compiler: a Pratt parser that emits bytecode directly, as
 //! clox does, with clox's error messages, panic-mode recovery and limits.
 //!
-//! - [`function`]: per-function state (code, locals, upvalues, stack
+//! - `function`: per-function state (code, locals, upvalues, stack
 //!   accounting) and turning it into heap objects.
-//! - [`expressions`]: the Pratt rules.
-//! - [`statements`]: declarations and statements.
+//! - `expressions`: the Pratt rules.
+//! - `statements`: declarations and statements.
 //!
 //! Constants of every function under construction live on the root stack
 //! (one region per function, nested functions above their enclosing one), so

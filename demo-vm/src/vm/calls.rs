@@ -9,9 +9,9 @@
 
 use crate::rt::{AllocSpec, Value};
 
-use super::{Frame, RuntimeError, Vm};
-use crate::heap::{Heap, FRAMES_MAX, ROOT_FRAMES, ROOT_OPEN_UPVALUES};
-use crate::object::{self, is_obj, obj, raw_word, set_raw_word, tag, FunctionInfo};
+use super::{Frame, Frames, RuntimeError, Vm};
+use crate::heap::{Heap, ROOT_FRAMES, ROOT_OPEN_UPVALUES};
+use crate::object::{self, obj, raw_word, set_raw_word, tag, FunctionInfo};
 use crate::table;
 
 fn spec(tag: u16, slots: u32, bytes: usize) -> AllocSpec {
@@ -44,7 +44,7 @@ fn name_text(name: Value<'_>) -> String {
 /// not allocate (it may grow the stack's buffer).
 pub(super) fn push_frame(
     heap: &Heap,
-    frames: &mut Vec<Frame>,
+    frames: &mut Frames,
     closure: Value<'_>,
     argc: usize,
 ) -> Result<(), RuntimeError> {
@@ -53,13 +53,10 @@ pub(super) fn push_frame(
     let function = object::closure_function(unsafe { object::always_object(closure) });
     let info = FunctionInfo::of(function);
     if argc != usize::from(info.arity) {
-        return Err(RuntimeError::new(format!(
-            "Expected {} arguments but got {}.",
-            info.arity, argc
-        )));
+        return Err(arity_error(info.arity, argc));
     }
-    if frames.len() == FRAMES_MAX {
-        return Err(RuntimeError::new("Stack overflow."));
+    if frames.is_full() {
+        return Err(stack_overflow());
     }
     let base = heap.sp() - 1 - argc;
     // Room for everything the callee can push, so the loop's pushes need
@@ -67,38 +64,20 @@ pub(super) fn push_frame(
     let needed = (base + info.max_stack as usize).saturating_sub(heap.sp());
     heap.reserve(needed);
     heap.set(ROOT_FRAMES + frames.len(), closure);
-    frames.push(Frame { ip: 0, base });
+    frames.push(Frame::new(base));
     Ok(())
 }
 
-/// What `receiver.name(args)` calls.
-pub(super) enum Invoke<'h> {
-    /// A field's value, already put in the receiver's slot: call it as a
-    /// value.
-    Field,
-    /// A method closure of the receiver's class.
-    Method(Value<'h>),
+/// A call with the wrong number of arguments.
+#[cold]
+pub(super) fn arity_error(arity: u8, argc: usize) -> RuntimeError {
+    RuntimeError::new(format!("Expected {arity} arguments but got {argc}."))
 }
 
-/// Resolves `receiver.name(args)` for the receiver at `sp - 1 - argc`: a
-/// field holding a callable, or a method.
-#[inline(always)]
-pub(super) fn resolve_invoke<'h>(
-    heap: &'h Heap,
-    name: Value<'_>,
-    argc: usize,
-) -> Result<Invoke<'h>, RuntimeError> {
-    let receiver_slot = heap.sp() - 1 - argc;
-    let receiver = heap.get(receiver_slot);
-    if !is_obj(receiver, tag::INSTANCE) {
-        return Err(RuntimeError::new("Only instances have methods."));
-    }
-    let instance = obj(receiver);
-    if let Some(field) = table::get(instance.slot(object::INSTANCE_FIELDS), name) {
-        heap.set(receiver_slot, field);
-        return Ok(Invoke::Field);
-    }
-    find_method(instance.slot(object::INSTANCE_CLASS), name).map(Invoke::Method)
+/// A call past the deepest frame.
+#[cold]
+pub(super) fn stack_overflow() -> RuntimeError {
+    RuntimeError::new("Stack overflow.")
 }
 
 /// Method `name` of `class`.
@@ -118,44 +97,27 @@ impl Vm {
         push_frame(&self.heap, &mut self.frames, callee, argc)
     }
 
-    /// Calls whatever is at `sp - 1 - argc`.
+    /// Calls the native at `sp - 1 - argc` (the loop calls closures, bound
+    /// methods and classes itself), or fails: not callable.
     pub(super) fn call_value(&mut self, argc: usize) -> Result<(), RuntimeError> {
         let callee_slot = self.heap.sp() - 1 - argc;
         let callee = self.heap.get(callee_slot);
-        if let Some(o) = callee.as_object() {
-            match o.tag() {
-                tag::CLOSURE => return push_frame(&self.heap, &mut self.frames, callee, argc),
-                tag::BOUND_METHOD => {
-                    self.heap.set(callee_slot, o.slot(object::BOUND_RECEIVER));
-                    let method = o.slot(object::BOUND_METHOD);
-                    return push_frame(&self.heap, &mut self.frames, method, argc);
-                }
-                tag::CLASS => return self.call_class(callee_slot, argc),
-                tag::NATIVE => {
-                    let id = raw_word(o, 0);
-                    return self.call_native(id, callee_slot, argc);
-                }
-                _ => {}
+        match callee.as_object() {
+            Some(o) if o.tag() == tag::NATIVE => {
+                let id = raw_word(o, 0);
+                self.call_native(id, callee_slot, argc)
             }
+            _ => Err(RuntimeError::new("Can only call functions and classes.")),
         }
-        Err(RuntimeError::new("Can only call functions and classes."))
     }
 
-    /// Instantiates the class at `callee_slot` and runs its initializer.
-    fn call_class(&mut self, callee_slot: usize, argc: usize) -> Result<(), RuntimeError> {
+    /// Replaces the class at `callee_slot` with a new instance of it (the
+    /// loop then runs the class's initializer).
+    pub(super) fn instantiate(&mut self, callee_slot: usize) -> Result<(), RuntimeError> {
         let (heap, instance) = self.heap.alloc(spec(tag::INSTANCE, 2, 0))?;
         let class = heap.get(callee_slot);
         heap.write(instance, object::INSTANCE_CLASS, class);
         heap.set(callee_slot, instance.into());
-        let init = obj(class).slot(object::CLASS_INIT);
-        if !init.is_nil() {
-            return push_frame(heap, &mut self.frames, init, argc);
-        }
-        if argc != 0 {
-            return Err(RuntimeError::new(format!(
-                "Expected 0 arguments but got {argc}."
-            )));
-        }
         Ok(())
     }
 
@@ -254,7 +216,7 @@ impl Vm {
 fn frame_constant(heap: &Heap, frame_index: usize, constant: usize) -> Value<'_> {
     let closure = obj(heap.get(ROOT_FRAMES + frame_index));
     let function = object::closure_function(closure);
-    obj(function.slot(object::FN_CONSTANTS)).slot(constant)
+    obj(function.slot(object::FN_CONSTANTS)).slot(object::constant_slot(constant))
 }
 
 fn frame_code(heap: &Heap, frame_index: usize) -> crate::rt::Gc<'_> {

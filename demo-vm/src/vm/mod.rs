@@ -1,16 +1,19 @@
 //! The virtual machine: a stack machine over the runtime heap.
 //!
-//! - [`run`](self::run): the dispatch loop.
-//! - [`calls`]: calling closures, classes, bound methods and natives;
+//! - `run`: the dispatch loop.
+//! - `calls`: calling closures, classes, bound methods and natives;
 //!   closures and upvalues; method binding.
-//! - [`natives`]: `clock()`, `gc()`, `gcStats()`.
+//! - `natives`: `clock()`, `gc()`, `gcStats()`.
 //! - [`print`]: how values print.
 //!
-//! Call frames live in a Rust vector and hold only integers (the code offset
-//! and the stack index of slot 0); frame `i`'s closure is root slot
+//! Call frames live in a fixed array (`Frames`) and hold the code offset
+//! and the stack index of slot 0; frame `i`'s closure is root slot
 //! `ROOT_FRAMES + i`, so a collection can move code, constants and closures
 //! while a frame is suspended. The loop caches raw pointers to the current
-//! code and stack and reloads them after every operation that can allocate.
+//! code and stack and reloads them after every operation that can allocate;
+//! a suspended frame also keeps the loop's registers (closure, code,
+//! constants), which the loop trusts on return only if no call that may
+//! collect ran since (`Heap::epoch`).
 
 mod calls;
 mod natives;
@@ -75,12 +78,115 @@ pub(crate) struct Frame {
     pub ip: usize,
     /// Root index of the frame's slot 0.
     pub base: usize,
+    /// The dispatch loop's registers while the frame is suspended (private
+    /// to the loop).
+    pub(super) saved: run::Saved,
+}
+
+impl Frame {
+    /// A new frame starting at the first instruction, slot 0 at root
+    /// index `base`.
+    pub(super) fn new(base: usize) -> Frame {
+        Frame {
+            ip: 0,
+            base,
+            saved: run::Saved::STALE,
+        }
+    }
+}
+
+/// The call stack: at most [`FRAMES_MAX`] frames in a fixed array.
+pub(crate) struct Frames {
+    slots: Box<[Frame; FRAMES_MAX]>,
+    len: usize,
+}
+
+impl Frames {
+    fn new() -> Frames {
+        Frames {
+            slots: Box::new([Frame::new(0); FRAMES_MAX]),
+            len: 0,
+        }
+    }
+
+    /// Number of frames.
+    #[inline(always)]
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the stack is full (the next call overflows).
+    #[inline(always)]
+    pub(super) fn is_full(&self) -> bool {
+        self.len == FRAMES_MAX
+    }
+
+    /// Pushes a frame.
+    ///
+    /// # Panics
+    /// If the stack is full (callers check [`Frames::is_full`] first, to
+    /// report "Stack overflow.").
+    #[inline(always)]
+    pub(super) fn push(&mut self, f: Frame) {
+        self.slots[self.len] = f;
+        self.len += 1;
+    }
+
+    /// Pushes a new frame (as [`Frame::new`]), writing only what a new
+    /// frame needs: its ip, its base and its registers marked stale.
+    ///
+    /// # Panics
+    /// As [`Frames::push`].
+    #[inline(always)]
+    pub(super) fn push_new(&mut self, base: usize) {
+        let f = &mut self.slots[self.len];
+        f.ip = 0;
+        f.base = base;
+        f.saved.invalidate();
+        self.len += 1;
+    }
+
+    /// Drops the top frame.
+    #[inline(always)]
+    pub(super) fn pop(&mut self) {
+        assert!(self.len > 0, "frame stack underflow");
+        self.len -= 1;
+    }
+
+    /// Drops every frame.
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// The live frames, outermost first.
+    fn live(&self) -> &[Frame] {
+        &self.slots[..self.len]
+    }
+}
+
+// Indexing checks against the array, not the live count: a frame above
+// the top is a dead but initialised `Frame` (debug builds check liveness).
+impl std::ops::Index<usize> for Frames {
+    type Output = Frame;
+    #[inline(always)]
+    fn index(&self, i: usize) -> &Frame {
+        debug_assert!(i < self.len, "frame {i} above the top");
+        &self.slots[i]
+    }
+}
+
+impl std::ops::IndexMut<usize> for Frames {
+    #[inline(always)]
+    fn index_mut(&mut self, i: usize) -> &mut Frame {
+        debug_assert!(i < self.len, "frame {i} above the top");
+        &mut self.slots[i]
+    }
 }
 
 /// The Lox virtual machine.
 pub struct Vm {
     pub(crate) heap: Heap,
-    pub(crate) frames: Vec<Frame>,
+    pub(crate) frames: Frames,
     out: Box<dyn Write>,
     err: Box<dyn Write>,
     /// Reused buffer for string concatenation and printing.
@@ -103,7 +209,7 @@ impl Vm {
     ) -> Result<Vm, SetupError> {
         let mut vm = Vm {
             heap: Heap::new(mutator),
-            frames: Vec::with_capacity(FRAMES_MAX),
+            frames: Frames::new(),
             out,
             err,
             scratch: Vec::new(),
@@ -166,7 +272,7 @@ impl Vm {
         let mut msg = Vec::with_capacity(256);
         msg.extend_from_slice(e.message.as_bytes());
         msg.push(b'\n');
-        for (i, frame) in self.frames.iter().enumerate().rev() {
+        for (i, frame) in self.frames.live().iter().enumerate().rev() {
             let closure = obj(self.heap.get(ROOT_FRAMES + i));
             let function = object::closure_function(closure);
             let lines = obj(function.slot(object::FN_LINES));

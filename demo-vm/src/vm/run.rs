@@ -2,24 +2,69 @@
 //!
 //! The loop keeps the current frame's code pointer, instruction pointer,
 //! constant pool, slot base and stack top in locals (registers). Every
-//! instruction that can allocate, call or return first stores them back
-//! (`save!`: ip as an offset into the code, the top as a root index) and
-//! reloads them afterwards (`load!`), because a collection may have moved
-//! the code, the constants and the root stack itself. The cached closure
-//! and constants are [`Gc`]s borrowing the heap: the compiler rejects any
-//! path that would use one after a call that may collect without `load!`
-//! first. The raw stack and code pointers are the unsafe fast path, under
-//! the rules in [`crate::heap`].
+//! instruction that can allocate first stores them back (`save!`: ip as an
+//! offset into the code, the top as a root index) and reloads them
+//! afterwards from the frame's root (`load!`), because a collection may
+//! have moved the code, the constants and the root stack itself. The cached
+//! closure and constants are [`Gc`]s borrowing the heap: the compiler
+//! rejects any path that would use one after a call that may collect
+//! without `load!` first. The raw stack and code pointers are the unsafe
+//! fast path, under the rules in [`crate::heap`].
+//!
+//! Calls and returns do not go through `load!`: a call of a closure (also
+//! through a method cache, a bound method or a class's `init`) takes the
+//! callee's registers from the closure in hand, and `save!` keeps the
+//! caller's in its frame ([`Saved`]), which the return restores as long as
+//! the heap's epoch shows that nothing could have moved since.
+//!
+//! Instructions that name an identifier keep an inline cache beside their
+//! name constant (see `object::cache_slot`): the table entry of the last
+//! global or field they found, or the classes they last called a method of
+//! and those methods.
 
 use crate::rt::{Gc, RawValue, Value};
 
-use super::calls::{self, Invoke};
+use super::calls;
 use super::{RuntimeError, Vm};
 use crate::bytecode::Op;
-use crate::heap::{ROOT_FRAMES, ROOT_GLOBALS, ROOT_INIT_STRING};
+use crate::heap::{ROOT_FRAMES, ROOT_GLOBALS, ROOT_INIT_STRING, ROOT_OPEN_UPVALUES};
 use crate::intern::intern;
-use crate::object::{self, always_object, is_obj, obj, payload, raw_word, tag, UPVALUE_IS_CLOSED};
+use crate::object::{
+    self, always_object, is_obj, mark_field_name, may_name_a_field, obj, payload, raw_word, tag,
+    ClosureView, InstanceView, UPVALUE_IS_CLOSED,
+};
 use crate::table::{self, Holder};
+
+/// The dispatch loop's registers of a suspended frame (its closure, code
+/// and constants), so that a return need not derive them again from the
+/// frame's root. Private to the loop, which writes them when it suspends a
+/// frame (`save!`) and trusts them on return only while the heap's epoch
+/// ([`crate::heap::Heap::epoch`]) is the one recorded: no call that may
+/// collect ran since, so every object is where it was. Otherwise the
+/// return reloads them from the frame's root.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Saved {
+    closure: RawValue,
+    code: *const u8,
+    consts: RawValue,
+    epoch: u64,
+}
+
+impl Saved {
+    /// Marks the registers stale (a new frame's).
+    #[inline(always)]
+    pub(crate) fn invalidate(&mut self) {
+        self.epoch = u64::MAX;
+    }
+
+    /// Never valid: the heap's epoch never reaches `u64::MAX`.
+    pub(crate) const STALE: Saved = Saved {
+        closure: RawValue::NIL,
+        code: std::ptr::null(),
+        consts: RawValue::NIL,
+        epoch: u64::MAX,
+    };
+}
 
 #[inline(always)]
 fn is_falsey(v: Value<'_>) -> bool {
@@ -46,24 +91,28 @@ impl Vm {
         let mut slots: *mut RawValue;
         let mut top: *mut RawValue;
 
+        macro_rules! enter {
+            ($c:expr, $ip:expr) => {{
+                let c: ClosureView<'_> = $c;
+                let function = c.function();
+                closure = c.gc();
+                code = function.code();
+                consts = function.constants();
+                // SAFETY: the offset lies inside the code (a frame's ip is
+                // an instruction boundary the loop saved, or 0).
+                ip = unsafe { code.add($ip) };
+            }};
+        }
         macro_rules! load {
             () => {{
                 fi = self.frames.len() - 1;
                 let frame = self.frames[fi];
                 // SAFETY: frame fi's root holds its closure while the frame
-                // exists, and a function's code and constant slots hold a
-                // bytes and an array object (the layouts in `object`).
-                closure = unsafe { always_object(self.heap.get(ROOT_FRAMES + fi)) };
-                let function = object::closure_function(closure);
-                // SAFETY: as above.
-                let code_obj = unsafe { always_object(function.slot(object::FN_CODE)) };
-                // SAFETY: as above.
-                consts = unsafe { always_object(function.slot(object::FN_CONSTANTS)) };
-                // SAFETY: the payload starts 8 bytes into the code object's
-                // raw area and frame.ip is an offset inside it.
-                code = unsafe { code_obj.bytes_ptr().add(8) };
-                // SAFETY: as above.
-                ip = unsafe { code.add(frame.ip) };
+                // exists.
+                let c = unsafe {
+                    ClosureView::new_unchecked(always_object(self.heap.get(ROOT_FRAMES + fi)))
+                };
+                enter!(c, frame.ip);
                 base = self.heap.base();
                 // SAFETY: frame.base and sp are below the root capacity.
                 slots = unsafe { base.add(frame.base) };
@@ -71,16 +120,31 @@ impl Vm {
                 top = unsafe { base.add(self.heap.sp()) };
             }};
         }
-        macro_rules! save {
+        macro_rules! save_sp {
             () => {{
-                // SAFETY: ip and code point into the same code object, and top
-                // and base into the same root buffer.
-                self.frames[fi].ip = unsafe { ip.offset_from(code) } as usize;
                 // SAFETY: top and base point into the same root buffer;
                 // every slot below top was written by this loop with a value
                 // read since the last call that may collect (the heap
                 // module's rules), or was below the top at `load!`.
                 self.heap.set_sp(unsafe { top.offset_from(base) } as usize);
+            }};
+        }
+        // Suspends the current frame (its ip and the registers a return
+        // restores while the heap's epoch stays the same) and stores the
+        // stack top.
+        macro_rules! save {
+            () => {{
+                let epoch = self.heap.epoch();
+                let f = &mut self.frames[fi];
+                // SAFETY: ip and code point into the same code object.
+                f.ip = unsafe { ip.offset_from(code) } as usize;
+                f.saved = Saved {
+                    closure: Value::from(closure).raw(),
+                    code,
+                    consts: Value::from(consts).raw(),
+                    epoch,
+                };
+                save_sp!();
             }};
         }
         macro_rules! read_byte {
@@ -100,13 +164,73 @@ impl Vm {
                 hi << 8 | lo
             }};
         }
-        macro_rules! read_constant {
+        // The constant operand: (its index, its value).
+        macro_rules! read_constant_at {
             () => {{
                 let i = read_byte!() as usize;
-                debug_assert!(i < consts.slot_count(), "constant {i} out of range");
+                debug_assert!(
+                    object::constant_slot(i) < consts.slot_count(),
+                    "constant {i} out of range"
+                );
                 // SAFETY: the compiler only emits indices of existing
                 // constants, and a constant array is not weak.
-                unsafe { consts.slot_unchecked(i) }
+                (i, unsafe {
+                    consts.slot_unchecked(object::constant_slot(i))
+                })
+            }};
+        }
+        macro_rules! read_constant {
+            () => {{
+                read_constant_at!().1
+            }};
+        }
+        // Inline-cache slot `$j` (0 or 1) of constant `$k`.
+        macro_rules! cache_get {
+            ($k:expr, $j:expr) => {{
+                // SAFETY: constant k exists (read_constant_at), so its cache
+                // slots (j < CACHE_SLOTS) are in the (not weak) constant
+                // array.
+                unsafe {
+                    const { assert!($j < object::CACHE_SLOTS) };
+                    consts.slot_unchecked(object::cache_slot($k) + $j)
+                }
+            }};
+        }
+        macro_rules! cache_set {
+            ($k:expr, $j:expr, $v:expr) => {{
+                self.heap.write(consts, object::cache_slot($k) + $j, $v);
+            }};
+        }
+        // Method `$name` of class `$class`, through constant `$k`'s cache
+        // (two entries of a class and its method: a site may see two
+        // classes, e.g. `this.m()` in a method a subclass inherits; a third
+        // replaces the second).
+        macro_rules! cached_method {
+            ($k:expr, $class:expr, $name:expr) => {{
+                let (k, class): (usize, Value<'_>) = ($k, $class);
+                if cache_get!(k, 0) == class {
+                    cache_get!(k, 1)
+                } else if cache_get!(k, 2) == class {
+                    cache_get!(k, 3)
+                } else {
+                    match calls::find_method(class, $name) {
+                        Ok(m) => {
+                            let entry = if cache_get!(k, 0).is_nil() { 0 } else { 2 };
+                            cache_set!(k, entry, class);
+                            cache_set!(k, entry + 1, m);
+                            m
+                        }
+                        Err(e) => fail_with!(e),
+                    }
+                }
+            }};
+        }
+        // Remembers entry `$e` of a `find_hinted` at constant `$k`'s cache.
+        macro_rules! remember_entry {
+            ($k:expr, $e:expr) => {{
+                if !$e.hinted {
+                    cache_set!($k, 0, table::hint($e.index));
+                }
             }};
         }
         macro_rules! push {
@@ -163,6 +287,15 @@ impl Vm {
                 return Err(RuntimeError::new($msg));
             }};
         }
+        // Fixed root `$i` (below STACK_BASE).
+        macro_rules! root {
+            ($i:expr) => {{
+                const { assert!($i < crate::heap::STACK_BASE) };
+                // SAFETY: a fixed root is below STACK_BASE <= sp, inside the
+                // buffer, and holds a current value.
+                unsafe { self.heap.value(*base.add($i)) }
+            }};
+        }
         macro_rules! sp {
             () => {
                 // SAFETY: top and base point into the same root buffer.
@@ -176,6 +309,94 @@ impl Vm {
                 };
                 drop_top!();
                 set_top!($result);
+            }};
+        }
+
+        macro_rules! fail_with {
+            ($e:expr) => {{
+                save!();
+                return Err($e);
+            }};
+        }
+        // Calls closure `$c` with `$argc` arguments above its slot: the
+        // frame set-up of `calls::push_frame`, inline, with the callee's
+        // registers taken from the closure in hand.
+        macro_rules! call_closure {
+            ($c:expr, $argc:expr) => {{
+                let c: ClosureView<'_> = $c;
+                let argc: usize = $argc;
+                let info = c.function().info();
+                if argc != usize::from(info.arity) {
+                    fail_with!(calls::arity_error(info.arity, argc));
+                }
+                if self.frames.is_full() {
+                    fail_with!(calls::stack_overflow());
+                }
+                save!();
+                let new_base = sp!() - 1 - argc;
+                // Room for everything the callee can push, so the loop's
+                // pushes need no bounds check.
+                let depth = new_base + info.max_stack as usize;
+                if depth > self.heap.capacity() {
+                    self.heap.reserve(depth - self.heap.sp());
+                    // The buffer may have moved (objects did not).
+                    base = self.heap.base();
+                    // SAFETY: sp is below the capacity.
+                    top = unsafe { base.add(self.heap.sp()) };
+                }
+                // SAFETY: ROOT_FRAMES + len < STACK_BASE <= sp: a root slot
+                // inside the buffer; the closure is current.
+                unsafe { *base.add(ROOT_FRAMES + self.frames.len()) = Value::from(c.gc()).raw() };
+                self.frames.push_new(new_base);
+                fi += 1;
+                enter!(c, 0);
+                // SAFETY: new_base is below the top, inside the buffer.
+                slots = unsafe { base.add(new_base) };
+            }};
+        }
+        // Calls method `$m` (a value read from a method table, a class's
+        // `init` or an `Invoke` cache: a closure) with `$argc` arguments.
+        macro_rules! call_method {
+            ($m:expr, $argc:expr) => {{
+                let m: Value<'_> = $m;
+                // SAFETY: method tables, `init` slots and the method slots
+                // of `Invoke` caches hold closures (the layouts in
+                // `object`).
+                let c = unsafe { ClosureView::new_unchecked(always_object(m)) };
+                call_closure!(c, $argc)
+            }};
+        }
+        // Calls whatever is `$argc` slots below the top.
+        macro_rules! call_value {
+            ($argc:expr) => {{
+                let argc: usize = $argc;
+                let callee = peek!(argc);
+                if let Some(c) = callee.as_object().and_then(ClosureView::of) {
+                    call_closure!(c, argc);
+                } else if is_obj(callee, tag::BOUND_METHOD) {
+                    let bound = obj(callee);
+                    // SAFETY: the callee's slot is below the top; the
+                    // receiver is current.
+                    unsafe { *top.sub(1 + argc) = bound.slot(object::BOUND_RECEIVER).raw() };
+                    call_method!(bound.slot(object::BOUND_METHOD), argc);
+                } else if is_obj(callee, tag::CLASS) {
+                    save!();
+                    self.instantiate(sp!() - 1 - argc)?;
+                    load!();
+                    let Some(instance) = InstanceView::of(peek!(argc)) else {
+                        unreachable!("instantiate put an instance there")
+                    };
+                    let init = obj(instance.class()).slot(object::CLASS_INIT);
+                    if !init.is_nil() {
+                        call_method!(init, argc);
+                    } else if argc != 0 {
+                        fail_with!(calls::arity_error(0, argc));
+                    }
+                } else {
+                    save!();
+                    self.call_value(argc)?;
+                    load!();
+                }
             }};
         }
 
@@ -207,9 +428,13 @@ impl Vm {
                     unsafe { *slots.add(slot) = v.raw() };
                 }
                 Op::GetGlobal => {
-                    let name = read_constant!();
-                    match table::get(self.heap.get(ROOT_GLOBALS), name) {
-                        Some(v) => push!(v),
+                    let (k, name) = read_constant_at!();
+                    let globals = root!(ROOT_GLOBALS);
+                    match table::find_hinted(globals, name, cache_get!(k, 0)) {
+                        Some(e) => {
+                            remember_entry!(k, e);
+                            push!(e.value);
+                        }
                         None => fail!(format!("Undefined variable '{}'.", text(name))),
                     }
                 }
@@ -230,10 +455,14 @@ impl Vm {
                     }
                 }
                 Op::SetGlobal => {
-                    let name = read_constant!();
-                    let globals = self.heap.get(ROOT_GLOBALS);
-                    if !table::replace(&self.heap, globals, name, peek!(0)) {
-                        fail!(format!("Undefined variable '{}'.", text(name)));
+                    let (k, name) = read_constant_at!();
+                    let globals = root!(ROOT_GLOBALS);
+                    match table::find_hinted(globals, name, cache_get!(k, 0)) {
+                        Some(e) => {
+                            remember_entry!(k, e);
+                            self.heap.write(e.table, 2 * e.index + 1, peek!(0));
+                        }
+                        None => fail!(format!("Undefined variable '{}'.", text(name))),
                     }
                 }
                 Op::GetUpvalue => {
@@ -266,42 +495,46 @@ impl Vm {
                     }
                 }
                 Op::GetProperty => {
-                    let receiver = peek!(0);
-                    if !is_obj(receiver, tag::INSTANCE) {
+                    let Some(instance) = InstanceView::of(peek!(0)) else {
                         fail!("Only instances have properties.");
-                    }
-                    let name = read_constant!();
-                    let instance = obj(receiver);
-                    if let Some(v) = table::get(instance.slot(object::INSTANCE_FIELDS), name) {
-                        set_top!(v);
+                    };
+                    let (k, name) = read_constant_at!();
+                    if let Some(e) = table::find_hinted(instance.fields(), name, cache_get!(k, 0)) {
+                        remember_entry!(k, e);
+                        set_top!(e.value);
                     } else {
                         save!();
-                        let class = instance.slot(object::INSTANCE_CLASS);
-                        let method = calls::find_method(class, name)?;
+                        let method = calls::find_method(instance.class(), name)?;
                         self.heap.push(method);
                         self.bind_pushed_method()?;
                         load!();
                     }
                 }
                 Op::SetProperty => {
-                    let receiver = peek!(1);
-                    if !is_obj(receiver, tag::INSTANCE) {
+                    let Some(instance) = InstanceView::of(peek!(1)) else {
                         fail!("Only instances have fields.");
-                    }
-                    let name = read_constant!();
+                    };
+                    let (k, name) = read_constant_at!();
                     let value = peek!(0);
-                    let fields = obj(receiver).slot(object::INSTANCE_FIELDS);
-                    if table::put(&self.heap, fields, name, value).is_err() {
-                        save!();
-                        let holder = Holder::Slot {
-                            root: sp!() - 2,
-                            slot: object::INSTANCE_FIELDS,
-                        };
-                        self.heap.push(name);
-                        self.heap.push(value);
-                        // Pops the two just pushed.
-                        table::set(&mut self.heap, holder)?;
-                        load!();
+                    let fields = instance.fields();
+                    if let Some(e) = table::find_hinted(fields, name, cache_get!(k, 0)) {
+                        remember_entry!(k, e);
+                        self.heap.write(e.table, 2 * e.index + 1, value);
+                    } else {
+                        // A new field.
+                        mark_field_name(obj(name));
+                        if table::put(&self.heap, fields, name, value).is_err() {
+                            save!();
+                            let holder = Holder::Slot {
+                                root: sp!() - 2,
+                                slot: object::INSTANCE_FIELDS,
+                            };
+                            self.heap.push(name);
+                            self.heap.push(value);
+                            // Pops the two just pushed.
+                            table::set(&mut self.heap, holder)?;
+                            load!();
+                        }
                     }
                     let value = pop!();
                     set_top!(value);
@@ -374,31 +607,36 @@ impl Vm {
                 }
                 Op::Call => {
                     let argc = read_byte!() as usize;
-                    save!();
-                    self.call_value(argc)?;
-                    load!();
+                    call_value!(argc);
                 }
                 Op::Invoke => {
-                    let name = read_constant!();
+                    let (k, name) = read_constant_at!();
                     let argc = read_byte!() as usize;
-                    save!();
-                    let target = calls::resolve_invoke(&self.heap, name, argc)?;
-                    match target {
-                        Invoke::Field => self.call_value(argc)?,
-                        Invoke::Method(m) => {
-                            calls::push_frame(&self.heap, &mut self.frames, m, argc)?
-                        }
+                    let Some(instance) = InstanceView::of(peek!(argc)) else {
+                        fail!("Only instances have methods.");
+                    };
+                    let field = if may_name_a_field(obj(name)) {
+                        table::find_hinted(instance.fields(), name, Value::NIL)
+                    } else {
+                        None
+                    };
+                    if let Some(e) = field {
+                        // SAFETY: the receiver's slot is below the top;
+                        // the value is current.
+                        unsafe { *top.sub(1 + argc) = e.value.raw() };
+                        call_value!(argc);
+                    } else {
+                        let class = instance.class();
+                        let method = cached_method!(k, class, name);
+                        call_method!(method, argc);
                     }
-                    load!();
                 }
                 Op::SuperInvoke => {
-                    let name = read_constant!();
+                    let (k, name) = read_constant_at!();
                     let argc = read_byte!() as usize;
                     let superclass = pop!();
-                    save!();
-                    let method = calls::find_method(superclass, name)?;
-                    calls::push_frame(&self.heap, &mut self.frames, method, argc)?;
-                    load!();
+                    let method = cached_method!(k, superclass, name);
+                    call_method!(method, argc);
                 }
                 Op::Closure => {
                     let constant = read_byte!() as usize;
@@ -413,17 +651,41 @@ impl Vm {
                 }
                 Op::Return => {
                     let result = pop!();
-                    save!();
-                    let frame = self.frames[fi];
-                    calls::close_upvalues(&self.heap, frame.base);
-                    self.heap.set(ROOT_FRAMES + fi, Value::NIL);
+                    let frame_base = self.frames[fi].base;
+                    if !root!(ROOT_OPEN_UPVALUES).is_nil() {
+                        save_sp!();
+                        calls::close_upvalues(&self.heap, frame_base);
+                    }
+                    // SAFETY: ROOT_FRAMES + fi < STACK_BASE: a root slot
+                    // inside the buffer.
+                    unsafe { *base.add(ROOT_FRAMES + fi) = RawValue::NIL };
                     self.frames.pop();
-                    self.heap.truncate(frame.base);
-                    if self.frames.is_empty() {
+                    if fi == 0 {
+                        save_sp!();
+                        self.heap.truncate(frame_base);
                         return Ok(());
                     }
-                    self.heap.push(result);
-                    load!();
+                    // SAFETY: the frame's slot 0 is inside the buffer.
+                    top = unsafe { base.add(frame_base) };
+                    push!(result);
+                    fi -= 1;
+                    let caller = &self.frames[fi];
+                    if caller.saved.epoch == self.heap.epoch() {
+                        // SAFETY: the epoch is the one `save!` recorded with
+                        // these registers, so no call that may collect ran
+                        // since: the raw closure and constants still name
+                        // their objects, and the code has not moved.
+                        unsafe {
+                            closure = always_object(self.heap.value(caller.saved.closure));
+                            consts = always_object(self.heap.value(caller.saved.consts));
+                            code = caller.saved.code;
+                            ip = code.add(caller.ip);
+                            slots = base.add(caller.base);
+                        }
+                    } else {
+                        save_sp!();
+                        load!();
+                    }
                 }
                 Op::Class => {
                     let name = read_constant!();

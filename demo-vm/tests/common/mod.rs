@@ -33,6 +33,7 @@ pub fn run_vm(args: &[&str], stdin: &[u8], limit: Duration) -> RunOutput {
         .env_remove("GC_MODE")
         .env_remove("GC_STRESS")
         .env_remove("GC_HEAP_LIMIT")
+        .env_remove("GC_SOFT_LIMIT")
         .env_remove("GC_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -1,6 +1,6 @@
 //! The engine: what the GC uses to lay out and flip its heap.
 //!
-//! Every call is planned with the model (an [`AddressSpace`] of the
+//! Every call is planned with the model (an [`AddressSpace`](crate::model::AddressSpace) of the
 //! engine's own mappings, in cheap mode so a call costs O(VMAs) whatever
 //! the sizes) and checked against the region table before any system call:
 //! an invalid request returns [`EngineError::Rejected`] naming the kernel

@@ -1,11 +1,7 @@
 //! Re-executing this test binary as `nobody` (uid/gid 65534), from any
 //! checkout: the binary is copied into a fresh directory `nobody` can
 //! reach (mode 0755 under the temporary directory), because the checkout
-//! itself may not be (a clone under root's 0700 home). Shared by the gc and
-//! runtime tests that drop privileges (the runtime includes this file by
-//! path).
-
-#![allow(dead_code)]
+//! itself may not be (a clone under root's 0700 home).
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -62,9 +58,10 @@ impl NobodyCopy {
         }
     }
 
-    /// A command running the copy as `nobody`, from `/`.
-    pub fn command(&self) -> Command {
-        let mut cmd = Command::new(&self.exe);
+    /// A command running test `entry` (an ignored one) of the copy as
+    /// `nobody`, from `/`.
+    pub fn ignored_test(&self, entry: &str) -> Command {
+        let mut cmd = super::test_of(&self.exe, entry, true);
         cmd.current_dir("/").gid(NOBODY).uid(NOBODY);
         cmd
     }
