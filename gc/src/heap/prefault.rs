@@ -21,12 +21,13 @@
 //! Chosen by measurement (`benches/results/prefault-2026-12-07.md`): on
 //! `instantiation.lox` both this and transparent huge pages for the moving
 //! space (`MADV_HUGEPAGE`) cut the faults from 118k to 1-2k in `stw`, but
-//! with huge pages the uffd modes kept 14-20k faults (the registered live
-//! range splits the VMA inside a PMD; `UFFDIO_COPY` installs small pages)
-//! and peak RSS grew by 4-6 MiB, and huge pages interact with the flip's
-//! page-table moves, `UFFDIO_MOVE` (refused on huge pages it cannot split)
-//! and from-space discards. Populating is invisible to all of those: it
-//! only makes pages resident that allocation is about to write.
+//! with huge pages the uffd modes kept 14-20k faults (most likely: the
+//! registered live range splits the VMA inside a PMD, and `UFFDIO_COPY`
+//! installs small pages) and peak RSS grew by 4-6 MiB; huge pages also
+//! interact with the flip's page-table moves, `UFFDIO_MOVE` (refused on
+//! huge pages it cannot split) and from-space discards. Populating is
+//! invisible to all of those: it only makes resident the pages allocation
+//! is about to write.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
