@@ -6,20 +6,32 @@
 //! forwarding pointers, and [`compact::PageComputer::compute_page`] fills any
 //! to-space page from a read-only from-space in any order, on any thread.
 //!
-//! Modules:
+//! Modules (`docs/architecture.md` draws them and a cycle through them):
 //! - [`value`]: the NaN-boxed slot value ([`Value`]).
 //! - [`object`]: object layout, headers and [`ObjRef`].
 //! - [`heap`]: the reservation layout, the moving space (bump + TLABs) and
 //!   the memfd-backed non-moving space.
-//! - [`mark`]: side bitmaps and the (work-stealing) tracer.
-//! - [`compact`]: post-compaction addresses, `compute_page`, the
-//!   stop-the-world driver.
-//! - [`verify`]: the heap verifier and the address-independent graph checksum.
-//! - [`cycle`]: per-cycle reports.
-//! - [`roots`]: the [`RootSet`] trait embedders implement.
 //! - [`table`]: side tables (bitmaps, forwarding counts) on huge pages.
+//! - [`mark`]: side bitmaps, the (work-stealing) tracer, the SATB queue and
+//!   concurrent marking.
+//! - [`compact`]: post-compaction addresses, `compute_page`, the
+//!   non-moving space's update and sweep, the stop-the-world driver, and
+//!   the mechanics of concurrent compaction ([`compact::concurrent`]).
+//! - [`collector`]: the [`collector::ConcurrentCollector`], which drives a
+//!   concurrent cycle through its pauses.
+//! - [`report`]: per-cycle reports (phases, pauses, what was marked and
+//!   moved).
+//! - [`generations`]: the old generation's end and start map (generational
+//!   collection).
+//! - [`remembered`]: the card table the write barrier dirties (the
+//!   remembered set of generational collection).
+//! - [`roots`]: the [`RootSet`] trait embedders implement.
+//! - [`verify`]: the heap verifier and the address-independent graph checksum.
+//! - [`error`]: the heap's errors ([`HeapError`]).
+//! - [`cpu`]: CPU features detected at run time (POPCNT).
 //! - [`uffd`]: the userfaultfd layer, the `uffd` crate re-exported (open,
 //!   feature probe, range ioctls, fault events).
+//! - [`units`]: page, PMD and PUD sizes, re-exported from `mremap_shim`.
 //! - [`inject`]: fault injection for tests (the `fault-injection` feature),
 //!   re-exported from `mremap_shim`.
 //! - `fatal` (private): ending the process from a fault path with a message
@@ -39,7 +51,7 @@
 //! installing and retiring buffers ([`Tlab::refill`], [`Tlab::retire`]),
 //! and every entry point that needs the world stopped or a concurrent
 //! marking's protocol ([`compact::stw::collect`], the
-//! [`compact::concurrent::UffdCompactor`] pauses, [`mark::tracer::mark`],
+//! [`collector::ConcurrentCollector`] pauses, [`mark::tracer::mark`],
 //! [`verify::verify`], [`verify::graph_checksum`]). An [`ObjRef`]'s
 //! accessors are safe because making one is not: its maker answers for its
 //! uses. The building blocks below those entry points (forwarding plans,
@@ -49,27 +61,30 @@
 //! through `unsafe` allocation, so safe code cannot reach a live object
 //! through this crate.
 
+pub mod collector;
 pub mod compact;
 pub mod cpu;
-pub mod cycle;
 pub mod error;
 mod fatal;
+pub mod generations;
 pub mod heap;
 pub mod mark;
 pub mod object;
+pub mod remembered;
+pub mod report;
 pub mod roots;
 pub mod table;
 pub mod value;
 pub mod verify;
 
-pub use mremap_shim::inject;
+pub use mremap_shim::{inject, units};
 /// The userfaultfd layer (the `uffd` crate), re-exported so that the
 /// runtime names it through the collector it configures.
 pub use uffd;
 
-pub use cycle::{CycleReport, PauseEntry, Phase};
 pub use error::HeapError;
 pub use heap::{AllocRequest, Heap, HeapConfig, Tlab};
 pub use object::ObjRef;
+pub use report::{CycleReport, PauseEntry, Phase};
 pub use roots::RootSet;
 pub use value::Value;

@@ -257,6 +257,13 @@ impl ObjRef {
         Value::from_bits(unsafe { self.atomic_word(HEADER_WORDS + i) }.load(Ordering::Acquire))
     }
 
+    /// The address of slot `i` (not checked against the slot count): the
+    /// card the write barrier dirties for a store into it.
+    #[inline(always)]
+    pub fn slot_addr(self, i: usize) -> usize {
+        self.addr() + (HEADER_WORDS + i) * WORD
+    }
+
     /// Stores into slot `i` without the write barrier: for the collector and
     /// for initialising stores; embedders store through the runtime.
     ///
@@ -264,6 +271,9 @@ impl ObjRef {
     /// 1. `self` names a live object and `i < self.slot_count()`.
     /// 2. No concurrent marking is running, or the caller has applied the
     ///    write barrier for the overwritten value.
+    /// 3. With generational collection, the slot's card is dirtied after the
+    ///    store ([`crate::Heap::cards`]) unless `v` is no young object or
+    ///    `self` is young (allocated since the last collection).
     #[inline(always)]
     pub unsafe fn set_slot_raw(self, i: usize, v: Value) {
         // SAFETY: the caller guarantees the slot exists (invariant 1).

@@ -13,14 +13,14 @@
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use mremap_shim::sys::{self, Advice, MapFlags, ProtFlags, SysError, SysOp};
 
-use crate::heap::PMD_SIZE;
+use crate::units::PMD_SIZE;
 
 /// Types whose all-zero bit pattern is a valid value.
 ///
@@ -29,9 +29,13 @@ use crate::heap::PMD_SIZE;
 pub unsafe trait Zeroed: Sized {}
 
 // SAFETY: zero is a valid integer.
+unsafe impl Zeroed for u8 {}
+// SAFETY: zero is a valid integer.
 unsafe impl Zeroed for u32 {}
 // SAFETY: zero is a valid integer.
 unsafe impl Zeroed for u64 {}
+// SAFETY: an atomic integer has the layout of its integer.
+unsafe impl Zeroed for AtomicU8 {}
 // SAFETY: an atomic integer has the layout of its integer.
 unsafe impl Zeroed for AtomicU32 {}
 // SAFETY: an atomic integer has the layout of its integer.

@@ -2,7 +2,9 @@
 //!
 //! [`verify`] walks both spaces and checks that every header is sane, that
 //! every reference (in objects and roots) lands on an object start in a live
-//! space, and that the mark bitmaps are clear between cycles.
+//! space, that the mark bitmaps are clear between cycles, and the
+//! generational invariants (every old slot holding a young reference lies
+//! on a dirty card; the old generation's start map and end).
 //! [`graph_checksum`] hashes the object graph reachable from the roots by
 //! shape and payload (references hash as the visit index of their target),
 //! so it is unchanged by any correct collection, which only moves objects.
@@ -42,6 +44,30 @@ pub enum VerifyError {
     WrongSpace {
         /// Object address.
         addr: usize,
+    },
+    /// An old slot refers to a young object and its card is clean: a young
+    /// cycle would miss the reference (the write barrier did not dirty it).
+    #[error("old {holder:#x} slot {slot} refers to young {target:#x} on a clean card")]
+    MissingCardMark {
+        /// The old object's address.
+        holder: usize,
+        /// Slot index.
+        slot: usize,
+        /// The young target.
+        target: usize,
+    },
+    /// The old generation's start map disagrees with the walk.
+    #[error("the old generation's start map disagrees with the heap near {addr:#x}")]
+    OldStartsMismatch {
+        /// First address of the disagreeing bitmap word (or the stray bit).
+        addr: usize,
+    },
+    /// The old generation does not end at a page boundary between objects
+    /// at or below the top.
+    #[error("the old generation ends at {old_end:#x}, not at a page-aligned object start at or below the top")]
+    BadOldEnd {
+        /// The old end.
+        old_end: usize,
     },
     /// A mark bit is set outside a cycle.
     #[error("{bitmap} bitmap has a bit set at {addr:#x} between cycles")]
@@ -149,6 +175,7 @@ pub unsafe fn verify(heap: &Heap, roots: &mut dyn RootSet) -> Result<VerifyRepor
     if let Some(e) = root_err {
         return Err(e);
     }
+    check_generations(heap, &starts, &objects)?;
     let marks = heap.marks();
     for (name, bm, end) in [
         (
@@ -171,6 +198,56 @@ pub unsafe fn verify(heap: &Heap, roots: &mut dyn RootSet) -> Result<VerifyRepor
         }
     }
     Ok(report)
+}
+
+/// The generational invariants: the old end is a page-aligned object start
+/// at or below the top, the old start map equals the walk's starts below
+/// it, and every old slot holding a young reference lies on a dirty card.
+fn check_generations(heap: &Heap, starts: &Bitmap, objects: &[ObjRef]) -> Result<(), VerifyError> {
+    let moving = heap.moving();
+    let nm = heap.non_moving();
+    let gens = heap.generations();
+    let old_end = gens.old_end();
+    let (base, top) = (moving.base(), moving.top());
+    if !(old_end - base).is_multiple_of(crate::units::PAGE_SIZE)
+        || old_end > top
+        || (old_end < top && !starts.test(old_end))
+    {
+        return Err(VerifyError::BadOldEnd { old_end });
+    }
+    let old_starts = gens.old_starts();
+    let words = old_starts.bit_of(old_end) / 64;
+    if let Some(i) = (0..words).find(|&i| old_starts.word(i) != starts.word(i)) {
+        return Err(VerifyError::OldStartsMismatch {
+            addr: old_starts.addr_of(i * 64),
+        });
+    }
+    if let Some(b) = old_starts.find_next_set(words * 64, old_starts.len_bits()) {
+        return Err(VerifyError::OldStartsMismatch {
+            addr: old_starts.addr_of(b),
+        });
+    }
+    let is_old = |a: usize| {
+        if moving.contains(a) {
+            a < old_end
+        } else {
+            !nm.is_young(a)
+        }
+    };
+    let cards = heap.cards();
+    for obj in objects.iter().filter(|o| is_old(o.addr())) {
+        for i in 0..obj.slot_count() {
+            let v = obj.slot(i);
+            if v.is_object() && !is_old(v.object_addr()) && !cards.is_dirty(obj.slot_addr(i)) {
+                return Err(VerifyError::MissingCardMark {
+                    holder: obj.addr(),
+                    slot: i,
+                    target: v.object_addr(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// FNV-1a style mixing of one 64-bit word into the hash.

@@ -4,8 +4,8 @@
 
 mod by_hand;
 
-use gc::compact::{ForwardingPlan, PageComputer, PAGE_WORDS};
-use gc::heap::PAGE_SIZE;
+use gc::compact::{ForwardingPlan, PageComputer, PlanTables, PAGE_WORDS};
+use gc::units::PAGE_SIZE;
 use gc::{AllocRequest, Heap, HeapConfig, Tlab, Value};
 
 fn build_graph(heap: &Heap, tlab: &mut Tlab, n: usize) -> Vec<Value> {
@@ -55,7 +55,8 @@ fn pages_computed_in_any_order_or_twice_are_identical() {
     let (heap, mut roots) = heap_with_graph();
     let before = by_hand::graph_checksum(&mut roots);
     by_hand::mark(&heap, &mut roots, 1);
-    let plan = ForwardingPlan::build(&heap, heap.moving().top()).expect("plan");
+    let plan =
+        ForwardingPlan::build(&heap, heap.moving().top(), &PlanTables::default()).expect("plan");
     assert!(
         plan.live_pages() > 50,
         "the test needs many pages ({})",
@@ -134,7 +135,7 @@ fn a_plan_reusing_an_earlier_plans_table_forwards_nothing_past_its_end() {
         .map(|v| v.object_addr())
         .max()
         .expect("a moving root");
-    let whole = ForwardingPlan::build(&heap, top).expect("plan");
+    let whole = ForwardingPlan::build(&heap, top, &PlanTables::default()).expect("plan");
     assert!(
         whole.forward_marked(last).is_some(),
         "a marked root forwards"
@@ -143,7 +144,7 @@ fn a_plan_reusing_an_earlier_plans_table_forwards_nothing_past_its_end() {
     // entries past the new plan's end included.
     drop(whole);
     let half = heap.moving().base() + (last - heap.moving().base()) / 2 / 4096 * 4096;
-    let part = ForwardingPlan::build(&heap, half).expect("plan");
+    let part = ForwardingPlan::build(&heap, half, &PlanTables::default()).expect("plan");
     assert!(part.old_top() <= last);
     assert_eq!(
         part.forward_marked(last),

@@ -12,12 +12,12 @@ mod by_hand;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gc::compact::concurrent::{UffdCompactor, UffdOptions};
+use gc::collector::{ConcurrentCollector, UffdOptions};
 use gc::compact::forwarding::dense_prefix_words;
 use gc::compact::non_moving::{sweep, update_references};
-use gc::compact::{ForwardingPlan, PageComputer, PAGE_WORDS};
-use gc::heap::PAGE_SIZE;
+use gc::compact::{ForwardingPlan, PageComputer, PlanTables, PAGE_WORDS};
 use gc::object::{FILLER_TAG, WORD};
+use gc::units::PAGE_SIZE;
 use gc::{AllocRequest, Heap, HeapConfig, ObjRef, Tlab, Value};
 
 /// Bytes of a prefix or tail node (2 slots, 32 raw bytes): 64 nodes a page.
@@ -282,7 +282,8 @@ fn the_prefix_ends_after_a_live_object_crossing_its_last_page() {
     let words = dense_prefix_words(&s.heap, top, 0.9);
     assert_eq!(words, expected_dense_words(&s));
     assert_ne!(words % PAGE_WORDS, 0, "the crossing object ends mid-page");
-    let plan = ForwardingPlan::build_with_threshold(&s.heap, top, 0.9).expect("plan");
+    let plan = ForwardingPlan::build_with_threshold(&s.heap, top, 0.9, &PlanTables::default())
+        .expect("plan");
     assert_eq!(plan.dense_words(), words);
     assert_eq!(plan.dense_pages(), 23);
     let first_tail = addr(s.roots[s.tail.start]);
@@ -297,7 +298,8 @@ fn the_prefix_ends_after_a_live_object_crossing_its_last_page() {
     assert_eq!(dense_prefix_words(&s.heap, top, 0.99), 0);
     assert_eq!(dense_prefix_words(&s.heap, top, 1.0), 0);
     assert_eq!(dense_prefix_words(&s.heap, top, 2.0), 0);
-    let off = ForwardingPlan::build_with_threshold(&s.heap, top, 1.0).expect("plan");
+    let off = ForwardingPlan::build_with_threshold(&s.heap, top, 1.0, &PlanTables::default())
+        .expect("plan");
     assert_eq!(off.dense_words(), 0);
     assert!(
         off.forward(p) < p,
@@ -398,7 +400,8 @@ fn pages_computed_from_from_space_keep_the_prefix_in_place() {
         let checksum = by_hand::graph_checksum(&mut s.roots);
         let heap = &s.heap;
         by_hand::mark(heap, &mut s.roots, 1);
-        let plan = ForwardingPlan::build(heap, heap.moving().top()).expect("plan");
+        let plan =
+            ForwardingPlan::build(heap, heap.moving().top(), &PlanTables::default()).expect("plan");
         assert_eq!(plan.dense_words(), expected_dense_words(&s));
         heap.engine()
             .flip(heap.moving().base(), heap.from_base(), heap.space_bytes())
@@ -448,7 +451,7 @@ fn uffd_keeps_prefix_objects_in_place() {
             page_delay: Duration::from_micros(100),
             ..Default::default()
         };
-        let mut compactor = match UffdCompactor::new(heap.clone(), options) {
+        let mut compactor = match ConcurrentCollector::new(heap.clone(), options) {
             Ok(c) => c,
             Err(why) => {
                 eprintln!("skipping uffd_keeps_prefix_objects_in_place: {why}");

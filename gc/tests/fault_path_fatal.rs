@@ -9,7 +9,7 @@
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use gc::compact::{ForwardingPlan, PageComputer, PAGE_WORDS};
+use gc::compact::{ForwardingPlan, PageComputer, PlanTables, PAGE_WORDS};
 use gc::{AllocRequest, Heap, HeapConfig, Tlab, Value};
 
 mod by_hand;
@@ -70,7 +70,8 @@ fn heap_with_garbage() -> (Heap, Vec<Value>) {
 fn compute_a_page_of_a_corrupt_heap() {
     let (heap, mut roots) = heap_with_garbage();
     by_hand::mark(&heap, &mut roots, 1);
-    let plan = ForwardingPlan::build(&heap, heap.moving().top()).expect("plan");
+    let plan =
+        ForwardingPlan::build(&heap, heap.moving().top(), &PlanTables::default()).expect("plan");
     let page = plan.live_pages() - 1;
     assert!(page >= plan.dense_pages(), "the last live page slides");
     heap.marks().moving.clear_below(heap.moving().top());

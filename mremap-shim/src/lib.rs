@@ -12,7 +12,9 @@
 //!   backend, keeps the region table and probes the running kernel once.
 //! - [`inject`]: fault injection for tests (the `fault-injection` feature):
 //!   the k-th call of a system call fails with a chosen errno.
+//! - [`units`]: page, PMD and PUD sizes, shared by the workspace.
 pub mod engine;
 pub mod inject;
 pub mod model;
 pub mod sys;
+pub mod units;

@@ -1,4 +1,7 @@
-//! Runtime configuration: the builder and its environment variables.
+//! Runtime configuration: the compaction modes and what each runs
+//! ([`MODES`]), and the parsers of the values the builder
+//! ([`crate::RuntimeBuilder`], in the crate root) reads from `GC_*`
+//! environment variables and command lines.
 
 use std::fmt;
 use std::str::FromStr;
@@ -304,9 +307,9 @@ impl FromStr for Mode {
 /// starting from `base` (thread counts and test delays).
 pub(crate) fn uffd_options(
     m: Mechanism,
-    base: &gc::compact::concurrent::UffdOptions,
-) -> gc::compact::concurrent::UffdOptions {
-    gc::compact::concurrent::UffdOptions {
+    base: &gc::collector::UffdOptions,
+) -> gc::collector::UffdOptions {
+    gc::collector::UffdOptions {
         non_moving_continue: m.non_moving == NonMovingUpdate::Concurrent,
         sigbus: m.faults == FaultService::FaultingThread,
         moves: m.install == PageInstall::Move,
@@ -316,7 +319,7 @@ pub(crate) fn uffd_options(
 
 /// What a compactor with options `o` (as degraded to what the kernel
 /// offers) runs.
-pub(crate) fn running_mechanism(o: &gc::compact::concurrent::UffdOptions) -> Mechanism {
+pub(crate) fn running_mechanism(o: &gc::collector::UffdOptions) -> Mechanism {
     Mechanism {
         concurrent: true,
         non_moving: if o.non_moving_continue {

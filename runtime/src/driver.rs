@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gc::compact::concurrent::CyclePhase;
+use gc::collector::CyclePhase;
 use gc::PauseEntry;
 
 use crate::log::Cause;

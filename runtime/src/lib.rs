@@ -112,6 +112,8 @@
 //! e.g. 0.75, above which leading pages are not slid; off by default),
 //! `GC_LOG` (off, info, debug or trace; 1 means info: see [`log`]), `GC_VERIFY` (verify
 //! the heap after every cycle), `GC_STRESS` (collect at every allocation),
+//! `GC_GENERATIONAL` (young cycles between full ones, stw mode; off by
+//! default),
 //! `GC_MARK_THREADS`, `GC_FAULT_WORKERS`, `GC_COMPACT_THREADS`, and
 //! `GC_UFFD_DISABLE=1` (act as if the kernel had no userfaultfd; `0` or
 //! empty: do not; anything else is an error).
@@ -144,6 +146,7 @@
 
 pub mod config;
 mod driver;
+mod generational;
 pub mod log;
 pub mod mutator;
 mod policy;
@@ -157,7 +160,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use std::sync::Arc;
 
-use gc::compact::concurrent::{UffdCompactor, UffdOptions};
+use gc::collector::{ConcurrentCollector, UffdOptions};
+use gc::compact::PlanTables;
 use gc::mark::satb::SatbQueue;
 use gc::{CycleReport, Heap, HeapConfig};
 use parking_lot::Mutex;
@@ -168,7 +172,7 @@ use safepoint::Registry;
 static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
 
 pub use config::{parse_size, ConfigError, LimitError, Mode, ModeSpec, MODES};
-pub use gc::compact::concurrent::CyclePhase;
+pub use gc::collector::CyclePhase;
 pub use gc::verify::VerifyReport;
 pub use gc::AllocRequest as AllocSpec;
 pub use log::{Cause, LogLevel, PauseEvent, PauseKind};
@@ -204,6 +208,7 @@ pub struct RuntimeBuilder {
     log_sink: Option<log::LogSink>,
     stress: bool,
     verify: bool,
+    generational: bool,
     uffd: UffdOptions,
     pause_hook: Option<PauseHook>,
     span_hook: Option<PauseSpanHook>,
@@ -221,6 +226,7 @@ impl std::fmt::Debug for RuntimeBuilder {
             .field("log_sink", &self.log_sink.is_some())
             .field("stress", &self.stress)
             .field("verify", &self.verify)
+            .field("generational", &self.generational)
             .field("uffd", &self.uffd)
             .field("pause_hook", &self.pause_hook.is_some())
             .field("env_error", &self.env_error)
@@ -239,6 +245,7 @@ impl Default for RuntimeBuilder {
             log_sink: None,
             stress: false,
             verify: false,
+            generational: false,
             uffd: UffdOptions::default(),
             pause_hook: None,
             span_hook: None,
@@ -336,6 +343,9 @@ impl RuntimeBuilder {
         }
         if let Some(v) = env_value("GC_STRESS", config::parse_bool)? {
             b.stress = v;
+        }
+        if let Some(v) = env_value("GC_GENERATIONAL", config::parse_bool)? {
+            b.generational = v;
         }
         Ok(b)
     }
@@ -457,6 +467,16 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Generational collection (`GC_GENERATIONAL`; off by default): every
+    /// survivor of a cycle is promoted to an old generation that young
+    /// cycles neither mark nor move (see docs/generational.md). Only the
+    /// stop-the-world mode runs young cycles so far; the concurrent modes
+    /// ignore the switch.
+    pub fn generational(mut self, on: bool) -> Self {
+        self.generational = on;
+        self
+    }
+
     /// Verify the heap after every cycle (panics on corruption: for tests).
     pub fn verify(mut self, on: bool) -> Self {
         self.verify = on;
@@ -524,7 +544,10 @@ impl RuntimeBuilder {
                     },
                     ..requested.mechanism()
                 };
-                match UffdCompactor::new(heap.clone(), config::uffd_options(wanted, &self.uffd)) {
+                match ConcurrentCollector::new(
+                    heap.clone(),
+                    config::uffd_options(wanted, &self.uffd),
+                ) {
                     Ok(c) => {
                         let running = config::running_mechanism(c.options());
                         let mode = Mode::describing(requested, wanted, running);
@@ -547,6 +570,8 @@ impl RuntimeBuilder {
             None => "stop-the-world sliding compaction".to_string(),
         };
         gc_log.using(self.mode, mode, &description, fallback_reason.as_deref());
+        heap.generations()
+            .set_enabled(self.generational && compactor.is_none());
         let poll = compactor
             .as_ref()
             .map_or_else(Default::default, |c| c.attention_flag().clone());
@@ -557,6 +582,7 @@ impl RuntimeBuilder {
         Ok(Runtime {
             inner: Arc::new(Shared {
                 heap,
+                plan_tables: PlanTables::default(),
                 compactor: compactor.map(Mutex::new),
                 registry: Registry::new(poll, self.log_sink.clone()),
                 id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
@@ -570,6 +596,7 @@ impl RuntimeBuilder {
                 log: gc_log,
                 stress: self.stress,
                 verify: self.verify,
+                young_or_full: Default::default(),
                 pause_hook: self.pause_hook,
                 span_hook: self.span_hook,
                 event_hook: self.event_hook,
@@ -587,7 +614,7 @@ impl RuntimeBuilder {
 pub(crate) struct Shared {
     /// The concurrent compactor (uffd modes). Declared before the heap: it
     /// must stop its threads before the heap goes.
-    pub(crate) compactor: Option<Mutex<UffdCompactor>>,
+    pub(crate) compactor: Option<Mutex<ConcurrentCollector>>,
     /// The mutator threads; its poll word is the compactor's attention flag
     /// (uffd modes), so one load at allocation sees both a stop request and
     /// finished concurrent work.
@@ -605,6 +632,10 @@ pub(crate) struct Shared {
     /// mutator threads must not block it.
     pub(crate) sigbus_faults: bool,
     pub(crate) heap: Arc<Heap>,
+    /// The forwarding plans' chunk table of stop-the-world cycles (`stw`
+    /// mode; the concurrent collector keeps its own), reused from cycle to
+    /// cycle.
+    pub(crate) plan_tables: PlanTables,
     /// This runtime's identity (never reused in the process), which its
     /// [`Global`]s carry.
     pub(crate) id: u64,
@@ -615,6 +646,8 @@ pub(crate) struct Shared {
     pub(crate) log: log::GcLog,
     pub(crate) stress: bool,
     pub(crate) verify: bool,
+    /// Young or full, for generational collection (stw mode).
+    pub(crate) young_or_full: generational::YoungOrFull,
     pub(crate) pause_hook: Option<PauseHook>,
     pub(crate) span_hook: Option<PauseSpanHook>,
     pub(crate) event_hook: Option<PauseEventHook>,

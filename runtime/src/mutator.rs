@@ -11,6 +11,7 @@ use gc::compact::stw;
 use gc::mark::satb::SATB_BUFFER;
 use gc::{AllocRequest, HeapError, ObjRef, PauseEntry, Value as RawValue};
 
+use crate::generational::CycleKind;
 use crate::log::{Cause, LogLevel};
 use crate::policy::PACE_ROUNDS;
 use crate::safepoint::{HandshakeOp, Local, ThreadSlot, World};
@@ -86,6 +87,10 @@ pub enum GcError {
 pub struct Mutator {
     pub(crate) shared: Arc<Shared>,
     slot: Arc<ThreadSlot>,
+    /// The heap's biased card-table pointer ([`gc::remembered::CardTable::biased`])
+    /// as an address (its provenance exposed), kept here so the barrier's
+    /// card store needs no load through `shared`.
+    cards: usize,
     /// Neither `Send` nor `Sync`: the registration is the creating thread's.
     _thread_bound: PhantomData<*const ()>,
 }
@@ -153,6 +158,7 @@ impl Mutator {
             r.push((key, slot.clone()));
         });
         Ok(Mutator {
+            cards: shared.heap.cards().biased().expose_provenance(),
             shared,
             slot,
             _thread_bound: PhantomData,
@@ -263,7 +269,8 @@ impl Mutator {
     /// for the compaction; the first may instead answer with a pacing
     /// sleep, if `may_pace`); then collect fully; then wait for that
     /// compaction; then grow to the limit; then report out of memory. In
-    /// stw: collect, then grow, then report. Each step is tried only if
+    /// stw: collect (generational: first the policy's kind, then full),
+    /// then grow, then report. Each step is tried only if
     /// allocation still fails (another thread's step may have made room
     /// while this one waited for the lock).
     fn alloc_driving(&mut self, spec: &AllocRequest, may_pace: bool) -> Slow {
@@ -278,6 +285,9 @@ impl Mutator {
                 Step::Quiesce,
                 Step::Grow,
             ]
+        } else if self.shared.heap.generations().is_enabled() {
+            // The policy's kind (young or full), then full.
+            &[Step::Cycle, Step::Collect, Step::Grow]
         } else {
             &[Step::Collect, Step::Grow]
         };
@@ -307,7 +317,8 @@ impl Mutator {
                     } else {
                         self.shared.policy.lock().trigger_cause()
                     };
-                    self.collect_driving(cause).err()
+                    // Full: out of memory follows only a full collection.
+                    self.collect_driving_kind(cause, CycleKind::Full).err()
                 }
                 Step::Quiesce => {
                     self.shared.stall_for_compaction();
@@ -386,8 +397,9 @@ impl Mutator {
 
     /// Stores `v` into slot `i` of `obj` through the write barrier.
     ///
-    /// The barrier's fast path is one load of this thread's flag and a
-    /// branch. The slow path runs while a concurrent marking is on (it
+    /// The barrier's fast path is one load of this thread's flag, a branch,
+    /// the store and one byte store dirtying the slot's card (the remembered
+    /// set of generational collection, unconditional). The slow path runs while a concurrent marking is on (it
     /// records the overwritten value) and, for good, on a thread that has
     /// mutators of two runtimes: there it also checks that `obj` and `v`
     /// belong to this mutator's runtime, since a reference of the other
@@ -409,6 +421,24 @@ impl Mutator {
         // pauses, which this thread is not in between these lines), and
         // checked ownership where it can be in doubt.
         unsafe { obj.set_slot_raw(i, v.raw()) }
+        self.dirty_card(obj.slot_addr(i));
+    }
+
+    /// Dirties the card of the slot at `slot_addr` (after the slot store:
+    /// a collector that cleans the card and then reads the slot sees the
+    /// new value or the card dirty again).
+    #[inline(always)]
+    fn dirty_card(&self, slot_addr: usize) {
+        let card = std::ptr::with_exposed_provenance_mut::<u8>(
+            self.cards
+                .wrapping_add(slot_addr >> gc::remembered::CARD_SHIFT),
+        );
+        // SAFETY: `slot_addr` is a slot of a heap object (checked in
+        // bounds by the caller), so it lies in the range the heap's card
+        // table covers, and `card` in the table, alive while `shared`
+        // holds the heap. A racy byte store of a constant: any interleaving
+        // leaves the card dirty.
+        unsafe { card.write_volatile(gc::remembered::card::DIRTY) };
     }
 
     /// The write barrier's slow path, before the store of a value `v` into
@@ -478,6 +508,27 @@ impl Mutator {
     /// [`Mutator::collect`] for `cause`, holding the right to drive the
     /// collector.
     pub(crate) fn collect_driving(&mut self, cause: Cause) -> Result<(), GcError> {
+        let kind = match cause {
+            Cause::Explicit => CycleKind::Full,
+            _ => self.shared.young_or_full.next(&self.shared.heap),
+        };
+        self.collect_driving_kind(cause, kind)
+    }
+
+    /// Runs a young collection now (generational collection on, stop-the-
+    /// world mode, with an old generation), else a full one as
+    /// [`Mutator::collect`] does.
+    pub fn collect_young(&mut self) -> Result<(), GcError> {
+        self.drive(|m| m.collect_driving_kind(Cause::Explicit, CycleKind::Young))
+    }
+
+    /// [`Mutator::collect_driving`] of a given kind (young runs only in the
+    /// stop-the-world mode; elsewhere it is full).
+    pub(crate) fn collect_driving_kind(
+        &mut self,
+        cause: Cause,
+        kind: CycleKind,
+    ) -> Result<(), GcError> {
         let shared = self.shared.clone();
         let heap = &shared.heap;
         let used_before = heap.used_bytes();
@@ -489,7 +540,15 @@ impl Mutator {
                     // SAFETY: every mutator is stopped (`stop_world`) with its buffer
                     // retired, and the world's roots are all the roots, each
                     // checked to be this runtime's when stored.
-                    let mut report = unsafe { stw::collect(heap, w) }?;
+                    let mut report = unsafe {
+                        match kind {
+                            CycleKind::Young => {
+                                gc::compact::young::collect_young(heap, w, &shared.plan_tables)
+                            }
+                            CycleKind::Full => stw::collect(heap, w, &shared.plan_tables),
+                        }
+                    }?;
+                    shared.young_or_full.ran(report.young);
                     report.prepend_entry(PauseEntry {
                         waited: Duration::ZERO,
                         safepoint: w.safepoint,
@@ -497,7 +556,14 @@ impl Mutator {
                     Ok::<_, HeapError>(report)
                 })?;
                 shared.account(&report);
-                report.live_bytes()
+                if report.young {
+                    // Marking saw only the young survivors: the trigger
+                    // grows from everything in use (old garbage included,
+                    // until a full cycle).
+                    report.used_after
+                } else {
+                    report.live_bytes()
+                }
             }
             Some(compactor) => {
                 let start = Instant::now();
@@ -667,7 +733,7 @@ impl Mutator {
         if len == 0 {
             return;
         }
-        let page = 4096usize;
+        let page = gc::units::PAGE_SIZE;
         let mut a = ptr as usize & !(page - 1);
         while a < ptr as usize + len {
             let p = a.max(ptr as usize) as *const u8;

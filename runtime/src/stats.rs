@@ -27,6 +27,10 @@ pub struct GcStats {
     pub mode: Option<Mode>,
     /// Completed collections.
     pub cycles: u64,
+    /// Of those, young ones (generational collection).
+    pub young_cycles: u64,
+    /// The longest pause of a young cycle.
+    pub young_max_pause: Duration,
     /// Total time mutators were stopped.
     pub total_pause: Duration,
     /// Times the mutators were stopped (a concurrently marked cycle stops
@@ -126,6 +130,8 @@ impl Default for GcStats {
             requested_mode: None,
             mode: None,
             cycles: 0,
+            young_cycles: 0,
+            young_max_pause: Duration::ZERO,
             total_pause: Duration::ZERO,
             pause_count: 0,
             stalls: 0,
@@ -256,6 +262,10 @@ impl GcStats {
     /// Accounts one finished cycle.
     pub fn record(&mut self, r: &CycleReport) {
         self.cycles += 1;
+        if r.young {
+            self.young_cycles += 1;
+            self.young_max_pause = self.young_max_pause.max(r.max_pause());
+        }
         self.total_pause += r.pause;
         for &p in &r.pauses {
             self.pause_count += 1;
@@ -415,6 +425,14 @@ impl fmt::Display for GcStats {
             self.gc_cpu.as_secs_f64(),
             self.last_live as f64 / (1 << 20) as f64
         )?;
+        if self.young_cycles > 0 {
+            write!(
+                f,
+                ", {} young (max pause {:.3}ms)",
+                self.young_cycles,
+                ms(self.young_max_pause)
+            )?;
+        }
         if let (Some(requested), Some(mode)) = (self.requested_mode, self.mode) {
             write!(f, ", mode {}", mode_label(requested, mode))?;
         }

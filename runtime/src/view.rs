@@ -74,6 +74,21 @@ impl<'a> HeapView<'a> {
         self.heap.dense_pages_total()
     }
 
+    /// Whether the card of `addr` (an address in the moving or non-moving
+    /// space) is dirty: a store into a slot there dirtied it since a
+    /// collection last cleaned it.
+    pub fn card_dirty(&self, addr: usize) -> bool {
+        self.heap.contains(addr) && self.heap.cards().is_dirty(addr)
+    }
+
+    /// Dirty cards of the moving and non-moving spaces.
+    pub fn dirty_cards(&self) -> usize {
+        let (m, nm) = (self.heap.moving(), self.heap.non_moving());
+        let cards = self.heap.cards();
+        cards.count_dirty(m.base(), m.base() + m.capacity())
+            + cards.count_dirty(nm.base(), nm.base() + nm.capacity())
+    }
+
     /// The dense-prefix threshold in effect.
     pub fn dense_prefix_threshold(&self) -> f64 {
         self.heap.dense_prefix_threshold()

@@ -61,6 +61,9 @@ enum Op {
         root: usize,
     },
     Collect,
+    /// A young collection (generational runtimes in stw; a full one
+    /// elsewhere).
+    CollectYoung,
     /// Start a concurrently marked cycle (uffd modes): the ops that follow
     /// run while it marks, plans and compacts.
     StartCycle,
@@ -73,6 +76,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (any::<usize>(), any::<usize>()).prop_map(|(from, slot)| Op::Unlink { from, slot }),
         3 => any::<usize>().prop_map(|root| Op::DropRoot { root }),
         1 => Just(Op::Collect),
+        1 => Just(Op::CollectYoung),
         1 => Just(Op::StartCycle),
     ]
 }
@@ -101,16 +105,25 @@ fn reachable(m: &Mutator) -> (HashSet<u64>, usize) {
 }
 
 fn run_ops(mode: Mode, mark_threads: usize, ops: &[Op]) {
-    run_threads(mode, mark_threads, 1, ops, 1.0);
+    run_threads(mode, mark_threads, 1, ops, 1.0, false);
 }
 
 /// Runs `ops` on `threads` mutator threads at once (with the dense prefix
-/// at `dense_prefix`; 1 is off), each on its own graph
+/// at `dense_prefix`; 1 is off; generational collection if
+/// `generational`), each on its own graph
 /// (thread `t` starts `t` quarters into the sequence), then drops every
 /// root and checks that the heap drains to empty.
-fn run_threads(mode: Mode, mark_threads: usize, threads: usize, ops: &[Op], dense_prefix: f64) {
+fn run_threads(
+    mode: Mode,
+    mark_threads: usize,
+    threads: usize,
+    ops: &[Op],
+    dense_prefix: f64,
+    generational: bool,
+) {
     let rt = Runtime::builder()
         .mode(mode)
+        .generational(generational)
         .dense_prefix(dense_prefix)
         .mark_threads(mark_threads)
         .heap_limit(64 << 20)
@@ -189,16 +202,19 @@ fn run_on(m: &mut Mutator, first_id: u64, alone: bool, ops: &[Op]) {
                     }
                 }
             }
-            Op::Collect => collect_and_check(m, alone),
+            Op::Collect => collect_and_check(m, alone, false),
+            Op::CollectYoung => collect_and_check(m, alone, true),
             Op::StartCycle => {
                 m.start_cycle();
             }
         }
     }
-    collect_and_check(m, alone);
+    collect_and_check(m, alone, false);
 }
 
-fn collect_and_check(m: &mut Mutator, alone: bool) {
+/// Collects (young if `young`: old garbage may then stay, and weak slots to
+/// it keep their targets) and checks the graph, the heap and weak slots.
+fn collect_and_check(m: &mut Mutator, alone: bool, young: bool) {
     m.verify().expect("heap valid before the collection");
     let (live_ids, live_bytes) = reachable(m);
     // Weak slots and what they referred to before the collection.
@@ -214,7 +230,11 @@ fn collect_and_check(m: &mut Mutator, alone: bool) {
         }
     }
     let before = m.checksum();
-    m.collect().expect("collection");
+    if young {
+        m.collect_young().expect("young collection");
+    } else {
+        m.collect().expect("collection");
+    }
     // In the uffd modes this walk races the concurrent compaction: every
     // page it touches is served by a fault.
     assert_eq!(
@@ -223,7 +243,12 @@ fn collect_and_check(m: &mut Mutator, alone: bool) {
         "the reachable graph changed shape or payload"
     );
     let verified = m.verify().expect("heap valid after the collection");
-    if alone {
+    if alone && young {
+        assert!(
+            m.used_bytes() - verified.filler_bytes >= live_bytes,
+            "a young collection keeps every live byte"
+        );
+    } else if alone {
         assert_eq!(
             m.used_bytes() - verified.filler_bytes,
             live_bytes,
@@ -244,7 +269,10 @@ fn collect_and_check(m: &mut Mutator, alone: bool) {
                         "weak slot to a live object must survive and follow it"
                     );
                 } else {
-                    assert!(s.is_nil(), "weak slot to a dead object must read as nil");
+                    assert!(
+                        s.is_nil() || young,
+                        "weak slot to a dead object must read as nil"
+                    );
                 }
             }
         }
@@ -262,6 +290,18 @@ proptest! {
     #[test]
     fn random_graphs_survive_collections_with_parallel_marking(ops in prop::collection::vec(op(), 1..300)) {
         run_ops(Mode::Stw, 2, &ops);
+    }
+
+    /// Generational: random young and full collections in stw.
+    #[test]
+    fn random_graphs_survive_young_and_full_collections_stw(ops in prop::collection::vec(op(), 1..300)) {
+        run_threads(Mode::Stw, 1, 1, &ops, 1.0, true);
+    }
+
+    /// The same with two mark threads and four mutator threads.
+    #[test]
+    fn random_graphs_survive_young_and_full_collections_stw_threads(ops in prop::collection::vec(op(), 1..300)) {
+        run_threads(Mode::Stw, 2, 4, &ops, 1.0, true);
     }
 
     #[test]
@@ -298,7 +338,7 @@ proptest! {
     #[test]
     fn random_graphs_survive_collections_four_threads(ops in prop::collection::vec(op(), 1..300)) {
         for mode in Mode::ALL {
-            run_threads(mode, 1, 4, &ops, 1.0);
+            run_threads(mode, 1, 4, &ops, 1.0, false);
         }
     }
 
@@ -306,7 +346,7 @@ proptest! {
     #[test]
     fn random_graphs_survive_collections_with_a_dense_prefix(ops in prop::collection::vec(op(), 1..300)) {
         for mode in Mode::ALL {
-            run_threads(mode, 1, 1, &ops, gc::heap::RECOMMENDED_DENSE_PREFIX_THRESHOLD);
+            run_threads(mode, 1, 1, &ops, gc::heap::RECOMMENDED_DENSE_PREFIX_THRESHOLD, false);
         }
     }
 }

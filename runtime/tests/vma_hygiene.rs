@@ -58,9 +58,11 @@ fn rss_kib_in(start: usize, end: usize) -> usize {
     kib
 }
 
-fn churn_200_cycles(mode: Mode) {
+/// 200 cycles in `mode`; with `generational`, every other one young.
+fn churn_200_cycles(mode: Mode, generational: bool) {
     let rt = Runtime::builder()
         .mode(mode)
+        .generational(generational)
         .heap_limit(32 << 20)
         .build()
         .expect("runtime");
@@ -106,7 +108,11 @@ fn churn_200_cycles(mode: Mode) {
             }
         }
         m.stack_truncate(50);
-        m.collect().expect("collection");
+        if generational && cycle % 2 == 0 {
+            m.collect_young().expect("young collection");
+        } else {
+            m.collect().expect("collection");
+        }
         rt.quiesce();
         assert_eq!(
             vmas_in(start, end),
@@ -127,6 +133,9 @@ fn churn_200_cycles(mode: Mode) {
         );
     }
     assert_eq!(rt.stats().cycles, 201, "{mode}: every cycle was accounted");
+    if generational && mode == Mode::Stw {
+        assert_eq!(rt.stats().young_cycles, 100, "{mode}: young cycles ran");
+    }
     // The compactor's threads and buffers may map a little; the heap's share
     // is fixed.
     let total_after = vmas_in(0, usize::MAX);
@@ -141,6 +150,8 @@ fn churn_200_cycles(mode: Mode) {
 #[test]
 fn vma_count_stays_constant_over_200_cycles_in_every_mode() {
     for mode in Mode::ALL {
-        churn_200_cycles(mode);
+        churn_200_cycles(mode, false);
     }
+    // Young cycles flip only the pages above the old generation.
+    churn_200_cycles(Mode::Stw, true);
 }

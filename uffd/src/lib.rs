@@ -88,9 +88,10 @@ pub use ioctl::{InstallOutcome, RangeIoctls, RegisterMode};
 pub use open::{OpenFailure, OpenMethod, OpenOptions, UserFaultFd};
 
 /// The page size every range ioctl works in on the platforms this layer
-/// supports (x86-64, arm64 with 4 KiB pages). This crate's own constant: it
-/// sits below the collector and shares no units module with it.
-pub const PAGE_SIZE: usize = 4096;
+/// supports (x86-64, arm64 with 4 KiB pages): the workspace's one
+/// definition, [`mremap_shim::units::PAGE_SIZE`] (this crate already stands
+/// on `mremap-shim` for fault injection).
+pub const PAGE_SIZE: usize = mremap_shim::units::PAGE_SIZE;
 
 /// Environment variable that, set to `1`, makes [`UffdFeatures::probe`] and
 /// [`UserFaultFd::open`] report userfaultfd as unavailable (to exercise the

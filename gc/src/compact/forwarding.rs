@@ -10,13 +10,12 @@
 //!
 //! without any forwarding pointer written into from-space. The plan keeps
 //! `prefix[c]` and a copy of `live[c]` side by side in one 16-byte entry:
-//! a page forwards hundreds of references to anywhere in the heap, and one
-//! cache miss per reference instead of two (bitmap word, then count) took
-//! the handler's compute p99 from 8.2-9.5 us to 6.9-7.9 us at 1 GiB
-//! (`fault-observed`, four runs alternated). The price is 16 bytes per 512
-//! bytes of the moving space's high water (3%, against 0.8% for counts
-//! alone), resident from the first cycle on: the heap keeps the table's
-//! mapping for the next plan.
+//! a page forwards hundreds of references to anywhere in the heap, and this
+//! costs one cache miss per reference instead of two (bitmap word, then
+//! count; measured in `benches/results/fault-path-s5-2026-11-30.md`). The
+//! price is 16 bytes per 512 bytes of the moving space's high water,
+//! resident from the first cycle on: the planner keeps the table's mapping
+//! for the next plan ([`PlanTables`]).
 //!
 //! For every to-space page the plan also records the from-space word that
 //! lands on its first word, so that each page can be computed alone, by any
@@ -34,10 +33,11 @@
 //! cut there by the filler.
 
 use crate::error::HeapError;
-use crate::heap::{Heap, PAGE_SIZE};
+use crate::heap::Heap;
 use crate::mark::bitmap::Bitmap;
 use crate::object::{ObjRef, WORD};
 use crate::table::{Table, TableCache};
+use crate::units::PAGE_SIZE;
 
 /// Words per to-space page.
 pub const PAGE_WORDS: usize = PAGE_SIZE / WORD;
@@ -58,6 +58,13 @@ pub struct Chunk {
 // SAFETY: zero integers are valid.
 unsafe impl crate::table::Zeroed for Chunk {}
 
+/// The forwarding plans' chunk table, kept from cycle to cycle by whoever
+/// plans (the concurrent collector, the runtime's stop-the-world mode): a
+/// plan takes the one mapping and gives it back when dropped, so that the
+/// next plan reuses it. Clones share the mapping.
+#[derive(Clone, Default)]
+pub struct PlanTables(TableCache<Chunk>);
+
 /// Everything a compaction needs to know where live objects go.
 pub struct ForwardingPlan {
     base: usize,
@@ -70,8 +77,8 @@ pub struct ForwardingPlan {
     chunk_table: Table<Chunk>,
     /// Entries of `chunk_table` in use.
     chunks: usize,
-    /// Where `chunk_table` goes when the plan is dropped (the heap's: the
-    /// next plan reuses the mapping).
+    /// Where `chunk_table` goes when the plan is dropped (the planner's:
+    /// the next plan reuses the mapping).
     tables: TableCache<Chunk>,
     page_first: Vec<u32>,
     live_words: usize,
@@ -79,6 +86,13 @@ pub struct ForwardingPlan {
     /// Words below this index (from the base) are the dense prefix: they
     /// keep their addresses.
     dense_words: usize,
+    /// Words below this index (from the base) are the old generation of a
+    /// young cycle: neither marked nor moved, every object there forwards
+    /// to itself; the chunk entries below it are not built.
+    start_words: usize,
+    /// The larger of `dense_words` and `start_words`: below it, `slide` is
+    /// the identity.
+    fixed_words: usize,
 }
 
 /// Index of the `k`-th set bit (0-based) of `word`.
@@ -105,7 +119,7 @@ fn dense_mask(dense_words: usize, c: usize) -> u64 {
 
 /// The end (a word index from the space's base) of the dense prefix below
 /// `old_top` for `threshold`: the longest run of leading pages each holding
-/// at least `threshold * 4096` live bytes, extended to the end of a live
+/// at least `threshold * PAGE_SIZE` live bytes, extended to the end of a live
 /// object crossing its last page's end. 0 when the threshold is 1.0 or more
 /// or the first page is not dense. Reads the headers of live objects, which
 /// nobody writes (mutators may run).
@@ -144,12 +158,17 @@ pub fn dense_prefix_words(heap: &Heap, old_top: usize, threshold: f64) -> usize 
 
 impl ForwardingPlan {
     /// Builds the plan from the heap's live bitmap for objects below
-    /// `old_top`, with the heap's dense-prefix threshold. Costs O(chunks):
+    /// `old_top`, with the heap's dense-prefix threshold, in a chunk table
+    /// taken from `tables` (given back when the plan is dropped). Costs O(chunks):
     /// one popcount per 512 bytes of heap.
     #[doc(hidden)]
     /// `Err` if the plan's chunk table cannot be mapped.
-    pub fn build(heap: &Heap, old_top: usize) -> Result<ForwardingPlan, HeapError> {
-        ForwardingPlan::build_with_threshold(heap, old_top, heap.dense_prefix_threshold())
+    pub fn build(
+        heap: &Heap,
+        old_top: usize,
+        tables: &PlanTables,
+    ) -> Result<ForwardingPlan, HeapError> {
+        ForwardingPlan::build_with_threshold(heap, old_top, heap.dense_prefix_threshold(), tables)
     }
 
     /// [`ForwardingPlan::build`] with a given dense-prefix threshold (1.0 or
@@ -159,23 +178,66 @@ impl ForwardingPlan {
         heap: &Heap,
         old_top: usize,
         threshold: f64,
+        tables: &PlanTables,
     ) -> Result<ForwardingPlan, HeapError> {
         let base = heap.moving().base();
         let mut plan = ForwardingPlan {
             base,
             // One entry per chunk of the space, plus the end.
-            chunk_table: heap
-                .plan_tables()
+            chunk_table: tables
+                .0
                 .take(heap.moving().capacity().div_ceil(WORD * 64) + 1)
                 .map_err(HeapError::SideTable)?,
             chunks: 0,
-            tables: heap.plan_tables().clone(),
+            tables: tables.0.clone(),
             page_first: Vec::new(),
             live_words: 0,
             old_top: base,
             dense_words: dense_prefix_words(heap, old_top, threshold),
+            start_words: 0,
+            fixed_words: 0,
         };
+        plan.fixed_words = plan.dense_words;
         plan.push_chunk(plan.prefix_dead(&heap.marks().live, 0), 0);
+        plan.extend(heap, old_top);
+        Ok(plan)
+    }
+
+    /// The plan of a young cycle: objects below `start` (the old end, page
+    /// aligned) keep their addresses whether marked or not; those above
+    /// slide down to `start`. No dense prefix. Costs O(chunks above
+    /// `start`) plus one word per page below it.
+    #[doc(hidden)]
+    pub fn build_young(
+        heap: &Heap,
+        start: usize,
+        old_top: usize,
+        tables: &PlanTables,
+    ) -> Result<ForwardingPlan, HeapError> {
+        let base = heap.moving().base();
+        assert!(
+            start >= base && start <= old_top && (start - base).is_multiple_of(PAGE_SIZE),
+            "a young plan starts at a page of the space, below its top"
+        );
+        let start_words = (start - base) / WORD;
+        let mut plan = ForwardingPlan {
+            base,
+            chunk_table: tables
+                .0
+                .take(heap.moving().capacity().div_ceil(WORD * 64) + 1)
+                .map_err(HeapError::SideTable)?,
+            chunks: start_words / 64,
+            tables: tables.0.clone(),
+            page_first: (0..start_words / PAGE_WORDS)
+                .map(|p| (p * PAGE_WORDS) as u32)
+                .collect(),
+            live_words: start_words,
+            old_top: start,
+            dense_words: 0,
+            start_words,
+            fixed_words: start_words,
+        };
+        plan.push_chunk(start_words, 0);
         plan.extend(heap, old_top);
         Ok(plan)
     }
@@ -229,9 +291,8 @@ impl ForwardingPlan {
     /// Prepares, outside a pause, what extending the plan up to `top`
     /// writes: makes the chunk table resident that far and reserves the
     /// per-page list. The flip pause extends the plan over what was
-    /// allocated since it was built; without this, that pause took the
-    /// table's page faults (on huge pages, 4.5-5 ms in `peer-workloads
-    /// liveheap 1024` against 0.3 ms).
+    /// allocated since it was built; without this, that pause would take
+    /// the table's page faults.
     pub fn prepare_extend(&mut self, top: usize) {
         let chunks = (top.saturating_sub(self.base)).div_ceil(WORD * 64) + 1;
         self.chunk_table.prefault(self.chunks..chunks);
@@ -277,6 +338,12 @@ impl ForwardingPlan {
         self.dense_words
     }
 
+    /// Pages of the old generation a young plan leaves alone (0 in a full
+    /// cycle's plan).
+    pub fn old_pages(&self) -> usize {
+        self.start_words / PAGE_WORDS
+    }
+
     /// Pages wholly inside the dense prefix: each is its from-space page
     /// with references fixed and dead objects turned into fillers, nothing
     /// slid. (The page the prefix ends in, if it ends inside one, is part
@@ -299,6 +366,9 @@ impl ForwardingPlan {
     #[inline(always)]
     pub fn forward_marked(&self, addr: usize) -> Option<usize> {
         let w = (addr - self.base) / WORD;
+        if w < self.start_words {
+            return Some(addr);
+        }
         let (chunk, bit) = (w / 64, w % 64);
         if chunk >= self.chunks {
             // Entries past the plan may hold an earlier plan's bits.
@@ -323,6 +393,9 @@ impl ForwardingPlan {
     #[inline(always)]
     pub fn forward(&self, addr: usize) -> usize {
         let w = (addr - self.base) / WORD;
+        if w < self.start_words {
+            return addr;
+        }
         self.slide(addr, w, self.chunk_table[w / 64])
     }
 
@@ -331,7 +404,7 @@ impl ForwardingPlan {
     /// it.
     #[inline(always)]
     fn slide(&self, addr: usize, w: usize, entry: Chunk) -> usize {
-        if w < self.dense_words {
+        if w < self.fixed_words {
             return addr;
         }
         let below = entry.live & ((1u64 << (w % 64)) - 1);

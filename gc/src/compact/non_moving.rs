@@ -58,7 +58,7 @@ fn fix_slots(pc: &PageComputer<'_>, view: ObjRef, first: usize, end: usize) {
     }
 }
 
-/// Rewrites the slots that lie in the non-moving page `[page, page + 4096)`
+/// Rewrites the slots that lie in the non-moving page `[page, page + PAGE_SIZE)`
 /// of every marked object overlapping it, reading and writing through the
 /// view at `page + view_delta`. Objects allocated since the cycle's marking
 /// are unmarked and left alone. No allocation, no locks: a fault handler may
@@ -112,7 +112,7 @@ fn update_page_portable(
 ) -> usize {
     let starts = heap.non_moving().starts();
     let marks = &heap.marks().non_moving;
-    let page_end = page + crate::heap::PAGE_SIZE;
+    let page_end = page + crate::units::PAGE_SIZE;
     let end_bit = starts.bit_of(page_end);
     // An object covering the page starts at most one largest object size
     // before it.

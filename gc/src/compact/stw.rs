@@ -6,23 +6,26 @@
 //! space stays mapped, empty there); update the dense prefix's pages where
 //! they are and compute every other live to-space page straight into place;
 //! fix the non-moving objects and the roots; sweep; give the from-space
-//! back. Where the flip fails (`mremap` denied or failing), from-space is
+//! back; with generational collection on, promote every survivor
+//! ([`crate::generations`]). Where the flip fails (`mremap` denied or failing), from-space is
 //! filled by copying instead; where that fails too, or the plan's table
 //! cannot be mapped, the cycle is abandoned with the heap as it was.
 
 use std::fmt::Display;
 use std::time::{Duration, Instant};
 
-use crate::compact::forwarding::{ForwardingPlan, PAGE_WORDS};
+use crate::compact::forwarding::{ForwardingPlan, PlanTables, PAGE_WORDS};
 use crate::compact::non_moving::{sweep, update_references};
 use crate::compact::page::PageComputer;
-use crate::cycle::{thread_cpu, CycleReport, Phase};
 use crate::error::HeapError;
-use crate::heap::{Heap, PAGE_SIZE};
+use crate::heap::Heap;
 use crate::mark::tracer::mark;
+use crate::report::{thread_cpu, CycleReport, Phase};
 use crate::roots::RootSet;
+use crate::units::PAGE_SIZE;
 
-/// Runs one stop-the-world collection.
+/// Runs one stop-the-world collection (its plan's chunk table taken from
+/// `tables`, which the caller keeps from cycle to cycle).
 ///
 /// A failed step is either worked around (a failed flip copies from-space
 /// instead, a failed release is noted) or, before anything moved, abandons
@@ -35,7 +38,11 @@ use crate::roots::RootSet;
 /// returns) with its allocation buffer retired, and `roots` are all the
 /// roots there are, holding only this heap's references: objects move, and
 /// any reference not in `roots` is stale afterwards.
-pub unsafe fn collect(heap: &Heap, roots: &mut dyn RootSet) -> Result<CycleReport, HeapError> {
+pub unsafe fn collect(
+    heap: &Heap,
+    roots: &mut dyn RootSet,
+    tables: &PlanTables,
+) -> Result<CycleReport, HeapError> {
     let start = Instant::now();
     let cpu = thread_cpu();
     let mut report = CycleReport::new("stw", heap.used_bytes());
@@ -48,11 +55,14 @@ pub unsafe fn collect(heap: &Heap, roots: &mut dyn RootSet) -> Result<CycleRepor
     timer.lap(&mut report, Phase::Mark);
 
     let old_top = heap.moving().top();
-    match ForwardingPlan::build(heap, old_top) {
+    match ForwardingPlan::build(heap, old_top, tables) {
         Ok(plan) => {
             timer.lap(&mut report, Phase::Forward);
-            if let Err(e) = compact_in_pause(heap, &plan, roots, &mut report, &mut timer) {
-                abandon(heap, old_top, &mut report, &e);
+            match compact_in_pause(heap, &plan, roots, &mut report, &mut timer) {
+                // SAFETY: the world is stopped and the moving space
+                // compacted, walkable from its base.
+                Ok(()) => unsafe { crate::generations::promote_all(heap, true) },
+                Err(e) => abandon(heap, old_top, &mut report, &e),
             }
         }
         Err(e) => abandon(heap, old_top, &mut report, &e),

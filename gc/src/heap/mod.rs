@@ -26,16 +26,10 @@ use mremap_shim::engine::{Engine, EngineError, MemfdRegion, Reservation};
 use crate::error::HeapError;
 use crate::mark::MarkBitmaps;
 use crate::object::{init_object, size_in_words, Header, ObjRef, FLAG_NON_MOVING, FLAG_WEAK, WORD};
-use crate::table::TableCache;
+use crate::remembered::CardTable;
+use crate::units::{PAGE_SIZE, PMD_SIZE, PUD_SIZE};
 pub use moving::{MovingSpace, Tlab};
 pub use non_moving::NonMovingSpace;
-
-/// Bytes one PMD entry maps.
-pub const PMD_SIZE: usize = 2 << 20;
-/// Bytes one PUD entry maps.
-pub const PUD_SIZE: usize = 1 << 30;
-/// Page size.
-pub const PAGE_SIZE: usize = 4096;
 
 /// How a heap is sized and tuned.
 #[derive(Clone, Debug)]
@@ -82,11 +76,10 @@ impl Default for HeapConfig {
 pub const DEFAULT_DENSE_PREFIX_THRESHOLD: f64 = 1.0;
 
 /// The threshold `compactbench --dense-prefix off,0.95,0.9,0.75` found
-/// fastest (benches/results/dense-prefix-2026-11-30.md): with 0.3% of a
-/// 256 MiB live heap dead, stw compacted in 0.23x and uffd in 0.64x the
-/// time without a prefix; with 3% dead, 0.9 and 0.95 kept almost no pages
-/// (one page under the threshold ends the prefix) while 0.75 kept the whole
-/// lower heap (stw 0.31x, uffd 0.78x), at 2.4% of the live heap in fillers.
+/// fastest (`benches/results/dense-prefix-2026-11-30.md`): a higher one
+/// keeps almost no pages once a few percent of the heap is dead (one page
+/// under the threshold ends the prefix), while this one keeps the lower
+/// heap in place at the cost of its dead objects as fillers.
 pub const RECOMMENDED_DENSE_PREFIX_THRESHOLD: f64 = 0.75;
 
 /// Checks a dense-prefix threshold: above 0 (a page with no live word must
@@ -129,6 +122,8 @@ pub struct Heap {
     nm_region: MemfdRegion,
     nm_view_base: usize,
     marks: MarkBitmaps,
+    cards: CardTable,
+    generations: crate::generations::Generations,
     soft_limit: AtomicUsize,
     allocating_black: AtomicBool,
     satb_active: AtomicBool,
@@ -136,8 +131,6 @@ pub struct Heap {
     dense_prefix_threshold: AtomicU64,
     /// To-space pages the dense prefix kept in place, all cycles.
     dense_pages: AtomicU64,
-    /// The forwarding plans' chunk table, reused from cycle to cycle.
-    plan_tables: TableCache<crate::compact::forwarding::Chunk>,
 }
 
 /// The first collection trigger (or the limit, if smaller).
@@ -181,12 +174,17 @@ impl Layout {
 
     /// Bytes of address space a heap of this layout maps when it is
     /// created: the reservation, over-mapped by one alignment unit while it
-    /// is aligned, and the side bitmaps covering the spaces (each cycle's
-    /// forwarding tables come on top).
+    /// is aligned, the side bitmaps covering the spaces and the card table
+    /// (each cycle's forwarding tables come on top).
     pub fn address_space_bytes(&self) -> usize {
         let bitmap =
             crate::table::mapped_len(crate::mark::bitmap::Bitmap::table_bytes(self.space_bytes));
-        self.reserved_bytes() + self.align + (MarkBitmaps::COUNT + NonMovingSpace::BITMAPS) * bitmap
+        let cards =
+            crate::table::mapped_len((3 * self.stride).div_ceil(crate::remembered::CARD_BYTES));
+        self.reserved_bytes()
+            + self.align
+            + (MarkBitmaps::COUNT + NonMovingSpace::BITMAPS + 1) * bitmap
+            + cards
     }
 }
 
@@ -231,14 +229,21 @@ impl Heap {
             .map_err(|e| no_room(side_tables)(e.into()))?;
         let non_moving = NonMovingSpace::new(nm_base, space_bytes)
             .map_err(|e| no_room(side_tables)(e.into()))?;
+        // Moving space, from-space and non-moving space: one table, so the
+        // barrier needs no branch on the space.
+        let cards = CardTable::try_new(base, 3 * stride)
+            .map_err(|e| no_room("the card table")(e.into()))?;
+        let generations = crate::generations::Generations::new(moving_base, space_bytes)
+            .map_err(|e| no_room(side_tables)(e.into()))?;
         let soft_limit = AtomicUsize::new(config.heap_limit.min(INITIAL_TRIGGER));
         Ok(Heap {
+            cards,
+            generations,
             soft_limit,
             allocating_black: AtomicBool::new(false),
             satb_active: AtomicBool::new(false),
             dense_prefix_threshold: AtomicU64::new(config.dense_prefix_threshold.to_bits()),
             dense_pages: AtomicU64::new(0),
-            plan_tables: TableCache::default(),
             marks,
             moving: MovingSpace::new(moving_base, space_bytes),
             non_moving,
@@ -302,6 +307,16 @@ impl Heap {
         &self.marks
     }
 
+    /// The card table over the moving, from- and non-moving spaces.
+    pub fn cards(&self) -> &CardTable {
+        &self.cards
+    }
+
+    /// The generations of the moving space.
+    pub fn generations(&self) -> &crate::generations::Generations {
+        &self.generations
+    }
+
     /// Bytes allocated in both spaces (TLABs count as allocated).
     pub fn used_bytes(&self) -> usize {
         self.moving.used() + self.non_moving.used()
@@ -350,12 +365,6 @@ impl Heap {
         self.dense_prefix_threshold
             .store(threshold.to_bits(), Ordering::Relaxed);
         Ok(())
-    }
-
-    /// The cache of forwarding-plan chunk tables (one mapping reused by
-    /// every cycle's plan).
-    pub fn plan_tables(&self) -> &TableCache<crate::compact::forwarding::Chunk> {
-        &self.plan_tables
     }
 
     /// To-space pages that compactions kept in place as the dense prefix

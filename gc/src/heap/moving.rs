@@ -156,9 +156,4 @@ impl Tlab {
     pub fn discard(&mut self) {
         *self = Tlab::empty();
     }
-
-    /// Bytes left in the buffer.
-    pub fn remaining(&self) -> usize {
-        self.end - self.cursor
-    }
 }

@@ -32,13 +32,16 @@ pub struct NonMovingSpace {
     capacity: usize,
     starts: Bitmap,
     allocated_black: Bitmap,
+    /// Objects allocated since the last generational cycle promoted
+    /// everything ([`NonMovingSpace::clear_young`]).
+    young: Bitmap,
     free: Mutex<FreeList>,
     largest: AtomicUsize,
 }
 
 impl NonMovingSpace {
     /// How many bitmaps covering the space it maps.
-    pub const BITMAPS: usize = 2;
+    pub const BITMAPS: usize = 3;
 
     /// A space over `[base, base + capacity)`, empty; `Err` if its
     /// bitmaps cannot be mapped.
@@ -48,6 +51,7 @@ impl NonMovingSpace {
             capacity,
             starts: Bitmap::try_new(base, capacity)?,
             allocated_black: Bitmap::try_new(base, capacity)?,
+            young: Bitmap::try_new(base, capacity)?,
             largest: AtomicUsize::new(0),
             free: Mutex::new(FreeList {
                 by_addr: BTreeMap::new(),
@@ -115,6 +119,23 @@ impl NonMovingSpace {
         self.allocated_black.test(addr)
     }
 
+    /// Whether the object at `addr` was allocated since the last
+    /// promotion: young for generational collection.
+    #[inline(always)]
+    pub fn is_young(&self, addr: usize) -> bool {
+        self.young.test(addr)
+    }
+
+    /// The young objects' start bitmap.
+    pub fn young(&self) -> &Bitmap {
+        &self.young
+    }
+
+    /// Makes every object old (a cycle promoted them; world stopped).
+    pub fn clear_young(&self) {
+        self.young.clear_below(self.high_water());
+    }
+
     /// Allocates `bytes` (a multiple of 16) if `allow(used_after)` accepts
     /// the space's use after the allocation; returns the address. The memory
     /// may hold stale data.
@@ -145,6 +166,7 @@ impl NonMovingSpace {
         if fl.black {
             self.allocated_black.set(addr);
         }
+        self.young.set(addr);
         self.starts.set(addr);
         Some(addr)
     }
@@ -153,6 +175,7 @@ impl NonMovingSpace {
     pub fn free(&self, addr: usize, bytes: usize) {
         let mut fl = self.free.lock();
         self.starts.clear(addr);
+        self.young.clear(addr);
         fl.used -= bytes;
         let (mut start, mut len) = (addr, bytes);
         if let Some((&prev, &plen)) = fl.by_addr.range(..addr).next_back() {

@@ -1,7 +1,8 @@
 //! Side bitmaps with one bit per heap word (mark bits, live words, object starts).
 //!
-//! Bits are set with atomic `fetch_or`, so several marking threads (and, in a
-//! later mode, mutators) can share one bitmap. Reads during compaction use
+//! Bits are set with atomic `fetch_or`, so several marking threads and the
+//! mutators (whose objects are born marked during a concurrent marking) can
+//! share one bitmap. Reads during compaction use
 //! relaxed loads: by then marking has finished and a fence separates them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -123,17 +124,20 @@ impl Bitmap {
         self.bits[i].load(Ordering::Relaxed)
     }
 
+    /// ORs `bits` into bitmap word `i`.
+    #[inline(always)]
+    pub fn or_word(&self, i: usize, bits: u64) {
+        if bits != 0 {
+            self.bits[i].fetch_or(bits, Ordering::Relaxed);
+        }
+    }
+
     /// Starts loading the bitmap word holding the bit of `addr` into cache
     /// (a hint; nothing for addresses the bitmap does not cover).
     #[inline(always)]
     pub fn prefetch(&self, addr: usize) {
         self.bits
             .prefetch(addr.wrapping_sub(self.base) / (WORD * 64));
-    }
-
-    /// Number of bitmap words.
-    pub fn word_count(&self) -> usize {
-        self.bits.len()
     }
 
     /// Clears every bit below `end_addr` (the rest is known clear).

@@ -1,4 +1,5 @@
-//! Marking: side bitmaps and the tracer that fills them.
+//! Marking: side bitmaps, the tracer that fills them, the SATB queue and
+//! the concurrent marking that drains it.
 //!
 //! A moving object is live when its *mark bit* (first word) is set; marking
 //! also sets its words in the *live-words bitmap*, from which compaction
@@ -6,6 +7,8 @@
 //! bitmap of their own. Nothing is written into objects.
 
 pub mod bitmap;
+pub mod cards;
+pub mod concurrent;
 pub mod satb;
 pub mod tracer;
 

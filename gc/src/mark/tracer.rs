@@ -2,9 +2,10 @@
 //!
 //! One thread drains a local stack; with more threads, workers share the
 //! grey objects through crossbeam-deque work stealing. The tracer only reads
-//! objects and sets bitmap bits atomically, so the same code can run while
-//! mutators run once a write barrier feeds it (the concurrent-marking issue);
-//! nothing here assumes the world is stopped beyond its entry points.
+//! objects and sets bitmap bits atomically, so the same code runs while the
+//! mutators run, fed by the write barrier's SATB buffers
+//! ([`crate::mark::concurrent`]); nothing here assumes the world is stopped
+//! beyond its entry points.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -37,6 +38,9 @@ impl MarkStats {
 
 struct Tracer<'h> {
     heap: &'h Heap,
+    /// Moving objects below this address count as marked without being
+    /// traced: the old generation in a young cycle, 0 in a full one.
+    old_end: usize,
     stats: MarkStats,
 }
 
@@ -51,7 +55,7 @@ impl<'h> Tracer<'h> {
         let addr = v.object_addr();
         let marks = self.heap.marks();
         if self.heap.moving().contains(addr) {
-            if marks.moving.set(addr) {
+            if addr >= self.old_end && marks.moving.set(addr) {
                 // SAFETY: a reference the stopped heap holds (see `mark`)
                 // names a live object.
                 let words = unsafe { ObjRef::from_addr(addr) }.size_words();
@@ -98,8 +102,25 @@ impl<'h> Tracer<'h> {
 /// this is a concurrent marking whose mutators record overwritten
 /// references (the SATB barrier is on) and allocate black.
 pub unsafe fn mark(heap: &Heap, roots: &mut dyn RootSet, threads: usize) -> MarkStats {
+    // SAFETY: the caller's promise; 0 traces everything.
+    unsafe { mark_above(heap, roots, threads, 0) }
+}
+
+/// [`mark`] for a young cycle: moving objects below `old_end` count as
+/// marked and are not traced (the roots must then include every old slot
+/// that may refer to a young object: the dirty cards').
+///
+/// # Safety
+/// As for [`mark`].
+pub unsafe fn mark_above(
+    heap: &Heap,
+    roots: &mut dyn RootSet,
+    threads: usize,
+    old_end: usize,
+) -> MarkStats {
     let mut tracer = Tracer {
         heap,
+        old_end,
         stats: MarkStats::default(),
     };
     let mut grey = Vec::new();
@@ -115,11 +136,11 @@ pub unsafe fn mark(heap: &Heap, roots: &mut dyn RootSet, threads: usize) -> Mark
         return tracer.stats;
     }
     let mut stats = tracer.stats;
-    stats.add(drain_parallel(heap, grey, threads));
+    stats.add(drain_parallel(heap, grey, threads, old_end));
     stats
 }
 
-fn drain_parallel(heap: &Heap, grey: Vec<usize>, threads: usize) -> MarkStats {
+fn drain_parallel(heap: &Heap, grey: Vec<usize>, threads: usize, old_end: usize) -> MarkStats {
     let injector = Injector::new();
     grey.into_iter().for_each(|a| injector.push(a));
     let workers: Vec<Worker<usize>> = (0..threads).map(|_| Worker::new_lifo()).collect();
@@ -137,7 +158,7 @@ fn drain_parallel(heap: &Heap, grey: Vec<usize>, threads: usize) -> MarkStats {
                 None => std::thread::Builder::new()
                     .name(format!("gc-mark-{me}"))
                     .spawn_scoped(s, move || {
-                        drain_worker(heap, local, injector, stealers, active, me)
+                        drain_worker(heap, old_end, local, injector, stealers, active, me)
                     }),
             };
             match spawned {
@@ -149,7 +170,7 @@ fn drain_parallel(heap: &Heap, grey: Vec<usize>, threads: usize) -> MarkStats {
                 }
             }
         }
-        let mut total = drain_worker(heap, first, &injector, &stealers, &active, 0);
+        let mut total = drain_worker(heap, old_end, first, &injector, &stealers, &active, 0);
         for h in handles {
             match h.join() {
                 Ok(st) => total.add(st),
@@ -164,6 +185,7 @@ fn drain_parallel(heap: &Heap, grey: Vec<usize>, threads: usize) -> MarkStats {
 /// returns when no thread has work left.
 fn drain_worker(
     heap: &Heap,
+    old_end: usize,
     local: Worker<usize>,
     injector: &Injector<usize>,
     stealers: &[Stealer<usize>],
@@ -172,6 +194,7 @@ fn drain_worker(
 ) -> MarkStats {
     let mut tracer = Tracer {
         heap,
+        old_end,
         stats: MarkStats::default(),
     };
     loop {

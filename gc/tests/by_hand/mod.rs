@@ -6,6 +6,7 @@
 //! references only between their own collections.
 #![allow(dead_code)]
 
+use gc::compact::PlanTables;
 use gc::mark::tracer::MarkStats;
 use gc::{AllocRequest, CycleReport, Heap, HeapError, ObjRef, RootSet, Tlab, Value};
 
@@ -39,10 +40,25 @@ pub fn verify(heap: &Heap, roots: &mut dyn RootSet) -> gc::verify::VerifyReport 
     unsafe { gc::verify::verify(heap, roots) }.expect("verified")
 }
 
-/// [`gc::compact::stw::collect`].
+/// [`gc::compact::stw::collect`] (with a plan table of its own).
 pub fn collect(heap: &Heap, roots: &mut dyn RootSet) -> Result<CycleReport, HeapError> {
     // SAFETY: see the module docs.
-    unsafe { gc::compact::stw::collect(heap, roots) }
+    unsafe { gc::compact::stw::collect(heap, roots, &PlanTables::default()) }
+}
+
+/// [`gc::compact::young::collect_young`].
+pub fn collect_young(heap: &Heap, roots: &mut dyn RootSet) -> Result<CycleReport, HeapError> {
+    // SAFETY: see the module docs.
+    unsafe { gc::compact::young::collect_young(heap, roots, &PlanTables::default()) }
+}
+
+/// [`gc::verify::verify`], its error kept.
+pub fn try_verify(
+    heap: &Heap,
+    roots: &mut dyn RootSet,
+) -> Result<gc::verify::VerifyReport, gc::verify::VerifyError> {
+    // SAFETY: see the module docs (buffers are retired before verifying).
+    unsafe { gc::verify::verify(heap, roots) }
 }
 
 /// [`gc::heap::MovingSpace::reset_top`] after a hand-run compaction.

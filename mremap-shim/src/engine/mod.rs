@@ -32,8 +32,9 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::model::{Backing, MoveCost, MremapRequest, Prot, Rule, Vma, MREMAP_RELOCATE_ANON};
-use crate::model::{MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE, PAGE_SIZE};
+use crate::model::{MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE};
 use crate::sys::{self, Advice, MapFlags, ProtFlags, SysOp};
+use crate::units::PAGE_SIZE;
 
 pub use error::EngineError;
 pub use features::{probe_flips, FlipProbe, KernelFeatures};
@@ -70,7 +71,6 @@ pub struct Engine {
     features: &'static KernelFeatures,
 }
 
-const PAGE: usize = PAGE_SIZE as usize;
 const RW: ProtFlags = ProtFlags::PROT_READ.union(ProtFlags::PROT_WRITE);
 
 impl Engine {
@@ -97,11 +97,11 @@ impl Engine {
     /// trims both ends.
     pub fn reserve(&self, len: usize, align: usize) -> Result<Reservation, EngineError> {
         let bad = EngineError::BadReservation { len, align };
-        if !align.is_power_of_two() || align < PAGE || len == 0 {
+        if !align.is_power_of_two() || align < PAGE_SIZE || len == 0 {
             return Err(bad);
         }
-        let len = len.checked_next_multiple_of(PAGE).ok_or(bad.clone())?;
-        let over = if align > PAGE { align } else { 0 };
+        let len = len.checked_next_multiple_of(PAGE_SIZE).ok_or(bad.clone())?;
+        let over = if align > PAGE_SIZE { align } else { 0 };
         let total = len.checked_add(over).ok_or(bad)?;
         let mut state = self.shared.state.lock();
         let base = sys::mmap_anon(
@@ -286,7 +286,7 @@ impl Engine {
         let mut state = self.shared.state.lock();
         state.check_range(SysOp::Mremap, None, to, len)?;
         let reject = |rule: Rule| EngineError::rejected(SysOp::Mremap, rule.into());
-        if !from.is_multiple_of(PAGE) {
+        if !from.is_multiple_of(PAGE_SIZE) {
             return Err(reject(Rule::AddrUnaligned));
         }
         let end = from.checked_add(len).ok_or(reject(Rule::RangePastVmaEnd))?;

@@ -91,7 +91,7 @@ impl State {
         addr: usize,
         len: usize,
     ) -> Result<(), EngineError> {
-        let page = PAGE_SIZE as usize;
+        let page = crate::units::PAGE_SIZE;
         if !addr.is_multiple_of(page) || !len.is_multiple_of(page) {
             return Err(EngineError::rejected(op, Rule::RangeUnaligned.into()));
         }

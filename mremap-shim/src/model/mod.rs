@@ -52,12 +52,13 @@ pub use rules::Rule;
 use pagetable::PageTable;
 use vma::VmaTree;
 
-/// Page size the model uses (x86-64).
-pub const PAGE_SIZE: u64 = 4096;
-/// Bytes mapped by one PMD entry.
-pub const PMD_SIZE: u64 = 2 << 20;
-/// Bytes mapped by one PUD entry.
-pub const PUD_SIZE: u64 = 1 << 30;
+/// Page size the model uses ([`crate::units::PAGE_SIZE`] as the model's
+/// `u64`).
+pub const PAGE_SIZE: u64 = crate::units::PAGE_SIZE as u64;
+/// Bytes mapped by one PMD entry ([`crate::units::PMD_SIZE`]).
+pub const PMD_SIZE: u64 = crate::units::PMD_SIZE as u64;
+/// Bytes mapped by one PUD entry ([`crate::units::PUD_SIZE`]).
+pub const PUD_SIZE: u64 = crate::units::PUD_SIZE as u64;
 /// Huge page size the model assumes for hugetlb VMAs.
 pub const HUGE_PAGE_SIZE: u64 = PMD_SIZE;
 

@@ -8,13 +8,13 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::cycle::Cycle;
+use super::in_flight::CycleInFlight;
 use crate::compact::stw::release_from_space;
-use crate::cycle::{thread_cpu, CycleReport, Phase};
-use crate::heap::PAGE_SIZE;
+use crate::report::{thread_cpu, CycleReport, Phase};
+use crate::units::PAGE_SIZE;
 
 /// Ends `cycle` and returns its completed report. Mutators keep running.
-pub fn end_cycle(cycle: &Cycle) -> CycleReport {
+pub fn end_cycle(cycle: &CycleInFlight) -> CycleReport {
     let cpu = thread_cpu();
     let heap = &*cycle.heap;
     let engine = heap.engine();
@@ -86,7 +86,13 @@ pub fn end_cycle(cycle: &Cycle) -> CycleReport {
 /// make a later fault there wait for a cycle that never comes: it goes to
 /// the compactor's stale list, which the next flip unregisters first (or
 /// abandons its cycle).
-fn unregister(cycle: &Cycle, addr: usize, len: usize, space: &str, notes: &mut Vec<String>) {
+fn unregister(
+    cycle: &CycleInFlight,
+    addr: usize,
+    len: usize,
+    space: &str,
+    notes: &mut Vec<String>,
+) {
     let engine = cycle.heap.engine();
     let first = match cycle.fd.unregister(addr as *mut u8, len) {
         Ok(()) => {

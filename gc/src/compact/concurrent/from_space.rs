@@ -18,10 +18,11 @@
 //! unclaimed then was unclaimed at any earlier bound too, so its sources lay
 //! above it.
 
+use mremap_shim::engine::Engine;
 use parking_lot::Mutex;
 
-use super::cycle::Cycle;
-use crate::heap::{PAGE_SIZE, PMD_SIZE};
+use super::pages::PageStates;
+use crate::units::{PAGE_SIZE, PMD_SIZE};
 
 /// MOVE refusals in a row after which a cycle copies.
 const MAX_REFUSALS: u32 = 8;
@@ -66,13 +67,16 @@ impl FromSpace {
         }
     }
 
-    /// Finds how far from-space has drained and discards what is not kept.
-    pub fn advance(&self, cycle: &Cycle) {
+    /// Finds how far from-space has drained and discards what is not kept:
+    /// `moving` are the states of the moving space's live pages, `needed`
+    /// gives the lowest from-space address that computing a page (or any
+    /// later one) reads, and `engine` discards.
+    pub fn advance(&self, moving: &PageStates, needed: impl Fn(usize) -> usize, engine: &Engine) {
         let (from, to) = {
             let mut s = self.state.lock();
-            s.low = cycle.moving.first_unmapped(s.low);
+            s.low = moving.first_unmapped(s.low);
             let computing = s.computing.iter().copied().min().unwrap_or(usize::MAX);
-            let drained = cycle.from_space_needed(s.low.min(computing)) & !(PAGE_SIZE - 1);
+            let drained = needed(s.low.min(computing)) & !(PAGE_SIZE - 1);
             s.drained = s.drained.max(drained);
             let keep = if s.moves { SPARE_BYTES } else { 0 };
             let release_to = s.drained.saturating_sub(keep) & !(PMD_SIZE - 1);
@@ -85,28 +89,29 @@ impl FromSpace {
         };
         // Outside the lock: nobody is handed these pages any more. Ignore
         // failure: the whole from-space is released at the end.
-        let _ = cycle.heap.engine().discard(from, to - from);
+        let _ = engine.discard(from, to - from);
     }
 
     /// Accounts one MOVE attempt. The kernel refuses (`EBUSY`) pages shared
     /// with a forked child, pinned, or in a huge page it cannot split; that
     /// run was copied instead. After `MAX_REFUSALS` (8) refusals in a row the
-    /// rest of the cycle copies.
-    pub fn refused(&self, cycle: &Cycle, moved: bool) {
+    /// rest of the cycle copies, and the note for the cycle's report saying
+    /// so is returned.
+    pub fn refused(&self, moved: bool) -> Option<String> {
         let mut s = self.state.lock();
         if moved {
             s.refusals = 0;
-            return;
+            return None;
         }
         s.refusals += 1;
-        if s.refusals == MAX_REFUSALS {
-            s.moves = false;
-            drop(s);
-            cycle.report.lock().notes.push(format!(
-                "UFFDIO_MOVE refused {MAX_REFUSALS} times in a row (EBUSY: shared, pinned \
-                 or unsplittable pages): UFFDIO_COPY for the rest of the cycle"
-            ));
+        if s.refusals != MAX_REFUSALS {
+            return None;
         }
+        s.moves = false;
+        Some(format!(
+            "UFFDIO_MOVE refused {MAX_REFUSALS} times in a row (EBUSY: shared, pinned \
+             or unsplittable pages): UFFDIO_COPY for the rest of the cycle"
+        ))
     }
 
     /// Registers collector `thread` as computing a run from page `first`

@@ -8,12 +8,13 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::cycle::{Cycle, PageBuf};
 use super::end::end_cycle;
-use super::prepare::{run_mark, run_plan, MarkJob, PlanJob};
+use super::in_flight::{CycleInFlight, PageBuf};
+use super::plan::{run_plan, PlanJob};
 use crate::compact::forwarding::PAGE_WORDS;
-use crate::cycle::{thread_cpu, CycleReport, Phase};
-use crate::heap::PAGE_SIZE;
+use crate::mark::concurrent::{run_mark, MarkJob};
+use crate::report::{thread_cpu, CycleReport, Phase};
+use crate::units::PAGE_SIZE;
 
 /// How long an idle worker waits for an event before checking whether the
 /// cycle is over.
@@ -21,7 +22,7 @@ const WORKER_POLL: Duration = Duration::from_millis(1);
 
 /// A fault worker: serves the faults of each cycle it is sent until the
 /// cycle is done; exits when the sender is dropped.
-pub fn fault_worker(cycles: Receiver<Arc<Cycle>>, cpu_ns: Arc<AtomicU64>) {
+pub fn fault_worker(cycles: Receiver<Arc<CycleInFlight>>, cpu_ns: Arc<AtomicU64>) {
     let mut buf = PageBuf::boxed();
     while let Ok(cycle) = cycles.recv() {
         // One note per cycle.
@@ -78,7 +79,7 @@ pub enum Job {
     /// Build the forwarding plan concurrently (coordinating thread only).
     Plan(Arc<PlanJob>),
     /// Compact the pages of a flipped cycle.
-    Compact(Arc<Cycle>),
+    Compact(Arc<CycleInFlight>),
 }
 
 /// Pages a collector thread installs with one `UFFDIO_COPY` at most (its
@@ -93,11 +94,9 @@ const CHUNK_PAGES: usize = 64;
 /// How much lower than the mutators' the collector threads' priority is (a
 /// nice increment). With a collector per CPU, a mutator shares its CPU with
 /// a collector; at equal weight the scheduler lets the collector run while
-/// the mutator is inside a fault handler or between allocations. At 1 GiB
-/// (`fault-observed`, five runs alternated each) the mutator-observed fault
-/// p99 had a median of 19.4 us at +5 against 22.2 us at 0 and the worst fault
-/// fell from 5-8 ms to 4 ms, while pausebench's throughput and pacing held
-/// (3.66 / 3.34 against 3.31 / 3.28 M allocs/s).
+/// the mutator is inside a fault handler or between allocations; a lower
+/// priority lets the mutator (and its fault) go first. Measured in
+/// `benches/results/fault-path-2026-11-30.md`.
 const COLLECTOR_NICE: libc::c_int = 5;
 
 /// A collector thread. Every collector installs chunks of pages and releases
@@ -192,7 +191,7 @@ pub fn collector(index: usize, jobs: Receiver<Job>, reports: Sender<CycleReport>
 /// registered with the from-space ([`super::from_space::FromSpace::begin_run`])
 /// before it is computed, so that no collector discards or hands out
 /// from-space it still reads.
-fn compact_moving(cycle: &Cycle, thread: usize, bufs: &mut [PageBuf]) {
+fn compact_moving(cycle: &CycleInFlight, thread: usize, bufs: &mut [PageBuf]) {
     let pages = cycle.moving.len();
     let from = &cycle.from_space;
     loop {
@@ -209,7 +208,9 @@ fn compact_moving(cycle: &Cycle, thread: usize, bufs: &mut [PageBuf]) {
             let installed = match from.begin_run(thread, at, n) {
                 Some(src) => {
                     let moved = install_run(cycle, at, n, src, Install::Move);
-                    from.refused(cycle, moved);
+                    if let Some(note) = from.refused(moved) {
+                        cycle.report.lock().notes.push(note);
+                    }
                     n
                 }
                 None => {
@@ -224,7 +225,11 @@ fn compact_moving(cycle: &Cycle, thread: usize, bufs: &mut [PageBuf]) {
             }
             at += installed;
         }
-        from.advance(cycle);
+        from.advance(
+            &cycle.moving,
+            |page| cycle.from_space_needed(page),
+            cycle.heap.engine(),
+        );
     }
 }
 
@@ -246,7 +251,7 @@ enum Install {
 /// them meanwhile computes it itself instead of waiting for the whole run;
 /// its claim wins and the collector's copy is dropped. (Computing is
 /// deterministic: both copies are the same.)
-fn install_run(cycle: &Cycle, first: usize, n: usize, dst: usize, how: Install) -> bool {
+fn install_run(cycle: &CycleInFlight, first: usize, n: usize, dst: usize, how: Install) -> bool {
     debug_assert!(n <= CHUNK_PAGES, "a run lies in one chunk");
     let pc = cycle.computer();
     let mut computed = [0u64; CHUNK_PAGES.div_ceil(64)];

@@ -6,17 +6,17 @@
 //! The handler is async-signal-safe: it allocates nothing, takes no lock,
 //! never panics, and saves and restores `errno`. It finds the heap owning
 //! the faulting address (each heap in SIGBUS mode reserves a slot with its
-//! address ranges), the cycle published in that slot ([`table`]: the
+//! address ranges), the cycle published in that slot (`table`: the
 //! protocol that lets the collector free a cycle once no handler uses it),
 //! borrows a page buffer from a static pool (claimed with a
 //! compare-and-swap, prepared in advance), and runs the same per-page state
-//! machine as the collector ([`Cycle::resolve`]: claim and compute, or wait
+//! machine as the collector ([`CycleInFlight::resolve`]: claim and compute, or wait
 //! for the claimer). It is installed with `SA_ONSTACK` (it runs on the
 //! thread's alternate signal stack where there is one) and `SA_NODEFER`.
 //!
 //! What is not a heap fault (a `SIGBUS` sent with `kill`, a fault outside
 //! every heap) gets the effect it would have had without the runtime, and
-//! the handler stays installed ([`chain`]).
+//! the handler stays installed (`chain`).
 //!
 //! A heap fault the handler cannot resolve ends the process: userfaultfd
 //! raises `SIGBUS` for a page only while a cycle has it registered and not
@@ -44,8 +44,8 @@ use std::time::Instant;
 use nix::errno::Errno;
 use parking_lot::Mutex;
 
-use super::cycle::{Cycle, PageBuf};
-use crate::heap::PAGE_SIZE;
+use super::in_flight::{CycleInFlight, PageBuf};
+use crate::units::PAGE_SIZE;
 use table::Table;
 
 /// The atomics [`table`] is written against (`gc/tests/sigbus_table_loom.rs`
@@ -61,7 +61,7 @@ const SLOTS: usize = 16;
 const BUFFERS: usize = 64;
 
 /// The cycle in flight of each heap in SIGBUS mode, by slot.
-static CYCLES: Table<Cycle, SLOTS> = Table {
+static CYCLES: Table<CycleInFlight, SLOTS> = Table {
     slots: [const { std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()) }; SLOTS],
     active: AtomicUsize::new(0),
 };
@@ -240,7 +240,7 @@ fn owner(addr: usize) -> Option<usize> {
 
 /// Publishes `cycle` to the handler in `slot`. The caller keeps the cycle
 /// alive until [`withdraw`] returns.
-pub fn publish(slot: usize, cycle: &Cycle) {
+pub fn publish(slot: usize, cycle: &CycleInFlight) {
     EPOCHS[slot].fetch_add(1, Ordering::Release);
     CYCLES.publish(slot, cycle);
 }

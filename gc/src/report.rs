@@ -109,6 +109,9 @@ impl PauseEntry {
 pub struct CycleReport {
     /// Compaction mode that ran.
     pub mode: &'static str,
+    /// A young cycle (generational collection): only objects above the old
+    /// generation were marked and moved.
+    pub young: bool,
     /// Time spent in each phase the mutators were stopped for.
     pub phases: Vec<(Phase, Duration)>,
     /// Time spent in each phase that ran while the mutators ran.
@@ -163,6 +166,7 @@ impl CycleReport {
     pub fn new(mode: &'static str, used_before: usize) -> CycleReport {
         CycleReport {
             mode,
+            young: false,
             phases: Vec::new(),
             used_before,
             used_after: 0,
@@ -274,8 +278,9 @@ impl fmt::Display for CycleReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} pause {:.3}ms (",
+            "{}{} pause {:.3}ms (",
             self.mode,
+            if self.young { " young" } else { "" },
             self.pause.as_secs_f64() * 1e3
         )?;
         if self.pauses.len() > 1 {

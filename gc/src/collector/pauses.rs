@@ -1,20 +1,20 @@
 //! The pauses of a concurrent cycle, run on a mutator's thread with every
 //! mutator stopped:
 //!
-//! - [`UffdCompactor::start`]: a whole cycle's stopped part at once (mark
+//! - [`ConcurrentCollector::start`]: a whole cycle's stopped part at once (mark
 //!   and plan in the pause, then flip), for explicit collections;
-//! - [`UffdCompactor::begin_marking`]: the initial pause of a concurrently
+//! - [`ConcurrentCollector::begin_marking`]: the initial pause of a concurrently
 //!   marked cycle (copy the roots; new objects are born marked from here);
-//! - [`UffdCompactor::remark`]: drain the SATB buffers, hand planning to the
+//! - [`ConcurrentCollector::remark`]: drain the SATB buffers, hand planning to the
 //!   collector;
-//! - [`UffdCompactor::flip`]: extend the plan over objects allocated since,
+//! - [`ConcurrentCollector::flip`]: extend the plan over objects allocated since,
 //!   then the flip shared with `start`.
 //!
 //! The flip shared by `start` and `flip` never fails: each failed step is
 //! worked around (the cycle, or the non-moving space, is then compacted in
 //! the pause) or the cycle is abandoned before anything moved; its report,
 //! with the reason in its notes, arrives through the same channel as a
-//! concurrent cycle's (`UffdCompactor::flip_with` lists the steps).
+//! concurrent cycle's (`ConcurrentCollector::flip_with` lists the steps).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -22,22 +22,23 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::cycle::{Cycle, NonMovingPart};
-use super::fault_log::FaultLog;
-use super::from_space::FromSpace;
-use super::pages::PageStates;
-use super::prepare::{MarkJob, PlanJob};
-use super::threads::Job;
-use super::{State, UffdCompactor, MAX_FLIP_FAILURES};
+use super::{ConcurrentCollector, State, MAX_FLIP_FAILURES};
+use crate::compact::concurrent::fault_log::FaultLog;
+use crate::compact::concurrent::from_space::FromSpace;
+use crate::compact::concurrent::in_flight::{CycleInFlight, NonMovingPart};
+use crate::compact::concurrent::pages::PageStates;
+use crate::compact::concurrent::plan::PlanJob;
+use crate::compact::concurrent::threads::Job;
 use crate::compact::forwarding::ForwardingPlan;
 use crate::compact::non_moving::{sweep, update_references};
 use crate::compact::page::PageComputer;
 use crate::compact::stw::{self, fill_in_place, PhaseTimer};
-use crate::cycle::{thread_cpu, CycleReport, PauseEntry, Phase};
 use crate::error::HeapError;
-use crate::heap::PAGE_SIZE;
+use crate::mark::concurrent::MarkJob;
 use crate::mark::tracer::{mark, MarkStats};
+use crate::report::{thread_cpu, CycleReport, PauseEntry, Phase};
 use crate::roots::RootSet;
+use crate::units::PAGE_SIZE;
 use crate::value::Value;
 use uffd::{RegisterMode, UffdError};
 
@@ -50,6 +51,18 @@ struct PauseEnd {
     cpu: Duration,
 }
 
+impl PauseEnd {
+    /// A pause beginning now, after the mutators stood stopped for
+    /// `waited`.
+    fn starting(waited: Duration) -> PauseEnd {
+        PauseEnd {
+            pause_start: Instant::now(),
+            waited,
+            cpu: thread_cpu(),
+        }
+    }
+}
+
 /// Sleeps in small steps until `done` is set (a stall: the caller counts it
 /// as pause time).
 pub(super) fn wait_for(done: &AtomicBool) {
@@ -58,13 +71,13 @@ pub(super) fn wait_for(done: &AtomicBool) {
     }
 }
 
-impl UffdCompactor {
+impl ConcurrentCollector {
     /// A whole cycle's pause: marks and plans with the mutators stopped,
     /// then flips. Every mutator must be stopped with its TLAB retired, no
     /// cycle may be in flight and `roots` must be all the roots. `entry` is
     /// how long the mutators already stood stopped (accounted in this
     /// pause). On return the mutators may resume; the report arrives through
-    /// [`UffdCompactor::wait`] or [`UffdCompactor::try_finished`]. Returns
+    /// [`ConcurrentCollector::wait`] or [`ConcurrentCollector::try_finished`]. Returns
     /// the live bytes.
     ///
     /// # Safety
@@ -76,10 +89,8 @@ impl UffdCompactor {
         roots: &mut dyn RootSet,
         entry: PauseEntry,
     ) -> Result<usize, HeapError> {
-        let waited = entry.total();
         assert!(matches!(self.state, State::Idle), "a cycle is in flight");
-        let pause_start = Instant::now();
-        let cpu = thread_cpu();
+        let pause = PauseEnd::starting(entry.total());
         let heap = &*self.heap;
         let mut report = CycleReport::new(self.mode_name(), heap.used_bytes());
         report.add_entry(entry);
@@ -88,20 +99,15 @@ impl UffdCompactor {
         // caller's promise).
         report.marked = unsafe { mark(heap, roots, heap.config().mark_threads) };
         timer.lap(&mut report, Phase::Mark);
-        let plan = ForwardingPlan::build(heap, heap.moving().top());
+        let plan = ForwardingPlan::build(heap, heap.moving().top(), &self.plan_tables);
         timer.lap(&mut report, Phase::Forward);
-        let pause = PauseEnd {
-            pause_start,
-            waited,
-            cpu,
-        };
         Ok(self.flip_with(plan, roots, report, timer, pause))
     }
 
     /// The initial pause of a concurrently marked cycle: copies `roots` for
     /// the marker and makes new objects born marked. Mutators must record
     /// overwritten references (and weak slots they read) in SATB buffers
-    /// from now until [`UffdCompactor::remark`].
+    /// from now until [`ConcurrentCollector::remark`].
     ///
     /// # Safety
     /// Every mutator of the heap is stopped (none allocates or writes until
@@ -109,10 +115,8 @@ impl UffdCompactor {
     /// this heap's references, and from the return on every mutator's store
     /// records the value it overwrites.
     pub unsafe fn begin_marking(&mut self, roots: &[Value], entry: PauseEntry) {
-        let waited = entry.total();
         assert!(matches!(self.state, State::Idle), "a cycle is in flight");
-        let pause_start = Instant::now();
-        let cpu = thread_cpu();
+        let pause = PauseEnd::starting(entry.total());
         let heap = &*self.heap;
         let mut report = CycleReport::new(self.mode_name(), heap.used_bytes());
         report.add_entry(entry);
@@ -129,13 +133,23 @@ impl UffdCompactor {
             wall_ns: AtomicU64::new(0),
             delay: self.options.mark_delay,
         });
-        report.add_phase(Phase::Snapshot, pause_start.elapsed());
-        let pause = PauseEnd {
-            pause_start,
-            waited,
-            cpu,
-        };
+        report.add_phase(Phase::Snapshot, pause.pause_start.elapsed());
         self.end_pause(report, pause, Job::Mark(job.clone()), State::Marking(job));
+    }
+
+    /// The beginning of a pause that resumes a cycle (remark, flip): waits
+    /// for `done`, the concurrent work the previous pause handed over, if it
+    /// is not set yet (a stall, counted in this pause), and takes the
+    /// cycle's report (a new one if none is pending). `waited` is how long
+    /// the mutators already stood stopped.
+    fn resume_cycle(&mut self, done: &AtomicBool, waited: Duration) -> (CycleReport, PauseEnd) {
+        let pause = PauseEnd::starting(waited);
+        wait_for(done);
+        let report = self
+            .pending
+            .take()
+            .unwrap_or_else(|| CycleReport::new(self.mode_name(), self.heap.used_bytes()));
+        (report, pause)
     }
 
     /// Closes a pause that hands concurrent work to the coordinating
@@ -147,7 +161,7 @@ impl UffdCompactor {
         report.gc_cpu += thread_cpu().saturating_sub(pause.cpu);
         self.collectors[0]
             .send(job)
-            .expect("compactor threads live as long as the compactor");
+            .expect("collector threads live as long as the collector");
         self.pending = Some(report);
         self.state = state;
     }
@@ -161,21 +175,14 @@ impl UffdCompactor {
     /// Every mutator is stopped with its allocation buffer retired, and
     /// `satb` holds what their buffers recorded (references of this heap).
     pub unsafe fn remark(&mut self, satb: &mut Vec<Value>, entry: PauseEntry) {
-        let waited = entry.total();
         let State::Marking(job) = &self.state else {
             panic!("remark without a concurrent marking");
         };
         let job = job.clone();
-        let pause_start = Instant::now();
-        let cpu = thread_cpu();
-        wait_for(&job.done);
+        let (mut report, pause) = self.resume_cycle(&job.done, entry.total());
         let heap = &*self.heap;
-        let mut report = self
-            .pending
-            .take()
-            .unwrap_or_else(|| CycleReport::new(self.mode_name(), heap.used_bytes()));
         let mut timer = PhaseTimer::new();
-        report.add_phase(Phase::Wait, waited + pause_start.elapsed());
+        report.add_phase(Phase::Wait, pause.waited + pause.pause_start.elapsed());
         let mut stats = std::mem::take(&mut *job.stats.lock());
         // SAFETY: the world is stopped (the caller's promise) and the
         // buffers hold references the mutators overwrote during the marking.
@@ -196,17 +203,13 @@ impl UffdCompactor {
         let plan = Arc::new(PlanJob {
             heap: self.heap.clone(),
             top: heap.moving().top(),
+            tables: self.plan_tables.clone(),
             plan: Mutex::new(None),
             done: AtomicBool::new(false),
             attention: self.attention.clone(),
             cpu_ns: AtomicU64::new(0),
             wall: Mutex::new(Duration::ZERO),
         });
-        let pause = PauseEnd {
-            pause_start,
-            waited,
-            cpu,
-        };
         self.end_pause(
             report,
             pause,
@@ -221,7 +224,7 @@ impl UffdCompactor {
     /// Returns the live bytes (the bytes in use, for a cycle abandoned).
     ///
     /// Never fails: a step that fails is worked around or the cycle is
-    /// abandoned (see `UffdCompactor::flip_with`); either way the cycle's
+    /// abandoned (see `ConcurrentCollector::flip_with`); either way the cycle's
     /// report, with the reason in its notes, arrives like any other. The
     /// `Result` stays for callers written against the fallible flip.
     ///
@@ -234,21 +237,14 @@ impl UffdCompactor {
         roots: &mut dyn RootSet,
         entry: PauseEntry,
     ) -> Result<usize, HeapError> {
-        let waited = entry.total();
         let State::Planning(job) = &self.state else {
             panic!("flip without a planned cycle");
         };
         let job = job.clone();
-        let pause_start = Instant::now();
-        let cpu = thread_cpu();
-        wait_for(&job.done);
+        let (mut report, pause) = self.resume_cycle(&job.done, entry.total());
         let heap = &*self.heap;
-        let mut report = self
-            .pending
-            .take()
-            .unwrap_or_else(|| CycleReport::new(self.mode_name(), heap.used_bytes()));
         report.add_entry(entry);
-        report.add_phase(Phase::Wait, pause_start.elapsed());
+        report.add_phase(Phase::Wait, pause.pause_start.elapsed());
         report.add_concurrent(Phase::Forward, *job.wall.lock());
         report.gc_cpu += Duration::from_nanos(job.cpu_ns.load(Ordering::Relaxed));
         let mut timer = PhaseTimer::new();
@@ -263,16 +259,11 @@ impl UffdCompactor {
             });
         heap.set_allocating_black(false);
         timer.lap(&mut report, Phase::Forward);
-        let pause = PauseEnd {
-            pause_start,
-            waited,
-            cpu,
-        };
         Ok(self.flip_with(plan, roots, report, timer, pause))
     }
 
-    /// The flip shared by [`UffdCompactor::start`] and
-    /// [`UffdCompactor::flip`]: moves the page tables, registers, fixes the
+    /// The flip shared by [`ConcurrentCollector::start`] and
+    /// [`ConcurrentCollector::flip`]: moves the page tables, registers, fixes the
     /// roots and hands the cycle to the threads. Returns the live bytes.
     ///
     /// Transactional, step by step, each failure undone or worked around:
@@ -291,7 +282,7 @@ impl UffdCompactor {
     ///
     /// The roots are fixed only after every step that can fail. A failure
     /// that repeats ([`MAX_FLIP_FAILURES`] flip pauses in a row) makes the
-    /// compactor compact in the pause from then on.
+    /// collector compact in the pause from then on.
     fn flip_with(
         &mut self,
         plan: Result<ForwardingPlan, HeapError>,
@@ -432,7 +423,7 @@ impl UffdCompactor {
         // counted (they are floating garbage or young; counting them would
         // push each next trigger up by a cycle's allocation).
         let live = report.live_bytes();
-        let cycle = Arc::new(Cycle {
+        let cycle = Arc::new(CycleInFlight {
             heap: self.heap.clone(),
             plan,
             fd: self.fd.clone(),
@@ -457,22 +448,22 @@ impl UffdCompactor {
         });
         if let Some(slot) = self.sigbus_slot {
             // Before the mutators resume: their first fault needs it.
-            super::sigbus::publish(slot, &cycle);
+            crate::compact::concurrent::sigbus::publish(slot, &cycle);
         }
         for tx in &self.workers {
             tx.send(cycle.clone())
-                .expect("compactor threads live as long as the compactor");
+                .expect("collector threads live as long as the collector");
         }
         for tx in &self.collectors {
             tx.send(Job::Compact(cycle.clone()))
-                .expect("compactor threads live as long as the compactor");
+                .expect("collector threads live as long as the collector");
         }
         self.state = State::Compacting;
         live
     }
 
     /// Accounts a flip pause whose moving space could not be compacted
-    /// concurrently; the second in a row makes the compactor compact in the
+    /// concurrently; the second in a row makes the collector compact in the
     /// pause from then on.
     fn moving_failed(&mut self, why: &str, report: &mut CycleReport) {
         self.flip_failures += 1;
@@ -490,7 +481,7 @@ impl UffdCompactor {
     }
 
     /// Accounts a flip pause whose non-moving space could not be flipped or
-    /// registered; the second in a row makes the compactor update it in the
+    /// registered; the second in a row makes the collector update it in the
     /// pause (as `uffd-copy` does) from then on.
     fn non_moving_failed(&mut self, why: &str, report: &mut CycleReport) {
         self.nm_failures += 1;
@@ -591,7 +582,7 @@ impl UffdCompactor {
 
     /// Closes the report of a cycle that ended in its flip pause and sends
     /// it where collector threads send theirs; the mutators find it at
-    /// their next poll ([`UffdCompactor::try_finished`]).
+    /// their next poll ([`ConcurrentCollector::try_finished`]).
     fn finish_in_pause(&mut self, mut report: CycleReport, pause: PauseEnd) {
         let heap_arc = self.heap.clone();
         let heap = &*heap_arc;

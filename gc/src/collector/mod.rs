@@ -1,45 +1,46 @@
-//! Concurrent compaction with userfaultfd: the flip pause and the threads
-//! that compact while the mutators run.
+//! The concurrent collector: a heap's userfaultfd, its threads, the cycle
+//! in flight and the pauses that drive it ([`ConcurrentCollector`]).
 //!
-//! The pause marks, plans every live object's new address, fixes the roots,
-//! flips the moving space's page tables to from-space (`MREMAP_DONTUNMAP`),
-//! and registers the emptied live pages for MISSING faults. In `uffd` mode it
-//! also flips the non-moving space's page tables to its second view and
-//! registers the space for MINOR faults; in `uffd-copy` mode it updates the
-//! non-moving space's references in the pause instead. Registration comes
-//! after the flip: since Linux 6.13 a registered range's page tables can only
-//! move entry by entry, while an unregistered one moves whole PMDs and PUDs.
+//! A concurrently marked cycle has three short pauses, each run on a
+//! mutator's thread with every mutator stopped (`pauses`):
 //!
-//! Then the mutators resume, and see only post-compaction addresses. Every
-//! heap page they touch that is not ready yet faults; a fault worker claims
-//! the page, computes it and installs it (or waits for the thread that
-//! claimed it), and the mutator continues. Collector threads walk the pages
-//! in address order meanwhile, giving from-space back behind them. When
-//! every page is mapped, the coordinating collector thread unregisters,
-//! releases from-space and the view, sweeps and clears the bitmaps.
+//! 1. the *initial pause* ([`ConcurrentCollector::begin_marking`]) copies
+//!    the roots and turns on the SATB write barrier and black allocation;
+//!    the coordinating collector thread then marks
+//!    ([`crate::mark::concurrent`]);
+//! 2. the *remark pause* ([`ConcurrentCollector::remark`]) drains the SATB
+//!    buffers, turns the barrier off and hands the forwarding plan's build
+//!    to the collector thread ([`crate::compact::concurrent::plan`]);
+//! 3. the *flip pause* ([`ConcurrentCollector::flip`]) extends the plan
+//!    over what was allocated since, flips the moving space's page tables
+//!    to from-space (`MREMAP_DONTUNMAP`), registers the emptied live pages
+//!    for MISSING faults, fixes the roots and hands the cycle
+//!    ([`crate::compact::concurrent::in_flight`]) to the threads. Where the
+//!    non-moving space is compacted concurrently it is flipped to its second
+//!    view and registered for MINOR faults too; otherwise its references are
+//!    updated in this pause. Registration comes after the flip: since Linux
+//!    6.13 a registered range's page tables can only move entry by entry,
+//!    while an unregistered one moves whole PMDs and PUDs.
+//!
+//! [`ConcurrentCollector::start`] runs marking, planning and the flip in one
+//! pause (explicit collections). After the flip the mutators see only
+//! post-compaction addresses; a page they touch before it is ready faults
+//! and is computed and installed by the faulting thread's SIGBUS handler or
+//! by a fault worker, while collector threads install the pages in address
+//! order and give from-space back behind them
+//! ([`crate::compact::concurrent::threads`]). When every page is mapped the
+//! coordinating collector thread ends the cycle
+//! ([`crate::compact::concurrent::end`]) and raises the attention flag.
 //!
 //! The flip pause is transactional: each step that fails is undone or
 //! worked around, and the cycle either completes another way or is
-//! abandoned with the heap exactly as before (see `pauses`). The flip is
-//! tried at start-up on scratch mappings ([`mremap_shim::engine::probe_flips`]),
-//! so that a process where `mremap` is denied falls back to `stw` at once;
-//! a flip that keeps failing later makes the compactor compact in the pause
-//! from then on ([`UffdCompactor::stw_fallback`]).
-//!
-//! Modules: [`pages`] (the per-page state machine), [`cycle`] (one
-//! compaction in flight, and the fault path), [`threads`] (workers and
-//! collectors), [`from_space`] (drained from-space, MOVE's destinations),
-//! [`end`] (the end of a cycle), [`fault_log`] (fault service times).
+//! abandoned with the heap exactly as before. The flip is tried at start-up
+//! on scratch mappings ([`mremap_shim::engine::probe_flips`]), so that a
+//! process where `mremap` is denied falls back to `stw` at once; a flip that
+//! keeps failing later makes the collector compact in the pause from then
+//! on ([`ConcurrentCollector::stw_fallback`]).
 
-pub mod cycle;
-pub mod end;
-pub mod fault_log;
-pub mod from_space;
-pub mod pages;
 mod pauses;
-pub mod prepare;
-pub mod sigbus;
-pub mod threads;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -49,12 +50,15 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::cycle::CycleReport;
+use crate::compact::concurrent::in_flight::CycleInFlight;
+use crate::compact::concurrent::plan::PlanJob;
+use crate::compact::concurrent::sigbus;
+use crate::compact::concurrent::threads::{self, Job};
+use crate::compact::forwarding::PlanTables;
 use crate::heap::Heap;
+use crate::mark::concurrent::MarkJob;
 use crate::mark::satb::SatbQueue;
-use cycle::Cycle;
-use prepare::{MarkJob, PlanJob};
-use threads::Job;
+use crate::report::CycleReport;
 use uffd::{OpenOptions, UffdFeatures, UserFaultFd};
 
 /// How the concurrent compaction runs.
@@ -83,10 +87,9 @@ pub struct UffdOptions {
     pub moves: bool,
 }
 
-/// Collector threads by default: one per CPU this process may run on. On
-/// this project's 2-CPU machine two collectors compacted 1 GiB (mutator
-/// idle, COPY) in 557 ms against one's 923 ms, medians of 3
-/// (`benches/results/fault-path-2026-11-30.md`).
+/// Collector threads by default: one per CPU this process may run on (they
+/// split the pages between them; measured in
+/// `benches/results/fault-path-2026-11-30.md`).
 pub fn default_collector_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -129,13 +132,13 @@ enum State {
     Compacting,
 }
 
-/// A heap's concurrent compactor: its userfaultfd and its threads, and the
+/// A heap's concurrent collector: its userfaultfd and its threads, and the
 /// cycle in flight if any.
-pub struct UffdCompactor {
+pub struct ConcurrentCollector {
     heap: Arc<Heap>,
     fd: Arc<UserFaultFd>,
     options: UffdOptions,
-    workers: Vec<Sender<Arc<Cycle>>>,
+    workers: Vec<Sender<Arc<CycleInFlight>>>,
     collectors: Vec<Sender<Job>>,
     reports: Receiver<CycleReport>,
     worker_cpu_ns: Arc<AtomicU64>,
@@ -163,6 +166,8 @@ pub struct UffdCompactor {
     /// Ranges still registered with the userfaultfd because unregistering
     /// them at the end of a cycle failed; retried at the next flip.
     stale: Arc<Mutex<Vec<(usize, usize)>>>,
+    /// The forwarding plans' chunk table, reused from cycle to cycle.
+    plan_tables: PlanTables,
 }
 
 /// Why userfaultfd compaction cannot run (the runtime then falls back to
@@ -192,16 +197,19 @@ pub enum CompactorError {
     Flip(#[source] mremap_shim::sys::SysError),
 }
 
-/// Flip pauses in a row that may fail before the compactor stops trying
+/// Flip pauses in a row that may fail before the collector stops trying
 /// (a failure that repeats is not transient).
 const MAX_FLIP_FAILURES: u32 = 2;
 
-impl UffdCompactor {
+impl ConcurrentCollector {
     /// Opens a userfaultfd for `heap` and starts the threads. `Err` carries
     /// why userfaultfd compaction cannot run here (the caller falls back to
     /// stop-the-world and logs it). Where MINOR faults on memfd are missing,
-    /// `uffd` degrades to `uffd-copy` ([`UffdCompactor::degraded`] says so).
-    pub fn new(heap: Arc<Heap>, mut options: UffdOptions) -> Result<UffdCompactor, CompactorError> {
+    /// `uffd` degrades to `uffd-copy` ([`ConcurrentCollector::degraded`] says so).
+    pub fn new(
+        heap: Arc<Heap>,
+        mut options: UffdOptions,
+    ) -> Result<ConcurrentCollector, CompactorError> {
         let features = UffdFeatures::probe();
         if !features.is_available() {
             return Err(CompactorError::Unavailable(
@@ -282,7 +290,7 @@ impl UffdCompactor {
             options.collector_threads.max(1),
         );
         let (report_tx, reports) = channel();
-        let mut compactor = UffdCompactor {
+        let mut collector = ConcurrentCollector {
             heap,
             fd: Arc::new(fd),
             options,
@@ -303,33 +311,34 @@ impl UffdCompactor {
             nm_failures: 0,
             stw_fallback: None,
             stale: Arc::new(Mutex::new(Vec::new())),
+            plan_tables: PlanTables::default(),
         };
-        let workers = if compactor.options.sigbus {
+        let workers = if collector.options.sigbus {
             0
         } else {
-            compactor.options.fault_workers.max(1)
+            collector.options.fault_workers.max(1)
         };
         for i in 0..workers {
             let (tx, rx) = channel();
-            let cpu = compactor.worker_cpu_ns.clone();
+            let cpu = collector.worker_cpu_ns.clone();
             let handle = spawn(format!("gc-fault-{i}"), move || {
                 threads::fault_worker(rx, cpu)
             })
             .map_err(CompactorError::Thread)?;
-            compactor.workers.push(tx);
-            compactor.threads.push(handle);
+            collector.workers.push(tx);
+            collector.threads.push(handle);
         }
-        for i in 0..compactor.options.collector_threads.max(1) {
+        for i in 0..collector.options.collector_threads.max(1) {
             let (tx, rx) = channel();
             let reports = report_tx.clone();
             let handle = spawn(format!("gc-compact-{i}"), move || {
                 threads::collector(i, rx, reports)
             })
             .map_err(CompactorError::Thread)?;
-            compactor.collectors.push(tx);
-            compactor.threads.push(handle);
+            collector.collectors.push(tx);
+            collector.threads.push(handle);
         }
-        Ok(compactor)
+        Ok(collector)
     }
 
     /// The options in effect: those asked for, less what the kernel lacks
@@ -342,8 +351,8 @@ impl UffdCompactor {
     /// `uffd-copy` (non-moving space in the pause), `uffd-workers`,
     /// `uffd-move` (workers and MOVE), `sigbus` (SIGBUS and COPY) or
     /// `sigbus-move` (SIGBUS and MOVE); `stw` once repeated flip failures
-    /// made the compactor compact in the pause
-    /// ([`UffdCompactor::stw_fallback`]). The runtime's modes are typed
+    /// made the collector compact in the pause
+    /// ([`ConcurrentCollector::stw_fallback`]). The runtime's modes are typed
     /// (`runtime::config::MODES`), not parsed from this.
     pub fn mode_name(&self) -> &'static str {
         if self.stw_fallback.is_some() {
@@ -376,7 +385,7 @@ impl UffdCompactor {
         self.degraded.as_deref()
     }
 
-    /// Why the compactor fell back to compacting in the pause (as `stw`
+    /// Why the collector fell back to compacting in the pause (as `stw`
     /// does) after repeated flip failures, if it did. Marking stays
     /// concurrent.
     pub fn stw_fallback(&self) -> Option<&str> {
@@ -402,7 +411,7 @@ impl UffdCompactor {
 
     /// Takes the attention flag: raised whenever concurrent work finished
     /// (marking, planning or a compaction), so that a mutator polling it at
-    /// allocation knows to call [`UffdCompactor::phase`] and act.
+    /// allocation knows to call [`ConcurrentCollector::phase`] and act.
     #[inline]
     pub fn attention_flag(&self) -> &Arc<AtomicBool> {
         &self.attention
@@ -483,7 +492,7 @@ fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> std::io::Result<Joi
     std::thread::Builder::new().name(name).spawn(f)
 }
 
-impl Drop for UffdCompactor {
+impl Drop for ConcurrentCollector {
     fn drop(&mut self) {
         self.wait();
         self.workers.clear();

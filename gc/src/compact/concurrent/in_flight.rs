@@ -25,10 +25,11 @@ use super::pages::PageStates;
 use crate::compact::forwarding::{ForwardingPlan, PAGE_WORDS};
 use crate::compact::non_moving::{sweep, update_page};
 use crate::compact::page::PageComputer;
-use crate::cycle::CycleReport;
-use crate::heap::{Heap, PAGE_SIZE};
+use crate::heap::Heap;
 use crate::object::WORD;
-use uffd::{InstallOutcome, UserFaultFd};
+use crate::report::CycleReport;
+use crate::units::PAGE_SIZE;
+use uffd::{InstallOutcome, UffdError, UserFaultFd};
 
 /// A page-sized, page-aligned buffer to compute pages into.
 #[repr(C, align(4096))]
@@ -51,7 +52,7 @@ impl PageBuf {
 
 /// The non-moving space's part of a `uffd`-mode cycle.
 pub struct NonMovingPart {
-    /// States of the pages `[base, base + len * 4096)`.
+    /// States of the pages `[base, base + len * PAGE_SIZE)`.
     pub pages: PageStates,
     /// The space's base.
     pub base: usize,
@@ -60,7 +61,7 @@ pub struct NonMovingPart {
 }
 
 /// One concurrent compaction.
-pub struct Cycle {
+pub struct CycleInFlight {
     /// The heap being compacted.
     pub heap: Arc<Heap>,
     /// Where every live moving object goes.
@@ -155,7 +156,70 @@ fn enomem_wait(what: &str, addr: usize, enomem: &mut u32) {
     }
 }
 
-impl Cycle {
+/// How an install loop goes on after an outcome it does not settle itself.
+enum Then {
+    /// `n` more bytes are in place (mapped already): go on after them.
+    Skip(usize),
+    /// Try the same range again.
+    Again,
+    /// The caller has dealt with the rest of the range.
+    Stop,
+}
+
+/// The loop every install ioctl runs in: `op(done)` installs bytes
+/// `[done, len)` of a range and is repeated until all `len` are in place.
+/// An install counts its bytes; a partial one (`EAGAIN`: the mapping
+/// changed under it) counts what it did and goes on after a yield; every
+/// other outcome goes to `other(done, outcome)`, which says how to go on
+/// (or ends the process). Returns the bytes that `op` reported installed.
+fn install_loop(
+    len: usize,
+    mut op: impl FnMut(usize) -> Result<InstallOutcome, UffdError>,
+    mut other: impl FnMut(usize, Result<InstallOutcome, UffdError>) -> Then,
+) -> usize {
+    let (mut done, mut installed) = (0, 0);
+    while done < len {
+        match op(done) {
+            Ok(InstallOutcome::Installed(k)) => {
+                done += k;
+                installed += k;
+            }
+            Ok(InstallOutcome::Retry { done: k }) => {
+                done += k;
+                std::thread::yield_now();
+            }
+            outcome => match other(done, outcome) {
+                Then::Skip(n) => done += n,
+                Then::Again => {}
+                Then::Stop => break,
+            },
+        }
+    }
+    installed
+}
+
+/// What COPY and CONTINUE do with the outcomes [`install_loop`] leaves to
+/// them (`what` at `addr`): a page mapped already counts as in place,
+/// `ENOMEM` is waited out ([`enomem_wait`], `enomem` counting the retries)
+/// and anything else ends the process.
+fn settle(
+    what: &str,
+    addr: usize,
+    outcome: Result<InstallOutcome, UffdError>,
+    enomem: &mut u32,
+) -> Then {
+    match outcome {
+        Ok(InstallOutcome::AlreadyMapped) => Then::Skip(PAGE_SIZE),
+        Ok(outcome) => fatal(what, addr, &outcome_name(outcome)),
+        Err(e) if e.errno() == Some(Errno::ENOMEM) => {
+            enomem_wait(what, addr, enomem);
+            Then::Again
+        }
+        Err(e) => fatal(what, addr, &e),
+    }
+}
+
+impl CycleInFlight {
     /// The page computer of this cycle.
     #[inline]
     pub fn computer(&self) -> PageComputer<'_> {
@@ -194,35 +258,35 @@ impl Cycle {
     pub fn move_moving_run(&self, first: usize, n: usize, src: usize) -> bool {
         let dst = self.moving_addr(first);
         let len = n * PAGE_SIZE;
-        let mut done = 0;
         let mut moved_all = true;
-        while done < len {
-            let (d, s) = (dst + done, src + done);
+        let moved = install_loop(
+            len,
             // SAFETY: nothing references the drained source pages; they
             // vanish from from-space once moved.
-            match unsafe {
-                self.fd
-                    .r#move(d as *mut u8, s as *mut u8, len - done, true, false)
-            } {
-                Ok(InstallOutcome::Installed(k)) => {
-                    done += k;
-                    self.moved_pages.fetch_add(k / PAGE_SIZE, Ordering::Relaxed);
-                }
-                Ok(InstallOutcome::Retry { done: k }) => {
-                    done += k;
-                    std::thread::yield_now();
-                }
+            |done| unsafe {
+                self.fd.r#move(
+                    (dst + done) as *mut u8,
+                    (src + done) as *mut u8,
+                    len - done,
+                    true,
+                    false,
+                )
+            },
+            |done, outcome| match outcome {
                 Ok(InstallOutcome::AlreadyMapped) => {
-                    fatal("UFFDIO_MOVE", d, &"EEXIST on a claimed page")
+                    fatal("UFFDIO_MOVE", dst + done, &"EEXIST on a claimed page")
                 }
-                Ok(InstallOutcome::Busy) | Err(_) => {
+                Ok(InstallOutcome::Gone) => fatal("UFFDIO_MOVE", dst + done, &"ENOENT"),
+                Ok(_) | Err(_) => {
+                    // Refused (`EBUSY`) or failed: the rest is copied.
                     moved_all = false;
-                    self.copy_from(d, s, len - done);
-                    break;
+                    self.copy_from(dst + done, src + done, len - done);
+                    Then::Stop
                 }
-                Ok(InstallOutcome::Gone) => fatal("UFFDIO_MOVE", d, &"ENOENT"),
-            }
-        }
+            },
+        );
+        self.moved_pages
+            .fetch_add(moved / PAGE_SIZE, Ordering::Relaxed);
         for page in first..first + n {
             self.moving.set_mapped(page);
         }
@@ -231,26 +295,19 @@ impl Cycle {
 
     /// `UFFDIO_COPY` of `len` bytes from `src` to the claimed pages at `dst`.
     fn copy_from(&self, dst: usize, src: usize, len: usize) {
-        let (mut done, mut enomem) = (0, 0);
-        while done < len {
-            let d = dst + done;
-            match self
-                .fd
-                .copy(d as *mut u8, (src + done) as *const u8, len - done, true)
-            {
-                Ok(InstallOutcome::Installed(k)) => done += k,
-                Ok(InstallOutcome::AlreadyMapped) => done += PAGE_SIZE,
-                Ok(InstallOutcome::Retry { done: k }) => {
-                    done += k;
-                    std::thread::yield_now();
-                }
-                Ok(outcome) => fatal("UFFDIO_COPY", d, &outcome_name(outcome)),
-                Err(e) if e.errno() == Some(Errno::ENOMEM) => {
-                    enomem_wait("UFFDIO_COPY", d, &mut enomem)
-                }
-                Err(e) => fatal("UFFDIO_COPY", d, &e),
-            }
-        }
+        let mut enomem = 0;
+        install_loop(
+            len,
+            |done| {
+                self.fd.copy(
+                    (dst + done) as *mut u8,
+                    (src + done) as *const u8,
+                    len - done,
+                    true,
+                )
+            },
+            |done, outcome| settle("UFFDIO_COPY", dst + done, outcome, &mut enomem),
+        );
     }
 
     /// Updates claimed non-moving page `page` through the second view and
@@ -289,31 +346,25 @@ impl Cycle {
         }
         let addr = part.base + first * PAGE_SIZE;
         let len = n * PAGE_SIZE;
-        let (mut done, mut enomem) = (0, 0);
-        while done < len {
-            let a = addr + done;
-            match self.fd.r#continue(a as *mut u8, len - done, true) {
-                Ok(InstallOutcome::Installed(k)) => done += k,
-                Ok(InstallOutcome::AlreadyMapped) => done += PAGE_SIZE,
-                Ok(InstallOutcome::Retry { done: k }) => {
-                    done += k;
-                    std::thread::yield_now();
-                }
-                Ok(outcome) => fatal("UFFDIO_CONTINUE", a, &outcome_name(outcome)),
+        let mut enomem = 0;
+        install_loop(
+            len,
+            |done| {
+                self.fd
+                    .r#continue((addr + done) as *mut u8, len - done, true)
+            },
+            |done, outcome| match outcome {
                 Err(e) if e.errno() == Some(Errno::EFAULT) => {
                     // A page without a page-cache page in the run: map the
                     // rest one by one (holes fault as ordinary misses).
-                    while done < len {
-                        self.continue_page(addr + done);
-                        done += PAGE_SIZE;
+                    for at in (addr + done..addr + len).step_by(PAGE_SIZE) {
+                        self.continue_page(at);
                     }
+                    Then::Stop
                 }
-                Err(e) if e.errno() == Some(Errno::ENOMEM) => {
-                    enomem_wait("UFFDIO_CONTINUE", a, &mut enomem)
-                }
-                Err(e) => fatal("UFFDIO_CONTINUE", a, &e),
-            }
-        }
+                outcome => settle("UFFDIO_CONTINUE", addr + done, outcome, &mut enomem),
+            },
+        );
         for page in first..first + n {
             part.pages.set_mapped(page);
         }
@@ -324,18 +375,17 @@ impl Cycle {
     /// fault as an ordinary miss. `ENOMEM` is retried as for COPY.
     fn continue_page(&self, addr: usize) {
         let mut enomem = 0;
-        loop {
-            match self.fd.r#continue(addr as *mut u8, PAGE_SIZE, true) {
-                Ok(InstallOutcome::Installed(_)) | Ok(InstallOutcome::AlreadyMapped) => return,
-                Ok(InstallOutcome::Retry { .. }) => std::thread::yield_now(),
-                Ok(outcome) => fatal("UFFDIO_CONTINUE", addr, &outcome_name(outcome)),
-                Err(e) if e.errno() == Some(Errno::EFAULT) => return,
-                Err(e) if e.errno() == Some(Errno::ENOMEM) => {
-                    enomem_wait("UFFDIO_CONTINUE", addr, &mut enomem)
-                }
-                Err(e) => fatal("UFFDIO_CONTINUE", addr, &e),
-            }
-        }
+        install_loop(
+            PAGE_SIZE,
+            |done| {
+                self.fd
+                    .r#continue((addr + done) as *mut u8, PAGE_SIZE - done, true)
+            },
+            |done, outcome| match outcome {
+                Err(e) if e.errno() == Some(Errno::EFAULT) => Then::Stop,
+                outcome => settle("UFFDIO_CONTINUE", addr + done, outcome, &mut enomem),
+            },
+        );
     }
 
     /// Serves a fault at `addr`: computes and installs its page, or waits
@@ -386,7 +436,7 @@ impl Cycle {
         let (_, bytes) = sweep(&self.heap, part.view_delta);
         let mut report = self.report.lock();
         report.non_moving_freed_bytes = bytes;
-        report.add_concurrent(crate::cycle::Phase::Sweep, start.elapsed());
+        report.add_concurrent(crate::report::Phase::Sweep, start.elapsed());
     }
 
     /// Whether `addr` lies in a page this cycle installs.

@@ -1,0 +1,161 @@
+//! Young cycles in the stop-the-world mode (generational collection).
+//!
+//! In one pause: count the old non-moving objects as marked; mark from the
+//! roots and the slots on dirty cards, old moving objects counting as marked
+//! without being traced; plan only above the old end; flip only the pages
+//! above it; compute the young survivors' pages; update the young and old
+//! non-moving objects, the roots and the dirty cards' slots; sweep the dead
+//! young non-moving objects; promote every survivor
+//! ([`crate::generations`]). Old garbage stays until a full cycle.
+
+use std::time::Instant;
+
+use crate::compact::forwarding::{ForwardingPlan, PlanTables, PAGE_WORDS};
+use crate::compact::non_moving::{sweep, update_references};
+use crate::compact::page::PageComputer;
+use crate::compact::stw::{abandon, release_from_space, PhaseTimer};
+use crate::error::HeapError;
+use crate::heap::Heap;
+use crate::mark::cards::CardRoots;
+use crate::mark::tracer::mark_above;
+use crate::report::{thread_cpu, CycleReport, Phase};
+use crate::roots::RootSet;
+use crate::units::PAGE_SIZE;
+
+/// Runs one stop-the-world young collection, or a full one
+/// ([`crate::compact::stw::collect`]) with generational collection off.
+/// Before the first promotion every object is young, and a young cycle
+/// does a full one's work. Failures are handled as the full collection
+/// handles them.
+///
+/// # Safety
+/// As for [`crate::compact::stw::collect`].
+pub unsafe fn collect_young(
+    heap: &Heap,
+    roots: &mut dyn RootSet,
+    tables: &PlanTables,
+) -> Result<CycleReport, HeapError> {
+    let old_end = heap.generations().old_end();
+    if !heap.generations().is_enabled() {
+        // SAFETY: the caller's promise.
+        return unsafe { crate::compact::stw::collect(heap, roots, tables) };
+    }
+    let start = Instant::now();
+    let cpu = thread_cpu();
+    let mut report = CycleReport::new("stw", heap.used_bytes());
+    report.young = true;
+    let mut timer = PhaseTimer::new();
+
+    mark_old_non_moving(heap);
+    {
+        // SAFETY: the world is stopped and walkable (the caller's promise);
+        // only marking reads the slots meanwhile.
+        let mut card_roots = unsafe { CardRoots::new(heap, roots, true) };
+        // SAFETY: the world is stopped and the roots with the dirty cards'
+        // slots reach every young object the heap can reach (the card
+        // invariant).
+        report.marked =
+            unsafe { mark_above(heap, &mut card_roots, heap.config().mark_threads, old_end) };
+    }
+    timer.lap(&mut report, Phase::Mark);
+
+    let old_top = heap.moving().top();
+    match ForwardingPlan::build_young(heap, old_end, old_top, tables) {
+        Ok(plan) => {
+            timer.lap(&mut report, Phase::Forward);
+            if let Err(e) = compact_young(heap, &plan, roots, &mut report, &mut timer) {
+                abandon(heap, old_top, &mut report, &e);
+            }
+        }
+        Err(e) => abandon(heap, old_top, &mut report, &e),
+    }
+    report.finish(heap.used_bytes(), start.elapsed(), start.elapsed());
+    report.gc_cpu = thread_cpu().saturating_sub(cpu);
+    Ok(report)
+}
+
+/// Sets the mark bit of every old non-moving object, so that tracing,
+/// updating and sweeping treat them as live.
+fn mark_old_non_moving(heap: &Heap) {
+    let nm = heap.non_moving();
+    let (starts, young, marks) = (nm.starts(), nm.young(), &heap.marks().non_moving);
+    let words = starts.bit_of(nm.high_water()).div_ceil(64);
+    for i in 0..words {
+        marks.or_word(i, starts.word(i) & !young.word(i));
+    }
+}
+
+/// Compacts the young range above the plan's old pages in the pause,
+/// updates the references into it and sweeps; `Err` (before anything
+/// moved) if the flip and its copying fallback both failed.
+fn compact_young(
+    heap: &Heap,
+    plan: &ForwardingPlan,
+    roots: &mut dyn RootSet,
+    report: &mut CycleReport,
+    timer: &mut PhaseTimer,
+) -> Result<(), HeapError> {
+    let old_pages = plan.old_pages();
+    let skip = old_pages * PAGE_SIZE;
+    let base = heap.moving().base();
+    match heap.engine().flip(
+        base + skip,
+        heap.from_base() + skip,
+        heap.space_bytes() - skip,
+    ) {
+        Ok(flip) => report.flip_cost = Some(flip.cost),
+        Err(e) => return Err(e.into()),
+    }
+    timer.lap(report, Phase::Flip);
+
+    let pc = PageComputer::new(heap, plan);
+    let live_len = (plan.live_pages() - old_pages) * PAGE_SIZE;
+    if live_len > 0 {
+        if let Err(e) = mremap_shim::sys::madvise(
+            base + skip,
+            live_len,
+            mremap_shim::sys::Advice::MADV_POPULATE_WRITE,
+        ) {
+            report
+                .notes
+                .push(format!("populate failed ({e}); pages fault in one by one"));
+        }
+    }
+    for page in old_pages..plan.live_pages() {
+        let dst = (base + page * PAGE_SIZE) as *mut [u64; PAGE_WORDS];
+        // SAFETY: the page lies in the moving space above the old end,
+        // mapped RW and empty since the flip; nothing else touches it in
+        // the pause.
+        pc.compute_page(page, unsafe { &mut *dst });
+    }
+    report.pages_compacted = plan.live_pages() - old_pages;
+    timer.lap(report, Phase::Compact);
+
+    let nm = heap.non_moving();
+    let nm_top = nm.high_water();
+    update_references(&pc, heap, nm.base(), nm_top, 0);
+    {
+        // SAFETY: the world is stopped; the old generation did not move.
+        let mut card_roots = unsafe { CardRoots::new(heap, roots, false) };
+        card_roots.for_each_root(&mut |v| *v = pc.fix_value(*v));
+    }
+    timer.lap(report, Phase::UpdateRefs);
+
+    let (_, freed) = sweep(heap, 0);
+    report.non_moving_freed_bytes = freed;
+    timer.lap(report, Phase::Sweep);
+
+    release_from_space(heap, &mut report.notes);
+    // SAFETY: the world is stopped and the plan's live data ends at its
+    // new top.
+    unsafe { heap.moving().reset_top(plan.new_top()) };
+    let marks = heap.marks();
+    marks.moving.clear_below(plan.old_top());
+    marks.live.clear_below(plan.old_top());
+    marks.non_moving.clear_below(nm_top);
+    // SAFETY: the world is stopped and the young survivors are compacted
+    // up to the top.
+    unsafe { crate::generations::promote_all(heap, false) };
+    timer.lap(report, Phase::Release);
+    Ok(())
+}
