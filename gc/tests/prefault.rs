@@ -6,7 +6,7 @@
 mod by_hand;
 
 use gc::heap::prefault::STEP;
-use gc::heap::PAGE_SIZE;
+use gc::units::PAGE_SIZE;
 use gc::{AllocRequest, Heap, HeapConfig, Tlab, Value};
 
 /// Bytes allocated before the cycle and checked after it.
@@ -22,18 +22,22 @@ fn resident(from: usize, to: usize) -> usize {
         * PAGE_SIZE
 }
 
-/// Allocates `bytes` of small objects (32 bytes each), all garbage.
-fn allocate(heap: &Heap, tlab: &mut Tlab, bytes: usize) {
+/// Allocates `bytes` of small objects (32 bytes each), all garbage;
+/// returns the end of the last one (the buffer's cursor).
+fn allocate(heap: &Heap, tlab: &mut Tlab, bytes: usize) -> usize {
     let req = AllocRequest {
         tag: 1,
         slots: 2,
         ..AllocRequest::default()
     };
-    let mut done = 0;
+    let (mut done, mut end) = (0, 0);
     while done < bytes {
         let obj = by_hand::alloc(heap, tlab, &req).expect("room below the trigger");
-        done += obj.size_words() * gc::object::WORD;
+        let size = obj.size_words() * gc::object::WORD;
+        done += size;
+        end = obj.addr() + size;
     }
+    end
 }
 
 /// A heap whose trigger lies well above what the test allocates, after one
@@ -50,7 +54,7 @@ fn collected_heap() -> Option<(Heap, Tlab)> {
     }
     heap.set_soft_limit(64 << 20);
     let mut tlab = Tlab::empty();
-    allocate(&heap, &mut tlab, ALLOCATED);
+    let _ = allocate(&heap, &mut tlab, ALLOCATED);
     by_hand::retire(&mut tlab);
     let mut roots: Vec<Value> = Vec::new();
     by_hand::collect(&heap, &mut roots).expect("collect");
@@ -70,12 +74,12 @@ fn buffers_are_resident_before_allocation_touches_them() {
     };
     let (mut checked, mut allocated) = (0, 0);
     while allocated < ALLOCATED {
-        allocate(&heap, &mut tlab, 4 << 10);
+        let cursor = allocate(&heap, &mut tlab, 4 << 10);
         allocated += 4 << 10;
         // One thread allocates: its buffer is the last claim, ending at
         // the top; its untouched pages start past the cursor's page.
         let top = heap.moving().top();
-        let untouched = (top - tlab.remaining()).next_multiple_of(PAGE_SIZE);
+        let untouched = cursor.next_multiple_of(PAGE_SIZE);
         if untouched < top {
             assert_eq!(
                 resident(untouched, top),
@@ -95,7 +99,7 @@ fn populates_at_most_one_step_ahead() {
     };
     // Not a multiple of a step: the top ends inside one (buffers are
     // claimed 32 KiB at a time, steps populated 256 KiB at a time).
-    allocate(&heap, &mut tlab, (1 << 20) + (100 << 10));
+    let _ = allocate(&heap, &mut tlab, (1 << 20) + (100 << 10));
     let moving = heap.moving();
     let top = moving.top().next_multiple_of(PAGE_SIZE);
     let end = moving.base() + (16 << 20);

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mremap_shim::sys::{madvise, Advice};
 
-use super::PAGE_SIZE;
+use crate::units::PAGE_SIZE;
 
 /// Bytes populated per call: 64 pages a call instead of 64 faults. Small
 /// enough that a mutator inside the call reaches a safepoint soon (one call
