@@ -17,6 +17,7 @@
 
 pub mod moving;
 pub mod non_moving;
+pub mod prefault;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
@@ -471,14 +472,26 @@ impl Heap {
         let allow = |used| self.within_limit(used, nm_used);
         if bytes * 4 > self.config.tlab_bytes {
             // Big for a TLAB: claim it directly and keep the current buffer.
-            return self.moving.claim(bytes, allow);
+            let start = self.moving.claim(bytes, allow)?;
+            self.prefault_ahead(start + bytes, nm_used);
+            return Some(start);
         }
         // SAFETY: the buffer is this thread's and this heap's (`alloc`'s
         // contract 1).
         unsafe { tlab.retire() };
         let start = self.moving.claim(self.config.tlab_bytes, allow)?;
+        self.prefault_ahead(start + self.config.tlab_bytes, nm_used);
         // SAFETY: the range was just claimed for this buffer alone.
         unsafe { tlab.refill(start, start + self.config.tlab_bytes) };
         tlab.bump(bytes)
+    }
+
+    /// Populates the moving space ahead of a claim ending at `end`, up to
+    /// the collection trigger at most (see [`prefault`]).
+    fn prefault_ahead(&self, end: usize, nm_used: usize) {
+        let base = self.moving.base();
+        let budget = self.soft_limit().saturating_sub(nm_used);
+        let limit = base + budget.min(self.moving.capacity());
+        self.moving.prefault().ahead(end, limit);
     }
 }
