@@ -52,7 +52,7 @@ fn collected_heap() -> Option<(Heap, Tlab)> {
         eprintln!("skipped: {why}");
         return None;
     }
-    heap.set_soft_limit(64 << 20);
+    heap.set_alloc_threshold(64 << 20);
     let mut tlab = Tlab::empty();
     let _ = allocate(&heap, &mut tlab, ALLOCATED);
     by_hand::retire(&mut tlab);

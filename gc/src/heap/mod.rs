@@ -490,7 +490,7 @@ impl Heap {
     /// the collection trigger at most (see [`prefault`]).
     fn prefault_ahead(&self, end: usize, nm_used: usize) {
         let base = self.moving.base();
-        let budget = self.soft_limit().saturating_sub(nm_used);
+        let budget = self.alloc_threshold().saturating_sub(nm_used);
         let limit = base + budget.min(self.moving.capacity());
         self.moving.prefault().ahead(end, limit);
     }
