@@ -574,6 +574,13 @@ impl RuntimeBuilder {
             None => "stop-the-world sliding compaction".to_string(),
         };
         gc_log.using(self.mode, mode, &description, fallback_reason.as_deref());
+        if let Some(why) = heap.moving().prefault().off_reason() {
+            gc_log.line(
+                log::LogLevel::Info,
+                "gc",
+                format_args!("Allocation faults fresh pages one at a time: {why}"),
+            );
+        }
         heap.generations()
             .set_enabled(self.generational && compactor.is_none());
         let poll = compactor
