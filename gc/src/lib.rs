@@ -9,8 +9,9 @@
 //! Modules (`docs/architecture.md` draws them and a cycle through them):
 //! - [`value`]: the NaN-boxed slot value ([`Value`]).
 //! - [`object`]: object layout, headers and [`ObjRef`].
-//! - [`heap`]: the reservation layout, the moving space (bump + TLABs) and
-//!   the memfd-backed non-moving space.
+//! - [`heap`]: the reservation layout, the moving space (bump + TLABs,
+//!   pre-faulted ahead of allocation after each compaction) and the
+//!   memfd-backed non-moving space.
 //! - [`table`]: side tables (bitmaps, forwarding counts) on huge pages.
 //! - [`mark`]: side bitmaps, the (work-stealing) tracer, the SATB queue and
 //!   concurrent marking.

@@ -9,7 +9,6 @@
 //! runs holding [`Shared::driving`](crate::Shared): one thread at a time
 //! pushes the cycle on, and its pauses stop all the others.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,17 +17,18 @@ use gc::PauseEntry;
 
 use crate::log::Cause;
 use crate::mutator::{GcError, Mutator};
+use crate::policy::FullHeap;
 use crate::safepoint::Local;
 
 impl Mutator {
-    /// The heap reached its soft limit with a request of `request` bytes.
-    /// Idle: start a concurrently marked cycle. During a cycle the soft
-    /// limit is a pacing threshold: run the pause the collector is ready
-    /// for, or else return how long to sleep (see [`crate::policy`]). At
-    /// the hard limit, for a request pacing cannot make room for, or when
-    /// `may_pace` is false (the allocation was paced enough), push the
-    /// cycle in flight through its pauses, waiting where the collector is
-    /// not done yet (a stall).
+    /// The heap reached its allocation threshold with a request of
+    /// `request` bytes. Runs the pause the collector is ready for, if any;
+    /// else does what the policy answers
+    /// ([`Policy::on_full_heap`](crate::policy::Policy::on_full_heap)):
+    /// start a concurrently marked cycle (after the compaction in flight),
+    /// return how long to sleep (pacing), or push the cycle in flight
+    /// through its pauses, waiting where the collector is not done yet (a
+    /// stall). In stw mode: collects.
     pub(crate) fn heap_full(
         &mut self,
         request: usize,
@@ -36,16 +36,9 @@ impl Mutator {
     ) -> Result<Option<Duration>, GcError> {
         let shared = self.shared.clone();
         let Some(compactor) = &shared.compactor else {
-            let cause = shared.policy.lock().trigger_cause();
-            self.collect_driving(cause)?;
+            self.collect_driving(shared.policy.cause())?;
             return Ok(None);
         };
-        let heap = &shared.heap;
-        // The soft limit's goal, if any: pacing slows allocation near it
-        // and ends there (the cycle is pushed through).
-        let hard = shared.knobs().hard_limit;
-        let limit = shared.policy.lock().pacing_limit(hard);
-        let at_limit = heap.soft_limit() >= limit || !may_pace;
         let start = Instant::now();
         // A compaction that ended is accounted first (its report feeds the
         // policy), and the heap it left is judged as idle.
@@ -54,52 +47,33 @@ impl Mutator {
         match phase {
             CyclePhase::Marked => self.remark(Duration::ZERO),
             CyclePhase::Planned => self.flip(Duration::ZERO)?,
-            CyclePhase::Marking | CyclePhase::Planning | CyclePhase::Compacting if !at_limit => {
-                if phase == CyclePhase::Compacting {
-                    // The trigger, with the last compaction still running:
-                    // start when it ends.
-                    shared.start_wanted.store(true, Ordering::Relaxed);
-                }
-                let pace = shared.policy.lock().pace(heap.used_bytes(), request, limit);
-                return Ok(match pace {
-                    Some(p) => {
-                        heap.set_soft_limit(p.next);
-                        Some(p.sleep)
+            _ => match shared.policy.on_full_heap(request, may_pace, phase) {
+                FullHeap::Pace(sleep) => return Ok(Some(sleep)),
+                FullHeap::Retry => {}
+                FullHeap::Start(cause) => {
+                    if phase == CyclePhase::Compacting {
+                        self.log_stall("a compaction");
                     }
-                    None => {
-                        heap.set_soft_limit(limit);
-                        None
+                    let previous = compactor.lock().wait();
+                    if let Some(r) = previous {
+                        shared.account(&r);
                     }
-                });
-            }
-            CyclePhase::Idle | CyclePhase::Compacting => {
-                if phase == CyclePhase::Compacting {
-                    self.log_stall("a compaction");
+                    self.begin_marking(start.elapsed(), cause);
                 }
-                let previous = compactor.lock().wait();
-                if let Some(r) = previous {
-                    shared.account(&r);
+                FullHeap::PushThrough if phase == CyclePhase::Planning => {
+                    self.log_stall("the planning");
+                    compactor.lock().wait_prepared();
+                    self.flip(start.elapsed())?;
                 }
-                let cause = if at_limit {
-                    Cause::HeapLimit
-                } else {
-                    shared.policy.lock().trigger_cause()
-                };
-                self.begin_marking(start.elapsed(), cause);
-            }
-            CyclePhase::Marking => {
-                self.log_stall("the marking");
-                compactor.lock().wait_prepared();
-                self.remark(start.elapsed());
-                let start = Instant::now();
-                compactor.lock().wait_prepared();
-                self.flip(start.elapsed())?;
-            }
-            CyclePhase::Planning => {
-                self.log_stall("the planning");
-                compactor.lock().wait_prepared();
-                self.flip(start.elapsed())?;
-            }
+                FullHeap::PushThrough => {
+                    self.log_stall("the marking");
+                    compactor.lock().wait_prepared();
+                    self.remark(start.elapsed());
+                    let start = Instant::now();
+                    compactor.lock().wait_prepared();
+                    self.flip(start.elapsed())?;
+                }
+            },
         }
         Ok(None)
     }
@@ -113,8 +87,7 @@ impl Mutator {
     fn begin_marking(&mut self, waited: Duration, cause: Cause) {
         let shared = self.shared.clone();
         if let Some(c) = &shared.compactor {
-            shared.start_wanted.store(false, Ordering::Relaxed);
-            shared.log.cycle_started(cause);
+            shared.cycle_begins(cause, None);
             self.stop_world(|w| {
                 let roots = w.root_snapshot();
                 let entry = PauseEntry {
@@ -126,11 +99,7 @@ impl Mutator {
                 // flag before they resume, since SATB is on from here.
                 unsafe { c.lock().begin_marking(&roots, entry) };
             });
-            let heap = &shared.heap;
-            let hard = shared.knobs().hard_limit;
-            let limit = shared.policy.lock().pacing_limit(hard);
-            let threshold = shared.policy.lock().begin(heap.used_bytes(), limit);
-            heap.set_soft_limit(threshold);
+            shared.policy.cycle_started();
         }
     }
 
@@ -149,8 +118,7 @@ impl Mutator {
             CyclePhase::Compacting => {
                 shared.poll_compaction(false);
                 let ended = compactor.lock().phase() == CyclePhase::Idle;
-                if ended && shared.start_wanted.load(Ordering::Relaxed) {
-                    let cause = shared.policy.lock().trigger_cause();
+                if let Some(cause) = shared.policy.wanted_start().filter(|_| ended) {
                     self.begin_marking(Duration::ZERO, cause);
                 }
             }

@@ -146,7 +146,6 @@
 
 pub mod config;
 mod driver;
-mod generational;
 pub mod log;
 pub mod mutator;
 mod policy;
@@ -156,7 +155,7 @@ pub mod stats;
 pub mod value;
 pub mod view;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::sync::Arc;
 
@@ -166,6 +165,7 @@ use gc::mark::satb::SatbQueue;
 use gc::{CycleReport, Heap, HeapConfig};
 use parking_lot::Mutex;
 use policy::Policy;
+pub use policy::PACE_SLICE;
 use safepoint::Registry;
 
 /// The next runtime's identity.
@@ -199,6 +199,8 @@ pub type PauseEventHook = Arc<dyn Fn(&PauseEvent) + Send + Sync>;
 #[derive(Clone)]
 pub struct RuntimeBuilder {
     heap: HeapConfig,
+    /// The growth factor ([`RuntimeBuilder::growth`]).
+    growth: f64,
     soft_limit: Option<usize>,
     /// Whether the soft limit came from `GC_SOFT_LIMIT` (its errors name
     /// the variable).
@@ -220,6 +222,7 @@ impl std::fmt::Debug for RuntimeBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RuntimeBuilder")
             .field("heap", &self.heap)
+            .field("growth", &self.growth)
             .field("soft_limit", &self.soft_limit)
             .field("mode", &self.mode)
             .field("log", &self.log)
@@ -238,6 +241,7 @@ impl Default for RuntimeBuilder {
     fn default() -> Self {
         RuntimeBuilder {
             heap: HeapConfig::default(),
+            growth: 2.0,
             soft_limit: None,
             soft_from_env: false,
             mode: Mode::Uffd,
@@ -293,7 +297,7 @@ impl RuntimeBuilder {
                     expected: "a number from 1 to 100",
                 })
         })? {
-            b.heap.growth = g;
+            b.growth = g;
         }
         if let Some(t) = env_value("GC_DENSE_PREFIX", |s| {
             if s.trim() == "off" {
@@ -380,7 +384,7 @@ impl RuntimeBuilder {
     /// end before the limit). Changeable at run time
     /// ([`Runtime::set_growth`]).
     pub fn growth(mut self, factor: f64) -> Self {
-        self.heap.growth = factor;
+        self.growth = factor;
         self
     }
 
@@ -529,7 +533,7 @@ impl RuntimeBuilder {
         let knobs = policy::Knobs {
             hard_limit: self.heap.heap_limit,
             soft_limit: self.soft_limit,
-            growth: self.heap.growth.max(1.0),
+            growth: self.growth.max(1.0),
         };
         let heap =
             Arc::new(Heap::new(self.heap.clone()).map_err(|e| ConfigError::Heap(e.to_string()))?);
@@ -570,6 +574,13 @@ impl RuntimeBuilder {
             None => "stop-the-world sliding compaction".to_string(),
         };
         gc_log.using(self.mode, mode, &description, fallback_reason.as_deref());
+        if let Some(why) = heap.moving().prefault().off_reason() {
+            gc_log.line(
+                log::LogLevel::Info,
+                "gc",
+                format_args!("Allocation faults fresh pages one at a time: {why}"),
+            );
+        }
         heap.generations()
             .set_enabled(self.generational && compactor.is_none());
         let poll = compactor
@@ -579,6 +590,7 @@ impl RuntimeBuilder {
         let sigbus_faults = compactor
             .as_ref()
             .is_some_and(|c| c.serves_faults_by_sigbus());
+        let policy = Policy::new(heap.clone(), knobs, compactor.is_some());
         Ok(Runtime {
             inner: Arc::new(Shared {
                 heap,
@@ -588,7 +600,6 @@ impl RuntimeBuilder {
                 id: NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed),
                 driving: Mutex::new(()),
                 satb,
-                start_wanted: AtomicBool::new(false),
                 sigbus_faults,
                 requested_mode: self.mode,
                 mode,
@@ -596,16 +607,11 @@ impl RuntimeBuilder {
                 log: gc_log,
                 stress: self.stress,
                 verify: self.verify,
-                young_or_full: Default::default(),
                 pause_hook: self.pause_hook,
                 span_hook: self.span_hook,
                 event_hook: self.event_hook,
                 stats: Mutex::new(GcStats::for_modes(self.mode, mode)),
-                policy: Mutex::new({
-                    let mut p = Policy::default();
-                    p.set_knobs(knobs);
-                    p
-                }),
+                policy,
             }),
         })
     }
@@ -625,9 +631,6 @@ pub(crate) struct Shared {
     pub(crate) driving: Mutex<()>,
     /// Where mutators hand full SATB buffers (uffd modes).
     pub(crate) satb: Option<Arc<SatbQueue>>,
-    /// The trigger was reached during a compaction: start a cycle when it
-    /// ends.
-    pub(crate) start_wanted: AtomicBool,
     /// Heap faults raise SIGBUS on the faulting thread (SIGBUS modes):
     /// mutator threads must not block it.
     pub(crate) sigbus_faults: bool,
@@ -646,48 +649,26 @@ pub(crate) struct Shared {
     pub(crate) log: log::GcLog,
     pub(crate) stress: bool,
     pub(crate) verify: bool,
-    /// Young or full, for generational collection (stw mode).
-    pub(crate) young_or_full: generational::YoungOrFull,
     pub(crate) pause_hook: Option<PauseHook>,
     pub(crate) span_hook: Option<PauseSpanHook>,
     pub(crate) event_hook: Option<PauseEventHook>,
     pub(crate) stats: Mutex<GcStats>,
-    /// Allocation rate, cycle length and pacing (uffd modes).
-    pub(crate) policy: Mutex<Policy>,
+    /// When cycles start, what they collect, pacing, limits.
+    pub(crate) policy: Policy,
 }
 
 impl Shared {
-    /// The limits and growth in force.
-    pub(crate) fn knobs(&self) -> policy::Knobs {
-        let config = self.heap.config();
-        self.policy.lock().knobs.unwrap_or(policy::Knobs {
-            hard_limit: config.heap_limit,
-            soft_limit: None,
-            growth: config.growth.max(1.0),
-        })
-    }
-
-    /// Applies `change` to the knobs under the policy's lock, unless the
-    /// result has a soft limit above the hard one.
-    fn change_knobs(
+    /// A cycle starts for `cause`: `kind` if the caller requires one (an
+    /// explicit young collection, the full collection before out of
+    /// memory), else what the policy says; the log numbers it.
+    pub(crate) fn cycle_begins(
         &self,
-        change: impl FnOnce(policy::Knobs) -> policy::Knobs,
-    ) -> Result<(), LimitError> {
-        let config = self.heap.config();
-        let mut policy = self.policy.lock();
-        let new = change(policy.knobs.unwrap_or(policy::Knobs {
-            hard_limit: config.heap_limit,
-            soft_limit: None,
-            growth: config.growth.max(1.0),
-        }));
-        if let Some(soft) = new.soft_limit.filter(|&s| s > new.hard_limit) {
-            return Err(LimitError::SoftAboveHard {
-                soft,
-                hard: new.hard_limit,
-            });
-        }
-        policy.set_knobs(new);
-        Ok(())
+        cause: log::Cause,
+        kind: Option<log::CycleKind>,
+    ) -> log::CycleKind {
+        let kind = kind.unwrap_or_else(|| self.policy.cycle_kind(cause));
+        self.log.cycle_started(kind, cause);
+        kind
     }
 
     /// Whether a pause waits for this thread or the collector finished
@@ -699,14 +680,14 @@ impl Shared {
 
     /// Accounts a finished cycle: statistics, the log line, the pause hook.
     pub(crate) fn account(&self, report: &CycleReport) {
-        if self.compactor.is_some() {
-            self.policy.lock().observe_cycle(report);
-        }
+        self.policy.cycle_ended(report);
         let mut stats = self.stats.lock();
         stats.record(report);
         let paced = (stats.paced, stats.pacing);
         drop(stats);
-        let gc = self.log.cycle_ended(report, self.knobs().hard_limit, paced);
+        let gc = self
+            .log
+            .cycle_ended(report, self.policy.knobs().hard_limit, paced);
         if let Some(hook) = &self.pause_hook {
             for &p in &report.pauses {
                 hook(p);
@@ -886,27 +867,24 @@ impl Runtime {
 
     /// The soft limit in force (`None`: off).
     pub fn soft_limit(&self) -> Option<usize> {
-        self.inner.knobs().soft_limit
+        self.inner.policy.knobs().soft_limit
     }
 
     /// The hard heap limit in force.
     pub fn heap_limit(&self) -> usize {
-        self.inner.knobs().hard_limit
+        self.inner.policy.knobs().hard_limit
     }
 
     /// The growth factor in force.
     pub fn growth(&self) -> f64 {
-        self.inner.knobs().growth
+        self.inner.policy.knobs().growth
     }
 
     /// Sets (`Some`) or removes (`None`) the soft limit, from the next
     /// trigger computation on. Refused with [`LimitError::SoftAboveHard`]
     /// above the heap limit in force.
     pub fn set_soft_limit(&self, bytes: Option<usize>) -> Result<(), LimitError> {
-        self.inner.change_knobs(|k| policy::Knobs {
-            soft_limit: bytes,
-            ..k
-        })
+        self.inner.policy.set_soft_limit(bytes)
     }
 
     /// Sets the hard heap limit: allocation stops at it from now on (a
@@ -918,43 +896,12 @@ impl Runtime {
     /// refused with [`LimitError::BelowUse`] (collect first); one below the
     /// soft limit with [`LimitError::SoftAboveHard`] (lower that first).
     pub fn set_heap_limit(&self, bytes: usize) -> Result<(), LimitError> {
-        let reserved = self.inner.heap.config().heap_limit;
-        if bytes > reserved {
-            return Err(LimitError::AboveReserved {
-                requested: bytes,
-                reserved,
-            });
-        }
-        let used = self.inner.heap.used_bytes();
-        if bytes < used {
-            return Err(LimitError::BelowUse {
-                requested: bytes,
-                used,
-            });
-        }
-        self.inner.change_knobs(|k| policy::Knobs {
-            hard_limit: bytes,
-            ..k
-        })?;
-        // The wall holds at once: a trigger (or pacing threshold) above it
-        // comes down to it, so the next allocation that would pass it
-        // collects first.
-        let heap = &self.inner.heap;
-        if heap.soft_limit() > bytes {
-            heap.set_soft_limit(bytes);
-        }
-        Ok(())
+        self.inner.policy.set_heap_limit(bytes)
     }
 
     /// Sets the growth factor (1 to 100, else [`LimitError::BadGrowth`]),
     /// from the next trigger computation on.
     pub fn set_growth(&self, factor: f64) -> Result<(), LimitError> {
-        if !(1.0..=100.0).contains(&factor) {
-            return Err(LimitError::BadGrowth(factor));
-        }
-        self.inner.change_knobs(|k| policy::Knobs {
-            growth: factor,
-            ..k
-        })
+        self.inner.policy.set_growth(factor)
     }
 }

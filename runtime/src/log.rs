@@ -158,10 +158,12 @@ impl fmt::Display for Cause {
     }
 }
 
-/// What a cycle collected. Only whole-heap cycles exist so far; a young
-/// collection would be another kind.
+/// What a cycle collected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CycleKind {
+    /// Only the objects allocated since the last cycle (generational
+    /// collection, stop-the-world mode).
+    Young,
     /// The whole heap.
     Full,
 }
@@ -170,6 +172,7 @@ impl CycleKind {
     /// The kind as the log prints it.
     pub fn name(self) -> &'static str {
         match self {
+            CycleKind::Young => "Young",
             CycleKind::Full => "Full",
         }
     }
@@ -373,16 +376,14 @@ impl GcLog {
     }
 
     /// A cycle starts: returns its number.
-    pub(crate) fn cycle_started(&self, cause: Cause) -> u64 {
+    pub(crate) fn cycle_started(&self, kind: CycleKind, cause: Cause) -> u64 {
         let mut s = self.state.lock();
         let id = s.next_id;
         s.next_id += 1;
         s.last = Some(id);
         s.in_flight.push_back(Started {
             id,
-            // Every cycle collects the whole heap until generational
-            // collection adds young ones.
-            kind: CycleKind::Full,
+            kind,
             cause,
             at: Instant::now(),
         });
@@ -724,7 +725,7 @@ mod tests {
     #[test]
     fn a_cycle_is_one_info_line_in_the_jvm_shape() {
         let (log, lines) = captured(LogLevel::Info);
-        assert_eq!(log.cycle_started(Cause::AllocationRate), 0);
+        assert_eq!(log.cycle_started(CycleKind::Full, Cause::AllocationRate), 0);
         let id = log.cycle_ended(&concurrent_report(), 1 << 30, (0, Duration::ZERO));
         assert_eq!(id, Some(0));
         let lines = lines.lock();
@@ -748,7 +749,7 @@ mod tests {
     #[test]
     fn debug_adds_phases_in_cycle_order_and_trace_adds_pauses_and_faults() {
         let (log, lines) = captured(LogLevel::Debug);
-        log.cycle_started(Cause::Explicit);
+        log.cycle_started(CycleKind::Full, Cause::Explicit);
         log.cycle_ended(&concurrent_report(), 1 << 30, (2, Duration::from_millis(3)));
         let text = lines.lock().join("\n");
         assert!(
@@ -765,7 +766,7 @@ mod tests {
         assert!(!text.contains("[gc,pause]"), "{text}");
 
         let (log, lines) = captured(LogLevel::Trace);
-        log.cycle_started(Cause::Stress);
+        log.cycle_started(CycleKind::Full, Cause::Stress);
         log.cycle_ended(&concurrent_report(), 1 << 30, (0, Duration::ZERO));
         let text = lines.lock().join("\n");
         assert!(
@@ -787,8 +788,8 @@ mod tests {
     #[test]
     fn nothing_is_written_when_off_but_cycles_are_still_numbered() {
         let (log, lines) = captured(LogLevel::Off);
-        log.cycle_started(Cause::HeapLimit);
-        log.cycle_started(Cause::HeapLimit);
+        log.cycle_started(CycleKind::Full, Cause::HeapLimit);
+        log.cycle_started(CycleKind::Full, Cause::HeapLimit);
         assert_eq!(
             log.cycle_ended(&concurrent_report(), 1 << 30, (0, Duration::ZERO)),
             Some(0)

@@ -3,8 +3,7 @@
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
-use std::sync::atomic::AtomicBool;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,9 +11,8 @@ use gc::compact::stw;
 use gc::mark::satb::SATB_BUFFER;
 use gc::{AllocRequest, HeapError, ObjRef, PauseEntry, Value as RawValue};
 
-use crate::generational::CycleKind;
-use crate::log::{Cause, LogLevel};
-use crate::policy::PACE_ROUNDS;
+use crate::log::{Cause, CycleKind, LogLevel};
+use crate::policy::{Paced, Step};
 use crate::safepoint::{HandshakeOp, Local, ThreadSlot, World};
 use crate::value::{Gc, Value};
 use crate::Shared;
@@ -113,18 +111,6 @@ thread_local! {
     /// second mutator of one runtime would wait for the first at every
     /// pause, forever; mutators of two runtimes must check what they store).
     static REGISTERED: RefCell<Vec<(usize, Arc<ThreadSlot>)>> = const { RefCell::new(Vec::new()) };
-}
-
-/// What allocation tries next when the heap is full.
-enum Step {
-    /// Start or advance the concurrent cycle.
-    Cycle,
-    /// A full collection.
-    Collect,
-    /// Wait for the compaction in flight.
-    Quiesce,
-    /// Raise the trigger to the heap limit.
-    Grow,
 }
 
 /// How the slow path of an allocation ended.
@@ -235,32 +221,36 @@ impl Mutator {
         } else if self.shared.needs_attention() {
             self.poll_slow().map_err(AllocError::CollectionFailed)?;
         }
-        // Pacing answers this allocation got: after PACE_ROUNDS it is no
-        // longer paced, so the slow path ends in a bounded number of steps.
-        let mut paced = 0;
+        // The pacing this allocation got: once the policy says enough, it
+        // is no longer paced, so the slow path ends in a bounded number of
+        // steps.
+        let mut paced = Paced::default();
         loop {
             match self.try_alloc(&spec) {
                 Ok(Some(obj)) => return Ok(obj),
                 Ok(None) => {}
                 Err(e) => return Err(e),
             }
-            let may_pace = paced < PACE_ROUNDS;
+            let may_pace = self.shared.policy.may_pace(paced);
             if !may_pace {
                 self.shared.log.line(
                     LogLevel::Info,
                     "gc",
                     format_args!(
-                        "an allocation was paced {paced} times without fitting: \
-                         pushing the cycle through"
+                        "an allocation was paced {} times ({:.1} ms) without fitting: \
+                         pushing the cycle through",
+                        paced.answers,
+                        paced.slept.as_secs_f64() * 1e3,
                     ),
                 );
             }
             match self.drive(|m| m.alloc_driving(&spec, may_pace)) {
                 Slow::Done(r) => return r,
                 Slow::Pace(d) => {
-                    paced += 1;
+                    paced.answers += 1;
                     if !d.is_zero() {
                         self.blocking(|| std::thread::sleep(d));
+                        paced.slept += d;
                         self.shared.stats.lock().record_pacing(d);
                     }
                 }
@@ -269,34 +259,17 @@ impl Mutator {
     }
 
     /// Allocation with the heap full, holding the right to drive the
-    /// collector. Past the trigger, in the uffd modes: start a cycle or push
-    /// the one in flight on (up to three steps: begin, remark + flip, a wait
-    /// for the compaction; the first may instead answer with a pacing
-    /// sleep, if `may_pace`); then collect fully; then wait for that
-    /// compaction; then grow to the limit; then report out of memory. In
-    /// stw: collect (generational: first the policy's kind, then full),
-    /// then grow, then report. Each step is tried only if
+    /// collector: climbs the policy's ladder
+    /// ([`Policy::full_heap_steps`](crate::policy::Policy::full_heap_steps);
+    /// a cycle step may answer with a pacing sleep instead, if
+    /// `may_pace`), then reports out of memory. Each step is tried only if
     /// allocation still fails (another thread's step may have made room
     /// while this one waited for the lock).
     fn alloc_driving(&mut self, spec: &AllocRequest, may_pace: bool) -> Slow {
         let request = gc::object::size_in_words(spec.slots, spec.bytes)
             .map_or(usize::MAX, |w| w * gc::object::WORD);
-        let steps: &[Step] = if self.shared.compactor.is_some() {
-            &[
-                Step::Cycle,
-                Step::Cycle,
-                Step::Cycle,
-                Step::Collect,
-                Step::Quiesce,
-                Step::Grow,
-            ]
-        } else if self.shared.heap.generations().is_enabled() {
-            // The policy's kind (young or full), then full.
-            &[Step::Cycle, Step::Collect, Step::Grow]
-        } else {
-            &[Step::Collect, Step::Grow]
-        };
-        for step in steps {
+        let policy = &self.shared.clone().policy;
+        for step in policy.full_heap_steps() {
             match self.try_alloc(spec) {
                 Ok(Some(obj)) => return Slow::Done(Ok(obj)),
                 Ok(None) => {}
@@ -309,7 +282,7 @@ impl Mutator {
                     Err(e) => Some(e),
                 },
                 Step::Collect => {
-                    let cause = if self.shared.compactor.is_some() {
+                    if self.shared.compactor.is_some() {
                         self.shared.log.line(
                             LogLevel::Debug,
                             "gc",
@@ -318,21 +291,17 @@ impl Mutator {
                              a full collection in the pause"
                             ),
                         );
-                        Cause::HeapLimit
-                    } else {
-                        self.shared.policy.lock().trigger_cause()
-                    };
+                    }
                     // Full: out of memory follows only a full collection.
-                    self.collect_driving_kind(cause, CycleKind::Full).err()
+                    self.collect_driving_kind(policy.collection_cause(), Some(CycleKind::Full))
+                        .err()
                 }
                 Step::Quiesce => {
                     self.shared.stall_for_compaction();
                     None
                 }
                 Step::Grow => {
-                    // Up to the hard limit in force (Runtime::set_heap_limit).
-                    let limit = self.shared.knobs().hard_limit;
-                    self.shared.heap.set_soft_limit(limit);
+                    policy.grow_to_limit();
                     None
                 }
             };
@@ -395,7 +364,7 @@ impl Mutator {
     fn out_of_memory_value(&self, spec: &AllocRequest) -> OutOfMemory {
         OutOfMemory {
             requested: spec.slots as usize * 8 + spec.bytes,
-            limit: self.shared.knobs().hard_limit,
+            limit: self.shared.policy.knobs().hard_limit,
             used: self.shared.heap.used_bytes(),
         }
     }
@@ -418,6 +387,10 @@ impl Mutator {
     pub fn write(&self, obj: Gc<'_>, i: usize, v: Value<'_>) {
         let obj = obj.obj();
         assert!(i < obj.slot_count(), "slot {i} out of range");
+        // Read before the slot store, which the compiler must assume may
+        // write anywhere (it is a store through a heap address): read
+        // after it, the card base would be reloaded on every write.
+        let cards = self.cards;
         if self.slot.barrier.load(Relaxed) {
             self.write_slow(obj, i, v.raw());
         }
@@ -426,24 +399,7 @@ impl Mutator {
         // pauses, which this thread is not in between these lines), and
         // checked ownership where it can be in doubt.
         unsafe { obj.set_slot_raw(i, v.raw()) }
-        self.dirty_card(obj.slot_addr(i));
-    }
-
-    /// Dirties the card of the slot at `slot_addr` (after the slot store:
-    /// a collector that cleans the card and then reads the slot sees the
-    /// new value or the card dirty again).
-    #[inline(always)]
-    fn dirty_card(&self, slot_addr: usize) {
-        let card = std::ptr::with_exposed_provenance_mut::<u8>(
-            self.cards
-                .wrapping_add(slot_addr >> gc::remembered::CARD_SHIFT),
-        );
-        // SAFETY: `slot_addr` is a slot of a heap object (checked in
-        // bounds by the caller), so it lies in the range the heap's card
-        // table covers, and `card` in the table, alive while `shared`
-        // holds the heap. A racy byte store of a constant: any interleaving
-        // leaves the card dirty.
-        unsafe { card.write_volatile(gc::remembered::card::DIRTY) };
+        dirty_card(cards, obj.slot_addr(i));
     }
 
     /// The write barrier's slow path, before the store of a value `v` into
@@ -513,33 +469,30 @@ impl Mutator {
     /// [`Mutator::collect`] for `cause`, holding the right to drive the
     /// collector.
     pub(crate) fn collect_driving(&mut self, cause: Cause) -> Result<(), GcError> {
-        let kind = match cause {
-            Cause::Explicit => CycleKind::Full,
-            _ => self.shared.young_or_full.next(&self.shared.heap),
-        };
-        self.collect_driving_kind(cause, kind)
+        self.collect_driving_kind(cause, None)
     }
 
     /// Runs a young collection now (generational collection on, stop-the-
     /// world mode, with an old generation), else a full one as
     /// [`Mutator::collect`] does.
     pub fn collect_young(&mut self) -> Result<(), GcError> {
-        self.drive(|m| m.collect_driving_kind(Cause::Explicit, CycleKind::Young))
+        self.drive(|m| m.collect_driving_kind(Cause::Explicit, Some(CycleKind::Young)))
     }
 
-    /// [`Mutator::collect_driving`] of a given kind (young runs only in the
-    /// stop-the-world mode; elsewhere it is full).
+    /// [`Mutator::collect_driving`] of the `kind` the caller requires, else
+    /// the policy's (young runs only in the stop-the-world mode; elsewhere
+    /// it is full).
     pub(crate) fn collect_driving_kind(
         &mut self,
         cause: Cause,
-        kind: CycleKind,
+        kind: Option<CycleKind>,
     ) -> Result<(), GcError> {
         let shared = self.shared.clone();
         let heap = &shared.heap;
         let used_before = heap.used_bytes();
         let live = match &shared.compactor {
             None => {
-                shared.log.cycle_started(cause);
+                let kind = shared.cycle_begins(cause, kind);
                 let report = self.stop_world(|w| {
                     w.retire_tlabs();
                     // SAFETY: every mutator is stopped (`stop_world`) with its buffer
@@ -553,7 +506,6 @@ impl Mutator {
                             CycleKind::Full => stw::collect(heap, w, &shared.plan_tables),
                         }
                     }?;
-                    shared.young_or_full.ran(report.young);
                     report.prepend_entry(PauseEntry {
                         waited: Duration::ZERO,
                         safepoint: w.safepoint,
@@ -574,7 +526,8 @@ impl Mutator {
                 let start = Instant::now();
                 self.finish_cycle_driving()?;
                 let waited = start.elapsed();
-                shared.log.cycle_started(cause);
+                // Concurrent cycles are full whatever was asked (the policy says so).
+                shared.cycle_begins(cause, None);
                 self.stop_world(|w| {
                     w.retire_tlabs();
                     let entry = PauseEntry {
@@ -675,22 +628,12 @@ impl Mutator {
     }
 
     /// After a flip (or a stop-the-world collection) that found `live`
-    /// bytes live with `used_before` bytes in use before it: samples the
-    /// allocation rate and sets the next cycle's trigger (see
-    /// [`crate::policy`]).
+    /// bytes live with `used_before` bytes in use before it: the policy
+    /// sets the next cycle's trigger (see [`crate::policy`]), and the log
+    /// says where.
     pub(crate) fn set_trigger(&self, live: usize, used_before: usize) {
-        let shared = &self.shared;
-        let heap = &shared.heap;
-        let knobs = shared.knobs();
-        let mut policy = shared.policy.lock();
-        policy.observe_flip(used_before, heap.used_bytes());
-        let concurrent = shared.compactor.is_some();
-        let trigger = policy.trigger(live, knobs.hard_limit, knobs.growth, concurrent);
-        let measured = policy.measured().filter(|_| concurrent);
-        shared
-            .log
-            .trigger(trigger, live, policy.trigger_cause(), measured);
-        heap.set_soft_limit(trigger);
+        let t = self.shared.policy.collected(live, used_before);
+        self.shared.log.trigger(t.bytes, live, t.cause, t.measured);
     }
 
     /// A point where the runtime may stop this thread: a pause waiting for
@@ -821,4 +764,21 @@ impl Drop for Mutator {
         let key = Arc::as_ptr(&self.shared) as usize;
         REGISTERED.with_borrow_mut(|r| r.retain(|(k, _)| *k != key));
     }
+}
+
+/// Dirties the card of the slot at `slot_addr`, given the card table's
+/// biased base `cards` (a [`Mutator`]'s). Called after the slot store: a
+/// collector that cleans the card and then reads the slot sees the new
+/// value, or the card dirty again.
+#[inline(always)]
+fn dirty_card(cards: usize, slot_addr: usize) {
+    let card = std::ptr::with_exposed_provenance::<AtomicU8>(
+        cards.wrapping_add(slot_addr >> gc::remembered::CARD_SHIFT),
+    );
+    // SAFETY: `slot_addr` is a slot of a heap object (checked in bounds by
+    // the caller), so it lies in the range the heap's card table covers,
+    // and `card` is one of the table's `AtomicU8`s, alive while the
+    // mutator's `shared` holds the heap. A relaxed store of a constant (a
+    // plain byte store): any interleaving leaves the card dirty.
+    unsafe { (*card).store(gc::remembered::card::DIRTY, Relaxed) };
 }

@@ -73,6 +73,9 @@ pub struct GcStats {
     pub paced: u64,
     /// Their total sleep (not a pause: the other threads ran).
     pub pacing: Duration,
+    /// The longest of those sleeps, as asked for (at most
+    /// [`crate::PACE_SLICE`]).
+    pub longest_pacing_sleep: Duration,
     pauses: Hist,
     safepoints: Hist,
     flip_pauses: Hist,
@@ -151,6 +154,7 @@ impl Default for GcStats {
             handshake_time: Duration::ZERO,
             paced: 0,
             pacing: Duration::ZERO,
+            longest_pacing_sleep: Duration::ZERO,
             pauses: Hist::new(),
             safepoints: Hist::new(),
             flip_pauses: Hist::new(),
@@ -216,6 +220,8 @@ pub struct GcStatsJson {
     pub paced: u64,
     /// Total pacing sleep, ns.
     pub pacing_ns: u64,
+    /// The longest pacing sleep, ns.
+    pub pacing_max_ns: u64,
 }
 
 /// One pause phase's per-cycle quantiles.
@@ -318,6 +324,7 @@ impl GcStats {
     pub fn record_pacing(&mut self, d: Duration) {
         self.paced += 1;
         self.pacing += d;
+        self.longest_pacing_sleep = self.longest_pacing_sleep.max(d);
     }
 
     /// Accounts one stop's time to safepoint: from the request until every
@@ -399,6 +406,7 @@ impl GcStats {
             last_live_bytes: self.last_live,
             paced: self.paced,
             pacing_ns: self.pacing.as_nanos() as u64,
+            pacing_max_ns: self.longest_pacing_sleep.as_nanos() as u64,
         }
     }
 }

@@ -15,7 +15,7 @@ impl<'a> HeapView<'a> {
         HeapView { heap }
     }
 
-    /// The heap's configuration (limit, growth, thresholds, threads).
+    /// The heap's configuration (limit, thresholds, threads).
     pub fn config(&self) -> &'a HeapConfig {
         self.heap.config()
     }
@@ -28,7 +28,7 @@ impl<'a> HeapView<'a> {
     /// The collection trigger: bytes in use at which the next cycle starts
     /// (or, during a cycle, the next pacing threshold).
     pub fn trigger(&self) -> usize {
-        self.heap.soft_limit()
+        self.heap.alloc_threshold()
     }
 
     /// The moving space: `(base, top)`; `[base, top)` is allocated.

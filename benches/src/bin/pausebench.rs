@@ -153,9 +153,10 @@ struct Report {
     safepoint_p99_ns: u64,
     safepoint_max_ns: u64,
     /// Sleeps of allocating threads at pacing thresholds (not pauses: the
-    /// other threads ran), and their total.
+    /// other threads ran), their total and the longest.
     paced: u64,
     pacing_ns: u64,
+    pacing_max_ns: u64,
     concurrent_phase_total_ns: Vec<(String, u64)>,
     gc_cpu_ns: u64,
     process_cpu_ns: u64,
@@ -387,6 +388,7 @@ fn run(args: &Args) -> Result<(), String> {
         safepoint_max_ns: ns(stats.safepoint_quantile(1.0)),
         paced: stats.paced,
         pacing_ns: ns(stats.pacing),
+        pacing_max_ns: ns(stats.longest_pacing_sleep),
         concurrent_phase_total_ns: stats
             .concurrent_totals
             .iter()
@@ -513,13 +515,14 @@ fn print_report(r: &Report) {
         );
     }
     println!(
-        "time to safepoint p50 {:.3}ms p99 {:.3}ms max {:.3}ms; pacing: {} sleeps, {:.1}ms in all ({:.1}% of thread time)",
+        "time to safepoint p50 {:.3}ms p99 {:.3}ms max {:.3}ms; pacing: {} sleeps, {:.1}ms in all ({:.1}% of thread time), longest {:.3}ms",
         ms(r.safepoint_p50_ns),
         ms(r.safepoint_p99_ns),
         ms(r.safepoint_max_ns),
         r.paced,
         ms(r.pacing_ns),
-        r.pacing_ns as f64 / 1e9 / (r.churn_seconds * r.threads as f64) * 100.0
+        r.pacing_ns as f64 / 1e9 / (r.churn_seconds * r.threads as f64) * 100.0,
+        ms(r.pacing_max_ns),
     );
     if !r.concurrent_phase_total_ns.is_empty() {
         let list: Vec<String> = r

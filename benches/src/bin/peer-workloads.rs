@@ -239,7 +239,7 @@ fn finish(rt: &Runtime, pauses: &[Duration], limit: usize) {
         stats.cycles,
         pauses.len(),
         limit >> 20,
-        rt.heap().config().growth,
+        rt.growth(),
         rt.heap().config().mark_threads,
         peak_rss().unwrap_or(0) >> 20,
         rt.describe(),

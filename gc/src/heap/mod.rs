@@ -17,6 +17,7 @@
 
 pub mod moving;
 pub mod non_moving;
+pub mod prefault;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
@@ -35,9 +36,6 @@ pub use non_moving::NonMovingSpace;
 pub struct HeapConfig {
     /// Upper bound on allocated bytes (moving + non-moving).
     pub heap_limit: usize,
-    /// After a collection the next one triggers at `used * growth` (at least
-    /// [`INITIAL_TRIGGER`] more), clamped to the limit.
-    pub growth: f64,
     /// Objects of at least this many bytes go to the non-moving space.
     pub large_object_threshold: usize,
     /// Bytes per thread-local allocation buffer.
@@ -58,7 +56,6 @@ impl Default for HeapConfig {
     fn default() -> Self {
         HeapConfig {
             heap_limit: 256 << 20,
-            growth: 2.0,
             large_object_threshold: 32 << 10,
             tlab_bytes: 32 << 10,
             mark_threads: 1,
@@ -123,7 +120,9 @@ pub struct Heap {
     marks: MarkBitmaps,
     cards: CardTable,
     generations: crate::generations::Generations,
-    soft_limit: AtomicUsize,
+    /// Bytes in use at which allocation reports a full heap (see
+    /// [`Heap::set_alloc_threshold`]).
+    alloc_threshold: AtomicUsize,
     allocating_black: AtomicBool,
     satb_active: AtomicBool,
     /// `f64` bits of the dense-prefix threshold.
@@ -131,9 +130,6 @@ pub struct Heap {
     /// To-space pages the dense prefix kept in place, all cycles.
     dense_pages: AtomicU64,
 }
-
-/// The first collection trigger (or the limit, if smaller).
-pub const INITIAL_TRIGGER: usize = 16 << 20;
 
 /// Where a heap's four regions go in its reservation, sized from the heap
 /// limit.
@@ -234,11 +230,10 @@ impl Heap {
             .map_err(|e| no_room("the card table")(e.into()))?;
         let generations = crate::generations::Generations::new(moving_base, space_bytes)
             .map_err(|e| no_room(side_tables)(e.into()))?;
-        let soft_limit = AtomicUsize::new(config.heap_limit.min(INITIAL_TRIGGER));
         Ok(Heap {
             cards,
             generations,
-            soft_limit,
+            alloc_threshold: AtomicUsize::new(config.heap_limit),
             allocating_black: AtomicBool::new(false),
             satb_active: AtomicBool::new(false),
             dense_prefix_threshold: AtomicU64::new(config.dense_prefix_threshold.to_bits()),
@@ -336,19 +331,21 @@ impl Heap {
     }
 
     fn within_limit(&self, moving_used: usize, nm_used: usize) -> bool {
-        moving_used + nm_used <= self.soft_limit.load(Ordering::Relaxed)
+        moving_used + nm_used <= self.alloc_threshold.load(Ordering::Relaxed)
     }
 
-    /// The collection trigger: allocation reports a full heap (`Ok(None)`)
-    /// once this many bytes are in use. Clamped to the heap limit.
-    pub fn set_soft_limit(&self, bytes: usize) {
-        self.soft_limit
+    /// Allocation reports a full heap (`Ok(None)`) once this many bytes
+    /// are in use; clamped to the heap limit (its initial value). The
+    /// heap only enforces it: its embedder's policy sets it (a collection
+    /// trigger, a pacing threshold).
+    pub fn set_alloc_threshold(&self, bytes: usize) {
+        self.alloc_threshold
             .store(bytes.min(self.config.heap_limit), Ordering::Relaxed);
     }
 
-    /// The current collection trigger.
-    pub fn soft_limit(&self) -> usize {
-        self.soft_limit.load(Ordering::Relaxed)
+    /// The bytes in use at which allocation reports a full heap.
+    pub fn alloc_threshold(&self) -> usize {
+        self.alloc_threshold.load(Ordering::Relaxed)
     }
 
     /// The dense-prefix threshold the next plan uses (see
@@ -475,14 +472,26 @@ impl Heap {
         let allow = |used| self.within_limit(used, nm_used);
         if bytes * 4 > self.config.tlab_bytes {
             // Big for a TLAB: claim it directly and keep the current buffer.
-            return self.moving.claim(bytes, allow);
+            let start = self.moving.claim(bytes, allow)?;
+            self.prefault_ahead(start + bytes, nm_used);
+            return Some(start);
         }
         // SAFETY: the buffer is this thread's and this heap's (`alloc`'s
         // contract 1).
         unsafe { tlab.retire() };
         let start = self.moving.claim(self.config.tlab_bytes, allow)?;
+        self.prefault_ahead(start + self.config.tlab_bytes, nm_used);
         // SAFETY: the range was just claimed for this buffer alone.
         unsafe { tlab.refill(start, start + self.config.tlab_bytes) };
         tlab.bump(bytes)
+    }
+
+    /// Populates the moving space ahead of a claim ending at `end`, up to
+    /// the collection trigger at most (see [`prefault`]).
+    fn prefault_ahead(&self, end: usize, nm_used: usize) {
+        let base = self.moving.base();
+        let budget = self.alloc_threshold().saturating_sub(nm_used);
+        let limit = base + budget.min(self.moving.capacity());
+        self.moving.prefault().ahead(end, limit);
     }
 }

@@ -8,6 +8,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::prefault::Prefault;
 use crate::object::{init_filler, OBJECT_ALIGN_WORDS, WORD};
 
 /// Bump-pointer state of the moving space.
@@ -15,6 +16,7 @@ pub struct MovingSpace {
     base: usize,
     capacity: usize,
     top: AtomicUsize,
+    prefault: Prefault,
 }
 
 impl MovingSpace {
@@ -24,6 +26,7 @@ impl MovingSpace {
             base,
             capacity,
             top: AtomicUsize::new(base),
+            prefault: Prefault::probe(base),
         }
     }
 
@@ -40,6 +43,11 @@ impl MovingSpace {
     /// One past the last allocated byte.
     pub fn top(&self) -> usize {
         self.top.load(Ordering::Acquire)
+    }
+
+    /// The pre-fault frontier (see [`super::prefault`]).
+    pub fn prefault(&self) -> &Prefault {
+        &self.prefault
     }
 
     /// Bytes allocated (including TLAB space not yet used).
@@ -85,6 +93,7 @@ impl MovingSpace {
     pub unsafe fn reset_top(&self, top: usize) {
         debug_assert!(self.contains(top) || top == self.base + self.capacity);
         self.top.store(top, Ordering::Release);
+        self.prefault.reset(top);
     }
 }
 

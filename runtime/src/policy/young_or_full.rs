@@ -1,5 +1,6 @@
 //! Young or full: which collection a stop-the-world cycle runs when
-//! generational collection is on (docs/generational.md).
+//! generational collection is on (docs/generational.md); kept by the
+//! [`Policy`](super::Policy), which answers `cycle_kind` from it.
 //!
 //! For now a fixed rhythm: after a full cycle, young cycles, with every
 //! [`FULL_EVERY`]th cycle full; explicit collections and the collection an
@@ -10,19 +11,10 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use gc::Heap;
+use crate::log::CycleKind;
 
 /// One cycle in this many is full while generational collection is on.
 pub(crate) const FULL_EVERY: u32 = 8;
-
-/// What a collection does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum CycleKind {
-    /// Mark and move only the objects allocated since the last cycle.
-    Young,
-    /// Mark and compact the whole heap.
-    Full,
-}
 
 /// The young/full rhythm.
 #[derive(Debug)]
@@ -40,11 +32,10 @@ impl Default for YoungOrFull {
 }
 
 impl YoungOrFull {
-    /// The kind the next policy-chosen cycle of `heap` runs.
-    pub(crate) fn next(&self, heap: &Heap) -> CycleKind {
-        if heap.generations().is_enabled()
-            && self.young_since_full.load(Ordering::Relaxed) + 1 < FULL_EVERY
-        {
+    /// The kind the next policy-chosen cycle runs, `generational` saying
+    /// whether young cycles are on.
+    pub(crate) fn next(&self, generational: bool) -> CycleKind {
+        if generational && self.young_since_full.load(Ordering::Relaxed) + 1 < FULL_EVERY {
             CycleKind::Young
         } else {
             CycleKind::Full
@@ -67,25 +58,18 @@ mod tests {
 
     #[test]
     fn full_every_eighth_cycle_and_never_without_an_old_generation() {
-        let heap = Heap::new(gc::HeapConfig {
-            heap_limit: 8 << 20,
-            ..Default::default()
-        })
-        .expect("heap");
         let p = YoungOrFull::default();
-        heap.generations().set_enabled(true);
-        assert_eq!(p.next(&heap), CycleKind::Full, "the first cycle");
+        assert_eq!(p.next(true), CycleKind::Full, "the first cycle");
         p.ran(false);
         let kinds: Vec<_> = (0..16)
             .map(|_| {
-                let k = p.next(&heap);
+                let k = p.next(true);
                 p.ran(k == CycleKind::Young);
                 k
             })
             .collect();
         let full: Vec<_> = (0..16).filter(|&i| kinds[i] == CycleKind::Full).collect();
         assert_eq!(full, [7, 15], "{kinds:?}");
-        heap.generations().set_enabled(false);
-        assert_eq!(p.next(&heap), CycleKind::Full, "generational off");
+        assert_eq!(p.next(false), CycleKind::Full, "generational off");
     }
 }
