@@ -106,7 +106,6 @@ pub(crate) fn compact_in_pause(
     report: &mut CycleReport,
     timer: &mut PhaseTimer,
 ) -> Result<(), HeapError> {
-    let old_top = plan.old_top();
     // The dense prefix's whole pages stay: nothing in them moves.
     let in_place = plan.dense_pages();
     let skip = in_place * PAGE_SIZE;
@@ -132,20 +131,40 @@ pub(crate) fn compact_in_pause(
     roots.for_each_root(&mut |v| *v = pc.fix_value(*v));
     timer.lap(report, Phase::UpdateRefs);
 
+    // SAFETY: the world is stopped (this function's contract) and every
+    // reference was updated above.
+    unsafe { sweep_and_release(heap, plan, nm_top, report, timer) };
+    timer.lap(report, Phase::Release);
+    Ok(())
+}
+
+/// The end of a stop-the-world compaction (full or young), after the
+/// references were updated: sweeps the non-moving space, gives from-space
+/// back, moves the top to the plan's new top and clears the mark bitmaps
+/// below the old tops. Laps `Sweep`; the caller laps `Release`.
+///
+/// # Safety
+/// The world is stopped, and `plan`'s live data was compacted and every
+/// reference updated.
+pub(crate) unsafe fn sweep_and_release(
+    heap: &Heap,
+    plan: &ForwardingPlan,
+    nm_top: usize,
+    report: &mut CycleReport,
+    timer: &mut PhaseTimer,
+) {
     let (_, freed) = sweep(heap, 0);
     report.non_moving_freed_bytes = freed;
     timer.lap(report, Phase::Sweep);
 
     release_from_space(heap, &mut report.notes);
     // SAFETY: the world is stopped and the plan's live data ends at its
-    // new top.
+    // new top (the caller's contract).
     unsafe { heap.moving().reset_top(plan.new_top()) };
     let marks = heap.marks();
-    marks.moving.clear_below(old_top);
-    marks.live.clear_below(old_top);
+    marks.moving.clear_below(plan.old_top());
+    marks.live.clear_below(plan.old_top());
     marks.non_moving.clear_below(nm_top);
-    timer.lap(report, Phase::Release);
-    Ok(())
 }
 
 /// The flip's fallback: maps from-space (above `skip`) and copies the

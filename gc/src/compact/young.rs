@@ -11,9 +11,9 @@
 use std::time::Instant;
 
 use crate::compact::forwarding::{ForwardingPlan, PlanTables, PAGE_WORDS};
-use crate::compact::non_moving::{sweep, update_references};
+use crate::compact::non_moving::update_references;
 use crate::compact::page::PageComputer;
-use crate::compact::stw::{abandon, release_from_space, PhaseTimer};
+use crate::compact::stw::{abandon, sweep_and_release, PhaseTimer};
 use crate::error::HeapError;
 use crate::heap::Heap;
 use crate::mark::cards::CardRoots;
@@ -141,18 +141,9 @@ fn compact_young(
     }
     timer.lap(report, Phase::UpdateRefs);
 
-    let (_, freed) = sweep(heap, 0);
-    report.non_moving_freed_bytes = freed;
-    timer.lap(report, Phase::Sweep);
-
-    release_from_space(heap, &mut report.notes);
-    // SAFETY: the world is stopped and the plan's live data ends at its
-    // new top.
-    unsafe { heap.moving().reset_top(plan.new_top()) };
-    let marks = heap.marks();
-    marks.moving.clear_below(plan.old_top());
-    marks.live.clear_below(plan.old_top());
-    marks.non_moving.clear_below(nm_top);
+    // SAFETY: the world is stopped (`collect_young`'s contract), the young
+    // range was compacted and every reference updated above.
+    unsafe { sweep_and_release(heap, plan, nm_top, report, timer) };
     // SAFETY: the world is stopped and the young survivors are compacted
     // up to the top.
     unsafe { crate::generations::promote_all(heap, false) };
