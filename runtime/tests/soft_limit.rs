@@ -84,11 +84,9 @@ fn with_a_soft_limit_the_peak_heap_stays_near_it() {
         );
         // Without it the heap grows towards 4 x live (about 128 MiB).
         assert!(free_peak > 100 * M, "{mode}: {free_peak}");
-        // With it, the peak stays near the goal: within a quarter of it
-        // (what a concurrent cycle allocates past its trigger while it
-        // finishes: paced in 2 ms slices, the allocating thread goes on
-        // between them; 72.5 MiB was seen on a loaded 2-core machine).
-        assert!(soft_peak <= 64 * M + 16 * M, "{mode}: {soft_peak}");
+        // With it, the peak stays near the goal: within an eighth of it
+        // (what a concurrent cycle allocates past its trigger).
+        assert!(soft_peak <= 64 * M + 8 * M, "{mode}: {soft_peak}");
         assert!(live < 64 * M, "{mode}: {live}");
     }
 }
