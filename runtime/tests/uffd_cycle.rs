@@ -223,7 +223,7 @@ fn make_resident_lets_a_system_call_read_a_page_not_yet_compacted() {
 
 #[path = "../../uffd/tests/child/mod.rs"]
 mod child;
-use child::nobody::{NobodyCopy, NOBODY};
+use child::nobody::{self, NOBODY};
 
 const CHILD_ENV: &str = "RUNTIME_UFFD_UNPRIVILEGED_CHILD";
 
@@ -281,20 +281,13 @@ fn a_process_without_root_runs_a_full_uffd_cycle() {
         assert_eq!(unprivileged_cycle(), 0, "uffd cycle as a non-root user");
         return;
     }
-    // A copy nobody can execute: the checkout may be private (under
-    // root's 0700 home).
-    let copy = match NobodyCopy::new() {
-        Ok(copy) => copy,
-        Err(reason) => {
-            eprintln!("SKIP uffd cycle as nobody: {reason}");
-            return;
-        }
+    let Some(status) = nobody::run_as_nobody(
+        "uffd cycle as nobody",
+        "unprivileged_child_entry",
+        CHILD_ENV,
+    ) else {
+        return;
     };
-    let status = copy
-        .ignored_test("unprivileged_child_entry")
-        .env(CHILD_ENV, "1")
-        .status()
-        .unwrap_or_else(|e| panic!("spawn {} as nobody: {e}", copy.path().display()));
     child::assert_exit_zero(
         "child as nobody",
         status,

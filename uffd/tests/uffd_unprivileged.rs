@@ -19,7 +19,7 @@ use uffd::{
 };
 use uffd_common::{filled_page, spawn_reader, Mapping, EVENT_TIMEOUT};
 
-use child::nobody::{NobodyCopy, NOBODY};
+use child::nobody::{self, NOBODY};
 
 const CHILD_ENV: &str = "GC_UFFD_UNPRIVILEGED_CHILD";
 
@@ -150,20 +150,10 @@ fn unprivileged_process_opens_user_mode_only_and_serves_a_fault() {
         assert_eq!(child_body(), 0, "unprivileged checks failed in-process");
         return;
     }
-    // A copy nobody can execute: the checkout may be private (under
-    // root's 0700 home).
-    let copy = match NobodyCopy::new() {
-        Ok(copy) => copy,
-        Err(reason) => {
-            eprintln!("SKIP unprivileged: {reason}");
-            return;
-        }
+    let Some(status) = nobody::run_as_nobody("unprivileged", "unprivileged_child_entry", CHILD_ENV)
+    else {
+        return;
     };
-    let status = copy
-        .ignored_test("unprivileged_child_entry")
-        .env(CHILD_ENV, "1")
-        .status()
-        .unwrap_or_else(|e| panic!("spawn {} as nobody: {e}", copy.path().display()));
     child::assert_exit_zero("child as nobody", status, CHILD_CODES);
 }
 

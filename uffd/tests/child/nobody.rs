@@ -6,7 +6,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 
 /// The uid and gid of `nobody`.
 pub const NOBODY: u32 = 65534;
@@ -70,6 +70,26 @@ impl NobodyCopy {
     pub fn path(&self) -> &Path {
         &self.exe
     }
+}
+
+/// Runs the ignored test `entry` of this binary as `nobody` with `env`
+/// set to `1`, from a copy nobody can execute (the checkout may be private,
+/// under root's 0700 home). `None`, after printing `SKIP {what}: <reason>`,
+/// when no such copy could be made.
+pub fn run_as_nobody(what: &str, entry: &str, env: &str) -> Option<ExitStatus> {
+    let copy = match NobodyCopy::new() {
+        Ok(copy) => copy,
+        Err(reason) => {
+            eprintln!("SKIP {what}: {reason}");
+            return None;
+        }
+    };
+    let status = copy
+        .ignored_test(entry)
+        .env(env, "1")
+        .status()
+        .unwrap_or_else(|e| panic!("spawn {} as nobody: {e}", copy.path().display()));
+    Some(status)
 }
 
 impl Drop for NobodyCopy {
