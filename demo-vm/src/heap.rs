@@ -272,8 +272,31 @@ impl Heap {
     /// and store the object through it). May collect and move every object:
     /// afterwards only root slots hold valid references (and [`Heap::base`]
     /// may change).
-    #[inline]
+    #[inline(always)]
     pub fn alloc(&mut self, spec: AllocSpec) -> Result<(&Heap, Gc<'_>), AllocError> {
+        if let Some(obj) = self.mutator.alloc_without_safepoint(spec) {
+            let raw = Value::from(obj).raw();
+            // SAFETY: allocated just now without a safepoint; the value
+            // borrows `self` (shared) like the object did.
+            let obj = unsafe { self.value(raw).as_object_unchecked() };
+            return Ok((&*self, obj));
+        }
+        self.alloc_slow(spec)
+    }
+
+    /// Allocates an object if that needs no safepoint (see
+    /// [`Mutator::alloc_without_safepoint`]): nothing moves, the epoch stays,
+    /// and values and raw pointers read before stay valid. `None`: use
+    /// [`Heap::alloc`].
+    #[inline(always)]
+    pub fn alloc_without_safepoint(&self, spec: AllocSpec) -> Option<Gc<'_>> {
+        self.mutator.alloc_without_safepoint(spec)
+    }
+
+    /// [`Heap::alloc`] through a safepoint: stores the stack top for the
+    /// collector and reloads the buffer afterwards.
+    #[inline(never)]
+    fn alloc_slow(&mut self, spec: AllocSpec) -> Result<(&Heap, Gc<'_>), AllocError> {
         self.sync();
         let r = self.mutator.alloc(spec).map(|(_, o)| Value::from(o).raw());
         self.refresh();

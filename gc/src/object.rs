@@ -340,6 +340,7 @@ impl std::fmt::Debug for ObjRef {
 /// 1. `[addr, addr + header.size_words * 8)` is mapped, writable memory that
 ///    this thread owns exclusively (a fresh allocation).
 /// 2. `header.is_sane()`.
+#[inline(always)]
 pub unsafe fn init_object(addr: usize, header: Header, zero_raw: bool) -> ObjRef {
     debug_assert!(
         header.is_sane(),

@@ -93,6 +93,9 @@ pub struct Mutator {
     /// as an address (its provenance exposed), kept here so the barrier's
     /// card store needs no load through `shared`.
     cards: usize,
+    /// The runtime's stress setting (a collection at every allocation),
+    /// kept here for [`Mutator::alloc_without_safepoint`]'s test.
+    stress: bool,
     /// Neither `Send` nor `Sync`: the registration is the creating thread's.
     _thread_bound: PhantomData<*const ()>,
 }
@@ -150,6 +153,7 @@ impl Mutator {
         Ok(Mutator {
             poll: shared.registry.poll_arc(),
             cards: shared.heap.cards().biased().expose_provenance(),
+            stress: shared.stress,
             shared,
             slot,
             _thread_bound: PhantomData,
@@ -211,11 +215,49 @@ impl Mutator {
         Ok((&*self, Gc::wrap(obj)))
     }
 
+    /// Allocates an object if that needs no safepoint, else answers `None`
+    /// (then [`Mutator::alloc`] does it, and may collect). It needs none
+    /// when the object fits this thread's allocation buffer, or a new
+    /// buffer while the heap is below its collection trigger, with no
+    /// pause, handshake or collector step waiting for the thread (the poll
+    /// word is clear) and stress collection off. Also `None` for a request
+    /// `alloc` would refuse (too large).
+    ///
+    /// Nothing moves, so every value read before stays valid: the new object
+    /// (slots nil, raw bytes zero) borrows the mutator shared, like them.
+    /// An interpreter allocates through this first and saves its registers
+    /// for `alloc` only when it answers `None`.
+    ///
+    /// ```
+    /// # let rt = runtime::Runtime::builder().mode(runtime::Mode::Stw).build().unwrap();
+    /// # let m = rt.mutator().unwrap();
+    /// use runtime::{AllocSpec, Value};
+    /// let a = m.alloc_without_safepoint(AllocSpec { slots: 1, ..Default::default() }).unwrap();
+    /// let b = m.alloc_without_safepoint(AllocSpec { slots: 1, ..Default::default() }).unwrap();
+    /// m.write(b, 0, a.into()); // `a` is still valid: nothing moved
+    /// assert_eq!(b.slot(0), Value::from(a));
+    /// ```
+    #[inline(always)]
+    pub fn alloc_without_safepoint(&self, spec: AllocRequest) -> Option<Gc<'_>> {
+        if self.stress || self.safepoint_requested() {
+            return None;
+        }
+        let local = self.local();
+        // SAFETY: the buffer is this thread's, of this runtime's heap
+        // (installed by it, discarded at every collection); this thread is
+        // running, so no collection runs, and the result borrows `self`
+        // shared, so it is dropped before the next safepoint (`&mut self`).
+        match unsafe { self.shared.heap.alloc(&mut local.tlab, &spec) } {
+            Ok(Some(obj)) => Some(Gc::wrap(obj)),
+            Ok(None) | Err(_) => None,
+        }
+    }
+
     /// [`Mutator::alloc`]'s work: the new object as a raw reference, valid
     /// until the next safepoint.
     #[inline]
     pub(crate) fn alloc_obj(&mut self, spec: AllocRequest) -> Result<ObjRef, AllocError> {
-        if self.shared.stress {
+        if self.stress {
             self.drive(|m| m.collect_driving(Cause::Stress))
                 .map_err(|e| self.gc_failed(e))?;
         } else if self.shared.needs_attention() {

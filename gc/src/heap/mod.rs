@@ -402,13 +402,71 @@ impl Heap {
     /// Allocates an object without collecting: `Ok(None)` means the heap is
     /// full (the caller collects and retries, or reports out of memory).
     ///
+    /// The common case, a small movable object that fits the thread's
+    /// buffer while no marking allocates black, is inline (a size the
+    /// caller knows at compile time folds into constants: a bump, a compare
+    /// and the header stores); everything else is [`Heap::alloc_slow`].
+    ///
     /// # Safety
     /// 1. `tlab` is the calling thread's buffer of this heap: empty, or
     ///    installed by this heap and not reclaimed by a collection since.
     /// 2. No collection runs concurrently with the call (the caller is a
     ///    running mutator), and the result is used as [`ObjRef::from_addr`]
     ///    requires: only until the next collection may move the object.
+    #[inline(always)]
     pub unsafe fn alloc(
+        &self,
+        tlab: &mut Tlab,
+        req: &AllocRequest,
+    ) -> Result<Option<ObjRef>, HeapError> {
+        if let Some(words) = size_in_words(req.slots, req.bytes) {
+            let bytes = words * WORD;
+            if !req.pinned && bytes < self.config.large_object_threshold {
+                if let Some(addr) = tlab.bump(bytes) {
+                    let header = Self::header(words, req);
+                    if self.is_allocating_black() {
+                        self.mark_new(addr, words);
+                    }
+                    // SAFETY: `bytes` of this thread's TLAB, just bumped
+                    // (fresh moving-space memory, which reads as zero, so
+                    // only the header and slots need writing); the header
+                    // is sane by construction (`size_in_words` checked the
+                    // slot count and size).
+                    return Ok(Some(unsafe { init_object(addr, header, false) }));
+                }
+            }
+        }
+        // SAFETY: the caller's promises, passed on.
+        unsafe { self.alloc_slow(tlab, req) }
+    }
+
+    /// The header of a new object of `words` words for `req`.
+    #[inline(always)]
+    fn header(words: usize, req: &AllocRequest) -> Header {
+        Header {
+            size_words: words as u32,
+            slots: req.slots,
+            tag: req.tag,
+            flags: if req.weak { FLAG_WEAK } else { 0 },
+            aux: 0,
+        }
+    }
+
+    /// Marks a moving-space object allocated while marking allocates black.
+    #[cold]
+    #[inline(never)]
+    fn mark_new(&self, addr: usize, words: usize) {
+        self.marks.moving.set(addr);
+        self.marks.live.set_range(addr, words);
+    }
+
+    /// [`Heap::alloc`] outside its inline case: large or pinned objects,
+    /// a TLAB refill, sizes that do not fit.
+    ///
+    /// # Safety
+    /// As for [`Heap::alloc`].
+    #[inline(never)]
+    pub unsafe fn alloc_slow(
         &self,
         tlab: &mut Tlab,
         req: &AllocRequest,
@@ -424,13 +482,7 @@ impl Heap {
                 bytes: req.bytes,
             });
         }
-        let mut header = Header {
-            size_words: words as u32,
-            slots: req.slots,
-            tag: req.tag,
-            flags: if req.weak { FLAG_WEAK } else { 0 },
-            aux: 0,
-        };
+        let mut header = Self::header(words, req);
         if req.pinned || bytes >= self.config.large_object_threshold {
             header.flags |= FLAG_NON_MOVING;
             let Some(addr) = self.non_moving.alloc(bytes, |nm_used| {
@@ -453,8 +505,7 @@ impl Heap {
             },
         };
         if self.is_allocating_black() {
-            self.marks.moving.set(addr);
-            self.marks.live.set_range(addr, words);
+            self.mark_new(addr, words);
         }
         // SAFETY: `addr` is `bytes` of fresh moving-space memory from this
         // thread's TLAB or a direct claim; fresh anonymous memory and
