@@ -7,14 +7,17 @@
 //! callers reload their cached pointers afterwards. The ones that do not
 //! allocate take the heap shared and may be given values.
 
-use crate::rt::{AllocSpec, Value};
+use crate::rt::{AllocSpec, Gc, Value};
 
 use super::{Frame, Frames, RuntimeError, Vm};
 use crate::heap::{Heap, ROOT_FRAMES, ROOT_OPEN_UPVALUES};
 use crate::object::{self, obj, raw_word, set_raw_word, tag, FunctionInfo};
 use crate::table;
 
-fn spec(tag: u16, slots: u32, bytes: usize) -> AllocSpec {
+/// An instance: its class and its fields table (nil until the first field).
+pub(super) const INSTANCE: AllocSpec = spec(tag::INSTANCE, 2, 0);
+
+const fn spec(tag: u16, slots: u32, bytes: usize) -> AllocSpec {
     AllocSpec {
         tag,
         slots,
@@ -90,6 +93,17 @@ pub(super) fn find_method<'h>(
         .ok_or_else(|| RuntimeError::new(format!("Undefined property '{}'.", name_text(name))))
 }
 
+/// A new instance of `class`, if allocating it needs no safepoint (see
+/// [`Heap::alloc_without_safepoint`]: nothing moved, so the loop's
+/// registers stay valid); `None`: [`Vm::instantiate`] through a safepoint.
+/// Out of line: kept out of the dispatch loop's register allocation.
+#[inline(never)]
+pub(super) fn instance_without_safepoint<'h>(heap: &'h Heap, class: Value<'_>) -> Option<Gc<'h>> {
+    let instance = heap.alloc_without_safepoint(INSTANCE)?;
+    heap.write(instance, object::INSTANCE_CLASS, class);
+    Some(instance)
+}
+
 impl Vm {
     /// Calls the closure at `sp - 1 - argc` with `argc` arguments above it.
     pub(super) fn call_closure(&mut self, argc: usize) -> Result<(), RuntimeError> {
@@ -114,7 +128,7 @@ impl Vm {
     /// Replaces the class at `callee_slot` with a new instance of it (the
     /// loop then runs the class's initializer).
     pub(super) fn instantiate(&mut self, callee_slot: usize) -> Result<(), RuntimeError> {
-        let (heap, instance) = self.heap.alloc(spec(tag::INSTANCE, 2, 0))?;
+        let (heap, instance) = self.heap.alloc(INSTANCE)?;
         let class = heap.get(callee_slot);
         heap.write(instance, object::INSTANCE_CLASS, class);
         heap.set(callee_slot, instance.into());

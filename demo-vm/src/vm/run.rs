@@ -402,9 +402,18 @@ impl Vm {
                     unsafe { *top.sub(1 + argc) = bound.slot(object::BOUND_RECEIVER).raw() };
                     call_method!(bound.slot(object::BOUND_METHOD), argc);
                 } else if is_obj(callee, tag::CLASS) {
-                    save!();
-                    self.instantiate(sp!() - 1 - argc)?;
-                    load!();
+                    // The instance replaces the class in the callee's slot;
+                    // without a safepoint nothing moved and the registers
+                    // stay.
+                    if let Some(instance) = calls::instance_without_safepoint(&self.heap, callee) {
+                        // SAFETY: the callee's slot is below the top; the
+                        // instance is current.
+                        unsafe { *top.sub(1 + argc) = Value::from(instance).raw() };
+                    } else {
+                        save!();
+                        self.instantiate(sp!() - 1 - argc)?;
+                        load!();
+                    }
                     let Some(instance) = InstanceView::of(peek!(argc)) else {
                         unreachable!("instantiate put an instance there")
                     };
