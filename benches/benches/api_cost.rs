@@ -15,6 +15,7 @@
 //! | `slot_write_marking_scalar` | `Mutator::write` during a concurrent marking, the old value a number (the barrier's slow path reads it and stops) |
 //! | `slot_write_marking_object` | `Mutator::write` during a concurrent marking, the old value an object (recorded in the SATB buffer; every 1024th hands the buffer over) |
 //! | `alloc_small` | `Mutator::alloc` of a 2-slot object (a Lox instance's size), garbage at once: amortised over the collections it triggers |
+//! | `alloc_small_no_safepoint` | `Mutator::alloc_without_safepoint` of the same object, `Mutator::alloc` when it answers `None` (a full buffer past the trigger, a waiting pause): an interpreter's allocation that keeps its registers |
 //! | `alloc_small_init` | `alloc_small` plus two initialising `Mutator::write`s, the first of a rooted object re-read after the allocation (what an instance or bound method costs) |
 //! | `root_push_pop` | `Mutator::push` then `Mutator::pop` (the value stack) |
 //! | `root_scope` | `Mutator::scope` around one `Scope::root` |
@@ -100,6 +101,15 @@ unsafe fn op_slot_write_raw(obj: ObjRef, i: usize, v: Value<'_>) {
 fn op_alloc_small(m: &mut Mutator) -> (&Mutator, Gc<'_>) {
     m.alloc(SMALL)
         .expect("a 256 MiB heap holds the benchmark's live set")
+}
+
+#[inline(always)]
+fn op_alloc_small_no_safepoint(m: &mut Mutator) {
+    if let Some(o) = m.alloc_without_safepoint(SMALL) {
+        black_box(o);
+    } else {
+        black_box(op_alloc_small(m));
+    }
 }
 
 #[inline(always)]
@@ -364,6 +374,13 @@ fn api_cost(c: &mut Criterion) {
         b.iter(|| {
             for _ in 0..BATCH {
                 black_box(op_alloc_small(&mut m));
+            }
+        })
+    });
+    g.bench_function("alloc_small_no_safepoint", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                op_alloc_small_no_safepoint(black_box(&mut m));
             }
         })
     });
