@@ -15,8 +15,11 @@
 //! reads and writes through the runtime's raw fast path
 //! ([`runtime::Mutator::stack_buffer`]): this module keeps the buffer's
 //! base, capacity and the top in cells, and stores the length back
-//! (`set_stack_len`) only before a call that can collect ([`Heap::alloc`],
-//! [`Heap::collect`]), so pushes and pops cost one store and one increment.
+//! (`set_stack_len`) only before a call that can collect ([`Heap::alloc`]
+//! when its buffer is exhausted past the trigger or a pause waits,
+//! [`Heap::collect`], [`Heap::safepoint`]), so pushes and pops cost one
+//! store and one increment, and most allocations none (they take the
+//! runtime's [`runtime::Mutator::alloc_without_safepoint`]).
 //! After such a call every raw pointer (stack base, code) must be reloaded,
 //! since objects may have moved and the stack may have grown; values read
 //! before it are stale, which the compiler enforces for [`Value`]s and
@@ -91,7 +94,8 @@ impl Heap {
     }
 
     /// A counter that changes before every call that may collect (and so
-    /// move objects): [`Heap::alloc`], [`Heap::collect`],
+    /// move objects): [`Heap::alloc`] through a safepoint (not one that
+    /// needed none), [`Heap::collect`], [`Heap::safepoint`],
     /// [`Heap::mutator_mut`] and a growing [`Heap::reserve`]. While it keeps
     /// its value, an object reference read earlier (kept raw) still names
     /// the same object at the same address. It never reaches `u64::MAX`.
