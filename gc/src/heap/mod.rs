@@ -403,9 +403,11 @@ impl Heap {
     /// full (the caller collects and retries, or reports out of memory).
     ///
     /// The common case, a small movable object that fits the thread's
-    /// buffer while no marking allocates black, is inline (a size the
-    /// caller knows at compile time folds into constants: a bump, a compare
-    /// and the header stores); everything else is [`Heap::alloc_slow`].
+    /// buffer, is inline (a size the caller knows at compile time folds
+    /// into constants: a bump, a compare and the header stores, plus a
+    /// cold call marking the object while marking allocates black);
+    /// everything else (a refill, large or pinned objects, sizes that do
+    /// not fit) is out of line.
     ///
     /// # Safety
     /// 1. `tlab` is the calling thread's buffer of this heap: empty, or
@@ -466,7 +468,7 @@ impl Heap {
     /// # Safety
     /// As for [`Heap::alloc`].
     #[inline(never)]
-    pub unsafe fn alloc_slow(
+    unsafe fn alloc_slow(
         &self,
         tlab: &mut Tlab,
         req: &AllocRequest,
