@@ -239,24 +239,45 @@ impl Mutator {
     /// ```
     #[inline(always)]
     pub fn alloc_without_safepoint(&self, spec: AllocRequest) -> Option<Gc<'_>> {
+        // The object is used only while `self` is borrowed shared, so
+        // before the next safepoint (`&mut self`).
+        self.alloc_now(&spec).map(Gc::wrap)
+    }
+
+    /// [`Mutator::alloc_without_safepoint`]'s work: the new object as a raw
+    /// reference, valid until the next safepoint.
+    #[inline(always)]
+    fn alloc_now(&self, spec: &AllocRequest) -> Option<ObjRef> {
         if self.stress || self.safepoint_requested() {
             return None;
         }
         let local = self.local();
         // SAFETY: the buffer is this thread's, of this runtime's heap
         // (installed by it, discarded at every collection); this thread is
-        // running, so no collection runs, and the result borrows `self`
-        // shared, so it is dropped before the next safepoint (`&mut self`).
-        match unsafe { self.shared.heap.alloc(&mut local.tlab, &spec) } {
-            Ok(Some(obj)) => Some(Gc::wrap(obj)),
+        // running, so no collection runs, and callers use the result only
+        // until the next safepoint.
+        match unsafe { self.shared.heap.alloc(&mut local.tlab, spec) } {
+            Ok(Some(obj)) => Some(obj),
             Ok(None) | Err(_) => None,
         }
     }
 
     /// [`Mutator::alloc`]'s work: the new object as a raw reference, valid
-    /// until the next safepoint.
+    /// until the next safepoint. Inline only where no safepoint is needed
+    /// ([`Mutator::alloc_now`]); the rest is out of line.
     #[inline]
     pub(crate) fn alloc_obj(&mut self, spec: AllocRequest) -> Result<ObjRef, AllocError> {
+        match self.alloc_now(&spec) {
+            Some(obj) => Ok(obj),
+            None => self.alloc_through_safepoint(spec),
+        }
+    }
+
+    /// [`Mutator::alloc_obj`] where it may need a safepoint: stress
+    /// collection, a pause or collector step waiting, a full buffer past
+    /// the trigger (collection, pacing), a request too large.
+    #[inline(never)]
+    fn alloc_through_safepoint(&mut self, spec: AllocRequest) -> Result<ObjRef, AllocError> {
         if self.stress {
             self.drive(|m| m.collect_driving(Cause::Stress))
                 .map_err(|e| self.gc_failed(e))?;
