@@ -169,6 +169,12 @@ impl Model {
         ));
     }
 
+    /// What the mutators allocate during one cycle, with the margin, once
+    /// the rate and a cycle were measured.
+    fn measured_reserve(&self) -> Option<usize> {
+        Some((self.rate? * self.cycle()? * MARGIN) as usize)
+    }
+
     /// The expected length of the next cycle, in seconds.
     fn cycle(&self) -> Option<f64> {
         Some(self.cycle_per_byte? * self.live.max(1 << 20) as f64)
@@ -180,7 +186,8 @@ impl Model {
         self.soft_limit = knobs.soft_limit;
         // Pacing works against the new goal from now on, also before the
         // first cycle has measured any live data.
-        self.goal = self.soft_limit.map(|soft| goal(soft, self.live));
+        let reserve = self.measured_reserve().unwrap_or(0);
+        self.goal = self.soft_limit.map(|soft| goal(soft, self.live, reserve));
     }
 
     /// The first trigger, with `hard` the hard limit: [`INITIAL_TRIGGER`],
@@ -204,10 +211,7 @@ impl Model {
         self.live = live;
         let mut trigger = ((live as f64 * growth) as usize).max(live + INITIAL_TRIGGER);
         self.cause = Cause::HeapGrowth;
-        let measured = match (self.rate, self.cycle()) {
-            (Some(rate), Some(cycle)) => Some((rate * cycle * MARGIN) as usize),
-            _ => None,
-        };
+        let measured = self.measured_reserve();
         if concurrent {
             let room = limit.saturating_sub(live);
             let (reserve, cause) = match measured {
@@ -222,7 +226,8 @@ impl Model {
                 self.cause = cause;
             }
         }
-        self.goal = self.soft_limit.map(|soft| goal(soft, live));
+        let reserve = measured.filter(|_| concurrent).unwrap_or(0);
+        self.goal = self.soft_limit.map(|soft| goal(soft, live, reserve));
         if let Some(soft) = self.soft_limit {
             // Aim so that the cycle ends below the soft limit (a
             // concurrent one allocates its reserve while it runs) ...
@@ -233,7 +238,7 @@ impl Model {
             };
             // ... but leave the live data room to allocate in: past the
             // goal when the live data needs it.
-            let floor = live + (live / 8).max(SOFT_MIN_ROOM);
+            let floor = live + soft_room(soft, live, reserve);
             let at_soft = aim.max(floor);
             if at_soft < trigger {
                 trigger = at_soft;
@@ -348,11 +353,26 @@ impl Model {
     }
 }
 
-/// The limit pacing works against with a soft limit of `soft` and `live`
-/// bytes live: the soft limit, or twice the room the trigger leaves above
-/// live data that needs more.
-fn goal(soft: usize, live: usize) -> usize {
-    soft.max(live + 2 * (live / 8).max(SOFT_MIN_ROOM))
+/// The room above `live` bytes live that a soft limit of `soft` leaves
+/// for allocation before the next cycle: an eighth of the live data, at
+/// least [`SOFT_MIN_ROOM`]. When the soft limit cannot leave twice that
+/// (the live data needs more than the goal), at least `reserve` too, what
+/// the mutators allocate during one cycle: a tighter heap would make them
+/// wait for every cycle, back to back, while collecting nothing more.
+fn soft_room(soft: usize, live: usize, reserve: usize) -> usize {
+    let room = (live / 8).max(SOFT_MIN_ROOM);
+    if soft >= live + 2 * room {
+        room
+    } else {
+        room.max(reserve)
+    }
+}
+
+/// The limit pacing works against with a soft limit of `soft`, `live`
+/// bytes live and `reserve` bytes allocated per cycle: the soft limit, or
+/// twice the room the trigger leaves above live data that needs more.
+fn goal(soft: usize, live: usize, reserve: usize) -> usize {
+    soft.max(live + 2 * soft_room(soft, live, reserve))
 }
 
 #[cfg(test)]
@@ -610,6 +630,38 @@ mod tests {
         });
         assert_eq!(q.pacing_limit(1000 * M), 1000 * M);
         assert!(!q.paces_to_soft_goal(1000 * M));
+    }
+
+    #[test]
+    fn live_data_above_the_soft_limit_leaves_room_for_a_cycle() {
+        // 22 MiB live, a 12 MiB soft limit, 10 MiB allocated per cycle
+        // (with the margin): the trigger leaves a cycle's allocation above
+        // the live data and pacing as much again, so mutators do not wait
+        // for every cycle.
+        let mut p = Model {
+            rate: Some(100.0 * M as f64),
+            cycle_per_byte: Some(0.1 / (22 * M) as f64 / MARGIN),
+            ..with_soft(12 * M)
+        };
+        let t = p.trigger(22 * M, 1000 * M, 2.0, true);
+        let reserve = p.measured_reserve().expect("measured");
+        assert!(reserve.abs_diff(10 * M) < M / 64, "{reserve}");
+        assert_eq!(t, 22 * M + reserve);
+        assert_eq!(p.pacing_limit(1000 * M), 22 * M + 2 * reserve);
+        // Stop-the-world: no allocation during a cycle, the room alone.
+        assert_eq!(
+            p.trigger(22 * M, 1000 * M, 2.0, false),
+            22 * M + SOFT_MIN_ROOM
+        );
+        // A soft limit the live data fits below keeps its goal, however
+        // much a cycle allocates.
+        let mut q = Model {
+            rate: Some(100.0 * M as f64),
+            cycle_per_byte: Some(0.1 / (22 * M) as f64 / MARGIN),
+            ..with_soft(64 * M)
+        };
+        q.trigger(22 * M, 1000 * M, 2.0, true);
+        assert_eq!(q.pacing_limit(1000 * M), 64 * M);
     }
 
     #[test]
