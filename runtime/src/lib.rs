@@ -175,7 +175,8 @@ pub use config::{parse_size, ConfigError, LimitError, Mode, ModeSpec, MODES};
 pub use gc::collector::CyclePhase;
 pub use gc::verify::VerifyReport;
 pub use gc::AllocRequest as AllocSpec;
-pub use log::{Cause, LogLevel, PauseEvent, PauseKind};
+pub use gc::KindCause;
+pub use log::{Cause, CycleKind, LogLevel, PauseEvent, PauseKind};
 pub use mutator::{AllocError, GcError, Mutator, OutOfMemory};
 pub use roots::{Global, Handle, Scope};
 pub use stats::GcStats;
@@ -666,9 +667,9 @@ impl Shared {
         cause: log::Cause,
         kind: Option<log::CycleKind>,
     ) -> log::CycleKind {
-        let kind = kind.unwrap_or_else(|| self.policy.cycle_kind(cause));
-        self.log.cycle_started(kind, cause);
-        kind
+        let decision = self.policy.decide(cause, kind);
+        self.log.cycle_started(decision, cause);
+        decision.kind
     }
 
     /// Whether a pause waits for this thread or the collector finished
@@ -678,8 +679,11 @@ impl Shared {
         self.registry.poll_word().load(Ordering::Relaxed)
     }
 
-    /// Accounts a finished cycle: statistics, the log line, the pause hook.
-    pub(crate) fn account(&self, report: &CycleReport) {
+    /// Accounts a finished cycle: why it was young or full (into
+    /// `report`), the policy, statistics, the log line, the pause hook.
+    pub(crate) fn account(&self, report: &mut CycleReport) {
+        let started = self.log.take_started();
+        report.kind_cause = started.as_ref().and_then(|s| s.why());
         self.policy.cycle_ended(report);
         let mut stats = self.stats.lock();
         stats.record(report);
@@ -687,7 +691,7 @@ impl Shared {
         drop(stats);
         let gc = self
             .log
-            .cycle_ended(report, self.policy.knobs().hard_limit, paced);
+            .cycle_ended(report, started, self.policy.knobs().hard_limit, paced);
         if let Some(hook) = &self.pause_hook {
             for &p in &report.pauses {
                 hook(p);
@@ -705,6 +709,7 @@ impl Shared {
                 hook(&PauseEvent {
                     gc,
                     kind,
+                    cycle: Some(log::CycleKind::of(report)),
                     end,
                     duration,
                 });
@@ -739,6 +744,7 @@ impl Shared {
             hook(&PauseEvent {
                 gc,
                 kind,
+                cycle: None,
                 end,
                 duration: d,
             });
@@ -752,8 +758,8 @@ impl Shared {
             let mut c = c.lock();
             let report = if wait { c.wait() } else { c.try_finished() };
             drop(c);
-            if let Some(r) = report {
-                self.account(&r);
+            if let Some(mut r) = report {
+                self.account(&mut r);
             }
         }
     }
