@@ -642,7 +642,10 @@ impl fmt::Display for CycleLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let r = self.r;
         write!(f, "{} {}", self.gc, self.kind.name())?;
-        if let Some(why) = self.why {
+        // The policy's reason, unless it repeats the cause (an explicit
+        // collection is of the kind asked for).
+        let repeats = self.why == Some(KindCause::Explicit) && self.cause == Some(Cause::Explicit);
+        if let Some(why) = self.why.filter(|_| !repeats) {
             write!(f, " ({why})")?;
         }
         if let Some(c) = self.cause {
@@ -808,6 +811,10 @@ mod tests {
         r.young = false;
         r.kind_cause = Some(KindCause::OldGen);
         end(&log, &r, (0, Duration::ZERO));
+        log.cycle_started(Decision::FLAT, Cause::Explicit);
+        r.young = true;
+        r.kind_cause = Some(KindCause::Explicit);
+        end(&log, &r, (0, Duration::ZERO));
         let lines = lines.lock();
         assert!(
             lines[0].contains(
@@ -820,6 +827,11 @@ mod tests {
             lines[1].contains("[gc] GC(1) Full (old-gen) (explicit) 180.0M->"),
             "the report's kind and cause: {}",
             lines[1]
+        );
+        assert!(
+            lines[2].contains("[gc] GC(2) Young (explicit) 180.0M->"),
+            "an explicit cause is not repeated: {}",
+            lines[2]
         );
     }
 

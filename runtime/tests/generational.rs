@@ -192,3 +192,33 @@ fn after_a_young_cycle_the_trigger_leaves_room_above_the_old_generation() {
         heap.used_bytes()
     );
 }
+
+/// Young cycles of a runtime from `builder` (16 MiB) after one young
+/// request, and the mode it runs.
+fn young_cycles_on_request(builder: runtime::RuntimeBuilder) -> (u64, Mode) {
+    let rt = builder.heap_limit(16 << 20).build().expect("runtime");
+    let mut m = rt.mutator().expect("mutator");
+    m.collect_young().expect("collection");
+    drop(m);
+    (rt.stats().young_cycles, rt.mode())
+}
+
+#[test]
+fn generational_collection_is_on_by_default_in_stw_only_and_the_builder_turns_it_off() {
+    let stw = || runtime::RuntimeBuilder::default().mode(Mode::Stw);
+    assert_eq!(young_cycles_on_request(stw()).0, 1, "on by default in stw");
+    assert_eq!(
+        young_cycles_on_request(stw().generational(false)).0,
+        0,
+        "generational(false) turns it off"
+    );
+    let (young, mode) = young_cycles_on_request(runtime::RuntimeBuilder::default());
+    if mode == Mode::Stw {
+        eprintln!("skipped the concurrent default: the default mode fell back to stw");
+    } else {
+        assert_eq!(
+            young, 0,
+            "{mode}: no young cycles in the concurrent modes yet"
+        );
+    }
+}
