@@ -114,6 +114,11 @@ pub(crate) struct Model {
     /// (moving average): marking and compaction both scale with the live
     /// data, so a heap that grew (or shrank) is judged by its new size.
     cycle_per_byte: Option<f64>,
+    /// Seconds a young cycle takes (moving average): young cycles scale
+    /// with the survivors and the dirty cards, not with the heap.
+    young_cycle: Option<f64>,
+    /// The cycle the next trigger and pacing plan for is young.
+    expect_young: bool,
     /// The live bytes of the last cycle.
     live: usize,
     /// When the last flip ended and the bytes in use right after it.
@@ -139,7 +144,8 @@ pub(crate) struct Pace {
     pub(crate) next: usize,
 }
 
-fn ewma(old: Option<f64>, sample: f64) -> f64 {
+/// A moving average with the newest `sample` weighted [`EWMA`].
+pub(super) fn ewma(old: Option<f64>, sample: f64) -> f64 {
     old.map_or(sample, |o| o * (1.0 - EWMA) + sample * EWMA)
 }
 
@@ -159,14 +165,17 @@ impl Model {
     }
 
     /// A concurrent cycle ended: samples its length (marking and planning
-    /// ran before the flip; `duration` runs from the flip to the end).
+    /// ran before the flip; `duration` runs from the flip to the end), in
+    /// the young cycles' model or the full ones'.
     pub(crate) fn observe_cycle(&mut self, r: &CycleReport) {
         let mark = r.concurrent_phase(gc::Phase::Mark) + r.concurrent_phase(gc::Phase::Forward);
-        let live = r.live_bytes().max(1 << 20) as f64;
-        self.cycle_per_byte = Some(ewma(
-            self.cycle_per_byte,
-            (mark + r.duration).as_secs_f64() / live,
-        ));
+        let secs = (mark + r.duration).as_secs_f64();
+        if r.young {
+            self.young_cycle = Some(ewma(self.young_cycle, secs));
+        } else {
+            let live = r.live_bytes().max(1 << 20) as f64;
+            self.cycle_per_byte = Some(ewma(self.cycle_per_byte, secs / live));
+        }
     }
 
     /// What the mutators allocate during one cycle, with the margin, once
@@ -175,9 +184,19 @@ impl Model {
         Some((self.rate? * self.cycle()? * MARGIN) as usize)
     }
 
-    /// The expected length of the next cycle, in seconds.
+    /// Plans the next trigger and pacing for a young cycle (`true`) or a
+    /// full one.
+    pub(crate) fn expect_young(&mut self, young: bool) {
+        self.expect_young = young;
+    }
+
+    /// The expected length of the next cycle, in seconds: a young one's
+    /// once one was measured, else a full one's at the last live size.
     fn cycle(&self) -> Option<f64> {
-        Some(self.cycle_per_byte? * self.live.max(1 << 20) as f64)
+        match self.young_cycle {
+            Some(young) if self.expect_young => Some(young),
+            _ => Some(self.cycle_per_byte? * self.live.max(1 << 20) as f64),
+        }
     }
 
     /// Sets the limits and growth (the runtime's setters; validated by the
@@ -680,5 +699,35 @@ mod tests {
             growth: 2.0,
         });
         assert_eq!(p.trigger(200 * M, 1000 * M, 2.0, false), 250 * M);
+    }
+
+    #[test]
+    fn young_cycles_have_their_own_length_and_start_later() {
+        // Full cycles take a second at 400 MiB live; allocating 400 MiB/s.
+        let full = |secs: u64| {
+            let mut r = CycleReport::new("test", 800 * M);
+            r.marked.moving_words = 400 * M / gc::object::WORD;
+            r.duration = Duration::from_secs(secs);
+            r
+        };
+        let mut p = Model {
+            rate: Some(400.0 * M as f64),
+            ..Default::default()
+        };
+        p.observe_cycle(&full(1));
+        // A full cycle needs 600 MiB of reserve: start at live + room / 8.
+        assert_eq!(p.trigger(400 * M, 1000 * M, 2.0, true), 475 * M);
+        // Young expected but none measured yet: the full model.
+        p.expect_young(true);
+        assert_eq!(p.trigger(400 * M, 1000 * M, 2.0, true), 475 * M);
+        // A young cycle of 250 ms: a 150 MiB reserve, growth's 800 binds.
+        let mut young = full(0);
+        young.young = true;
+        young.duration = Duration::from_millis(250);
+        p.observe_cycle(&young);
+        assert_eq!(p.trigger(400 * M, 1000 * M, 2.0, true), 800 * M);
+        // ... which does not change the full cycles' model.
+        p.expect_young(false);
+        assert_eq!(p.trigger(400 * M, 1000 * M, 2.0, true), 475 * M);
     }
 }
