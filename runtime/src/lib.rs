@@ -131,7 +131,8 @@
 //!   off by default), like Go's `GOMEMLIMIT` or ZGC's `SoftMaxHeapSize`,
 //!   is a goal: cycles start early enough to keep the heap below it, but
 //!   when the live data needs more the heap grows past it (up to the heap
-//!   limit) rather than collecting without end. Such cycles are logged
+//!   limit) rather than collecting without end, leaving room for what the
+//!   mutators allocate during a cycle. Such cycles are logged
 //!   with the cause `soft limit`. A soft limit above the heap limit is an
 //!   error ([`ConfigError::SoftAboveHard`] from the builder, naming
 //!   `GC_SOFT_LIMIT` when it came from there).
@@ -141,7 +142,8 @@
 //! All three can be changed while the runtime runs
 //! ([`Runtime::set_soft_limit`], [`Runtime::set_heap_limit`],
 //! [`Runtime::set_growth`]); a change applies when the next trigger is
-//! computed (at the end of the next cycle's flip), and a refused change
+//! computed (at the end of the next cycle's flip), but a new soft limit
+//! bounds the pacing of the cycle in flight at once, and a refused change
 //! ([`config::LimitError`]) leaves every knob as it was.
 
 pub mod config;

@@ -21,7 +21,9 @@
 //! itself (at least [`SOFT_MIN_ROOM`]) below the soft limit, the trigger
 //! goes that far above the live data anyway, up to the hard limit, so a
 //! heap whose live data needs more than the goal grows instead of
-//! collecting without end.
+//! collecting without end; in a concurrent mode the room is then also at
+//! least what the mutators allocate during one measured cycle, so they do
+//! not wait for every cycle.
 //!
 //! **Pacing.** During a cycle the heap's allocation threshold is a pacing threshold
 //! rather than the hard limit. While more than half of the room above the
