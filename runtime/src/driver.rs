@@ -55,8 +55,8 @@ impl Mutator {
                         self.log_stall("a compaction");
                     }
                     let previous = compactor.lock().wait();
-                    if let Some(r) = previous {
-                        shared.account(&r);
+                    if let Some(mut r) = previous {
+                        shared.account(&mut r);
                     }
                     self.begin_marking(start.elapsed(), cause);
                 }
@@ -79,7 +79,8 @@ impl Mutator {
     }
 
     fn log_stall(&self, what: &str) {
-        self.shared.log.stall(&format!("{what} in flight"));
+        let limit = self.shared.policy.stalled_at();
+        self.shared.log.stall(limit, &format!("{what} in flight"));
     }
 
     /// The initial pause: snapshots every thread's roots for the marker;
