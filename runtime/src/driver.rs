@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use gc::collector::CyclePhase;
 use gc::PauseEntry;
 
-use crate::log::Cause;
+use crate::log::{Cause, CycleKind};
 use crate::mutator::{GcError, Mutator};
 use crate::policy::FullHeap;
 use crate::safepoint::Local;
@@ -87,7 +87,7 @@ impl Mutator {
     fn begin_marking(&mut self, waited: Duration, cause: Cause) {
         let shared = self.shared.clone();
         if let Some(c) = &shared.compactor {
-            shared.cycle_begins(cause, None);
+            let young = shared.cycle_begins(cause, None) == CycleKind::Young;
             self.stop_world(|w| {
                 let roots = w.root_snapshot();
                 let entry = PauseEntry {
@@ -97,7 +97,7 @@ impl Mutator {
                 // SAFETY: the world is stopped and `roots` are all of its
                 // roots; `stop_world` raises every thread's write-barrier
                 // flag before they resume, since SATB is on from here.
-                unsafe { c.lock().begin_marking(&roots, entry) };
+                unsafe { c.lock().begin_marking(&roots, entry, young) };
             });
             shared.policy.cycle_started();
         }

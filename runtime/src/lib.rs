@@ -472,10 +472,9 @@ impl RuntimeBuilder {
     }
 
     /// Generational collection (`GC_GENERATIONAL`; off by default): every
-    /// survivor of a cycle is promoted to an old generation that young
-    /// cycles neither mark nor move (see docs/generational.md). Only the
-    /// stop-the-world mode runs young cycles so far; the concurrent modes
-    /// ignore the switch.
+    /// survivor of a cycle that predates it is promoted to an old
+    /// generation that young cycles neither mark nor move (see
+    /// docs/generational.md), in every mode.
     pub fn generational(mut self, on: bool) -> Self {
         self.generational = on;
         self
@@ -581,8 +580,7 @@ impl RuntimeBuilder {
                 format_args!("Allocation faults fresh pages one at a time: {why}"),
             );
         }
-        heap.generations()
-            .set_enabled(self.generational && compactor.is_none());
+        heap.generations().set_enabled(self.generational);
         let poll = compactor
             .as_ref()
             .map_or_else(Default::default, |c| c.attention_flag().clone());

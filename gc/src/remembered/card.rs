@@ -109,14 +109,28 @@ impl CardTable {
 
     /// Cleans every card of `[from, to)` (card-aligned outward).
     pub fn clear(&self, from: usize, to: usize) {
+        self.set_range(from, to, CLEAN);
+    }
+
+    /// Dirties every card of `[from, to)` (card-aligned outward).
+    pub fn dirty_range(&self, from: usize, to: usize) {
+        self.set_range(from, to, DIRTY);
+    }
+
+    fn set_range(&self, from: usize, to: usize, state: u8) {
         if to <= from {
             return;
         }
         let (first, last) = (self.index(from), self.index(to - 1) + 1);
         let last = last.min(self.len());
         for c in &self.cards[first..last] {
-            c.store(CLEAN, Ordering::Relaxed);
+            c.store(state, Ordering::Relaxed);
         }
+    }
+
+    /// Cleans the card of `addr`.
+    pub fn clean(&self, addr: usize) {
+        self.cards[self.index(addr)].store(CLEAN, Ordering::Relaxed);
     }
 
     /// Calls `f(start)` with the first address of every non-clean card
