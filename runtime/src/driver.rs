@@ -85,9 +85,15 @@ impl Mutator {
     /// The initial pause: snapshots every thread's roots for the marker;
     /// allocation then goes on up to the first pacing threshold.
     fn begin_marking(&mut self, waited: Duration, cause: Cause) {
+        self.begin_marking_kind(waited, cause, None);
+    }
+
+    /// [`Mutator::begin_marking`] of the `kind` the caller requires, else
+    /// the policy's.
+    fn begin_marking_kind(&mut self, waited: Duration, cause: Cause, kind: Option<CycleKind>) {
         let shared = self.shared.clone();
         if let Some(c) = &shared.compactor {
-            let young = shared.cycle_begins(cause, None) == CycleKind::Young;
+            let young = shared.cycle_begins(cause, kind) == CycleKind::Young;
             self.stop_world(|w| {
                 let roots = w.root_snapshot();
                 let entry = PauseEntry {
@@ -132,9 +138,19 @@ impl Mutator {
     /// whether one started. The cycle then advances at allocations and
     /// safepoints.
     pub fn start_cycle(&mut self) -> bool {
+        self.start_cycle_kind(CycleKind::Full)
+    }
+
+    /// [`Mutator::start_cycle`] for a young cycle (generational collection
+    /// on; else full).
+    pub fn start_young_cycle(&mut self) -> bool {
+        self.start_cycle_kind(CycleKind::Young)
+    }
+
+    fn start_cycle_kind(&mut self, kind: CycleKind) -> bool {
         self.drive(|m| match &m.shared.clone().compactor {
             Some(c) if c.lock().phase() == CyclePhase::Idle => {
-                m.begin_marking(Duration::ZERO, Cause::Explicit);
+                m.begin_marking_kind(Duration::ZERO, Cause::Explicit, Some(kind));
                 true
             }
             _ => false,
