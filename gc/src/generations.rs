@@ -155,8 +155,8 @@ impl Promotion {
     /// found the moving space's top at `top_at_start`, above the old
     /// generation's page-aligned `floor` (its end in a young cycle, the
     /// base in a full one). Every survivor below `top_at_start` predates
-    /// the cycle; objects allocated during it lie above (unless a thread's
-    /// allocation buffer open at the pause took them) and stay young (age
+    /// the cycle; objects allocated during it lie above (the runtime
+    /// retires every allocation buffer in that pause) and stay young (age
     /// 1).
     ///
     /// If some of those survived, the new old end is the post-compaction

@@ -94,7 +94,13 @@ impl Mutator {
         let shared = self.shared.clone();
         if let Some(c) = &shared.compactor {
             let young = shared.cycle_begins(cause, kind) == CycleKind::Young;
+            let generational = shared.heap.generations().is_enabled();
             self.stop_world(|w| {
+                if generational {
+                    // Objects allocated from here on lie above the top
+                    // the pause notes, and stay young (age 1).
+                    w.retire_tlabs();
+                }
                 let roots = w.root_snapshot();
                 let entry = PauseEntry {
                     waited,
