@@ -114,7 +114,7 @@ fn young_reachable_only_from_old(mode: Mode, rt: &Runtime, slots: u32, pinned: b
 
 #[test]
 fn a_weak_slot_of_an_old_object_to_a_dead_young_object_reads_nil() {
-    in_every_mode(|mode, rt| weak_slot_of_old_object(mode, rt));
+    in_every_mode(weak_slot_of_old_object);
 }
 
 fn weak_slot_of_old_object(mode: Mode, rt: Runtime) {
@@ -145,7 +145,7 @@ fn weak_slot_of_old_object(mode: Mode, rt: Runtime) {
 
 #[test]
 fn young_cycles_free_young_garbage_and_keep_old_garbage_until_a_full_one() {
-    in_every_mode(|mode, rt| young_and_old_garbage(mode, rt));
+    in_every_mode(young_and_old_garbage);
 }
 
 fn young_and_old_garbage(mode: Mode, rt: Runtime) {

@@ -156,7 +156,7 @@ fn a_writer_thread_stores_old_to_young_references_across_young_cycles() {
                     let holder = at(m2, 0);
                     m2.write(holder, n as usize % SLOTS, y.into());
                     n += 1;
-                    if n % 64 == 0 {
+                    if n.is_multiple_of(64) {
                         m.safepoint();
                     }
                 }
