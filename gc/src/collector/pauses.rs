@@ -500,8 +500,14 @@ impl ConcurrentCollector {
         report.gc_cpu += thread_cpu().saturating_sub(pause.cpu);
         // What marking traced: objects born marked during the cycle are not
         // counted (they are floating garbage or young; counting them would
-        // push each next trigger up by a cycle's allocation).
-        let live = report.live_bytes();
+        // push each next trigger up by a cycle's allocation). A young cycle
+        // traced only the young: the old generation and the old non-moving
+        // objects (dead ones included, until a full cycle) count whole.
+        let mut live = report.live_bytes();
+        if old_pages > 0 {
+            let nm_young_marked = report.marked.non_moving_words * crate::object::WORD;
+            live += skip + nm.used().saturating_sub(nm_young_marked);
+        }
         let first_page = if moving_pages > 0 { old_pages } else { 0 };
         let cycle = Arc::new(CycleInFlight {
             heap: self.heap.clone(),
