@@ -209,3 +209,33 @@ fn an_old_value_written_during_marking_is_kept_by_the_barrier() {
         assert_eq!(id(at(&m, 1).slot(0)), 3, "{mode}: y survived");
     }
 }
+
+#[test]
+fn a_young_cycle_with_too_many_dirty_old_cards_runs_full() {
+    for mode in MODES {
+        let Some(rt) = runtime(mode) else { continue };
+        let mut m = rt.mutator().expect("mutator");
+        // 600 old 1 KiB objects (two cards each), then one store into each.
+        for i in 0..600 {
+            push_obj(&mut m, i, 120, false);
+        }
+        m.collect().expect("full: all old");
+        m.finish_cycle().expect("compaction");
+        for i in 0..600 {
+            m.write(at(&m, i), 100, Value::number(1.0));
+        }
+        m.collect_young().expect("collection");
+        assert_eq!(
+            rt.stats().young_cycles,
+            0,
+            "{mode}: the young cycle ran full (its flip pause would fix 600 cards)"
+        );
+        m.write(at(&m, 0), 100, Value::number(2.0));
+        m.collect_young().expect("collection");
+        assert_eq!(
+            rt.stats().young_cycles,
+            1,
+            "{mode}: a few dirty cards: young"
+        );
+    }
+}

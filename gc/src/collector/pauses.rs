@@ -44,6 +44,13 @@ use crate::units::PAGE_SIZE;
 use crate::value::Value;
 use uffd::{RegisterMode, UffdError};
 
+/// Dirty cards of the moving old generation above which a young cycle runs
+/// full instead: the flip pause rescans every dirty old card (about
+/// 0.3-1.2 us each, docs/generational.md section 1), so this bounds that
+/// work near a few hundred microseconds. (Step 5 of the plan replaces the
+/// fallback with returned pages.)
+const MAX_YOUNG_DIRTY_CARDS: usize = 512;
+
 /// When a pause began, how long the mutators had already been stopped
 /// (waiting, reaching the safepoint), and the pausing thread's CPU time at
 /// its start.
@@ -167,7 +174,23 @@ impl ConcurrentCollector {
     /// promotion. Returns whether the cycle is young.
     fn begin_cycle(&mut self, young: bool, report: &mut CycleReport) -> bool {
         let gens = self.heap.generations();
-        let young = young && gens.is_enabled() && self.stw_fallback.is_none();
+        let mut young = young && gens.is_enabled() && self.stw_fallback.is_none();
+        if young {
+            // The flip pause fixes every old slot on a dirty card: too many
+            // and a full cycle (no card work in any pause) is cheaper.
+            let base = self.heap.moving().base();
+            let dirty =
+                self.heap
+                    .cards()
+                    .count_dirty_up_to(base, gens.old_end(), MAX_YOUNG_DIRTY_CARDS);
+            if dirty > MAX_YOUNG_DIRTY_CARDS {
+                young = false;
+                report.notes.push(format!(
+                    "full instead of young: more than {MAX_YOUNG_DIRTY_CARDS} dirty old cards \
+                     (the flip pause would fix them all)"
+                ));
+            }
+        }
         gens.set_young_floor(if young { gens.old_end() } else { 0 });
         self.young = young;
         self.top_at_start = self.heap.moving().top();

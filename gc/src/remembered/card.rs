@@ -161,6 +161,21 @@ impl CardTable {
         }
     }
 
+    /// Non-clean cards among `[from, to)`, counting stopped at the first
+    /// past `limit` (then `limit + 1`).
+    pub fn count_dirty_up_to(&self, from: usize, to: usize, limit: usize) -> usize {
+        let mut n = 0;
+        let mut at = from;
+        // In slices, so that a heap full of dirty cards stops early.
+        const SLICE: usize = 1 << 20;
+        while at < to && n <= limit {
+            let end = (at + SLICE).min(to);
+            self.for_each_dirty(at, end, |_| n += 1);
+            at = end;
+        }
+        n.min(limit + 1)
+    }
+
     /// Non-clean cards among `[from, to)` (tests and statistics).
     pub fn count_dirty(&self, from: usize, to: usize) -> usize {
         let mut n = 0;
