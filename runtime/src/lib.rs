@@ -658,13 +658,23 @@ pub(crate) struct Shared {
 impl Shared {
     /// A cycle starts for `cause`: `kind` if the caller requires one (an
     /// explicit young collection, the full collection before out of
-    /// memory), else what the policy says; the log numbers it.
+    /// memory), else what the policy says; the log numbers it. In the
+    /// uffd modes a young cycle whose flip pause would have too many old
+    /// cards to fix runs full ([`ConcurrentCollector::young_fits_pause`]).
+    /// Must not be called holding the compactor's lock.
+    ///
+    /// [`ConcurrentCollector::young_fits_pause`]: gc::collector::ConcurrentCollector::young_fits_pause
     pub(crate) fn cycle_begins(
         &self,
         cause: log::Cause,
         kind: Option<log::CycleKind>,
     ) -> log::CycleKind {
-        let kind = kind.unwrap_or_else(|| self.policy.cycle_kind(cause));
+        let mut kind = kind.unwrap_or_else(|| self.policy.cycle_kind(cause));
+        if let (log::CycleKind::Young, Some(c)) = (kind, &self.compactor) {
+            if !c.lock().young_fits_pause() {
+                kind = log::CycleKind::Full;
+            }
+        }
         self.log.cycle_started(kind, cause);
         kind
     }

@@ -167,6 +167,20 @@ impl ConcurrentCollector {
         self.end_pause(report, pause, Job::Mark(job.clone()), State::Marking(job));
     }
 
+    /// Whether a young cycle's flip pause would have few enough old cards
+    /// to fix: at most [`MAX_YOUNG_DIRTY_CARDS`] dirty cards in the moving
+    /// old generation (counted with an early exit). A read of the card
+    /// table (2 MiB per GiB of old generation when it is clean), so the
+    /// caller asks before the cycle's first pause, not in it.
+    pub fn young_fits_pause(&self) -> bool {
+        let gens = self.heap.generations();
+        let base = self.heap.moving().base();
+        self.heap
+            .cards()
+            .count_dirty_up_to(base, gens.old_end(), MAX_YOUNG_DIRTY_CARDS)
+            <= MAX_YOUNG_DIRTY_CARDS
+    }
+
     /// The first pause of a cycle decides its kind: young if `young` was
     /// asked for, generational collection is on and the collector does not
     /// compact in the pause (that fallback runs full cycles); then moving
@@ -174,23 +188,7 @@ impl ConcurrentCollector {
     /// promotion. Returns whether the cycle is young.
     fn begin_cycle(&mut self, young: bool, report: &mut CycleReport) -> bool {
         let gens = self.heap.generations();
-        let mut young = young && gens.is_enabled() && self.stw_fallback.is_none();
-        if young {
-            // The flip pause fixes every old slot on a dirty card: too many
-            // and a full cycle (no card work in any pause) is cheaper.
-            let base = self.heap.moving().base();
-            let dirty =
-                self.heap
-                    .cards()
-                    .count_dirty_up_to(base, gens.old_end(), MAX_YOUNG_DIRTY_CARDS);
-            if dirty > MAX_YOUNG_DIRTY_CARDS {
-                young = false;
-                report.notes.push(format!(
-                    "full instead of young: more than {MAX_YOUNG_DIRTY_CARDS} dirty old cards \
-                     (the flip pause would fix them all)"
-                ));
-            }
-        }
+        let young = young && gens.is_enabled() && self.stw_fallback.is_none();
         gens.set_young_floor(if young { gens.old_end() } else { 0 });
         self.young = young;
         self.top_at_start = self.heap.moving().top();
