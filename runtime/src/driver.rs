@@ -79,7 +79,8 @@ impl Mutator {
     }
 
     fn log_stall(&self, what: &str) {
-        self.shared.log.stall(&format!("{what} in flight"));
+        let limit = self.shared.policy.stalled_at();
+        self.shared.log.stall(limit, &format!("{what} in flight"));
     }
 
     /// The initial pause: snapshots every thread's roots for the marker;

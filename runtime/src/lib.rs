@@ -730,7 +730,8 @@ impl Shared {
         if !running {
             return;
         }
-        self.log.stall("the compaction in flight");
+        self.log
+            .stall(self.policy.stalled_at(), "the compaction in flight");
         let start = std::time::Instant::now();
         self.poll_compaction(true);
         let d = start.elapsed();

@@ -522,13 +522,14 @@ impl GcLog {
         );
     }
 
-    /// A mutator reached the heap limit and waits for `what` (a stall).
-    pub(crate) fn stall(&self, what: &str) {
+    /// A mutator reached `limit` (the soft or the heap limit) and waits
+    /// for `what` (a stall).
+    pub(crate) fn stall(&self, limit: Cause, what: &str) {
         if self.enabled(LogLevel::Info) {
             let gc = GcId(self.current());
             self.write(
                 "gc",
-                format_args!("{gc} Allocation stall: heap limit reached, waiting for {what}"),
+                format_args!("{gc} Allocation stall: {limit} reached, waiting for {what}"),
             );
         }
     }
@@ -795,7 +796,7 @@ mod tests {
             Some(0)
         );
         assert_eq!(log.current(), Some(1));
-        log.stall("the marking");
+        log.stall(Cause::SoftLimit, "the marking");
         assert!(lines.lock().is_empty());
     }
 

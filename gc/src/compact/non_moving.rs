@@ -62,26 +62,17 @@ fn fix_slots(pc: &PageComputer<'_>, view: ObjRef, first: usize, end: usize) {
 /// of every marked object overlapping it, reading and writing through the
 /// view at `page + view_delta`. Objects allocated since the cycle's marking
 /// are unmarked and left alone. No allocation, no locks: a fault handler may
-/// call it for a page no mutator can touch yet.
-///
-/// `floor` bounds the search for an object straddling into the page: no
-/// object starting below it reaches the page (the space's base is always
-/// safe; a thread walking pages in order passes what the previous call
-/// returned). Returns the same kind of bound for the next page.
+/// call it for a page no mutator can touch yet. Constant work beyond the
+/// page's own objects: the object reaching into the page from below comes
+/// from the space's covering-object table.
 #[doc(hidden)]
-pub fn update_page(
-    pc: &PageComputer<'_>,
-    heap: &Heap,
-    page: usize,
-    view_delta: usize,
-    floor: usize,
-) -> usize {
+pub fn update_page(pc: &PageComputer<'_>, heap: &Heap, page: usize, view_delta: usize) {
     #[cfg(target_arch = "x86_64")]
     if crate::cpu::has_popcnt() {
         // SAFETY: the CPU has POPCNT (just checked).
-        return unsafe { update_page_popcnt(pc, heap, page, view_delta, floor) };
+        return unsafe { update_page_popcnt(pc, heap, page, view_delta) };
     }
-    update_page_portable(pc, heap, page, view_delta, floor)
+    update_page_portable(pc, heap, page, view_delta)
 }
 
 /// [`update_page`] compiled with the POPCNT instruction (forwarding counts
@@ -91,56 +82,25 @@ pub fn update_page(
 /// The CPU supports POPCNT.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "popcnt")]
-unsafe fn update_page_popcnt(
-    pc: &PageComputer<'_>,
-    heap: &Heap,
-    page: usize,
-    view_delta: usize,
-    floor: usize,
-) -> usize {
-    update_page_portable(pc, heap, page, view_delta, floor)
+unsafe fn update_page_popcnt(pc: &PageComputer<'_>, heap: &Heap, page: usize, view_delta: usize) {
+    update_page_portable(pc, heap, page, view_delta)
 }
 
 /// The body of [`update_page`].
 #[inline(always)]
-fn update_page_portable(
-    pc: &PageComputer<'_>,
-    heap: &Heap,
-    page: usize,
-    view_delta: usize,
-    floor: usize,
-) -> usize {
-    let starts = heap.non_moving().starts();
+fn update_page_portable(pc: &PageComputer<'_>, heap: &Heap, page: usize, view_delta: usize) {
+    let nm = heap.non_moving();
+    let starts = nm.starts();
     let marks = &heap.marks().non_moving;
     let page_end = page + crate::units::PAGE_SIZE;
     let end_bit = starts.bit_of(page_end);
-    // An object covering the page starts at most one largest object size
-    // before it.
-    let reach = heap.non_moving().largest_object();
-    let floor = floor.max(starts.base()).max(page.saturating_sub(reach));
-    let floor_bit = starts.bit_of(floor);
-    // A marked object starting at the floor and reaching into the page is
-    // the one covering it (objects do not overlap): no search. This keeps a
-    // walk through one huge object linear.
-    let covering = floor < page
-        && starts.test(floor)
-        && marks.test(floor)
-        // SAFETY: a marked object start (tested just before), read through
-        // the caller's view.
-        && floor + unsafe { ObjRef::from_addr(floor + view_delta) }.size_words() * WORD > page;
-    let found = if covering {
-        Some(floor_bit)
-    } else {
-        starts.find_prev_set_above(starts.bit_of(page), floor_bit)
+    // The object the page begins in (or the page's first object).
+    let first = match nm.object_at_or_before(page) {
+        Some(addr) => Some(starts.bit_of(addr)),
+        None => starts.find_next_set(starts.bit_of(page), end_bit),
     };
-    let mut bit = match found {
-        Some(b) => b,
-        None => match starts.find_next_set(starts.bit_of(page), end_bit) {
-            Some(b) => b,
-            // No object starts in [floor, page_end): none reaches the next
-            // page from below it either.
-            None => return page_end,
-        },
+    let Some(mut bit) = first else {
+        return;
     };
     loop {
         let addr = starts.addr_of(bit);
@@ -154,11 +114,9 @@ fn update_page_portable(
                 fix_slots(pc, view, first, end);
             }
         }
-        // The next start is in the page: `bit` is the last start at or
-        // before it (or the covering object's).
         match starts.find_next_set((bit + 1).max(starts.bit_of(page)), end_bit) {
             Some(b) => bit = b,
-            None => return starts.addr_of(bit),
+            None => return,
         }
     }
 }

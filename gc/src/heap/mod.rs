@@ -179,6 +179,7 @@ impl Layout {
         self.reserved_bytes()
             + self.align
             + (MarkBitmaps::COUNT + NonMovingSpace::BITMAPS + 1) * bitmap
+            + crate::table::mapped_len(NonMovingSpace::covering_table_bytes(self.space_bytes))
             + cards
     }
 }

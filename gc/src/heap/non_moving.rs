@@ -4,15 +4,20 @@
 //! Allocation is best fit over a free list of 16-byte-granular ranges (by
 //! size and by address, so freed neighbours coalesce), falling back to a bump
 //! pointer over never-used space. An object-start bitmap makes the space
-//! walkable; sweeping frees every start that the mark bitmap left clear.
+//! walkable; sweeping frees every start that the mark bitmap left clear. A
+//! page table of covering objects finds the object an address lies in
+//! without searching back through the bitmap (a large array spans
+//! thousands of pages).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
 use crate::mark::bitmap::Bitmap;
+use crate::table::Table;
+use crate::units::PAGE_SIZE;
 
 /// Allocation granule of the non-moving space.
 const GRANULE: usize = 16;
@@ -36,12 +41,20 @@ pub struct NonMovingSpace {
     /// everything ([`NonMovingSpace::clear_young`]).
     young: Bitmap,
     free: Mutex<FreeList>,
-    largest: AtomicUsize,
+    /// Per page: the start of the allocated object the page's first byte
+    /// lies strictly inside, or 0 (the byte is an object start, or free).
+    /// Written under the free-list lock by `alloc` and `free`.
+    covering: Table<AtomicU64>,
 }
 
 impl NonMovingSpace {
     /// How many bitmaps covering the space it maps.
     pub const BITMAPS: usize = 3;
+
+    /// Bytes of the covering-object table of a space of `capacity` bytes.
+    pub fn covering_table_bytes(capacity: usize) -> usize {
+        capacity.div_ceil(PAGE_SIZE) * std::mem::size_of::<AtomicU64>()
+    }
 
     /// A space over `[base, base + capacity)`, empty; `Err` if its
     /// bitmaps cannot be mapped.
@@ -52,7 +65,7 @@ impl NonMovingSpace {
             starts: Bitmap::try_new(base, capacity)?,
             allocated_black: Bitmap::try_new(base, capacity)?,
             young: Bitmap::try_new(base, capacity)?,
-            largest: AtomicUsize::new(0),
+            covering: Table::try_new(capacity.div_ceil(PAGE_SIZE))?,
             free: Mutex::new(FreeList {
                 by_addr: BTreeMap::new(),
                 by_size: BTreeSet::new(),
@@ -94,11 +107,32 @@ impl NonMovingSpace {
         &self.starts
     }
 
-    /// The size of the largest object ever allocated here: no object
-    /// reaches further than this past its start (bounds searches for the
-    /// object covering an address).
-    pub fn largest_object(&self) -> usize {
-        self.largest.load(Ordering::Relaxed)
+    /// The start of the last object starting at or before `addr`, looking
+    /// back no further than the object `addr`'s page begins inside: the
+    /// object holding `addr` if there is one (it may also be an object that
+    /// ends before `addr`, when `addr` lies in free space). Constant time:
+    /// at most one page of the start bitmap, then the page's covering
+    /// object.
+    pub fn object_at_or_before(&self, addr: usize) -> Option<usize> {
+        debug_assert!(self.contains(addr));
+        let page = addr & !(PAGE_SIZE - 1);
+        let starts = &self.starts;
+        if let Some(bit) = starts.find_prev_set_above(starts.bit_of(addr), starts.bit_of(page)) {
+            return Some(starts.addr_of(bit));
+        }
+        match self.covering[(page - self.base) / PAGE_SIZE].load(Ordering::Relaxed) {
+            0 => None,
+            start => Some(start as usize),
+        }
+    }
+
+    /// Records `value` as the covering object of every page whose first
+    /// byte lies strictly inside `[addr, addr + bytes)`.
+    fn cover(&self, addr: usize, bytes: usize, value: usize) {
+        let first = (addr + 1).next_multiple_of(PAGE_SIZE);
+        for page in (first..addr + bytes).step_by(PAGE_SIZE) {
+            self.covering[(page - self.base) / PAGE_SIZE].store(value as u64, Ordering::Relaxed);
+        }
     }
 
     /// Starts or stops allocating black: while on (a concurrent compaction
@@ -162,7 +196,7 @@ impl NonMovingSpace {
             addr
         };
         fl.used += bytes;
-        self.largest.fetch_max(bytes, Ordering::Relaxed);
+        self.cover(addr, bytes, addr);
         if fl.black {
             self.allocated_black.set(addr);
         }
@@ -176,6 +210,7 @@ impl NonMovingSpace {
         let mut fl = self.free.lock();
         self.starts.clear(addr);
         self.young.clear(addr);
+        self.cover(addr, bytes, 0);
         fl.used -= bytes;
         let (mut start, mut len) = (addr, bytes);
         if let Some((&prev, &plen)) = fl.by_addr.range(..addr).next_back() {
@@ -224,6 +259,32 @@ mod tests {
             "freeing the top returns it to the bump pointer"
         );
         assert_eq!(s.used(), 0);
+    }
+
+    #[test]
+    fn the_object_an_address_lies_in_is_found_across_pages() {
+        let base = 0x10_0000;
+        let s = NonMovingSpace::new(base, 1 << 20).expect("bitmaps");
+        let small = s.alloc(64, |_| true).expect("small");
+        let big = s.alloc(10 * PAGE_SIZE, |_| true).expect("big");
+        let after = s.alloc(32, |_| true).expect("after");
+        // Inside the big object, pages away from its start.
+        assert_eq!(s.object_at_or_before(big + 7 * PAGE_SIZE + 8), Some(big));
+        assert_eq!(s.object_at_or_before(big + 10 * PAGE_SIZE - 16), Some(big));
+        assert_eq!(s.object_at_or_before(small + 16), Some(small));
+        assert_eq!(s.object_at_or_before(after), Some(after));
+        // Freed, the pages it covered name no object; reused in part, they
+        // name the new one where it reaches.
+        s.free(big, 10 * PAGE_SIZE);
+        assert_eq!(s.object_at_or_before(big + 7 * PAGE_SIZE + 8), None);
+        let part = s.alloc(3 * PAGE_SIZE, |_| true).expect("reuse");
+        assert_eq!(part, big);
+        assert_eq!(s.object_at_or_before(big + 2 * PAGE_SIZE + 8), Some(big));
+        assert_eq!(s.object_at_or_before(big + 7 * PAGE_SIZE + 8), None);
+        // In the free gap after an object that ends on the same page: that
+        // object (callers check its extent).
+        assert_eq!(s.object_at_or_before(after + 48), Some(after));
+        assert_eq!(s.object_at_or_before(big + 3 * PAGE_SIZE + 128), Some(big));
     }
 
     #[test]

@@ -74,12 +74,10 @@ impl RootSet for CardRoots<'_> {
         }
         let nm = heap.non_moving();
         let nm_starts = nm.starts();
-        let largest = nm.largest_object();
         cards.for_each_dirty(nm.base(), nm.high_water(), |card| {
             let end = card + card_bytes;
-            let floor = nm_starts.bit_of(card.saturating_sub(largest).max(nm.base()));
-            let mut next = match nm_starts.find_prev_set_above(nm_starts.bit_of(card), floor) {
-                Some(b) => b,
+            let mut next = match nm.object_at_or_before(card) {
+                Some(addr) => nm_starts.bit_of(addr),
                 None => nm_starts.bit_of(card),
             };
             let limit = nm_starts.bit_of(end);

@@ -125,7 +125,7 @@ impl Policy {
     pub(crate) fn new(heap: Arc<Heap>, knobs: Knobs, concurrent: bool) -> Policy {
         let mut model = Model::default();
         model.set_knobs(knobs);
-        heap.set_alloc_threshold(knobs.hard_limit.min(model::INITIAL_TRIGGER));
+        heap.set_alloc_threshold(model.initial_trigger(knobs.hard_limit));
         Policy {
             heap,
             concurrent,
@@ -249,7 +249,7 @@ impl Policy {
                 }
             }
             CyclePhase::Idle | CyclePhase::Compacting => FullHeap::Start(if at_limit {
-                Cause::HeapLimit
+                state.model.limit_cause(state.knobs.hard_limit)
             } else {
                 state.model.trigger_cause()
             }),
@@ -258,6 +258,13 @@ impl Policy {
             | CyclePhase::Marked
             | CyclePhase::Planned => FullHeap::PushThrough,
         }
+    }
+
+    /// Which limit a stalled allocation waits at: the soft limit's goal
+    /// or the hard limit.
+    pub(crate) fn stalled_at(&self) -> Cause {
+        let state = self.state.lock();
+        state.model.limit_cause(state.knobs.hard_limit)
     }
 
     // ---- Events ----

@@ -178,6 +178,16 @@ impl Model {
     /// caller).
     pub(crate) fn set_knobs(&mut self, knobs: Knobs) {
         self.soft_limit = knobs.soft_limit;
+        // Pacing works against the new goal from now on, also before the
+        // first cycle has measured any live data.
+        self.goal = self.soft_limit.map(|soft| goal(soft, self.live));
+    }
+
+    /// The first trigger, with `hard` the hard limit: [`INITIAL_TRIGGER`],
+    /// or half the soft limit when that is lower.
+    pub(crate) fn initial_trigger(&self, hard: usize) -> usize {
+        let soft = self.soft_limit.map_or(usize::MAX, |s| s / 2);
+        INITIAL_TRIGGER.min(soft).min(hard)
     }
 
     /// The bytes in use at which the next cycle starts, after one found
@@ -212,7 +222,7 @@ impl Model {
                 self.cause = cause;
             }
         }
-        self.goal = None;
+        self.goal = self.soft_limit.map(|soft| goal(soft, live));
         if let Some(soft) = self.soft_limit {
             // Aim so that the cycle ends below the soft limit (a
             // concurrent one allocates its reserve while it runs) ...
@@ -225,7 +235,6 @@ impl Model {
             // goal when the live data needs it.
             let floor = live + (live / 8).max(SOFT_MIN_ROOM);
             let at_soft = aim.max(floor);
-            self.goal = Some(soft.max(live + 2 * (live / 8).max(SOFT_MIN_ROOM)));
             if at_soft < trigger {
                 trigger = at_soft;
                 self.cause = Cause::SoftLimit;
@@ -245,6 +254,22 @@ impl Model {
     /// trigger may pass the goal when the live data needs it.
     pub(crate) fn pacing_limit(&self, hard: usize) -> usize {
         self.goal.map_or(hard, |g| g.min(hard))
+    }
+
+    /// Whether the pacing limit is the soft limit's goal rather than the
+    /// hard limit `hard`.
+    pub(crate) fn paces_to_soft_goal(&self, hard: usize) -> bool {
+        self.goal.is_some_and(|g| g < hard)
+    }
+
+    /// The cause of a cycle started because allocation reached the pacing
+    /// limit (see [`Model::pacing_limit`]).
+    pub(crate) fn limit_cause(&self, hard: usize) -> Cause {
+        if self.paces_to_soft_goal(hard) {
+            Cause::SoftLimit
+        } else {
+            Cause::HeapLimit
+        }
     }
 
     /// Why a cycle that starts at the current trigger starts: warmup
@@ -321,6 +346,13 @@ impl Model {
     pub(crate) fn measured(&self) -> Option<(f64, Duration)> {
         Some((self.rate?, Duration::from_secs_f64(self.cycle()?)))
     }
+}
+
+/// The limit pacing works against with a soft limit of `soft` and `live`
+/// bytes live: the soft limit, or twice the room the trigger leaves above
+/// live data that needs more.
+fn goal(soft: usize, live: usize) -> usize {
+    soft.max(live + 2 * (live / 8).max(SOFT_MIN_ROOM))
 }
 
 #[cfg(test)]
@@ -545,6 +577,39 @@ mod tests {
         assert_eq!(p.trigger(M, 1000 * M, 2.0, false), M + INITIAL_TRIGGER);
         let mut tiny = with_soft(2 * M);
         assert_eq!(tiny.trigger(M, 1000 * M, 2.0, false), M + SOFT_MIN_ROOM);
+    }
+
+    #[test]
+    fn a_soft_limit_bounds_pacing_from_the_first_cycle_on() {
+        // Before any cycle measured live data (the warm-up cycle), pacing
+        // already works against the soft limit, not the hard one.
+        let p = with_soft(64 * M);
+        assert_eq!(p.pacing_limit(1000 * M), 64 * M);
+        assert!(p.paces_to_soft_goal(1000 * M));
+        assert_eq!(p.limit_cause(1000 * M), Cause::SoftLimit);
+        assert_eq!(p.limit_cause(50 * M), Cause::HeapLimit);
+        assert_eq!(Model::default().pacing_limit(1000 * M), 1000 * M);
+        // The first trigger stays below a small soft limit.
+        assert_eq!(with_soft(64 * M).initial_trigger(1000 * M), INITIAL_TRIGGER);
+        assert_eq!(with_soft(12 * M).initial_trigger(1000 * M), 6 * M);
+        assert_eq!(Model::default().initial_trigger(8 * M), 8 * M);
+        // A soft limit set at run time moves the goal at once, with room
+        // for the live data measured so far.
+        let mut q = with_soft(300 * M);
+        q.trigger(200 * M, 1000 * M, 2.0, false);
+        q.set_knobs(Knobs {
+            hard_limit: 1000 * M,
+            soft_limit: Some(100 * M),
+            growth: 2.0,
+        });
+        assert_eq!(q.pacing_limit(1000 * M), 200 * M + 2 * (200 * M / 8));
+        q.set_knobs(Knobs {
+            hard_limit: 1000 * M,
+            soft_limit: None,
+            growth: 2.0,
+        });
+        assert_eq!(q.pacing_limit(1000 * M), 1000 * M);
+        assert!(!q.paces_to_soft_goal(1000 * M));
     }
 
     #[test]

@@ -319,36 +319,24 @@ impl CycleInFlight {
 
     /// Updates claimed non-moving page `page` through the second view and
     /// maps it with `UFFDIO_CONTINUE`, waking any thread faulting on it.
-    /// `floor` is as for [`update_page`] (the space's base when unknown);
-    /// returns the floor for the next page.
-    pub fn install_non_moving(&self, part: &NonMovingPart, page: usize, floor: usize) -> usize {
+    pub fn install_non_moving(&self, part: &NonMovingPart, page: usize) {
         let addr = part.base + page * PAGE_SIZE;
-        let next_floor = update_page(&self.computer(), &self.heap, addr, part.view_delta, floor);
+        update_page(&self.computer(), &self.heap, addr, part.view_delta);
         self.continue_page(addr);
         part.pages.set_mapped(page);
-        next_floor
     }
 
     /// Updates the claimed non-moving pages `first .. first + n` through the
     /// second view and maps them with one `UFFDIO_CONTINUE` (page by page
-    /// where the run holds a hole, which CONTINUE refuses). `floor` is as
-    /// for [`update_page`]; returns the floor for the page after the run.
-    pub fn install_non_moving_run(
-        &self,
-        part: &NonMovingPart,
-        first: usize,
-        n: usize,
-        floor: usize,
-    ) -> usize {
+    /// where the run holds a hole, which CONTINUE refuses).
+    pub fn install_non_moving_run(&self, part: &NonMovingPart, first: usize, n: usize) {
         let pc = self.computer();
-        let mut floor = floor;
         for page in first..first + n {
-            floor = update_page(
+            update_page(
                 &pc,
                 &self.heap,
                 part.base + page * PAGE_SIZE,
                 part.view_delta,
-                floor,
             );
         }
         let addr = part.base + first * PAGE_SIZE;
@@ -375,7 +363,6 @@ impl CycleInFlight {
         for page in first..first + n {
             part.pages.set_mapped(page);
         }
-        floor
     }
 
     /// `UFFDIO_CONTINUE` of one page; a hole (no page-cache page) is left to
@@ -415,7 +402,7 @@ impl CycleInFlight {
             if let Some(page) = page_addr.checked_sub(part.base).map(|o| o / PAGE_SIZE) {
                 if page < part.pages.len() {
                     if part.pages.try_claim(page) {
-                        self.install_non_moving(part, page, part.base);
+                        self.install_non_moving(part, page);
                     } else {
                         part.pages.wait_mapped(page);
                         self.wake(page_addr);

@@ -136,7 +136,7 @@ pub fn collector(index: usize, jobs: Receiver<Job>, reports: Sender<CycleReport>
                     break;
                 }
                 // Runs of claimed pages, each mapped with one CONTINUE.
-                let (mut floor, mut start, mut n) = (part.base, first, 0);
+                let (mut start, mut n) = (first, 0);
                 for page in first..(first + CHUNK_PAGES).min(pages) {
                     if part.pages.try_claim(page) {
                         if n == 0 {
@@ -144,16 +144,16 @@ pub fn collector(index: usize, jobs: Receiver<Job>, reports: Sender<CycleReport>
                         }
                         n += 1;
                         if n == RUN_PAGES {
-                            floor = cycle.install_non_moving_run(part, start, n, floor);
+                            cycle.install_non_moving_run(part, start, n);
                             n = 0;
                         }
                     } else if n > 0 {
-                        floor = cycle.install_non_moving_run(part, start, n, floor);
+                        cycle.install_non_moving_run(part, start, n);
                         n = 0;
                     }
                 }
                 if n > 0 {
-                    cycle.install_non_moving_run(part, start, n, floor);
+                    cycle.install_non_moving_run(part, start, n);
                 }
             }
         }
