@@ -721,6 +721,7 @@ mod tests {
                 duration_ns: (i % 3 + 1) * 10_000 * scale,
                 kind: ["mark-start", "remark", "flip"][(i % 3) as usize].into(),
                 gc: Some(i / 3),
+                cycle: Some("full".into()),
             })
             .collect();
         let heap_samples = (0..100)

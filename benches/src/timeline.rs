@@ -1,5 +1,6 @@
 //! What happened over a run, for the JSON (`--json`) of `pausebench` and
-//! `gc-stress` and for `gc-plot`: every pause (start, duration, kind, cycle)
+//! `gc-stress` and for `gc-plot`: every pause (start, duration, kind, cycle
+//! and the cycle's kind)
 //! and the heap in use sampled at a fixed interval, in nanoseconds from the
 //! run's origin.
 
@@ -27,6 +28,10 @@ pub struct PauseRecord {
     pub kind: String,
     /// The cycle's number, as the GC log's `GC(n)`.
     pub gc: Option<u64>,
+    /// What the cycle collected: `young` or `full` (none for a stall, or in
+    /// a JSON written before cycles had kinds).
+    #[serde(default)]
+    pub cycle: Option<String>,
 }
 
 /// The heap in use at one moment.
@@ -132,6 +137,7 @@ impl Recorder {
                 duration_ns: u64::try_from(e.duration.as_nanos()).unwrap_or(u64::MAX),
                 kind: e.kind.name().to_string(),
                 gc: e.gc,
+                cycle: e.cycle.map(|k| k.key().to_string()),
             })
             .collect();
         let heap_samples = self
@@ -166,7 +172,7 @@ impl Drop for Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use runtime::{Mode, PauseKind};
+    use runtime::{CycleKind, Mode, PauseKind};
 
     #[test]
     fn pauses_before_the_origin_are_left_out_and_times_are_relative() {
@@ -176,6 +182,7 @@ mod tests {
         let ev = |end: Instant, kind| PauseEvent {
             gc: Some(1),
             kind,
+            cycle: Some(CycleKind::Young),
             end,
             duration: Duration::from_millis(2),
         };
@@ -189,6 +196,7 @@ mod tests {
                 duration_ns: 2_000_000,
                 kind: "flip".into(),
                 gc: Some(1),
+                cycle: Some("young".into()),
             }]
         );
         assert_eq!(t.run_ns, 20_000_000);

@@ -253,3 +253,83 @@ fn a_run_longer_than_three_seconds_prints_progress_lines_on_a_pipe() {
     );
     assert!(!err.contains('\r'), "a pipe gets whole lines, not rewrites");
 }
+
+#[test]
+fn json_counts_young_and_full_cycles_and_tags_each_pause_with_its_cycle_kind() {
+    let dir = std::env::temp_dir().join(format!("kinds-json-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // pausebench's young cycles come from the policy (GC_GENERATIONAL=1),
+    // gc-stress's also from its random explicit young collections.
+    let extras: [&[&str]; 2] = [&[], &["--young-every", "2", "--collect-ms", "50"]];
+    for (i, extra) in extras.into_iter().enumerate() {
+        let json = dir.join(format!("run{i}.json"));
+        let json_arg = json.to_str().expect("utf-8 path");
+        let out = Command::new(BINARIES[i])
+            .args([SHORT_RUNS[i], extra, &["--no-progress", "--json", json_arg]].concat())
+            .env_remove("GC_MODE")
+            .env_remove("GC_LOG")
+            .env("GC_GENERATIONAL", "1")
+            .output()
+            .expect("the binary runs");
+        let name = BINARIES[i];
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON")).expect("JSON");
+        let n = |k: &str| {
+            v[k].as_u64()
+                .unwrap_or_else(|| panic!("{name}: no number {k} in the JSON"))
+        };
+        let (young, full) = (n("young_cycles"), n("full_cycles"));
+        assert_eq!(young + full, n("cycles"), "{name}");
+        // After the first (full) cycle the policy runs a young one.
+        assert!(
+            young > 0,
+            "{name}: no young cycle in {} cycles",
+            n("cycles")
+        );
+        assert!(
+            n("young_pause_max_ns") > 0 && n("young_gc_cpu_ns") > 0,
+            "{name}"
+        );
+        assert!(
+            n("young_pause_total_ns") >= n("young_pause_max_ns"),
+            "{name}"
+        );
+        if full > 0 {
+            assert!(
+                n("full_pause_max_ns") > 0 && n("full_gc_cpu_ns") > 0,
+                "{name}"
+            );
+        }
+        let causes = v["kind_causes"].as_array().expect("kind_causes");
+        let counted: u64 = causes.iter().filter_map(|c| c[1].as_u64()).sum();
+        assert_eq!(counted, young + full, "{name}: {causes:?}");
+        assert!(
+            causes
+                .iter()
+                .any(|c| c[0].as_str().is_some_and(|s| s.starts_with("young("))),
+            "{name}: {causes:?}"
+        );
+        let events = v["timeline"]["pause_events"]
+            .as_array()
+            .expect("pause events");
+        let tagged = |kind: &str| {
+            events
+                .iter()
+                .filter(|e| e["cycle"].as_str() == Some(kind))
+                .count() as u64
+        };
+        assert!(tagged("young") > 0, "{name}: no pause of a young cycle");
+        assert_eq!(
+            tagged("young") + tagged("full"),
+            events.len() as u64,
+            "{name}: every stw pause belongs to a young or full cycle"
+        );
+        if i == 1 {
+            // gc-stress counts its explicit young collections.
+            let young = n("young_collections");
+            assert!(young > 0 && young <= n("collections"), "{name}: {young}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -114,3 +114,27 @@ fn a_corrupted_payload_byte_is_reported_with_its_node() {
         report.seconds
     );
 }
+
+#[test]
+fn random_young_and_full_collections_find_no_corruption_in_stw() {
+    let config = StressConfig {
+        young_every: 2,
+        collect_interval: Duration::from_millis(100),
+        ..short(Mode::Stw)
+    };
+    let report = run(&config).expect("the stress run starts");
+    eprintln!("{report}");
+    assert!(report.passed(), "{:#?}", report.failures);
+    assert!(
+        report.young_collections > 0 && report.young_collections < report.collections,
+        "{} young of {} explicit collections",
+        report.young_collections,
+        report.collections
+    );
+    let k = &report.kinds;
+    assert!(
+        k.young_cycles >= report.young_collections && k.full_cycles > 0,
+        "{k:?}"
+    );
+    assert_eq!(k.young_cycles + k.full_cycles, report.cycles);
+}

@@ -86,6 +86,6 @@ pub use uffd;
 pub use error::HeapError;
 pub use heap::{AllocRequest, Heap, HeapConfig, Tlab};
 pub use object::ObjRef;
-pub use report::{CycleReport, PauseEntry, Phase};
+pub use report::{CycleReport, KindCause, PauseEntry, Phase};
 pub use roots::RootSet;
 pub use value::Value;

@@ -103,6 +103,65 @@ impl PauseEntry {
     }
 }
 
+/// Why a cycle was young or full. The runtime's policy decides
+/// (docs/generational.md, section 7) and records it in the report; the
+/// collector only carries it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KindCause {
+    /// Full: the first cycle (no full cycle measured yet).
+    First,
+    /// The embedder asked for this kind (`Mutator::collect`,
+    /// `Mutator::collect_young`).
+    Explicit,
+    /// Young: the last cycle was full.
+    AfterFull,
+    /// Young: the last young cycle's freed bytes per ms of GC CPU, times
+    /// the sticky adjustment, were at least the full cycles' mean; full:
+    /// they were not.
+    Throughput,
+    /// Full: the old generation grew past half the room the last full
+    /// cycle left above it.
+    OldGen,
+    /// Full: allocation still failed at the limit after a cycle of the
+    /// policy's kind.
+    Limit,
+    /// Full instead of young (uffd modes): more old cards were dirty than
+    /// a young cycle's flip pause may fix.
+    Cards,
+}
+
+impl KindCause {
+    /// Every cause, in the order above.
+    pub const ALL: [KindCause; 7] = [
+        KindCause::First,
+        KindCause::Explicit,
+        KindCause::AfterFull,
+        KindCause::Throughput,
+        KindCause::OldGen,
+        KindCause::Limit,
+        KindCause::Cards,
+    ];
+
+    /// The cause as logs and JSON print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            KindCause::First => "first",
+            KindCause::Explicit => "explicit",
+            KindCause::AfterFull => "after-full",
+            KindCause::Throughput => "throughput",
+            KindCause::OldGen => "old-gen",
+            KindCause::Limit => "limit",
+            KindCause::Cards => "cards",
+        }
+    }
+}
+
+impl fmt::Display for KindCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The report of one collection.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -112,6 +171,9 @@ pub struct CycleReport {
     /// A young cycle (generational collection): only objects above the old
     /// generation were marked and moved.
     pub young: bool,
+    /// Why the cycle was young or full, as the runtime's policy decided
+    /// (`None`: generational collection off, every cycle full).
+    pub kind_cause: Option<KindCause>,
     /// Time spent in each phase the mutators were stopped for.
     pub phases: Vec<(Phase, Duration)>,
     /// Time spent in each phase that ran while the mutators ran.
@@ -167,6 +229,7 @@ impl CycleReport {
         CycleReport {
             mode,
             young: false,
+            kind_cause: None,
             phases: Vec::new(),
             used_before,
             used_after: 0,
@@ -262,6 +325,21 @@ impl CycleReport {
         self.pauses.iter().copied().max().unwrap_or(self.pause)
     }
 
+    /// The kind as logs and JSON print it: `young` or `full`.
+    pub fn kind_name(&self) -> &'static str {
+        if self.young {
+            "young"
+        } else {
+            "full"
+        }
+    }
+
+    /// Bytes in use the cycle gave back (in use before less in use after;
+    /// allocation during a concurrent cycle counts against it).
+    pub fn freed_bytes(&self) -> usize {
+        self.used_before.saturating_sub(self.used_after)
+    }
+
     /// Bytes of live objects found by marking.
     pub fn live_bytes(&self) -> usize {
         (self.marked.moving_words + self.marked.non_moving_words) * crate::object::WORD
@@ -276,13 +354,13 @@ impl fmt::Display for CycleReport {
     /// One line in the spirit of `-Xlog:gc`: mode, pause, phases, heap
     /// before -> after (live), duration.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}{} pause {:.3}ms (",
-            self.mode,
-            if self.young { " young" } else { "" },
-            self.pause.as_secs_f64() * 1e3
-        )?;
+        f.write_str(self.mode)?;
+        match self.kind_cause {
+            Some(why) => write!(f, " {}({why})", self.kind_name())?,
+            None if self.young => f.write_str(" young")?,
+            None => {}
+        }
+        write!(f, " pause {:.3}ms (", self.pause.as_secs_f64() * 1e3)?;
         if self.pauses.len() > 1 {
             write!(
                 f,

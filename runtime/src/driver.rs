@@ -55,8 +55,8 @@ impl Mutator {
                         self.log_stall("a compaction");
                     }
                     let previous = compactor.lock().wait();
-                    if let Some(r) = previous {
-                        shared.account(&r);
+                    if let Some(mut r) = previous {
+                        shared.account(&mut r);
                     }
                     self.begin_marking(start.elapsed(), cause);
                 }

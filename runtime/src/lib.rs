@@ -112,8 +112,8 @@
 //! e.g. 0.75, above which leading pages are not slid; off by default),
 //! `GC_LOG` (off, info, debug or trace; 1 means info: see [`log`]), `GC_VERIFY` (verify
 //! the heap after every cycle), `GC_STRESS` (collect at every allocation),
-//! `GC_GENERATIONAL` (young cycles between full ones, stw mode; off by
-//! default),
+//! `GC_GENERATIONAL` (young cycles between full ones, stw mode; on by
+//! default in stw, `0` turns it off),
 //! `GC_MARK_THREADS`, `GC_FAULT_WORKERS`, `GC_COMPACT_THREADS`, and
 //! `GC_UFFD_DISABLE=1` (act as if the kernel had no userfaultfd; `0` or
 //! empty: do not; anything else is an error).
@@ -131,7 +131,8 @@
 //!   off by default), like Go's `GOMEMLIMIT` or ZGC's `SoftMaxHeapSize`,
 //!   is a goal: cycles start early enough to keep the heap below it, but
 //!   when the live data needs more the heap grows past it (up to the heap
-//!   limit) rather than collecting without end. Such cycles are logged
+//!   limit) rather than collecting without end, leaving room for what the
+//!   mutators allocate during a cycle. Such cycles are logged
 //!   with the cause `soft limit`. A soft limit above the heap limit is an
 //!   error ([`ConfigError::SoftAboveHard`] from the builder, naming
 //!   `GC_SOFT_LIMIT` when it came from there).
@@ -141,7 +142,8 @@
 //! All three can be changed while the runtime runs
 //! ([`Runtime::set_soft_limit`], [`Runtime::set_heap_limit`],
 //! [`Runtime::set_growth`]); a change applies when the next trigger is
-//! computed (at the end of the next cycle's flip), and a refused change
+//! computed (at the end of the next cycle's flip), but a new soft limit
+//! bounds the pacing of the cycle in flight at once, and a refused change
 //! ([`config::LimitError`]) leaves every knob as it was.
 
 pub mod config;
@@ -175,7 +177,8 @@ pub use config::{parse_size, ConfigError, LimitError, Mode, ModeSpec, MODES};
 pub use gc::collector::CyclePhase;
 pub use gc::verify::VerifyReport;
 pub use gc::AllocRequest as AllocSpec;
-pub use log::{Cause, LogLevel, PauseEvent, PauseKind};
+pub use gc::KindCause;
+pub use log::{Cause, CycleKind, LogLevel, PauseEvent, PauseKind};
 pub use mutator::{AllocError, GcError, Mutator, OutOfMemory};
 pub use roots::{Global, Handle, Scope};
 pub use stats::GcStats;
@@ -210,7 +213,8 @@ pub struct RuntimeBuilder {
     log_sink: Option<log::LogSink>,
     stress: bool,
     verify: bool,
-    generational: bool,
+    /// Generational collection as asked (`None`: the mode's default).
+    generational: Option<bool>,
     uffd: UffdOptions,
     pause_hook: Option<PauseHook>,
     span_hook: Option<PauseSpanHook>,
@@ -249,7 +253,7 @@ impl Default for RuntimeBuilder {
             log_sink: None,
             stress: false,
             verify: false,
-            generational: false,
+            generational: None,
             uffd: UffdOptions::default(),
             pause_hook: None,
             span_hook: None,
@@ -349,7 +353,7 @@ impl RuntimeBuilder {
             b.stress = v;
         }
         if let Some(v) = env_value("GC_GENERATIONAL", config::parse_bool)? {
-            b.generational = v;
+            b.generational = Some(v);
         }
         Ok(b)
     }
@@ -471,12 +475,14 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Generational collection (`GC_GENERATIONAL`; off by default): every
-    /// survivor of a cycle that predates it is promoted to an old
-    /// generation that young cycles neither mark nor move (see
-    /// docs/generational.md), in every mode.
+    /// Generational collection (`GC_GENERATIONAL`; by default on in the
+    /// stop-the-world mode, where it measured better, and off elsewhere):
+    /// every survivor of a cycle that predates it is promoted to an old
+    /// generation that young cycles neither mark nor move, and the policy
+    /// picks young or full for each cycle (see docs/generational.md). On,
+    /// the uffd modes run young cycles too.
     pub fn generational(mut self, on: bool) -> Self {
-        self.generational = on;
+        self.generational = Some(on);
         self
     }
 
@@ -580,7 +586,11 @@ impl RuntimeBuilder {
                 format_args!("Allocation faults fresh pages one at a time: {why}"),
             );
         }
-        heap.generations().set_enabled(self.generational);
+        // On by default where it wins: the stop-the-world mode (also when a
+        // concurrent mode fell back to it). The uffd modes run it when
+        // asked for.
+        let generational = self.generational.unwrap_or(mode == Mode::Stw);
+        heap.generations().set_enabled(generational);
         let poll = compactor
             .as_ref()
             .map_or_else(Default::default, |c| c.attention_flag().clone());
@@ -669,14 +679,15 @@ impl Shared {
         cause: log::Cause,
         kind: Option<log::CycleKind>,
     ) -> log::CycleKind {
-        let mut kind = kind.unwrap_or_else(|| self.policy.cycle_kind(cause));
-        if let (log::CycleKind::Young, Some(c)) = (kind, &self.compactor) {
+        let mut decision = self.policy.decide(cause, kind);
+        if let (log::CycleKind::Young, Some(c)) = (decision.kind, &self.compactor) {
             if !c.lock().young_fits_pause() {
-                kind = log::CycleKind::Full;
+                decision = self.policy.decide(cause, Some(log::CycleKind::Full));
+                decision.why = Some(gc::KindCause::Cards);
             }
         }
-        self.log.cycle_started(kind, cause);
-        kind
+        self.log.cycle_started(decision, cause);
+        decision.kind
     }
 
     /// Whether a pause waits for this thread or the collector finished
@@ -686,8 +697,11 @@ impl Shared {
         self.registry.poll_word().load(Ordering::Relaxed)
     }
 
-    /// Accounts a finished cycle: statistics, the log line, the pause hook.
-    pub(crate) fn account(&self, report: &CycleReport) {
+    /// Accounts a finished cycle: why it was young or full (into
+    /// `report`), the policy, statistics, the log line, the pause hook.
+    pub(crate) fn account(&self, report: &mut CycleReport) {
+        let started = self.log.take_started();
+        report.kind_cause = started.as_ref().and_then(|s| s.why());
         self.policy.cycle_ended(report);
         let mut stats = self.stats.lock();
         stats.record(report);
@@ -695,7 +709,7 @@ impl Shared {
         drop(stats);
         let gc = self
             .log
-            .cycle_ended(report, self.policy.knobs().hard_limit, paced);
+            .cycle_ended(report, started, self.policy.knobs().hard_limit, paced);
         if let Some(hook) = &self.pause_hook {
             for &p in &report.pauses {
                 hook(p);
@@ -713,6 +727,7 @@ impl Shared {
                 hook(&PauseEvent {
                     gc,
                     kind,
+                    cycle: Some(log::CycleKind::of(report)),
                     end,
                     duration,
                 });
@@ -748,6 +763,7 @@ impl Shared {
             hook(&PauseEvent {
                 gc,
                 kind,
+                cycle: None,
                 end,
                 duration: d,
             });
@@ -761,8 +777,8 @@ impl Shared {
             let mut c = c.lock();
             let report = if wait { c.wait() } else { c.try_finished() };
             drop(c);
-            if let Some(r) = report {
-                self.account(&r);
+            if let Some(mut r) = report {
+                self.account(&mut r);
             }
         }
     }

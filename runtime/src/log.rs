@@ -4,11 +4,13 @@
 //!
 //! ```text
 //! [12.345s][gc] GC(17) Full (allocation rate) 412.0M->96.3M(1024.0M) pauses 0.04/0.01/0.21ms cycle 38.2ms
+//! [12.401s][gc] GC(18) Young (throughput) (heap growth) 180.2M->101.0M(1024.0M) pause 4.12ms cycle 4.30ms
 //! ```
 //!
-//! (the kind, `Full` until generational collection exists; the
-//! [`Cause`]; heap in use before and after, and the heap limit, in MiB with
-//! one decimal; each pause of the cycle; its wall time from start to end).
+//! (the [`CycleKind`]; with generational collection on, why the policy
+//! chose it, a [`KindCause`]; the [`Cause`] the cycle started for; heap in
+//! use before and after, and the heap limit, in MiB with one decimal; each
+//! pause of the cycle; its wall time from start to end).
 //!
 //! [`LogLevel`] (`GC_LOG=info|debug|trace`; `1` means info, `0` or unset
 //! off) adds at `debug` the phases of each cycle (one line for the paused
@@ -25,10 +27,11 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gc::{CycleReport, Phase};
+use gc::{CycleReport, KindCause, Phase};
 use parking_lot::Mutex;
 
 use crate::config::{ConfigError, Mode};
+use crate::policy::Decision;
 
 /// How much the GC log says (`GC_LOG`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -169,11 +172,28 @@ pub enum CycleKind {
 }
 
 impl CycleKind {
-    /// The kind as the log prints it.
+    /// The kind as the log's cycle line prints it (`Young`, `Full`).
     pub fn name(self) -> &'static str {
         match self {
             CycleKind::Young => "Young",
             CycleKind::Full => "Full",
+        }
+    }
+
+    /// The kind as JSON prints it (`young`, `full`).
+    pub fn key(self) -> &'static str {
+        match self {
+            CycleKind::Young => "young",
+            CycleKind::Full => "full",
+        }
+    }
+
+    /// The kind of the cycle `r` reports.
+    pub fn of(r: &CycleReport) -> CycleKind {
+        if r.young {
+            CycleKind::Young
+        } else {
+            CycleKind::Full
         }
     }
 }
@@ -238,6 +258,8 @@ pub struct PauseEvent {
     pub gc: Option<u64>,
     /// Which pause.
     pub kind: PauseKind,
+    /// What the cycle collected (`None` for a stall).
+    pub cycle: Option<CycleKind>,
     /// When it ended.
     pub end: Instant,
     /// How long the mutators were stopped.
@@ -286,11 +308,18 @@ impl fmt::Display for Ms {
 }
 
 /// A cycle the log saw start.
-struct Started {
+pub(crate) struct Started {
     id: u64,
-    kind: CycleKind,
+    decision: Decision,
     cause: Cause,
     at: Instant,
+}
+
+impl Started {
+    /// Why the policy chose the cycle's kind.
+    pub(crate) fn why(&self) -> Option<KindCause> {
+        self.decision.why
+    }
 }
 
 #[derive(Default)]
@@ -375,15 +404,16 @@ impl GcLog {
         }
     }
 
-    /// A cycle starts: returns its number.
-    pub(crate) fn cycle_started(&self, kind: CycleKind, cause: Cause) -> u64 {
+    /// A cycle starts for `cause`, the policy having decided its kind:
+    /// returns its number.
+    pub(crate) fn cycle_started(&self, decision: Decision, cause: Cause) -> u64 {
         let mut s = self.state.lock();
         let id = s.next_id;
         s.next_id += 1;
         s.last = Some(id);
         s.in_flight.push_back(Started {
             id,
-            kind,
+            decision,
             cause,
             at: Instant::now(),
         });
@@ -395,24 +425,28 @@ impl GcLog {
         self.state.lock().last
     }
 
-    /// A cycle ended with `report` (the heap limit is `limit`; pacing
-    /// totals so far `paced`): logs it and returns its number.
+    /// The oldest cycle started and not yet ended (the one that ends
+    /// next), taken off the list.
+    pub(crate) fn take_started(&self) -> Option<Started> {
+        self.state.lock().in_flight.pop_front()
+    }
+
+    /// A cycle ended with `report`, having started as `started` (from
+    /// [`GcLog::take_started`]; the heap limit is `limit`; pacing totals so
+    /// far `paced`): logs it and returns its number.
     pub(crate) fn cycle_ended(
         &self,
         r: &CycleReport,
+        started: Option<Started>,
         limit: usize,
         paced: (u64, Duration),
     ) -> Option<u64> {
-        let (started, paced_since) = {
+        let paced_since = {
             let mut s = self.state.lock();
-            let started = s.in_flight.pop_front();
             let before = std::mem::replace(&mut s.paced, paced);
             (
-                started,
-                (
-                    paced.0.saturating_sub(before.0),
-                    paced.1.saturating_sub(before.1),
-                ),
+                paced.0.saturating_sub(before.0),
+                paced.1.saturating_sub(before.1),
             )
         };
         let id = started.as_ref().map(|c| c.id);
@@ -420,14 +454,15 @@ impl GcLog {
             return id;
         }
         let now = Instant::now();
-        let (kind, cause, wall) = match &started {
-            Some(c) => (c.kind, Some(c.cause), now.saturating_duration_since(c.at)),
-            None => (CycleKind::Full, None, r.duration),
+        let (cause, wall) = match &started {
+            Some(c) => (Some(c.cause), now.saturating_duration_since(c.at)),
+            None => (None, r.duration),
         };
         let gc = GcId(id);
         let line = CycleLine {
             gc,
-            kind,
+            kind: CycleKind::of(r),
+            why: r.kind_cause,
             cause,
             r,
             limit,
@@ -597,6 +632,7 @@ impl fmt::Display for GcId {
 struct CycleLine<'a> {
     gc: GcId,
     kind: CycleKind,
+    why: Option<KindCause>,
     cause: Option<Cause>,
     r: &'a CycleReport,
     limit: usize,
@@ -607,6 +643,12 @@ impl fmt::Display for CycleLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let r = self.r;
         write!(f, "{} {}", self.gc, self.kind.name())?;
+        // The policy's reason, unless it repeats the cause (an explicit
+        // collection is of the kind asked for).
+        let repeats = self.why == Some(KindCause::Explicit) && self.cause == Some(Cause::Explicit);
+        if let Some(why) = self.why.filter(|_| !repeats) {
+            write!(f, " ({why})")?;
+        }
         if let Some(c) = self.cause {
             write!(f, " ({c})")?;
         }
@@ -703,6 +745,11 @@ mod tests {
         r
     }
 
+    /// Ends the oldest cycle started with `r` (limit 1 GiB).
+    fn end(log: &GcLog, r: &CycleReport, paced: (u64, Duration)) -> Option<u64> {
+        log.cycle_ended(r, log.take_started(), 1 << 30, paced)
+    }
+
     fn captured(level: LogLevel) -> (GcLog, Arc<Mutex<Vec<String>>>) {
         let lines: Arc<Mutex<Vec<String>>> = Arc::default();
         let sink = lines.clone();
@@ -726,8 +773,8 @@ mod tests {
     #[test]
     fn a_cycle_is_one_info_line_in_the_jvm_shape() {
         let (log, lines) = captured(LogLevel::Info);
-        assert_eq!(log.cycle_started(CycleKind::Full, Cause::AllocationRate), 0);
-        let id = log.cycle_ended(&concurrent_report(), 1 << 30, (0, Duration::ZERO));
+        assert_eq!(log.cycle_started(Decision::FLAT, Cause::AllocationRate), 0);
+        let id = end(&log, &concurrent_report(), (0, Duration::ZERO));
         assert_eq!(id, Some(0));
         let lines = lines.lock();
         assert_eq!(lines.len(), 2, "{lines:?}");
@@ -748,10 +795,52 @@ mod tests {
     }
 
     #[test]
+    fn a_generational_cycle_says_young_or_full_and_why_before_its_cause() {
+        let (log, lines) = captured(LogLevel::Info);
+        let young = Decision {
+            kind: CycleKind::Young,
+            why: Some(KindCause::Throughput),
+        };
+        log.cycle_started(young, Cause::HeapGrowth);
+        let mut r = CycleReport::new("stw", 180 << 20);
+        r.young = true;
+        r.kind_cause = young.why;
+        r.used_after = 101 << 20;
+        r.add_pause(Duration::from_micros(4120));
+        end(&log, &r, (0, Duration::ZERO));
+        log.cycle_started(Decision::FLAT, Cause::Explicit);
+        r.young = false;
+        r.kind_cause = Some(KindCause::OldGen);
+        end(&log, &r, (0, Duration::ZERO));
+        log.cycle_started(Decision::FLAT, Cause::Explicit);
+        r.young = true;
+        r.kind_cause = Some(KindCause::Explicit);
+        end(&log, &r, (0, Duration::ZERO));
+        let lines = lines.lock();
+        assert!(
+            lines[0].contains(
+                "[gc] GC(0) Young (throughput) (heap growth) 180.0M->101.0M(1024.0M) pause 4.12ms cycle "
+            ),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].contains("[gc] GC(1) Full (old-gen) (explicit) 180.0M->"),
+            "the report's kind and cause: {}",
+            lines[1]
+        );
+        assert!(
+            lines[2].contains("[gc] GC(2) Young (explicit) 180.0M->"),
+            "an explicit cause is not repeated: {}",
+            lines[2]
+        );
+    }
+
+    #[test]
     fn debug_adds_phases_in_cycle_order_and_trace_adds_pauses_and_faults() {
         let (log, lines) = captured(LogLevel::Debug);
-        log.cycle_started(CycleKind::Full, Cause::Explicit);
-        log.cycle_ended(&concurrent_report(), 1 << 30, (2, Duration::from_millis(3)));
+        log.cycle_started(Decision::FLAT, Cause::Explicit);
+        end(&log, &concurrent_report(), (2, Duration::from_millis(3)));
         let text = lines.lock().join("\n");
         assert!(
             text.contains(
@@ -767,8 +856,8 @@ mod tests {
         assert!(!text.contains("[gc,pause]"), "{text}");
 
         let (log, lines) = captured(LogLevel::Trace);
-        log.cycle_started(CycleKind::Full, Cause::Stress);
-        log.cycle_ended(&concurrent_report(), 1 << 30, (0, Duration::ZERO));
+        log.cycle_started(Decision::FLAT, Cause::Stress);
+        end(&log, &concurrent_report(), (0, Duration::ZERO));
         let text = lines.lock().join("\n");
         assert!(
             text.contains("[gc,pause] GC(0) mark-start pause 0.040ms"),
@@ -789,10 +878,10 @@ mod tests {
     #[test]
     fn nothing_is_written_when_off_but_cycles_are_still_numbered() {
         let (log, lines) = captured(LogLevel::Off);
-        log.cycle_started(CycleKind::Full, Cause::HeapLimit);
-        log.cycle_started(CycleKind::Full, Cause::HeapLimit);
+        log.cycle_started(Decision::FLAT, Cause::HeapLimit);
+        log.cycle_started(Decision::FLAT, Cause::HeapLimit);
         assert_eq!(
-            log.cycle_ended(&concurrent_report(), 1 << 30, (0, Duration::ZERO)),
+            end(&log, &concurrent_report(), (0, Duration::ZERO)),
             Some(0)
         );
         assert_eq!(log.current(), Some(1));

@@ -493,7 +493,7 @@ impl Mutator {
         let live = match &shared.compactor {
             None => {
                 let kind = shared.cycle_begins(cause, kind);
-                let report = self.stop_world(|w| {
+                let mut report = self.stop_world(|w| {
                     w.retire_tlabs();
                     // SAFETY: every mutator is stopped (`stop_world`) with its buffer
                     // retired, and the world's roots are all the roots, each
@@ -512,7 +512,7 @@ impl Mutator {
                     });
                     Ok::<_, HeapError>(report)
                 })?;
-                shared.account(&report);
+                shared.account(&mut report);
                 if report.young {
                     // Marking saw only the young survivors: the trigger
                     // grows from everything in use (old garbage included,

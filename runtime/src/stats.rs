@@ -8,12 +8,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use gc::{CycleReport, Phase};
+use gc::{CycleReport, KindCause, Phase};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::config::Mode;
-use crate::log::mode_label;
+use crate::log::{mode_label, CycleKind};
 
 /// Collector statistics since the runtime started.
 #[derive(Clone)]
@@ -31,6 +31,21 @@ pub struct GcStats {
     pub young_cycles: u64,
     /// The longest pause of a young cycle.
     pub young_max_pause: Duration,
+    /// The young cycles' pauses in all.
+    pub young_pause: Duration,
+    /// The young cycles' GC CPU time.
+    pub young_gc_cpu: Duration,
+    /// Full cycles (every cycle with generational collection off).
+    pub full_cycles: u64,
+    /// The longest pause of a full cycle.
+    pub full_max_pause: Duration,
+    /// The full cycles' pauses in all.
+    pub full_pause: Duration,
+    /// The full cycles' GC CPU time.
+    pub full_gc_cpu: Duration,
+    /// Cycles per kind and the policy's reason for it (generational
+    /// collection on), in the order first seen.
+    pub kind_causes: Vec<(CycleKind, KindCause, u64)>,
     /// Total time mutators were stopped.
     pub total_pause: Duration,
     /// Times the mutators were stopped (a concurrently marked cycle stops
@@ -135,6 +150,13 @@ impl Default for GcStats {
             cycles: 0,
             young_cycles: 0,
             young_max_pause: Duration::ZERO,
+            young_pause: Duration::ZERO,
+            young_gc_cpu: Duration::ZERO,
+            full_cycles: 0,
+            full_max_pause: Duration::ZERO,
+            full_pause: Duration::ZERO,
+            full_gc_cpu: Duration::ZERO,
+            kind_causes: Vec::new(),
             total_pause: Duration::ZERO,
             pause_count: 0,
             stalls: 0,
@@ -174,6 +196,9 @@ pub struct GcStatsJson {
     pub mode: Option<String>,
     /// Completed collections.
     pub cycles: u64,
+    /// Young and full cycles (flattened into this object).
+    #[serde(flatten)]
+    pub kinds: CycleKindsJson,
     /// Total pause, ns.
     pub total_pause_ns: u64,
     /// Median pause, ns.
@@ -224,6 +249,32 @@ pub struct GcStatsJson {
     pub pacing_max_ns: u64,
 }
 
+/// Young and full cycles in JSON (nanoseconds): part of [`GcStatsJson`]
+/// and of the benchmarks' JSON.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct CycleKindsJson {
+    /// Young cycles (generational collection).
+    pub young_cycles: u64,
+    /// Full cycles.
+    pub full_cycles: u64,
+    /// The longest pause of a young cycle, ns.
+    pub young_pause_max_ns: u64,
+    /// The longest pause of a full cycle, ns.
+    pub full_pause_max_ns: u64,
+    /// The young cycles' pauses in all, ns.
+    pub young_pause_total_ns: u64,
+    /// The full cycles' pauses in all, ns.
+    pub full_pause_total_ns: u64,
+    /// The young cycles' GC CPU, ns.
+    pub young_gc_cpu_ns: u64,
+    /// The full cycles' GC CPU, ns.
+    pub full_gc_cpu_ns: u64,
+    /// Cycles per kind and the policy's reason, as (`young(throughput)`,
+    /// count).
+    pub kind_causes: Vec<(String, u64)>,
+}
+
 /// One pause phase's per-cycle quantiles.
 #[derive(Serialize)]
 #[non_exhaustive]
@@ -268,9 +319,35 @@ impl GcStats {
     /// Accounts one finished cycle.
     pub fn record(&mut self, r: &CycleReport) {
         self.cycles += 1;
-        if r.young {
-            self.young_cycles += 1;
-            self.young_max_pause = self.young_max_pause.max(r.max_pause());
+        let (cycles, max_pause, pause, cpu) = if r.young {
+            (
+                &mut self.young_cycles,
+                &mut self.young_max_pause,
+                &mut self.young_pause,
+                &mut self.young_gc_cpu,
+            )
+        } else {
+            (
+                &mut self.full_cycles,
+                &mut self.full_max_pause,
+                &mut self.full_pause,
+                &mut self.full_gc_cpu,
+            )
+        };
+        *cycles += 1;
+        *max_pause = (*max_pause).max(r.max_pause());
+        *pause += r.pause;
+        *cpu += r.gc_cpu;
+        if let Some(why) = r.kind_cause {
+            let kind = CycleKind::of(r);
+            match self
+                .kind_causes
+                .iter_mut()
+                .find(|(k, c, _)| (*k, *c) == (kind, why))
+            {
+                Some((_, _, n)) => *n += 1,
+                None => self.kind_causes.push((kind, why, 1)),
+            }
         }
         self.total_pause += r.pause;
         for &p in &r.pauses {
@@ -361,12 +438,33 @@ impl GcStats {
             .map_or(Duration::ZERO, |(_, h)| h.quantile(q))
     }
 
+    /// The young and full cycles as JSON-ready fields.
+    pub fn kinds_json(&self) -> CycleKindsJson {
+        let ns = |d: Duration| d.as_nanos() as u64;
+        CycleKindsJson {
+            young_cycles: self.young_cycles,
+            full_cycles: self.full_cycles,
+            young_pause_max_ns: ns(self.young_max_pause),
+            full_pause_max_ns: ns(self.full_max_pause),
+            young_pause_total_ns: ns(self.young_pause),
+            full_pause_total_ns: ns(self.full_pause),
+            young_gc_cpu_ns: ns(self.young_gc_cpu),
+            full_gc_cpu_ns: ns(self.full_gc_cpu),
+            kind_causes: self
+                .kind_causes
+                .iter()
+                .map(|(k, c, n)| (format!("{}({c})", k.key()), *n))
+                .collect(),
+        }
+    }
+
     /// The statistics as JSON-ready fields.
     pub fn to_json(&self) -> GcStatsJson {
         GcStatsJson {
             mode_requested: self.requested_mode.map(|m| m.to_string()),
             mode: self.mode.map(|m| m.to_string()),
             cycles: self.cycles,
+            kinds: self.kinds_json(),
             total_pause_ns: self.total_pause.as_nanos() as u64,
             pause_p50_ns: self.pause_quantile(0.5).as_nanos() as u64,
             pause_p99_ns: self.pause_quantile(0.99).as_nanos() as u64,
@@ -436,9 +534,13 @@ impl fmt::Display for GcStats {
         if self.young_cycles > 0 {
             write!(
                 f,
-                ", {} young (max pause {:.3}ms)",
+                ", {} young (max pause {:.3}ms, gc cpu {:.3}s), {} full (max pause {:.3}ms, gc cpu {:.3}s)",
                 self.young_cycles,
-                ms(self.young_max_pause)
+                ms(self.young_max_pause),
+                self.young_gc_cpu.as_secs_f64(),
+                self.full_cycles,
+                ms(self.full_max_pause),
+                self.full_gc_cpu.as_secs_f64()
             )?;
         }
         if let (Some(requested), Some(mode)) = (self.requested_mode, self.mode) {
@@ -475,5 +577,46 @@ mod tests {
         fallback.reset();
         let text = fallback.to_string();
         assert!(text.ends_with(", mode uffd-move (running stw)"), "{text}");
+    }
+
+    #[test]
+    fn cycles_are_counted_per_kind_with_their_pauses_cpu_and_reasons() {
+        let cycle = |young, why, pause_ms, cpu_ms| {
+            let mut r = CycleReport::new("stw", 0);
+            r.young = young;
+            r.kind_cause = why;
+            r.add_pause(Duration::from_millis(pause_ms));
+            r.gc_cpu = Duration::from_millis(cpu_ms);
+            r
+        };
+        let mut s = GcStats::default();
+        s.record(&cycle(false, Some(KindCause::First), 30, 50));
+        s.record(&cycle(true, Some(KindCause::AfterFull), 5, 7));
+        s.record(&cycle(true, Some(KindCause::Throughput), 8, 9));
+        s.record(&cycle(true, Some(KindCause::Throughput), 6, 9));
+        s.record(&cycle(false, None, 20, 40));
+        assert_eq!((s.young_cycles, s.full_cycles), (3, 2));
+        assert_eq!(s.young_max_pause, Duration::from_millis(8));
+        assert_eq!(s.full_max_pause, Duration::from_millis(30));
+        assert_eq!(s.young_pause, Duration::from_millis(19));
+        assert_eq!(s.full_gc_cpu, Duration::from_millis(90));
+        let j = s.to_json().kinds;
+        assert_eq!((j.young_cycles, j.full_cycles), (3, 2));
+        assert_eq!(j.young_gc_cpu_ns, 25_000_000);
+        assert_eq!(j.full_pause_total_ns, 50_000_000);
+        assert_eq!(j.young_pause_max_ns, 8_000_000);
+        assert_eq!(
+            j.kind_causes,
+            vec![
+                ("full(first)".to_string(), 1),
+                ("young(after-full)".to_string(), 1),
+                ("young(throughput)".to_string(), 2)
+            ]
+        );
+        let text = s.to_string();
+        assert!(
+            text.contains(", 3 young (max pause 8.000ms, gc cpu 0.025s), 2 full (max pause 30.000ms, gc cpu 0.090s)"),
+            "{text}"
+        );
     }
 }

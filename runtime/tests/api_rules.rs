@@ -8,10 +8,14 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use runtime::{AllocError, AllocSpec, Mode, Runtime, Value};
 
+/// A stop-the-world runtime without generations: the tests count bytes in
+/// use exactly, and a generational collection rounds the old generation up
+/// to a page.
 fn rt() -> Runtime {
     Runtime::builder()
         .mode(Mode::Stw)
         .heap_limit(16 << 20)
+        .generational(false)
         .build()
         .expect("runtime")
 }

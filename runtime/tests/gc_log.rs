@@ -132,19 +132,28 @@ fn every_cycle_line_has_a_cause_and_debug_and_trace_add_detail() {
 
 #[test]
 fn stress_collections_are_logged_as_stress() {
-    let lines: Lines = Arc::default();
-    let sink = lines.clone();
-    let rt = Runtime::builder()
-        .mode(Mode::Stw)
-        .stress(true)
-        .log(true)
-        .log_to(move |l| sink.lock().unwrap().push(l.to_string()))
-        .build()
-        .expect("runtime");
-    let mut m = rt.mutator().expect("mutator");
-    for _ in 0..3 {
-        m.alloc(AllocSpec::default()).expect("alloc");
+    for generational in [false, true] {
+        let lines: Lines = Arc::default();
+        let sink = lines.clone();
+        let rt = Runtime::builder()
+            .mode(Mode::Stw)
+            .generational(generational)
+            .stress(true)
+            .log(true)
+            .log_to(move |l| sink.lock().unwrap().push(l.to_string()))
+            .build()
+            .expect("runtime");
+        let mut m = rt.mutator().expect("mutator");
+        for _ in 0..3 {
+            m.alloc(AllocSpec::default()).expect("alloc");
+        }
+        let log = text(&lines);
+        if generational {
+            // The policy's kind and reason, then the cause.
+            assert!(log.contains("GC(0) Full (first) (stress) "), "{log}");
+            assert!(log.contains("GC(1) Young (after-full) (stress) "), "{log}");
+        } else {
+            assert!(log.contains("GC(2) Full (stress) "), "{log}");
+        }
     }
-    let log = text(&lines);
-    assert!(log.contains("GC(2) Full (stress) "), "{log}");
 }

@@ -250,3 +250,77 @@ fn after_a_young_cycle_the_trigger_leaves_room_above_the_old_generation() {
         heap.used_bytes()
     );
 }
+
+/// Young cycles of a runtime from `builder` (16 MiB) after one young
+/// request, and the mode it runs.
+fn young_cycles_on_request(builder: runtime::RuntimeBuilder) -> (u64, Mode) {
+    let rt = builder.heap_limit(16 << 20).build().expect("runtime");
+    let mut m = rt.mutator().expect("mutator");
+    m.collect_young().expect("collection");
+    drop(m);
+    (rt.stats().young_cycles, rt.mode())
+}
+
+#[test]
+fn generational_collection_is_on_by_default_in_stw_only_and_the_builder_turns_it_off() {
+    let stw = || runtime::RuntimeBuilder::default().mode(Mode::Stw);
+    assert_eq!(young_cycles_on_request(stw()).0, 1, "on by default in stw");
+    assert_eq!(
+        young_cycles_on_request(stw().generational(false)).0,
+        0,
+        "generational(false) turns it off"
+    );
+    let (young, mode) = young_cycles_on_request(runtime::RuntimeBuilder::default());
+    if mode == Mode::Stw {
+        eprintln!("skipped the concurrent default: the default mode fell back to stw");
+    } else {
+        assert_eq!(
+            young, 0,
+            "{mode}: no young cycles in the concurrent modes yet"
+        );
+    }
+}
+
+#[test]
+fn a_young_cycle_that_leaves_allocation_failing_at_the_limit_is_followed_by_a_full_one() {
+    let lines: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let sink = lines.clone();
+    let rt = Runtime::builder()
+        .mode(Mode::Stw)
+        .heap_limit(16 << 20)
+        .generational(true)
+        .log(true)
+        .log_to(move |l| sink.lock().expect("lines").push(l.to_string()))
+        .build()
+        .expect("runtime");
+    let mut m = rt.mutator().expect("mutator");
+    // 10 MiB of 64 KiB arrays made old, then dropped: old garbage a young
+    // cycle keeps.
+    for i in 0..160 {
+        push_holder(&mut m, i, 8192, false);
+    }
+    m.collect().expect("full: all old");
+    m.stack_truncate(0);
+    // 7.5 MiB more, all rooted: fits under the 16 MiB limit only once a
+    // full collection frees the old garbage.
+    for i in 0..120 {
+        push_holder(&mut m, 1000 + i, 8192, false);
+    }
+    let lines = lines.lock().expect("lines");
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in:\n{}", lines.join("\n")))
+    };
+    assert!(
+        at(" Young (after-full) ") < at(" Full (limit) "),
+        "{}",
+        lines.join("\n")
+    );
+    let causes = rt.stats().kind_causes;
+    assert!(
+        causes.contains(&(runtime::CycleKind::Full, runtime::KindCause::Limit, 1)),
+        "{causes:?}"
+    );
+}

@@ -3,7 +3,7 @@
 //! the heap is verified after every full collection and periodically.
 //! See [`benches::stress`] for what the workers do.
 //!
-//! `cargo run --release -p benches --bin gc-stress -- --threads 4 --seconds 30 --mode uffd --seed 1 [--live 32M] [--json out.json]`
+//! `cargo run --release -p benches --bin gc-stress -- --threads 4 --seconds 30 --mode uffd --seed 1 [--live 32M] [--young-every 2 --collect-ms 200] [--json out.json]`
 //!
 //! The JSON holds the summary and the run's timeline (every pause with its
 //! start, length and kind, and the heap in use over time) for `gc-plot`.
@@ -62,6 +62,15 @@ struct Args {
     /// seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     watchdog_seconds: u64,
+    /// Milliseconds between the explicit collections a worker runs.
+    #[arg(long, value_name = "MS", default_value_t = StressConfig::default().collect_interval.as_millis() as u64)]
+    collect_ms: u64,
+    /// Turn generational collection on and make one explicit collection in
+    /// N young (at random from the seed) rather than full, so young and full
+    /// cycles mix (0: all full; generational as GC_GENERATIONAL or the
+    /// runtime's default says).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    young_every: u32,
     /// Mean operations of a worker thread before a new one replaces it.
     #[arg(long, value_name = "OPS", default_value_t = StressConfig::default().lifetime_ops)]
     lifetime_ops: u64,
@@ -103,6 +112,8 @@ fn main() {
         verify_collections: !args.no_verify_collections,
         watchdog: Duration::from_secs(args.watchdog_seconds),
         lifetime_ops: args.lifetime_ops,
+        collect_interval: Duration::from_millis(args.collect_ms.max(1)),
+        young_every: args.young_every,
         progress: (!args.progress.no_progress && args.progress.progress_seconds > 0.0)
             .then(|| Duration::from_secs_f64(args.progress.progress_seconds)),
         sample_interval: Duration::from_secs_f64(args.sample_ms.max(0.1) / 1e3),

@@ -28,6 +28,7 @@ use benches::workload::Churn;
 use clap::Parser;
 use gc::Phase;
 use hdrhistogram::Histogram;
+use runtime::stats::CycleKindsJson;
 use runtime::{parse_size, GcStats, Mode, Runtime};
 use serde::Serialize;
 
@@ -140,6 +141,9 @@ struct Report {
     heap_limit_bytes: usize,
     churn_seconds: f64,
     cycles: u64,
+    /// Young and full cycles: counts, pauses, GC CPU, the policy's reasons.
+    #[serde(flatten)]
+    kinds: CycleKindsJson,
     pause_count: u64,
     pause_p50_ns: u64,
     pause_p99_ns: u64,
@@ -374,6 +378,7 @@ fn run(args: &Args) -> Result<(), String> {
         heap_limit_bytes: limit,
         churn_seconds: elapsed.as_secs_f64(),
         cycles: stats.cycles,
+        kinds: stats.kinds_json(),
         pause_count: stats.pause_count,
         pause_p50_ns: ns(stats.pause_quantile(0.5)),
         pause_p99_ns: ns(stats.pause_quantile(0.99)),
@@ -501,6 +506,18 @@ fn print_report(r: &Report) {
         ms(r.flip_pause_p99_ns),
         ms(r.flip_pause_max_ns),
     );
+    let k = &r.kinds;
+    if k.young_cycles > 0 {
+        println!(
+            "young {} (max pause {:.3}ms, gc cpu {:.1}ms), full {} (max pause {:.3}ms, gc cpu {:.1}ms)",
+            k.young_cycles,
+            ms(k.young_pause_max_ns),
+            ms(k.young_gc_cpu_ns),
+            k.full_cycles,
+            ms(k.full_pause_max_ns),
+            ms(k.full_gc_cpu_ns)
+        );
+    }
     println!(
         "{:<12} {:>10} {:>10} {:>10}",
         "pause phase", "p50 ms", "p99 ms", "max ms"

@@ -22,7 +22,10 @@
 //! [`Mutator::blocking`](runtime::Mutator::blocking) (sleeps and a real `recv` with a timeout) holding
 //! their roots and check everything when they come back. One worker calls
 //! [`Mutator::verify`](runtime::Mutator::verify) periodically and another [`Mutator::collect`](runtime::Mutator::collect) (with
-//! the runtime's verification after every collection it runs).
+//! the runtime's verification after every collection it runs), or at
+//! random [`Mutator::collect_young`](runtime::Mutator::collect_young)
+//! ([`StressConfig::young_every`]), so young and full cycles mix in random
+//! sequences beside the policy's.
 //!
 //! [`run`] returns a [`StressReport`]; any failed check, verify error,
 //! allocation failure or panic lands in [`StressReport::failures`]. A
@@ -86,8 +89,14 @@ pub struct StressConfig {
     pub watchdog: Duration,
     /// How often worker slot 0 verifies the whole heap.
     pub verify_interval: Duration,
-    /// How often worker slot 1 (or 0 alone) runs a full collection.
+    /// How often worker slot 1 (or 0 alone) runs an explicit collection.
     pub collect_interval: Duration,
+    /// One explicit collection in this many, at random from the seed, is
+    /// young rather than full (`Mutator::collect_young`), and generational
+    /// collection is turned on (0: every explicit collection full, and
+    /// generational collection as the runtime's default or
+    /// `GC_GENERATIONAL` says).
+    pub young_every: u32,
     /// Mean operations a worker thread does before it exits and a new
     /// thread takes its slot.
     pub lifetime_ops: u64,
@@ -118,6 +127,7 @@ impl Default for StressConfig {
             watchdog: Duration::from_secs(60),
             verify_interval: Duration::from_secs(1),
             collect_interval: Duration::from_secs(3),
+            young_every: 0,
             lifetime_ops: 200_000,
             full_check_ops: 20_000,
             progress: Some(Duration::from_secs(5)),

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use gc::Phase;
+use runtime::stats::CycleKindsJson;
 use runtime::GcStats;
 use serde::Serialize;
 
@@ -50,6 +51,10 @@ pub struct StressReport {
     pub last_live_bytes: usize,
     /// Completed collections.
     pub cycles: u64,
+    /// Of those, young and full ones: counts, pauses, GC CPU, the policy's
+    /// reasons (flattened into this object).
+    #[serde(flatten)]
+    pub kinds: CycleKindsJson,
     /// Pauses (stalls included).
     pub pause_count: u64,
     /// Median pause, ns.
@@ -84,8 +89,10 @@ pub struct StressReport {
     pub checks: u64,
     /// Whole-heap verifications (periodic and final).
     pub verifies: u64,
-    /// Full collections the workers asked for.
+    /// Explicit collections the workers ran (young and full).
     pub collections: u64,
+    /// Of those, young ones.
+    pub young_collections: u64,
     /// Calls to `Mutator::blocking`.
     pub blocking_calls: u64,
     /// Weak slots seen cleared after their target lost its last strong
@@ -146,6 +153,7 @@ pub(super) fn report(run: &Run, seconds: f64, vmas_at_start: usize) -> StressRep
         heap_limit_bytes: run.config.heap_limit(),
         last_live_bytes: stats.last_live,
         cycles: stats.cycles,
+        kinds: stats.kinds_json(),
         pause_count: stats.pause_count,
         pause_p50_ns: ns(stats.pause_quantile(0.5)),
         pause_p99_ns: ns(stats.pause_quantile(0.99)),
@@ -164,6 +172,7 @@ pub(super) fn report(run: &Run, seconds: f64, vmas_at_start: usize) -> StressRep
         checks: load(&run.checks),
         verifies: load(&run.verifies),
         collections: load(&run.collections),
+        young_collections: load(&run.young_collections),
         blocking_calls: load(&run.blocking_calls),
         weak_cleared: load(&run.weak_cleared),
         corrupted_node: run.corrupted.lock().ok().and_then(|c| *c),
@@ -205,8 +214,10 @@ impl std::fmt::Display for StressReport {
         )?;
         writeln!(
             f,
-            "cycles {}, pauses {} (stalls {}): p50 {:.3}ms p99 {:.3}ms max {:.3}ms",
+            "cycles {} ({} young, {} full), pauses {} (stalls {}): p50 {:.3}ms p99 {:.3}ms max {:.3}ms",
             self.cycles,
+            self.kinds.young_cycles,
+            self.kinds.full_cycles,
             self.pause_count,
             self.stalls,
             ms(self.pause_p50_ns),
@@ -241,12 +252,13 @@ impl std::fmt::Display for StressReport {
         )?;
         writeln!(
             f,
-            "{} operations, {} objects allocated, {} node checks, {} heap verifications, {} full collections, {} blocking calls, {} weak slots cleared",
+            "{} operations, {} objects allocated, {} node checks, {} heap verifications, {} explicit collections ({} young), {} blocking calls, {} weak slots cleared",
             self.operations,
             self.objects_allocated,
             self.checks,
             self.verifies,
             self.collections,
+            self.young_collections,
             self.blocking_calls,
             self.weak_cleared
         )?;

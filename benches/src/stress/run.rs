@@ -44,6 +44,8 @@ pub(super) struct Run {
     pub(super) checks: AtomicU64,
     pub(super) verifies: AtomicU64,
     pub(super) collections: AtomicU64,
+    /// Of those, young ones.
+    pub(super) young_collections: AtomicU64,
     pub(super) blocking_calls: AtomicU64,
     pub(super) weak_cleared: AtomicU64,
     pub(super) threads_started: AtomicU64,
@@ -110,6 +112,9 @@ pub fn run(config: &StressConfig) -> Result<StressReport, StressError> {
     if let Some(n) = config.soft_limit {
         builder = builder.soft_limit(n);
     }
+    if config.young_every > 0 {
+        builder = builder.generational(true);
+    }
     let rt = builder
         .on_pause_event(move |e| {
             count.count_cycles(e);
@@ -143,6 +148,7 @@ pub fn run(config: &StressConfig) -> Result<StressReport, StressError> {
         checks: AtomicU64::new(0),
         verifies: AtomicU64::new(0),
         collections: AtomicU64::new(0),
+        young_collections: AtomicU64::new(0),
         blocking_calls: AtomicU64::new(0),
         weak_cleared: AtomicU64::new(0),
         threads_started: AtomicU64::new(0),

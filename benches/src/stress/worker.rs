@@ -560,8 +560,8 @@ impl<'r> Worker<'r> {
         self.full_check(m)
     }
 
-    /// Heap verification (slot 0) and full collections (slot 1, or 0 when
-    /// alone) at their intervals.
+    /// Heap verification (slot 0) and explicit collections (slot 1, or 0
+    /// when alone; young or full) at their intervals.
     fn periodic(&mut self, m: &mut Mutator) -> Step {
         let threads = self.run.config.threads;
         if self.slot == 0 && due(&self.run.next_verify, self.run.config.verify_interval) {
@@ -572,8 +572,15 @@ impl<'r> Worker<'r> {
         if self.slot == 1.min(threads - 1)
             && due(&self.run.next_collect, self.run.config.collect_interval)
         {
-            m.collect()
-                .map_err(|e| Failed(format!("full collection: {e}")))?;
+            let every = self.run.config.young_every as usize;
+            if every > 0 && self.rng.below(every) == 0 {
+                m.collect_young()
+                    .map_err(|e| Failed(format!("young collection: {e}")))?;
+                self.run.young_collections.fetch_add(1, Ordering::Relaxed);
+            } else {
+                m.collect()
+                    .map_err(|e| Failed(format!("full collection: {e}")))?;
+            }
             self.run.collections.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())

@@ -14,8 +14,8 @@
 //! - [`Policy::cause`]: why a cycle that starts at the trigger starts;
 //!   [`Policy::wanted_start`]: whether a cycle should start now that a
 //!   compaction ended.
-//! - [`Policy::cycle_kind`]: what a cycle about to start collects (the
-//!   one place a young-or-full decision goes).
+//! - [`Policy::decide`]: what a cycle about to start collects, young or
+//!   full, and why ([`young_or_full`]'s measured rule).
 //! - [`Policy::on_full_heap`]: what allocation does at the threshold:
 //!   start a cycle, pace (sleep a slice), or push the cycle through;
 //!   [`Policy::full_heap_steps`] and [`Policy::may_pace`]: the ladder a
@@ -47,6 +47,7 @@ use crate::log::{Cause, CycleKind};
 pub(crate) use model::Knobs;
 use model::Model;
 pub use model::PACE_SLICE;
+pub(crate) use young_or_full::Decision;
 use young_or_full::YoungOrFull;
 
 /// What allocation tries next when the heap is full (a rung of
@@ -109,13 +110,13 @@ pub(crate) struct Policy {
     /// The trigger was reached during a compaction: start a cycle when it
     /// ends.
     start_wanted: AtomicBool,
-    /// Young or full (generational collection).
-    young_or_full: YoungOrFull,
 }
 
 struct State {
     knobs: Knobs,
     model: Model,
+    /// Young or full (generational collection).
+    young_or_full: YoungOrFull,
 }
 
 impl Policy {
@@ -129,9 +130,12 @@ impl Policy {
         Policy {
             heap,
             concurrent,
-            state: Mutex::new(State { knobs, model }),
+            state: Mutex::new(State {
+                knobs,
+                model,
+                young_or_full: YoungOrFull::default(),
+            }),
             start_wanted: AtomicBool::new(false),
-            young_or_full: YoungOrFull::default(),
         }
     }
 
@@ -147,13 +151,17 @@ impl Policy {
         self.state.lock().model.trigger_cause()
     }
 
-    /// What a cycle about to start for `cause` collects. Every cycle is
-    /// full so far; a young-or-full decision answers here.
-    pub(crate) fn cycle_kind(&self, cause: Cause) -> CycleKind {
-        match cause {
-            Cause::Explicit => CycleKind::Full,
-            _ => self.young_or_full.next(self.generational()),
-        }
+    /// What a cycle about to start for `cause` collects, and why:
+    /// `required` if the caller requires a kind (an explicit young
+    /// collection; the full collection before out of memory), else the
+    /// measured rule's; full without a reason when young cycles do not run.
+    /// Pacing during the cycle plans for its kind.
+    pub(crate) fn decide(&self, cause: Cause, required: Option<CycleKind>) -> Decision {
+        let generational = self.generational();
+        let mut state = self.state.lock();
+        let d = state.young_or_full.decide(cause, required, generational);
+        state.model.expect_young(d.kind == CycleKind::Young);
+        d
     }
 
     /// Whether young cycles run (generational collection on).
@@ -283,11 +291,18 @@ impl Policy {
     /// with `used_before` bytes in use before it: samples the allocation
     /// rate and sets the next cycle's trigger.
     pub(crate) fn collected(&self, live: usize, used_before: usize) -> Trigger {
+        let generational = self.generational();
         let mut state = self.state.lock();
-        let knobs = state.knobs;
-        let model = &mut state.model;
+        let State {
+            knobs,
+            model,
+            young_or_full,
+        } = &mut *state;
         model.observe_flip(used_before, self.heap.used_bytes());
+        // The next cycle's length: a young one's if it is expected young.
+        model.expect_young(generational && young_or_full.forecast() == CycleKind::Young);
         let bytes = model.trigger(live, knobs.hard_limit, knobs.growth, self.concurrent);
+        young_or_full.collected(live, bytes);
         self.heap.set_alloc_threshold(bytes);
         Trigger {
             bytes,
@@ -296,12 +311,23 @@ impl Policy {
         }
     }
 
-    /// A cycle ended with `report`: a concurrent one's length is sampled.
+    /// A cycle ended with `report`: its throughput and the old
+    /// generation's size feed the young-or-full rule; a concurrent one's
+    /// length is sampled.
     pub(crate) fn cycle_ended(&self, report: &CycleReport) {
-        self.young_or_full.ran(report.young);
+        let old = self.old_bytes();
+        let mut state = self.state.lock();
+        state.young_or_full.ended(report, old);
         if self.concurrent {
-            self.state.lock().model.observe_cycle(report);
+            state.model.observe_cycle(report);
         }
+    }
+
+    /// Bytes in the old generation: the moving space's old prefix and the
+    /// non-moving space in use (its young objects are few after a cycle).
+    fn old_bytes(&self) -> usize {
+        let moving_old = self.heap.generations().old_end() - self.heap.moving().base();
+        moving_old + self.heap.non_moving().used()
     }
 
     /// The last rung before out of memory: allocation may go up to the

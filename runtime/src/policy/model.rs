@@ -21,7 +21,9 @@
 //! itself (at least [`SOFT_MIN_ROOM`]) below the soft limit, the trigger
 //! goes that far above the live data anyway, up to the hard limit, so a
 //! heap whose live data needs more than the goal grows instead of
-//! collecting without end.
+//! collecting without end; in a concurrent mode the room is then also at
+//! least what the mutators allocate during one measured cycle, so they do
+//! not wait for every cycle.
 //!
 //! **Pacing.** During a cycle the heap's allocation threshold is a pacing threshold
 //! rather than the hard limit. While more than half of the room above the
@@ -114,6 +116,11 @@ pub(crate) struct Model {
     /// (moving average): marking and compaction both scale with the live
     /// data, so a heap that grew (or shrank) is judged by its new size.
     cycle_per_byte: Option<f64>,
+    /// Seconds a young cycle takes (moving average): young cycles scale
+    /// with the survivors and the dirty cards, not with the heap.
+    young_cycle: Option<f64>,
+    /// The cycle the next trigger and pacing plan for is young.
+    expect_young: bool,
     /// The live bytes of the last cycle.
     live: usize,
     /// When the last flip ended and the bytes in use right after it.
@@ -139,7 +146,8 @@ pub(crate) struct Pace {
     pub(crate) next: usize,
 }
 
-fn ewma(old: Option<f64>, sample: f64) -> f64 {
+/// A moving average with the newest `sample` weighted [`EWMA`].
+pub(super) fn ewma(old: Option<f64>, sample: f64) -> f64 {
     old.map_or(sample, |o| o * (1.0 - EWMA) + sample * EWMA)
 }
 
@@ -159,19 +167,38 @@ impl Model {
     }
 
     /// A concurrent cycle ended: samples its length (marking and planning
-    /// ran before the flip; `duration` runs from the flip to the end).
+    /// ran before the flip; `duration` runs from the flip to the end), in
+    /// the young cycles' model or the full ones'.
     pub(crate) fn observe_cycle(&mut self, r: &CycleReport) {
         let mark = r.concurrent_phase(gc::Phase::Mark) + r.concurrent_phase(gc::Phase::Forward);
-        let live = r.live_bytes().max(1 << 20) as f64;
-        self.cycle_per_byte = Some(ewma(
-            self.cycle_per_byte,
-            (mark + r.duration).as_secs_f64() / live,
-        ));
+        let secs = (mark + r.duration).as_secs_f64();
+        if r.young {
+            self.young_cycle = Some(ewma(self.young_cycle, secs));
+        } else {
+            let live = r.live_bytes().max(1 << 20) as f64;
+            self.cycle_per_byte = Some(ewma(self.cycle_per_byte, secs / live));
+        }
     }
 
-    /// The expected length of the next cycle, in seconds.
+    /// What the mutators allocate during one cycle, with the margin, once
+    /// the rate and a cycle were measured.
+    fn measured_reserve(&self) -> Option<usize> {
+        Some((self.rate? * self.cycle()? * MARGIN) as usize)
+    }
+
+    /// Plans the next trigger and pacing for a young cycle (`true`) or a
+    /// full one.
+    pub(crate) fn expect_young(&mut self, young: bool) {
+        self.expect_young = young;
+    }
+
+    /// The expected length of the next cycle, in seconds: a young one's
+    /// once one was measured, else a full one's at the last live size.
     fn cycle(&self) -> Option<f64> {
-        Some(self.cycle_per_byte? * self.live.max(1 << 20) as f64)
+        match self.young_cycle {
+            Some(young) if self.expect_young => Some(young),
+            _ => Some(self.cycle_per_byte? * self.live.max(1 << 20) as f64),
+        }
     }
 
     /// Sets the limits and growth (the runtime's setters; validated by the
@@ -180,7 +207,8 @@ impl Model {
         self.soft_limit = knobs.soft_limit;
         // Pacing works against the new goal from now on, also before the
         // first cycle has measured any live data.
-        self.goal = self.soft_limit.map(|soft| goal(soft, self.live));
+        let reserve = self.measured_reserve().unwrap_or(0);
+        self.goal = self.soft_limit.map(|soft| goal(soft, self.live, reserve));
     }
 
     /// The first trigger, with `hard` the hard limit: [`INITIAL_TRIGGER`],
@@ -204,10 +232,7 @@ impl Model {
         self.live = live;
         let mut trigger = ((live as f64 * growth) as usize).max(live + INITIAL_TRIGGER);
         self.cause = Cause::HeapGrowth;
-        let measured = match (self.rate, self.cycle()) {
-            (Some(rate), Some(cycle)) => Some((rate * cycle * MARGIN) as usize),
-            _ => None,
-        };
+        let measured = self.measured_reserve();
         if concurrent {
             let room = limit.saturating_sub(live);
             let (reserve, cause) = match measured {
@@ -222,7 +247,8 @@ impl Model {
                 self.cause = cause;
             }
         }
-        self.goal = self.soft_limit.map(|soft| goal(soft, live));
+        let reserve = measured.filter(|_| concurrent).unwrap_or(0);
+        self.goal = self.soft_limit.map(|soft| goal(soft, live, reserve));
         if let Some(soft) = self.soft_limit {
             // Aim so that the cycle ends below the soft limit (a
             // concurrent one allocates its reserve while it runs) ...
@@ -233,7 +259,7 @@ impl Model {
             };
             // ... but leave the live data room to allocate in: past the
             // goal when the live data needs it.
-            let floor = live + (live / 8).max(SOFT_MIN_ROOM);
+            let floor = live + soft_room(soft, live, reserve);
             let at_soft = aim.max(floor);
             if at_soft < trigger {
                 trigger = at_soft;
@@ -348,11 +374,26 @@ impl Model {
     }
 }
 
-/// The limit pacing works against with a soft limit of `soft` and `live`
-/// bytes live: the soft limit, or twice the room the trigger leaves above
-/// live data that needs more.
-fn goal(soft: usize, live: usize) -> usize {
-    soft.max(live + 2 * (live / 8).max(SOFT_MIN_ROOM))
+/// The room above `live` bytes live that a soft limit of `soft` leaves
+/// for allocation before the next cycle: an eighth of the live data, at
+/// least [`SOFT_MIN_ROOM`]. When the soft limit cannot leave twice that
+/// (the live data needs more than the goal), at least `reserve` too, what
+/// the mutators allocate during one cycle: a tighter heap would make them
+/// wait for every cycle, back to back, while collecting nothing more.
+fn soft_room(soft: usize, live: usize, reserve: usize) -> usize {
+    let room = (live / 8).max(SOFT_MIN_ROOM);
+    if soft >= live + 2 * room {
+        room
+    } else {
+        room.max(reserve)
+    }
+}
+
+/// The limit pacing works against with a soft limit of `soft`, `live`
+/// bytes live and `reserve` bytes allocated per cycle: the soft limit, or
+/// twice the room the trigger leaves above live data that needs more.
+fn goal(soft: usize, live: usize, reserve: usize) -> usize {
+    soft.max(live + 2 * soft_room(soft, live, reserve))
 }
 
 #[cfg(test)]
@@ -613,6 +654,38 @@ mod tests {
     }
 
     #[test]
+    fn live_data_above_the_soft_limit_leaves_room_for_a_cycle() {
+        // 22 MiB live, a 12 MiB soft limit, 10 MiB allocated per cycle
+        // (with the margin): the trigger leaves a cycle's allocation above
+        // the live data and pacing as much again, so mutators do not wait
+        // for every cycle.
+        let mut p = Model {
+            rate: Some(100.0 * M as f64),
+            cycle_per_byte: Some(0.1 / (22 * M) as f64 / MARGIN),
+            ..with_soft(12 * M)
+        };
+        let t = p.trigger(22 * M, 1000 * M, 2.0, true);
+        let reserve = p.measured_reserve().expect("measured");
+        assert!(reserve.abs_diff(10 * M) < M / 64, "{reserve}");
+        assert_eq!(t, 22 * M + reserve);
+        assert_eq!(p.pacing_limit(1000 * M), 22 * M + 2 * reserve);
+        // Stop-the-world: no allocation during a cycle, the room alone.
+        assert_eq!(
+            p.trigger(22 * M, 1000 * M, 2.0, false),
+            22 * M + SOFT_MIN_ROOM
+        );
+        // A soft limit the live data fits below keeps its goal, however
+        // much a cycle allocates.
+        let mut q = Model {
+            rate: Some(100.0 * M as f64),
+            cycle_per_byte: Some(0.1 / (22 * M) as f64 / MARGIN),
+            ..with_soft(64 * M)
+        };
+        q.trigger(22 * M, 1000 * M, 2.0, true);
+        assert_eq!(q.pacing_limit(1000 * M), 64 * M);
+    }
+
+    #[test]
     fn changed_knobs_apply_at_the_next_trigger() {
         let mut p = with_soft(300 * M);
         assert_eq!(p.trigger(200 * M, 1000 * M, 2.0, false), 300 * M);
@@ -628,5 +701,35 @@ mod tests {
             growth: 2.0,
         });
         assert_eq!(p.trigger(200 * M, 1000 * M, 2.0, false), 250 * M);
+    }
+
+    #[test]
+    fn young_cycles_have_their_own_length_and_start_later() {
+        // Full cycles take a second at 400 MiB live; allocating 400 MiB/s.
+        let full = |secs: u64| {
+            let mut r = CycleReport::new("test", 800 * M);
+            r.marked.moving_words = 400 * M / gc::object::WORD;
+            r.duration = Duration::from_secs(secs);
+            r
+        };
+        let mut p = Model {
+            rate: Some(400.0 * M as f64),
+            ..Default::default()
+        };
+        p.observe_cycle(&full(1));
+        // A full cycle needs 600 MiB of reserve: start at live + room / 8.
+        assert_eq!(p.trigger(400 * M, 1000 * M, 2.0, true), 475 * M);
+        // Young expected but none measured yet: the full model.
+        p.expect_young(true);
+        assert_eq!(p.trigger(400 * M, 1000 * M, 2.0, true), 475 * M);
+        // A young cycle of 250 ms: a 150 MiB reserve, growth's 800 binds.
+        let mut young = full(0);
+        young.young = true;
+        young.duration = Duration::from_millis(250);
+        p.observe_cycle(&young);
+        assert_eq!(p.trigger(400 * M, 1000 * M, 2.0, true), 800 * M);
+        // ... which does not change the full cycles' model.
+        p.expect_young(false);
+        assert_eq!(p.trigger(400 * M, 1000 * M, 2.0, true), 475 * M);
     }
 }
