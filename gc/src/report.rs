@@ -125,17 +125,21 @@ pub enum KindCause {
     /// Full: allocation still failed at the limit after a cycle of the
     /// policy's kind.
     Limit,
+    /// Full instead of young (uffd modes): more old cards were dirty than
+    /// a young cycle's flip pause may fix.
+    Cards,
 }
 
 impl KindCause {
     /// Every cause, in the order above.
-    pub const ALL: [KindCause; 6] = [
+    pub const ALL: [KindCause; 7] = [
         KindCause::First,
         KindCause::Explicit,
         KindCause::AfterFull,
         KindCause::Throughput,
         KindCause::OldGen,
         KindCause::Limit,
+        KindCause::Cards,
     ];
 
     /// The cause as logs and JSON print it.
@@ -147,6 +151,7 @@ impl KindCause {
             KindCause::Throughput => "throughput",
             KindCause::OldGen => "old-gen",
             KindCause::Limit => "limit",
+            KindCause::Cards => "cards",
         }
     }
 }

@@ -460,7 +460,7 @@ fn uffd_keeps_prefix_objects_in_place() {
         };
         // SAFETY: the test is the heap's only user (see `by_hand`): the
         // world is stopped, the buffer retired, and `s.roots` are all roots.
-        unsafe { compactor.start(&mut s.roots, gc::PauseEntry::default()) }.expect("flip");
+        unsafe { compactor.start(&mut s.roots, gc::PauseEntry::default(), false) }.expect("flip");
         let report = compactor.wait().expect("a report");
         assert_eq!(report.pages_dense, 23, "{}", compactor.mode_name());
         drop(compactor);

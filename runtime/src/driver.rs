@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use gc::collector::CyclePhase;
 use gc::PauseEntry;
 
-use crate::log::Cause;
+use crate::log::{Cause, CycleKind};
 use crate::mutator::{GcError, Mutator};
 use crate::policy::FullHeap;
 use crate::safepoint::Local;
@@ -86,10 +86,22 @@ impl Mutator {
     /// The initial pause: snapshots every thread's roots for the marker;
     /// allocation then goes on up to the first pacing threshold.
     fn begin_marking(&mut self, waited: Duration, cause: Cause) {
+        self.begin_marking_kind(waited, cause, None);
+    }
+
+    /// [`Mutator::begin_marking`] of the `kind` the caller requires, else
+    /// the policy's.
+    fn begin_marking_kind(&mut self, waited: Duration, cause: Cause, kind: Option<CycleKind>) {
         let shared = self.shared.clone();
         if let Some(c) = &shared.compactor {
-            shared.cycle_begins(cause, None);
+            let young = shared.cycle_begins(cause, kind) == CycleKind::Young;
+            let generational = shared.heap.generations().is_enabled();
             self.stop_world(|w| {
+                if generational {
+                    // Objects allocated from here on lie above the top
+                    // the pause notes, and stay young (age 1).
+                    w.retire_tlabs();
+                }
                 let roots = w.root_snapshot();
                 let entry = PauseEntry {
                     waited,
@@ -98,7 +110,7 @@ impl Mutator {
                 // SAFETY: the world is stopped and `roots` are all of its
                 // roots; `stop_world` raises every thread's write-barrier
                 // flag before they resume, since SATB is on from here.
-                unsafe { c.lock().begin_marking(&roots, entry) };
+                unsafe { c.lock().begin_marking(&roots, entry, young) };
             });
             shared.policy.cycle_started();
         }
@@ -133,9 +145,19 @@ impl Mutator {
     /// whether one started. The cycle then advances at allocations and
     /// safepoints.
     pub fn start_cycle(&mut self) -> bool {
+        self.start_cycle_kind(CycleKind::Full)
+    }
+
+    /// [`Mutator::start_cycle`] for a young cycle (generational collection
+    /// on; else full).
+    pub fn start_young_cycle(&mut self) -> bool {
+        self.start_cycle_kind(CycleKind::Young)
+    }
+
+    fn start_cycle_kind(&mut self, kind: CycleKind) -> bool {
         self.drive(|m| match &m.shared.clone().compactor {
             Some(c) if c.lock().phase() == CyclePhase::Idle => {
-                m.begin_marking(Duration::ZERO, Cause::Explicit);
+                m.begin_marking_kind(Duration::ZERO, Cause::Explicit, Some(kind));
                 true
             }
             _ => false,

@@ -477,11 +477,10 @@ impl RuntimeBuilder {
 
     /// Generational collection (`GC_GENERATIONAL`; by default on in the
     /// stop-the-world mode, where it measured better, and off elsewhere):
-    /// every survivor of a cycle is promoted to an old generation that
-    /// young cycles neither mark nor move, and the policy picks young or
-    /// full for each cycle (see docs/generational.md). Only the
-    /// stop-the-world mode runs young cycles so far; the concurrent modes
-    /// ignore the switch.
+    /// every survivor of a cycle that predates it is promoted to an old
+    /// generation that young cycles neither mark nor move, and the policy
+    /// picks young or full for each cycle (see docs/generational.md). On,
+    /// the uffd modes run young cycles too.
     pub fn generational(mut self, on: bool) -> Self {
         self.generational = Some(on);
         self
@@ -588,10 +587,10 @@ impl RuntimeBuilder {
             );
         }
         // On by default where it wins: the stop-the-world mode (also when a
-        // concurrent mode fell back to it).
+        // concurrent mode fell back to it). The uffd modes run it when
+        // asked for.
         let generational = self.generational.unwrap_or(mode == Mode::Stw);
-        heap.generations()
-            .set_enabled(generational && compactor.is_none());
+        heap.generations().set_enabled(generational);
         let poll = compactor
             .as_ref()
             .map_or_else(Default::default, |c| c.attention_flag().clone());
@@ -669,13 +668,24 @@ pub(crate) struct Shared {
 impl Shared {
     /// A cycle starts for `cause`: `kind` if the caller requires one (an
     /// explicit young collection, the full collection before out of
-    /// memory), else what the policy says; the log numbers it.
+    /// memory), else what the policy says; the log numbers it. In the
+    /// uffd modes a young cycle whose flip pause would have too many old
+    /// cards to fix runs full ([`ConcurrentCollector::young_fits_pause`]).
+    /// Must not be called holding the compactor's lock.
+    ///
+    /// [`ConcurrentCollector::young_fits_pause`]: gc::collector::ConcurrentCollector::young_fits_pause
     pub(crate) fn cycle_begins(
         &self,
         cause: log::Cause,
         kind: Option<log::CycleKind>,
     ) -> log::CycleKind {
-        let decision = self.policy.decide(cause, kind);
+        let mut decision = self.policy.decide(cause, kind);
+        if let (log::CycleKind::Young, Some(c)) = (decision.kind, &self.compactor) {
+            if !c.lock().young_fits_pause() {
+                decision = self.policy.decide(cause, Some(log::CycleKind::Full));
+                decision.why = Some(gc::KindCause::Cards);
+            }
+        }
         self.log.cycle_started(decision, cause);
         decision.kind
     }

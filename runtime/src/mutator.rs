@@ -535,16 +535,16 @@ impl Mutator {
         self.collect_driving_kind(cause, None)
     }
 
-    /// Runs a young collection now (generational collection on, stop-the-
-    /// world mode, with an old generation), else a full one as
-    /// [`Mutator::collect`] does.
+    /// Runs a young collection now (generational collection on), else a
+    /// full one as [`Mutator::collect`] does. In the uffd modes the cycle's
+    /// marking runs in the pause, its compaction concurrently after it
+    /// returns, as for [`Mutator::collect`].
     pub fn collect_young(&mut self) -> Result<(), GcError> {
         self.drive(|m| m.collect_driving_kind(Cause::Explicit, Some(CycleKind::Young)))
     }
 
     /// [`Mutator::collect_driving`] of the `kind` the caller requires, else
-    /// the policy's (young runs only in the stop-the-world mode; elsewhere
-    /// it is full).
+    /// the policy's.
     pub(crate) fn collect_driving_kind(
         &mut self,
         cause: Cause,
@@ -589,8 +589,7 @@ impl Mutator {
                 let start = Instant::now();
                 self.finish_cycle_driving()?;
                 let waited = start.elapsed();
-                // Concurrent cycles are full whatever was asked (the policy says so).
-                shared.cycle_begins(cause, None);
+                let young = shared.cycle_begins(cause, kind) == CycleKind::Young;
                 self.stop_world(|w| {
                     w.retire_tlabs();
                     let entry = PauseEntry {
@@ -600,7 +599,7 @@ impl Mutator {
                     // SAFETY: every mutator is stopped (`stop_world`) with its buffer
                     // retired, and the world's roots are all the roots, each
                     // checked to be this runtime's when stored.
-                    unsafe { compactor.lock().start(w, entry) }
+                    unsafe { compactor.lock().start(w, entry, young) }
                 })?
             }
         };

@@ -81,6 +81,12 @@ impl<'a> HeapView<'a> {
         self.heap.contains(addr) && self.heap.cards().is_dirty(addr)
     }
 
+    /// Bytes of the moving space's old generation (generational
+    /// collection; 0 when it is empty or off).
+    pub fn old_generation_bytes(&self) -> usize {
+        self.heap.generations().old_end() - self.heap.moving().base()
+    }
+
     /// Dirty cards of the moving and non-moving spaces.
     pub fn dirty_cards(&self) -> usize {
         let (m, nm) = (self.heap.moving(), self.heap.non_moving());

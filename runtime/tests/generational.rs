@@ -1,25 +1,39 @@
-//! Generational collection in the stop-the-world mode: young cycles keep
-//! what only an old object refers to (through the card the write barrier
+//! Generational collection in every mode (the uffd modes are skipped, with
+//! a message, where userfaultfd is unavailable): young cycles keep what
+//! only an old object refers to (through the card the write barrier
 //! dirtied), clear weak slots of old objects to dead young objects, free
 //! young garbage, and leave old garbage to the next full cycle. The
 //! verifier (on here) checks the card invariant after every cycle.
 //!
 //! Removing the card store from `Mutator::write` makes
-//! `a_young_object_reachable_only_from_an_old_one_survives` fail (the young
-//! cycle frees the object: the verifier reports a dangling reference).
+//! `a_young_object_reachable_only_from_an_old_one_survives` fail in every
+//! mode (the young cycle frees the object: the verifier reports a dangling
+//! reference).
 
 mod common;
 
 use runtime::{AllocSpec, Gc, Mode, Mutator, Runtime};
 
 fn runtime(generational: bool) -> Runtime {
-    Runtime::builder()
-        .mode(Mode::Stw)
+    runtime_in(generational, Mode::Stw).expect("stw runs everywhere")
+}
+
+/// A runtime in `mode`, or `None` (with a SKIP line) where it cannot run.
+fn runtime_in(generational: bool, mode: Mode) -> Option<Runtime> {
+    let builder = Runtime::builder()
         .heap_limit(64 << 20)
         .generational(generational)
-        .verify(true)
-        .build()
-        .expect("runtime")
+        .verify(true);
+    common::in_mode(builder, mode)
+}
+
+/// Runs `f` on a generational runtime in every mode that runs here.
+fn in_every_mode(f: impl Fn(Mode, Runtime)) {
+    for mode in Mode::ALL {
+        if let Some(rt) = runtime_in(true, mode) {
+            f(mode, rt);
+        }
+    }
 }
 
 /// Pushes an object of `slots` slots (`pinned`: non-moving) with id `id`.
@@ -50,11 +64,29 @@ fn a_young_object_reachable_only_from_an_old_one_survives() {
         (8192, false, 7000),
         (4, true, 3),
     ];
-    for (slots, pinned, slot) in cases {
-        let rt = runtime(true);
+    in_every_mode(|mode, rt| {
+        for (slots, pinned, slot) in cases {
+            young_reachable_only_from_old(mode, &rt, slots, pinned, slot);
+        }
+    });
+}
+
+fn young_reachable_only_from_old(mode: Mode, rt: &Runtime, slots: u32, pinned: bool, slot: usize) {
+    {
         let mut m = rt.mutator().expect("mutator");
+        m.stack_truncate(0);
+        let young_before = rt.stats().young_cycles;
         push_holder(&mut m, 1, slots, pinned);
         m.collect().expect("full: the holder becomes old");
+        m.finish_cycle().expect("compaction");
+        if !pinned && slots * 8 <= 32 << 10 {
+            // A moving holder (larger ones are non-moving).
+            assert!(
+                rt.heap().old_generation_bytes() >= slots as usize * 8,
+                "{mode}: the holder is old ({} bytes old)",
+                rt.heap().old_generation_bytes()
+            );
+        }
         common::push_obj(&mut m, 42, 0, false);
         for i in 0..1000 {
             common::push_obj(&mut m, 100 + i, 1, false);
@@ -66,15 +98,26 @@ fn a_young_object_reachable_only_from_an_old_one_survives() {
         m.write(holder(&m, 0), slot, young);
         let before = m.checksum();
         m.collect_young().expect("young collection");
-        assert_eq!(rt.stats().young_cycles, 1, "a young cycle ran");
-        assert_eq!(m.checksum(), before, "{slots} slots: the graph is intact");
-        assert_eq!(common::id(holder(&m, 0).slot(slot)), 42);
+        assert_eq!(
+            rt.stats().young_cycles,
+            young_before + 1,
+            "{mode}: a young cycle ran"
+        );
+        assert_eq!(
+            m.checksum(),
+            before,
+            "{mode}, {slots} slots: the graph is intact"
+        );
+        assert_eq!(common::id(holder(&m, 0).slot(slot)), 42, "{mode}");
     }
 }
 
 #[test]
 fn a_weak_slot_of_an_old_object_to_a_dead_young_object_reads_nil() {
-    let rt = runtime(true);
+    in_every_mode(weak_slot_of_old_object);
+}
+
+fn weak_slot_of_old_object(mode: Mode, rt: Runtime) {
     let mut m = rt.mutator().expect("mutator");
     common::push_obj(&mut m, 1, 2, true);
     m.collect().expect("full: the weak holder becomes old");
@@ -87,15 +130,25 @@ fn a_weak_slot_of_an_old_object_to_a_dead_young_object_reads_nil() {
     m.write(weak, 0, m.stack_get(1));
     m.write(weak, 1, dying);
     m.collect_young().expect("young collection");
-    assert_eq!(rt.stats().young_cycles, 1);
+    assert_eq!(rt.stats().young_cycles, 1, "{mode}");
     let weak = holder(&m, 0);
-    assert_eq!(common::id(m.load_weak(weak, 0)), 2, "a live target follows");
-    assert!(m.load_weak(weak, 1).is_nil(), "a dead target reads nil");
+    assert_eq!(
+        common::id(m.load_weak(weak, 0)),
+        2,
+        "{mode}: a live target follows"
+    );
+    assert!(
+        m.load_weak(weak, 1).is_nil(),
+        "{mode}: a dead target reads nil"
+    );
 }
 
 #[test]
 fn young_cycles_free_young_garbage_and_keep_old_garbage_until_a_full_one() {
-    let rt = runtime(true);
+    in_every_mode(young_and_old_garbage);
+}
+
+fn young_and_old_garbage(mode: Mode, rt: Runtime) {
     let mut m = rt.mutator().expect("mutator");
     common::push_obj(&mut m, 1, 1, false); // old, dropped below
     push_holder(&mut m, 2, 8192, false); // old large array, dropped below
@@ -109,10 +162,15 @@ fn young_cycles_free_young_garbage_and_keep_old_garbage_until_a_full_one() {
     push_holder(&mut m, 3, 8192, false); // young large garbage
     m.pop();
     m.collect_young().expect("young collection");
-    assert_eq!(rt.stats().young_cycles, 1);
-    assert_eq!(m.used_bytes(), old_used, "young garbage freed, old kept");
+    assert_eq!(rt.stats().young_cycles, 1, "{mode}");
+    assert_eq!(
+        m.used_bytes(),
+        old_used,
+        "{mode}: young garbage freed, old kept"
+    );
     m.collect().expect("full collection");
-    assert_eq!(m.used_bytes(), 0, "a full cycle frees old garbage");
+    m.finish_cycle().expect("compaction");
+    assert_eq!(m.used_bytes(), 0, "{mode}: a full cycle frees old garbage");
 }
 
 #[test]

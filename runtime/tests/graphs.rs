@@ -67,6 +67,8 @@ enum Op {
     /// Start a concurrently marked cycle (uffd modes): the ops that follow
     /// run while it marks, plans and compacts.
     StartCycle,
+    /// The same for a young cycle (generational runtimes; full elsewhere).
+    StartYoungCycle,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -78,6 +80,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Collect),
         1 => Just(Op::CollectYoung),
         1 => Just(Op::StartCycle),
+        1 => Just(Op::StartYoungCycle),
     ]
 }
 
@@ -207,6 +210,9 @@ fn run_on(m: &mut Mutator, first_id: u64, alone: bool, ops: &[Op]) {
             Op::StartCycle => {
                 m.start_cycle();
             }
+            Op::StartYoungCycle => {
+                m.start_young_cycle();
+            }
         }
     }
     collect_and_check(m, alone, false);
@@ -304,6 +310,15 @@ proptest! {
         run_threads(Mode::Stw, 2, 4, &ops, 1.0, true);
     }
 
+    /// Generational in the uffd modes: random young and full cycles, some
+    /// marked concurrently while the ops run.
+    #[test]
+    fn random_graphs_survive_young_and_full_collections_uffd(ops in prop::collection::vec(op(), 1..300)) {
+        for mode in [Mode::UffdCopy, Mode::UffdWorkers, Mode::UffdMove, Mode::Sigbus] {
+            run_threads(mode, 1, 1, &ops, 1.0, true);
+        }
+    }
+
     #[test]
     fn random_graphs_survive_collections_uffd_copy(ops in prop::collection::vec(op(), 1..300)) {
         run_ops(Mode::UffdCopy, 1, &ops);
@@ -339,6 +354,14 @@ proptest! {
     fn random_graphs_survive_collections_four_threads(ops in prop::collection::vec(op(), 1..300)) {
         for mode in Mode::ALL {
             run_threads(mode, 1, 4, &ops, 1.0, false);
+        }
+    }
+
+    /// Generational, four mutator threads, every mode.
+    #[test]
+    fn random_graphs_survive_young_and_full_collections_four_threads(ops in prop::collection::vec(op(), 1..300)) {
+        for mode in Mode::ALL {
+            run_threads(mode, 1, 4, &ops, 1.0, true);
         }
     }
 

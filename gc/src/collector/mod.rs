@@ -168,6 +168,11 @@ pub struct ConcurrentCollector {
     stale: Arc<Mutex<Vec<(usize, usize)>>>,
     /// The forwarding plans' chunk table, reused from cycle to cycle.
     plan_tables: PlanTables,
+    /// Whether the cycle in flight is young (generational collection).
+    young: bool,
+    /// The moving space's top at the cycle's first pause: survivors below
+    /// it are promoted (generational collection).
+    top_at_start: usize,
 }
 
 /// Why userfaultfd compaction cannot run (the runtime then falls back to
@@ -312,6 +317,8 @@ impl ConcurrentCollector {
             stw_fallback: None,
             stale: Arc::new(Mutex::new(Vec::new())),
             plan_tables: PlanTables::default(),
+            young: false,
+            top_at_start: 0,
         };
         let workers = if collector.options.sigbus {
             0

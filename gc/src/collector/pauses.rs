@@ -34,6 +34,8 @@ use crate::compact::non_moving::{sweep, update_references};
 use crate::compact::page::PageComputer;
 use crate::compact::stw::{self, fill_in_place, PhaseTimer};
 use crate::error::HeapError;
+use crate::generations::Promotion;
+use crate::mark::cards::{mark_old_non_moving, CardRoots};
 use crate::mark::concurrent::MarkJob;
 use crate::mark::tracer::{mark, MarkStats};
 use crate::report::{thread_cpu, CycleReport, PauseEntry, Phase};
@@ -41,6 +43,13 @@ use crate::roots::RootSet;
 use crate::units::PAGE_SIZE;
 use crate::value::Value;
 use uffd::{RegisterMode, UffdError};
+
+/// Dirty cards of the moving old generation above which a young cycle runs
+/// full instead: the flip pause rescans every dirty old card (about
+/// 0.3-1.2 us each, docs/generational.md section 1), so this bounds that
+/// work near a few hundred microseconds. (Step 5 of the plan replaces the
+/// fallback with returned pages.)
+const MAX_YOUNG_DIRTY_CARDS: usize = 512;
 
 /// When a pause began, how long the mutators had already been stopped
 /// (waiting, reaching the safepoint), and the pausing thread's CPU time at
@@ -88,18 +97,36 @@ impl ConcurrentCollector {
         &mut self,
         roots: &mut dyn RootSet,
         entry: PauseEntry,
+        young: bool,
     ) -> Result<usize, HeapError> {
         assert!(matches!(self.state, State::Idle), "a cycle is in flight");
         let pause = PauseEnd::starting(entry.total());
-        let heap = &*self.heap;
+        let heap_arc = self.heap.clone();
+        let heap = &*heap_arc;
         let mut report = CycleReport::new(self.mode_name(), heap.used_bytes());
         report.add_entry(entry);
+        let young = self.begin_cycle(young, &mut report);
         let mut timer = PhaseTimer::new();
-        // SAFETY: the world is stopped and `roots` are all the roots (the
-        // caller's promise).
-        report.marked = unsafe { mark(heap, roots, heap.config().mark_threads) };
+        let threads = heap.config().mark_threads;
+        report.marked = if young {
+            mark_old_non_moving(heap);
+            // SAFETY: the world is stopped with every buffer retired (the
+            // caller's promise): the old generation is walkable.
+            let mut card_roots = unsafe { CardRoots::new(heap, roots, true) };
+            // SAFETY: the world is stopped; the roots and the dirty cards'
+            // slots reach every young object the heap can reach.
+            unsafe { mark(heap, &mut card_roots, threads) }
+        } else {
+            // SAFETY: the world is stopped and `roots` are all the roots (the
+            // caller's promise).
+            unsafe { mark(heap, roots, threads) }
+        };
         timer.lap(&mut report, Phase::Mark);
-        let plan = ForwardingPlan::build(heap, heap.moving().top(), &self.plan_tables);
+        let top = heap.moving().top();
+        let plan = match self.young_start() {
+            Some(start) => ForwardingPlan::build_young(heap, start, top, &self.plan_tables),
+            None => ForwardingPlan::build(heap, top, &self.plan_tables),
+        };
         timer.lap(&mut report, Phase::Forward);
         Ok(self.flip_with(plan, roots, report, timer, pause))
     }
@@ -114,12 +141,14 @@ impl ConcurrentCollector {
     /// this returns), `roots` are all the roots there are, holding only
     /// this heap's references, and from the return on every mutator's store
     /// records the value it overwrites.
-    pub unsafe fn begin_marking(&mut self, roots: &[Value], entry: PauseEntry) {
+    pub unsafe fn begin_marking(&mut self, roots: &[Value], entry: PauseEntry, young: bool) {
         assert!(matches!(self.state, State::Idle), "a cycle is in flight");
         let pause = PauseEnd::starting(entry.total());
-        let heap = &*self.heap;
+        let heap_arc = self.heap.clone();
+        let heap = &*heap_arc;
         let mut report = CycleReport::new(self.mode_name(), heap.used_bytes());
         report.add_entry(entry);
+        let young = self.begin_cycle(young, &mut report);
         heap.set_allocating_black(true);
         heap.set_satb_active(true);
         let job = Arc::new(MarkJob {
@@ -132,9 +161,45 @@ impl ConcurrentCollector {
             cpu_ns: AtomicU64::new(0),
             wall_ns: AtomicU64::new(0),
             delay: self.options.mark_delay,
+            young,
         });
         report.add_phase(Phase::Snapshot, pause.pause_start.elapsed());
         self.end_pause(report, pause, Job::Mark(job.clone()), State::Marking(job));
+    }
+
+    /// Whether a young cycle's flip pause would have few enough old cards
+    /// to fix: at most [`MAX_YOUNG_DIRTY_CARDS`] dirty cards in the moving
+    /// old generation (counted with an early exit). A read of the card
+    /// table (2 MiB per GiB of old generation when it is clean), so the
+    /// caller asks before the cycle's first pause, not in it.
+    pub fn young_fits_pause(&self) -> bool {
+        let gens = self.heap.generations();
+        let base = self.heap.moving().base();
+        self.heap
+            .cards()
+            .count_dirty_up_to(base, gens.old_end(), MAX_YOUNG_DIRTY_CARDS)
+            <= MAX_YOUNG_DIRTY_CARDS
+    }
+
+    /// The first pause of a cycle decides its kind: young if `young` was
+    /// asked for, generational collection is on and the collector does not
+    /// compact in the pause (that fallback runs full cycles); then moving
+    /// objects below the old end count as marked. Notes the top, for the
+    /// promotion. Returns whether the cycle is young.
+    fn begin_cycle(&mut self, young: bool, report: &mut CycleReport) -> bool {
+        let gens = self.heap.generations();
+        let young = young && gens.is_enabled() && self.stw_fallback.is_none();
+        gens.set_young_floor(if young { gens.old_end() } else { 0 });
+        self.young = young;
+        self.top_at_start = self.heap.moving().top();
+        report.young = young;
+        young
+    }
+
+    /// Where the cycle in flight's plan starts: the old end in a young
+    /// cycle, `None` (the base) in a full one.
+    fn young_start(&self) -> Option<usize> {
+        self.young.then(|| self.heap.generations().old_end())
     }
 
     /// The beginning of a pause that resumes a cycle (remark, flip): waits
@@ -203,6 +268,7 @@ impl ConcurrentCollector {
         let plan = Arc::new(PlanJob {
             heap: self.heap.clone(),
             top: heap.moving().top(),
+            young_start: self.young_start(),
             tables: self.plan_tables.clone(),
             plan: Mutex::new(None),
             done: AtomicBool::new(false),
@@ -301,6 +367,12 @@ impl ConcurrentCollector {
             let why = format!("a range of an earlier cycle is still registered ({e})");
             return self.abandon(plan.old_top(), report, &why, pause);
         }
+        let old_pages = plan.old_pages();
+        let skip = old_pages * PAGE_SIZE;
+        if old_pages > 0 && self.stw_fallback.is_some() {
+            let why = "a young cycle cannot be compacted in the pause";
+            return self.abandon(plan.old_top(), report, &why, pause);
+        }
         if self.stw_fallback.is_some() {
             report.notes.push(
                 "compacted in the pause: the compactor fell back to stw after repeated flip \
@@ -312,8 +384,13 @@ impl ConcurrentCollector {
         let flip_start = Instant::now();
         let (base, space) = (heap.moving().base(), heap.space_bytes());
         let engine = heap.engine();
-        match engine.flip(base, heap.from_base(), space) {
+        match engine.flip(base + skip, heap.from_base() + skip, space - skip) {
             Ok(flip) => report.flip_cost = Some(flip.cost),
+            Err(e) if old_pages > 0 => {
+                // Nothing moved; a young cycle has no in-pause fallback.
+                let why = format!("flipping the moving space's young range failed ({e})");
+                return self.abandon(plan.old_top(), report, &why, pause);
+            }
             Err(e) => {
                 let why = format!("flipping the moving space failed ({e})");
                 report.notes.push(format!("{why}: compacted in the pause"));
@@ -336,16 +413,18 @@ impl ConcurrentCollector {
         }
         timer.lap(&mut report, Phase::Flip);
 
-        let live_len = plan.live_pages() * PAGE_SIZE;
+        // A young cycle registers only the young live pages: the old ones
+        // stay mapped and never fault.
+        let live_len = plan.live_pages() * PAGE_SIZE - skip;
         let mut moving_pages = plan.live_pages();
         if live_len > 0 {
             match self
                 .fd
-                .register(base as *mut u8, live_len, RegisterMode::Missing)
+                .register((base + skip) as *mut u8, live_len, RegisterMode::Missing)
             {
-                Ok(_) => engine.note_uffd(base, live_len, true),
+                Ok(_) => engine.note_uffd(base + skip, live_len, true),
                 Err(e) => {
-                    self.forget_registration(base, live_len, &mut report);
+                    self.forget_registration(base + skip, live_len, &mut report);
                     let why = format!("registering the moving space failed ({e})");
                     report.notes.push(format!("{why}: compacted in the pause"));
                     self.moving_failed(&why, &mut report);
@@ -394,8 +473,26 @@ impl ConcurrentCollector {
         if !nm_continue {
             update_references(&pc, heap, nm.base(), nm_top, 0);
         }
-        roots.for_each_root(&mut |v| *v = pc.fix_value(*v));
+        if old_pages > 0 {
+            // The old slots on dirty cards, fixed before any mutator can
+            // read them (the old pages stay mapped and never fault); the
+            // cards stay dirty until the end of the cycle cleans them.
+            // SAFETY: the world is stopped with every buffer retired; the
+            // old generation did not move.
+            let mut card_roots = unsafe { CardRoots::new(heap, roots, false) };
+            card_roots.for_each_root(&mut |v| *v = pc.fix_value(*v));
+        } else {
+            roots.for_each_root(&mut |v| *v = pc.fix_value(*v));
+        }
         timer.lap(&mut report, Phase::UpdateRefs);
+        let gens = heap.generations();
+        gens.set_young_floor(0);
+        let promotion = gens.is_enabled().then(|| {
+            // Young non-moving objects are promoted now (the dead among
+            // them are swept by their marks); moving survivors at the end.
+            nm.clear_young();
+            Promotion::of(heap, &plan, base + skip, self.top_at_start)
+        });
         if !nm_continue {
             report.non_moving_freed_bytes = sweep(heap, 0).1;
             timer.lap(&mut report, Phase::Sweep);
@@ -404,8 +501,11 @@ impl ConcurrentCollector {
         }
         // SAFETY: the world is stopped (the caller's promise) and the plan's
         // live data ends at its new top.
-        unsafe { heap.moving().reset_top(plan.new_top()) };
-        report.pages_compacted = plan.live_pages();
+        unsafe {
+            heap.moving()
+                .reset_top(promotion.map_or(plan.new_top(), |p| p.top(plan.new_top())))
+        };
+        report.pages_compacted = plan.live_pages() - old_pages;
         if moving_pages > 0 {
             report.pages_dense = plan.dense_pages();
             heap.note_dense_pages(plan.dense_pages());
@@ -421,20 +521,34 @@ impl ConcurrentCollector {
         report.gc_cpu += thread_cpu().saturating_sub(pause.cpu);
         // What marking traced: objects born marked during the cycle are not
         // counted (they are floating garbage or young; counting them would
-        // push each next trigger up by a cycle's allocation).
-        let live = report.live_bytes();
+        // push each next trigger up by a cycle's allocation). A young cycle
+        // traced only the young: the old generation and the old non-moving
+        // objects (dead ones included, until a full cycle) count whole.
+        let mut live = report.live_bytes();
+        if old_pages > 0 {
+            let nm_young_marked = report.marked.non_moving_words * crate::object::WORD;
+            live += skip + nm.used().saturating_sub(nm_young_marked);
+        }
+        let first_page = if moving_pages > 0 { old_pages } else { 0 };
         let cycle = Arc::new(CycleInFlight {
             heap: self.heap.clone(),
             plan,
             fd: self.fd.clone(),
-            moving: PageStates::new(moving_pages),
+            moving: PageStates::with_mapped_prefix(moving_pages, first_page),
+            first_page,
+            promotion,
             non_moving,
             nm_top,
             page_delay: self.options.page_delay,
             moved_pages: AtomicUsize::new(0),
             collectors_busy: AtomicUsize::new(self.collectors.len()),
-            from_space: FromSpace::new(heap.from_base(), self.options.moves, self.collectors.len()),
-            moving_cursor: AtomicUsize::new(0),
+            from_space: FromSpace::new(
+                heap.from_base() + first_page * PAGE_SIZE,
+                first_page,
+                self.options.moves,
+                self.collectors.len(),
+            ),
+            moving_cursor: AtomicUsize::new(first_page),
             nm_cursor: AtomicUsize::new(0),
             done: AtomicBool::new(false),
             worker_cpu_ns: self.worker_cpu_ns.clone(),
@@ -555,6 +669,9 @@ impl ConcurrentCollector {
             return self.abandon(old_top, report, &why, pause);
         }
         drop(plan);
+        // SAFETY: the world is stopped and the moving space compacted,
+        // walkable from its base (a full cycle: see `flip_with`).
+        unsafe { crate::generations::promote_all(heap, true) };
         report.flip_pause = flip_start.elapsed();
         let live = report.live_bytes();
         self.finish_in_pause(report, pause);
@@ -574,6 +691,7 @@ impl ConcurrentCollector {
         let heap_arc = self.heap.clone();
         let heap = &*heap_arc;
         heap.set_allocating_black(false);
+        heap.generations().set_young_floor(0);
         stw::abandon(heap, old_top, &mut report, why);
         self.moving_failed(&why.to_string(), &mut report);
         self.finish_in_pause(report, pause);

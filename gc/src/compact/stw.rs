@@ -261,12 +261,14 @@ pub(crate) fn fill_in_place(
 ) {
     let pc = PageComputer::with_in_place(heap, plan, in_place);
     let base = heap.moving().base();
+    // A young plan's old pages were neither flipped nor are they computed.
+    let first = in_place.max(plan.old_pages());
     // Fault the to-space in with one call: a first touch per page costs
     // a fault of its own, the batched populate one call.
-    let live_len = plan.live_pages().saturating_sub(in_place) * PAGE_SIZE;
+    let live_len = plan.live_pages().saturating_sub(first) * PAGE_SIZE;
     if live_len > 0 {
         if let Err(e) = mremap_shim::sys::madvise(
-            base + in_place * PAGE_SIZE,
+            base + first * PAGE_SIZE,
             live_len,
             mremap_shim::sys::Advice::MADV_POPULATE_WRITE,
         ) {
@@ -281,13 +283,13 @@ pub(crate) fn fill_in_place(
         // is stopped: nothing else touches the page.
         unsafe { pc.update_in_place(page) };
     }
-    for page in in_place..plan.live_pages() {
+    for page in first..plan.live_pages() {
         let dst = (base + page * PAGE_SIZE) as *mut [u64; PAGE_WORDS];
         // SAFETY: the page lies in the moving space, mapped RW and empty since
         // the flip; nothing else reads or writes it during the pause.
         pc.compute_page(page, unsafe { &mut *dst });
     }
-    report.pages_compacted = plan.live_pages();
+    report.pages_compacted = plan.live_pages() - plan.old_pages();
     report.pages_dense = plan.dense_pages();
     heap.note_dense_pages(plan.dense_pages());
     timer.lap(report, Phase::Compact);

@@ -10,13 +10,13 @@
 
 use std::time::Instant;
 
-use crate::compact::forwarding::{ForwardingPlan, PlanTables, PAGE_WORDS};
+use crate::compact::forwarding::{ForwardingPlan, PlanTables};
 use crate::compact::non_moving::update_references;
 use crate::compact::page::PageComputer;
-use crate::compact::stw::{abandon, sweep_and_release, PhaseTimer};
+use crate::compact::stw::{abandon, fill_in_place, sweep_and_release, PhaseTimer};
 use crate::error::HeapError;
 use crate::heap::Heap;
-use crate::mark::cards::CardRoots;
+use crate::mark::cards::{mark_old_non_moving, CardRoots};
 use crate::mark::tracer::mark_above;
 use crate::report::{thread_cpu, CycleReport, Phase};
 use crate::roots::RootSet;
@@ -74,17 +74,6 @@ pub unsafe fn collect_young(
     Ok(report)
 }
 
-/// Sets the mark bit of every old non-moving object, so that tracing,
-/// updating and sweeping treat them as live.
-fn mark_old_non_moving(heap: &Heap) {
-    let nm = heap.non_moving();
-    let (starts, young, marks) = (nm.starts(), nm.young(), &heap.marks().non_moving);
-    let words = starts.bit_of(nm.high_water()).div_ceil(64);
-    for i in 0..words {
-        marks.or_word(i, starts.word(i) & !young.word(i));
-    }
-}
-
 /// Compacts the young range above the plan's old pages in the pause,
 /// updates the references into it and sweeps; `Err` (before anything
 /// moved) if the flip and its copying fallback both failed.
@@ -108,28 +97,8 @@ fn compact_young(
     }
     timer.lap(report, Phase::Flip);
 
+    fill_in_place(heap, plan, 0, report, timer);
     let pc = PageComputer::new(heap, plan);
-    let live_len = (plan.live_pages() - old_pages) * PAGE_SIZE;
-    if live_len > 0 {
-        if let Err(e) = mremap_shim::sys::madvise(
-            base + skip,
-            live_len,
-            mremap_shim::sys::Advice::MADV_POPULATE_WRITE,
-        ) {
-            report
-                .notes
-                .push(format!("populate failed ({e}); pages fault in one by one"));
-        }
-    }
-    for page in old_pages..plan.live_pages() {
-        let dst = (base + page * PAGE_SIZE) as *mut [u64; PAGE_WORDS];
-        // SAFETY: the page lies in the moving space above the old end,
-        // mapped RW and empty since the flip; nothing else touches it in
-        // the pause.
-        pc.compute_page(page, unsafe { &mut *dst });
-    }
-    report.pages_compacted = plan.live_pages() - old_pages;
-    timer.lap(report, Phase::Compact);
 
     let nm = heap.non_moving();
     let nm_top = nm.high_water();

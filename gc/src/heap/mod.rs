@@ -317,10 +317,12 @@ impl Heap {
         self.moving.used() + self.non_moving.used()
     }
 
-    /// Whether the object at `addr` is marked in the current cycle.
+    /// Whether the object at `addr` is marked in the current cycle. In a
+    /// young cycle, every old moving object counts as marked (marking
+    /// neither traces nor marks them, and they survive it).
     pub fn is_marked(&self, addr: usize) -> bool {
         if self.moving.contains(addr) {
-            self.marks.moving.test(addr)
+            addr < self.generations.young_floor() || self.marks.moving.test(addr)
         } else {
             self.non_moving.contains(addr) && self.marks.non_moving.test(addr)
         }

@@ -44,10 +44,7 @@ impl<'a> CardRoots<'a> {
         if self.marking && obj.is_weak() {
             return;
         }
-        let n = obj.slot_count();
-        let first = from.saturating_sub(obj.slot_addr(0)).div_ceil(8);
-        let end = to.saturating_sub(obj.slot_addr(0)).div_ceil(8).min(n);
-        for i in first..end {
+        for i in slots_within(obj, from, to) {
             // SAFETY: slot `i < slot_count` of a live old object (the
             // stopped world, see `new`), an aligned word no one else
             // touches while `f` runs; `Value` is a transparent u64.
@@ -64,20 +61,13 @@ impl RootSet for CardRoots<'_> {
         let card_bytes = crate::remembered::CARD_BYTES;
         let base = heap.moving().base();
         let old_end = heap.generations().old_end();
-        let starts = heap.generations().old_starts();
         cards.for_each_dirty(base, old_end, |card| {
-            let end = card + card_bytes;
-            let bit = starts
-                .find_prev_set(starts.bit_of(card))
-                .expect("the old generation starts with an object");
-            let mut addr = starts.addr_of(bit);
-            while addr < end {
-                // SAFETY: an object start of the walkable old generation
-                // (every start below the old end is in `old_starts`).
-                let obj = unsafe { ObjRef::from_addr(addr) };
-                self.visit(obj, card, end, f);
-                addr += obj.size_words() * crate::object::WORD;
-            }
+            // SAFETY: the old generation is walkable (see `new`).
+            unsafe {
+                for_each_old_object_on_card(heap, card, |obj| {
+                    self.visit(obj, card, card + card_bytes, f)
+                })
+            };
         });
         if !self.marking {
             return;
@@ -102,4 +92,53 @@ impl RootSet for CardRoots<'_> {
             }
         });
     }
+}
+
+/// Sets the mark bit of every old non-moving object, so that tracing,
+/// updating and sweeping treat them as live. Safe while mutators allocate:
+/// an allocation sets its young bit before its start bit, and each word's
+/// start bits are read before its young bits, so a new object is never
+/// taken for an old one (it is born marked anyway while marking runs).
+pub(crate) fn mark_old_non_moving(heap: &Heap) {
+    let nm = heap.non_moving();
+    let (starts, young, marks) = (nm.starts(), nm.young(), &heap.marks().non_moving);
+    let words = starts.bit_of(nm.high_water()).div_ceil(64);
+    for i in 0..words {
+        let s = starts.word(i);
+        marks.or_word(i, s & !young.word(i));
+    }
+}
+
+/// Calls `f` on every old moving object overlapping the card at `card`
+/// (below the old end), from the one covering its first word.
+///
+/// # Safety
+/// The old generation is walkable: every object start below the old end
+/// is in `old_starts` and no one changes a header there meanwhile.
+pub(crate) unsafe fn for_each_old_object_on_card(
+    heap: &Heap,
+    card: usize,
+    mut f: impl FnMut(ObjRef),
+) {
+    let starts = heap.generations().old_starts();
+    let end = card + crate::remembered::CARD_BYTES;
+    let bit = starts
+        .find_prev_set(starts.bit_of(card))
+        .expect("the old generation starts with an object");
+    let mut addr = starts.addr_of(bit);
+    while addr < end {
+        // SAFETY: an object start of the walkable old generation (every
+        // start below the old end is in `old_starts`; the caller's promise).
+        let obj = unsafe { ObjRef::from_addr(addr) };
+        f(obj);
+        addr += obj.size_words() * crate::object::WORD;
+    }
+}
+
+/// The indices of `obj`'s slots that lie in `[from, to)`.
+pub(crate) fn slots_within(obj: ObjRef, from: usize, to: usize) -> std::ops::Range<usize> {
+    let word = crate::object::WORD;
+    let first = from.saturating_sub(obj.slot_addr(0)).div_ceil(word);
+    let end = to.saturating_sub(obj.slot_addr(0)).div_ceil(word);
+    first..end.min(obj.slot_count())
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::heap::Heap;
+use crate::mark::cards::{mark_old_non_moving, CardRoots};
 use crate::mark::satb::SatbQueue;
 use crate::mark::tracer::{mark, MarkStats};
 use crate::report::thread_cpu;
@@ -37,6 +38,10 @@ pub struct MarkJob {
     pub wall_ns: AtomicU64,
     /// Sleep before tracing (a test hook; zero otherwise).
     pub delay: Duration,
+    /// A young cycle: old non-moving objects count as marked, and the
+    /// slots on dirty old cards are roots (moving objects below the old
+    /// end count as marked through the heap's young floor).
+    pub young: bool,
 }
 
 /// Marks from the snapshot, then drains SATB buffers until none is left.
@@ -48,9 +53,22 @@ pub fn run_mark(job: &MarkJob) {
     let start = Instant::now();
     let threads = job.heap.config().mark_threads;
     let mut roots = std::mem::take(&mut *job.snapshot.lock());
-    // SAFETY: the snapshot holds the roots of the initial pause, and the
-    // mutators run under the SATB barrier and allocate black until remark.
-    let mut stats = unsafe { mark(&job.heap, &mut roots, threads) };
+    let mut stats = if job.young {
+        mark_old_non_moving(&job.heap);
+        // SAFETY: the old generation and the old non-moving objects are
+        // walkable (allocation goes above the top and into young
+        // non-moving objects, which the card walk skips); mutators write
+        // old slots under the SATB barrier, which the card walk relies on:
+        // a young object reachable at the initial pause through an old
+        // slot is either found there or recorded when overwritten.
+        let mut card_roots = unsafe { CardRoots::new(&job.heap, &mut roots, true) };
+        // SAFETY: as below, with the dirty cards' slots as extra roots.
+        unsafe { mark(&job.heap, &mut card_roots, threads) }
+    } else {
+        // SAFETY: the snapshot holds the roots of the initial pause, and the
+        // mutators run under the SATB barrier and allocate black until remark.
+        unsafe { mark(&job.heap, &mut roots, threads) }
+    };
     loop {
         let buffers = job.satb.take_all();
         if buffers.is_empty() {

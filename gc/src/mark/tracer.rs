@@ -93,7 +93,9 @@ impl<'h> Tracer<'h> {
     }
 }
 
-/// Marks everything reachable from `roots` with `threads` threads.
+/// Marks everything reachable from `roots` with `threads` threads (in a
+/// young cycle, only what lies above the old generation:
+/// [`crate::generations::Generations::young_floor`]).
 ///
 /// # Safety
 /// `roots` hold only references to live objects of `heap`, and no object
@@ -102,8 +104,9 @@ impl<'h> Tracer<'h> {
 /// this is a concurrent marking whose mutators record overwritten
 /// references (the SATB barrier is on) and allocate black.
 pub unsafe fn mark(heap: &Heap, roots: &mut dyn RootSet, threads: usize) -> MarkStats {
-    // SAFETY: the caller's promise; 0 traces everything.
-    unsafe { mark_above(heap, roots, threads, 0) }
+    // SAFETY: the caller's promise; outside a young cycle the floor is 0
+    // and everything is traced.
+    unsafe { mark_above(heap, roots, threads, heap.generations().young_floor()) }
 }
 
 /// [`mark`] for a young cycle: moving objects below `old_end` count as

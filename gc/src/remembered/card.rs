@@ -109,14 +109,28 @@ impl CardTable {
 
     /// Cleans every card of `[from, to)` (card-aligned outward).
     pub fn clear(&self, from: usize, to: usize) {
+        self.set_range(from, to, CLEAN);
+    }
+
+    /// Dirties every card of `[from, to)` (card-aligned outward).
+    pub fn dirty_range(&self, from: usize, to: usize) {
+        self.set_range(from, to, DIRTY);
+    }
+
+    fn set_range(&self, from: usize, to: usize, state: u8) {
         if to <= from {
             return;
         }
         let (first, last) = (self.index(from), self.index(to - 1) + 1);
         let last = last.min(self.len());
         for c in &self.cards[first..last] {
-            c.store(CLEAN, Ordering::Relaxed);
+            c.store(state, Ordering::Relaxed);
         }
+    }
+
+    /// Cleans the card of `addr`.
+    pub fn clean(&self, addr: usize) {
+        self.cards[self.index(addr)].store(CLEAN, Ordering::Relaxed);
     }
 
     /// Calls `f(start)` with the first address of every non-clean card
@@ -145,6 +159,21 @@ impl CardTable {
             }
             i += 1;
         }
+    }
+
+    /// Non-clean cards among `[from, to)`, counting stopped at the first
+    /// past `limit` (then `limit + 1`).
+    pub fn count_dirty_up_to(&self, from: usize, to: usize, limit: usize) -> usize {
+        let mut n = 0;
+        let mut at = from;
+        // In slices, so that a heap full of dirty cards stops early.
+        const SLICE: usize = 1 << 20;
+        while at < to && n <= limit {
+            let end = (at + SLICE).min(to);
+            self.for_each_dirty(at, end, |_| n += 1);
+            at = end;
+        }
+        n.min(limit + 1)
     }
 
     /// Non-clean cards among `[from, to)` (tests and statistics).

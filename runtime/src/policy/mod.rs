@@ -164,10 +164,9 @@ impl Policy {
         d
     }
 
-    /// Whether young cycles run (generational collection on, which only
-    /// the stop-the-world mode does so far).
+    /// Whether young cycles run (generational collection on).
     fn generational(&self) -> bool {
-        !self.concurrent && self.heap.generations().is_enabled()
+        self.heap.generations().is_enabled()
     }
 
     /// A compaction just ended: the cause of the cycle that should start
@@ -198,7 +197,7 @@ impl Policy {
     /// full one, then growth: out of memory follows only a full
     /// collection).
     pub(crate) fn full_heap_steps(&self) -> &'static [Step] {
-        if self.generational() {
+        if self.generational() && !self.concurrent {
             // The policy's kind (young or full), then a full collection.
             &[Step::Cycle, Step::Collect, Step::Grow]
         } else if self.concurrent {

@@ -26,11 +26,11 @@ pub fn end_cycle(cycle: &CycleInFlight) -> CycleReport {
     }
 
     // Every page is mapped, so nobody waits on these ranges any more.
-    let moving_len = cycle.moving.len() * PAGE_SIZE;
+    let moving_len = (cycle.moving.len() - cycle.first_page) * PAGE_SIZE;
     if moving_len > 0 {
         unregister(
             cycle,
-            heap.moving().base(),
+            heap.moving().base() + cycle.first_page * PAGE_SIZE,
             moving_len,
             "moving",
             &mut notes,
@@ -63,6 +63,11 @@ pub fn end_cycle(cycle: &CycleInFlight) -> CycleReport {
     marks.moving.clear_below(cycle.plan.old_top());
     marks.live.clear_below(cycle.plan.old_top());
     marks.non_moving.clear_below(cycle.nm_top);
+    if let Some(p) = cycle.promotion {
+        // SAFETY: every page is mapped: the moving space is compacted up
+        // to the plan's new top, above the promotion's end.
+        unsafe { crate::generations::promote_after(heap, p) };
+    }
 
     let own_cpu = thread_cpu().saturating_sub(cpu);
 

@@ -52,14 +52,16 @@ struct State {
 }
 
 impl FromSpace {
-    /// Nothing drained yet, from-space at `base`, for `collectors` threads;
-    /// `moves` says whether drained pages are handed out for MOVE.
-    pub fn new(base: usize, moves: bool, collectors: usize) -> FromSpace {
+    /// Nothing drained yet, from-space from `base` (the flipped range's
+    /// start), moving pages below `first` mapped already (a young cycle's
+    /// old pages), for `collectors` threads; `moves` says whether drained
+    /// pages are handed out for MOVE.
+    pub fn new(base: usize, first: usize, moves: bool, collectors: usize) -> FromSpace {
         FromSpace {
             state: Mutex::new(State {
                 spare: base,
                 drained: base,
-                low: 0,
+                low: first,
                 moves,
                 refusals: 0,
                 computing: vec![usize::MAX; collectors.max(1)],

@@ -1,7 +1,8 @@
 //! One concurrent compaction in flight: its plan, the page states of both
 //! spaces, and the code every thread runs to compute and install a page.
 //!
-//! The moving space's live pages (`[base, base + live pages)`) are
+//! The moving space's live pages (`[base, base + live pages)`, or in a young
+//! cycle those above the old generation, which stays mapped) are
 //! registered for MISSING faults and filled with `UFFDIO_COPY`; the pages
 //! above them are not registered, so allocation there gets the kernel's zero
 //! pages. In `uffd` mode the non-moving space (up to its high water at the
@@ -68,8 +69,14 @@ pub struct CycleInFlight {
     pub plan: ForwardingPlan,
     /// The userfaultfd both spaces are registered with.
     pub fd: Arc<UserFaultFd>,
-    /// States of the moving space's live pages.
+    /// States of the moving space's live pages (a young cycle's old pages,
+    /// below `first_page`, are mapped from the start).
     pub moving: PageStates,
+    /// The first moving page the cycle flipped and registered: 0 in a full
+    /// cycle, the old generation's pages in a young one.
+    pub first_page: usize,
+    /// What the end of the cycle promotes (generational collection).
+    pub promotion: Option<crate::generations::Promotion>,
     /// The non-moving space's pages, in `uffd` mode.
     pub non_moving: Option<NonMovingPart>,
     /// Top of the non-moving space's objects at the pause.

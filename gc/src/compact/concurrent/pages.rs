@@ -21,9 +21,19 @@ pub struct PageStates {
 impl PageStates {
     /// `len` unprocessed pages.
     pub fn new(len: usize) -> PageStates {
+        PageStates::with_mapped_prefix(len, 0)
+    }
+
+    /// `len` pages of which the first `mapped` are mapped already (a young
+    /// cycle's old pages, which it neither moves nor registers) and the
+    /// rest unprocessed.
+    pub fn with_mapped_prefix(len: usize, mapped: usize) -> PageStates {
+        let mapped = mapped.min(len);
         PageStates {
-            states: (0..len).map(|_| AtomicU8::new(UNPROCESSED)).collect(),
-            mapped: AtomicUsize::new(0),
+            states: (0..len)
+                .map(|i| AtomicU8::new(if i < mapped { MAPPED } else { UNPROCESSED }))
+                .collect(),
+            mapped: AtomicUsize::new(mapped),
         }
     }
 

@@ -21,6 +21,9 @@ pub struct PlanJob {
     /// Objects below this address are planned (the rest join in the flip
     /// pause, by [`ForwardingPlan::extend`]).
     pub top: usize,
+    /// A young cycle's old end, where its plan starts (`None`: a full
+    /// cycle's plan, from the base).
+    pub young_start: Option<usize>,
     /// The collector's plan tables (the plan's chunk table comes from there).
     pub tables: PlanTables,
     /// The plan once built, or why it could not be (its table could not
@@ -46,7 +49,11 @@ const EXTEND_AHEAD: usize = 64 << 20;
 pub fn run_plan(job: &PlanJob) {
     let cpu = thread_cpu();
     let start = Instant::now();
-    let plan = ForwardingPlan::build(&job.heap, job.top, &job.tables).map(|mut plan| {
+    let plan = match job.young_start {
+        Some(start) => ForwardingPlan::build_young(&job.heap, start, job.top, &job.tables),
+        None => ForwardingPlan::build(&job.heap, job.top, &job.tables),
+    };
+    let plan = plan.map(|mut plan| {
         // The flip pause extends the plan over what is allocated until then.
         plan.prepare_extend(job.heap.moving().top() + EXTEND_AHEAD);
         plan
