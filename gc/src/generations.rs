@@ -136,7 +136,7 @@ pub(crate) unsafe fn promote_all(heap: &Heap, full: bool) {
 }
 
 /// What a concurrent cycle promotes, decided in its flip pause and done at
-/// its end ([`promote_after`]).
+/// its end (by the collector, at the end of the cycle).
 #[derive(Clone, Copy, Debug)]
 pub struct Promotion {
     /// The cycle slid the old generation too (full): the start map is

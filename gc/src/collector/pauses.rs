@@ -168,7 +168,7 @@ impl ConcurrentCollector {
     }
 
     /// Whether a young cycle's flip pause would have few enough old cards
-    /// to fix: at most [`MAX_YOUNG_DIRTY_CARDS`] dirty cards in the moving
+    /// to fix: at most `MAX_YOUNG_DIRTY_CARDS` (512) dirty cards in the moving
     /// old generation (counted with an early exit). A read of the card
     /// table (2 MiB per GiB of old generation when it is clean), so the
     /// caller asks before the cycle's first pause, not in it.
