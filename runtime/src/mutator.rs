@@ -695,6 +695,7 @@ impl Mutator {
     /// says where.
     pub(crate) fn set_trigger(&self, live: usize, used_before: usize) {
         let t = self.shared.policy.collected(live, used_before);
+        self.shared.stats.lock().record_live(live);
         self.shared.log.trigger(t.bytes, live, t.cause, t.measured);
     }
 

@@ -74,7 +74,10 @@ pub struct GcStats {
     pub last_used_before: usize,
     /// Heap bytes in use after the last cycle.
     pub last_used_after: usize,
-    /// Live bytes found by the last marking.
+    /// Live bytes after the last cycle: what its marking found, or after
+    /// a young cycle, which marks only the young, that plus the old
+    /// generation counted whole (the live size the next trigger grows
+    /// from).
     pub last_live: usize,
     /// Degradations the last cycle noted (e.g. a failed populate, MOVE
     /// falling back to COPY).
@@ -382,8 +385,18 @@ impl GcStats {
         }
         self.last_used_before = r.used_before;
         self.last_used_after = r.used_after;
-        self.last_live = r.live_bytes();
+        if !r.young {
+            // A young cycle's live size comes with its trigger
+            // (`record_live`): its marking saw only the young.
+            self.last_live = r.live_bytes();
+        }
         self.last_notes = r.notes.clone();
+    }
+
+    /// The live size the policy set the next trigger from, after a flip
+    /// or a stop-the-world collection.
+    pub(crate) fn record_live(&mut self, live: usize) {
+        self.last_live = live;
     }
 
     /// Accounts a stall outside any cycle's pauses: a mutator that waited

@@ -168,9 +168,36 @@ fn young_and_old_garbage(mode: Mode, rt: Runtime) {
         old_used,
         "{mode}: young garbage freed, old kept"
     );
+
     m.collect().expect("full collection");
     m.finish_cycle().expect("compaction");
     assert_eq!(m.used_bytes(), 0, "{mode}: a full cycle frees old garbage");
+}
+
+#[test]
+fn the_live_size_after_a_young_cycle_counts_the_old_generation() {
+    in_every_mode(live_after_young);
+}
+
+fn live_after_young(mode: Mode, rt: Runtime) {
+    let mut m = rt.mutator().expect("mutator");
+    push_holder(&mut m, 1, 8192, false); // 64 KiB, old after the full cycle
+    m.collect().expect("full");
+    m.finish_cycle().expect("compaction");
+    let old = rt.stats().last_live;
+    assert!(old >= 8192 * 8, "{mode}: {old}");
+    for i in 0..4000 {
+        common::push_obj(&mut m, 10 + i, 1, false); // young survivors
+    }
+    m.collect_young().expect("young collection");
+    m.finish_cycle().expect("compaction");
+    assert_eq!(rt.stats().young_cycles, 1, "{mode}");
+    // What the young marking saw (the survivors) and the old generation.
+    let live = rt.stats().last_live;
+    assert!(
+        live >= old + 4000 * 24,
+        "{mode}: last_live {live} after a young cycle, {old} old"
+    );
 }
 
 #[test]
