@@ -99,13 +99,9 @@ impl ConcurrentCollector {
         entry: PauseEntry,
         young: bool,
     ) -> Result<usize, HeapError> {
-        assert!(matches!(self.state, State::Idle), "a cycle is in flight");
-        let pause = PauseEnd::starting(entry.total());
+        let (pause, mut report, young) = self.begin_cycle(entry, young);
         let heap_arc = self.heap.clone();
         let heap = &*heap_arc;
-        let mut report = CycleReport::new(self.mode_name(), heap.used_bytes());
-        report.add_entry(entry);
-        let young = self.begin_cycle(young, &mut report);
         let mut timer = PhaseTimer::new();
         let threads = heap.config().mark_threads;
         report.marked = if young {
@@ -142,13 +138,9 @@ impl ConcurrentCollector {
     /// this heap's references, and from the return on every mutator's store
     /// records the value it overwrites.
     pub unsafe fn begin_marking(&mut self, roots: &[Value], entry: PauseEntry, young: bool) {
-        assert!(matches!(self.state, State::Idle), "a cycle is in flight");
-        let pause = PauseEnd::starting(entry.total());
+        let (pause, mut report, young) = self.begin_cycle(entry, young);
         let heap_arc = self.heap.clone();
         let heap = &*heap_arc;
-        let mut report = CycleReport::new(self.mode_name(), heap.used_bytes());
-        report.add_entry(entry);
-        let young = self.begin_cycle(young, &mut report);
         heap.set_allocating_black(true);
         heap.set_satb_active(true);
         let job = Arc::new(MarkJob {
@@ -181,19 +173,25 @@ impl ConcurrentCollector {
             <= MAX_YOUNG_DIRTY_CARDS
     }
 
-    /// The first pause of a cycle decides its kind: young if `young` was
-    /// asked for, generational collection is on and the collector does not
-    /// compact in the pause (that fallback runs full cycles); then moving
-    /// objects below the old end count as marked. Notes the top, for the
-    /// promotion. Returns whether the cycle is young.
-    fn begin_cycle(&mut self, young: bool, report: &mut CycleReport) -> bool {
+    /// The first pause of a cycle (entered as `entry` says) opens its
+    /// report and decides its kind: young if `young` was asked for,
+    /// generational collection is on and the collector does not compact in
+    /// the pause (that fallback runs full cycles); then moving objects
+    /// below the old end count as marked. Notes the top, for the
+    /// promotion. Returns the pause's clock, the report and whether the
+    /// cycle is young.
+    fn begin_cycle(&mut self, entry: PauseEntry, young: bool) -> (PauseEnd, CycleReport, bool) {
+        assert!(matches!(self.state, State::Idle), "a cycle is in flight");
+        let pause = PauseEnd::starting(entry.total());
+        let mut report = CycleReport::new(self.mode_name(), self.heap.used_bytes());
+        report.add_entry(entry);
         let gens = self.heap.generations();
         let young = young && gens.is_enabled() && self.stw_fallback.is_none();
         gens.set_young_floor(if young { gens.old_end() } else { 0 });
         self.young = young;
         self.top_at_start = self.heap.moving().top();
         report.young = young;
-        young
+        (pause, report, young)
     }
 
     /// Where the cycle in flight's plan starts: the old end in a young
