@@ -195,6 +195,9 @@ pub struct CycleReport {
     /// stop-the-world mode; copied and fixed in the uffd modes). The rest
     /// were slid.
     pub pages_dense: usize,
+    /// From-space pages moved back above the top for the next allocations
+    /// instead of being freed ([`crate::compact::recycle`]).
+    pub pages_recycled: usize,
     /// Non-moving bytes freed by the sweep.
     pub non_moving_freed_bytes: usize,
     /// Time the mutators were stopped (the sum of `pauses`).
@@ -238,6 +241,7 @@ impl CycleReport {
             pages_compacted: 0,
             pages_moved: 0,
             pages_dense: 0,
+            pages_recycled: 0,
             non_moving_freed_bytes: 0,
             pause: Duration::ZERO,
             pauses: Vec::new(),

@@ -524,10 +524,12 @@ impl GcLog {
             ),
         );
         let mut compaction = format!(
-            "{gc} {} pages compacted ({} by MOVE, {} dense), non-moving {} freed",
+            "{gc} {} pages compacted ({} by MOVE, {} dense), {} from-space pages recycled, \
+             non-moving {} freed",
             r.pages_compacted,
             r.pages_moved,
             r.pages_dense,
+            r.pages_recycled,
             Mib(r.non_moving_freed_bytes)
         );
         if let Some(c) = &r.flip_cost {

@@ -68,6 +68,9 @@ pub struct GcStats {
     pub pages_moved: u64,
     /// Of those, pages of the dense prefix (updated, not slid).
     pub pages_dense: u64,
+    /// From-space pages moved back above the top for allocation instead of
+    /// being freed, all cycles.
+    pub pages_recycled: u64,
     /// Total time per concurrent phase (uffd modes).
     pub concurrent_totals: Vec<(Phase, Duration)>,
     /// Heap bytes in use before the last cycle.
@@ -170,6 +173,7 @@ impl Default for GcStats {
             pages_compacted: 0,
             pages_moved: 0,
             pages_dense: 0,
+            pages_recycled: 0,
             concurrent_totals: Vec::new(),
             last_used_before: 0,
             last_used_after: 0,
@@ -369,6 +373,7 @@ impl GcStats {
         self.pages_compacted += r.pages_compacted as u64;
         self.pages_moved += r.pages_moved as u64;
         self.pages_dense += r.pages_dense as u64;
+        self.pages_recycled += r.pages_recycled as u64;
         for &(p, d) in &r.concurrent {
             add_total(&mut self.concurrent_totals, p, d);
         }

@@ -1,6 +1,7 @@
 //! Repeated collections never grow the process's VMA count, and each cycle
 //! gives its from-space (and, in `uffd` mode, the non-moving space's second
-//! view) back entirely: every cycle's flip, registration and release leave
+//! view) back entirely: every cycle's flip, registration and release (and,
+//! in young cycles, the from-space pages moved back above the top) leave
 //! the heap's reservation exactly as it was.
 
 use runtime::{AllocSpec, Mode, Runtime};
@@ -135,6 +136,12 @@ fn churn_200_cycles(mode: Mode, generational: bool) {
     assert_eq!(rt.stats().cycles, 201, "{mode}: every cycle was accounted");
     if generational {
         assert_eq!(rt.stats().young_cycles, 100, "{mode}: young cycles ran");
+        // Young cycles move from-space pages back above the top; the count
+        // above says that kept the moving space one VMA.
+        assert!(
+            rt.stats().pages_recycled > 0,
+            "{mode}: young cycles recycled from-space pages"
+        );
     }
     // The compactor's threads and buffers may map a little; the heap's share
     // is fixed.

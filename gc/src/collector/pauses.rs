@@ -32,6 +32,7 @@ use crate::compact::concurrent::threads::Job;
 use crate::compact::forwarding::ForwardingPlan;
 use crate::compact::non_moving::{sweep, update_references};
 use crate::compact::page::PageComputer;
+use crate::compact::recycle::finish_from_space;
 use crate::compact::stw::{self, fill_in_place, PhaseTimer};
 use crate::error::HeapError;
 use crate::generations::Promotion;
@@ -660,16 +661,19 @@ impl ConcurrentCollector {
         let heap_arc = self.heap.clone();
         let heap = &*heap_arc;
         let flip_start = Instant::now();
+        let old_top = plan.old_top();
         if let Err(e) = stw::compact_in_pause(heap, &plan, roots, &mut report, &mut timer) {
-            let old_top = plan.old_top();
             drop(plan);
             let why = format!("compacting in the pause could not start either ({e})");
             return self.abandon(old_top, report, &why, pause);
         }
+        let flipped_from = stw::flipped_from(&plan, &report);
         drop(plan);
         // SAFETY: the world is stopped and the moving space compacted,
         // walkable from its base (a full cycle: see `flip_with`).
         unsafe { crate::generations::promote_all(heap, true) };
+        finish_from_space(heap, flipped_from, old_top, false, &mut report);
+        timer.lap(&mut report, Phase::Release);
         report.flip_pause = flip_start.elapsed();
         let live = report.live_bytes();
         self.finish_in_pause(report, pause);

@@ -7,6 +7,7 @@ pub mod concurrent;
 pub mod forwarding;
 pub mod non_moving;
 pub mod page;
+pub mod recycle;
 pub mod stw;
 pub mod young;
 

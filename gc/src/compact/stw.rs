@@ -5,9 +5,10 @@
 //! pages above the dense prefix to from-space with `MREMAP_DONTUNMAP` (the
 //! space stays mapped, empty there); update the dense prefix's pages where
 //! they are and compute every other live to-space page straight into place;
-//! fix the non-moving objects and the roots; sweep; give the from-space
-//! back; with generational collection on, promote every survivor
-//! ([`crate::generations`]). Where the flip fails (`mremap` denied or failing), from-space is
+//! fix the non-moving objects and the roots; sweep; with generational
+//! collection on, promote every survivor ([`crate::generations`]); move the
+//! from-space pages the next allocations need back above the top and give
+//! the rest back ([`crate::compact::recycle`]). Where the flip fails (`mremap` denied or failing), from-space is
 //! filled by copying instead; where that fails too, or the plan's table
 //! cannot be mapped, the cycle is abandoned with the heap as it was.
 
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 use crate::compact::forwarding::{ForwardingPlan, PlanTables, PAGE_WORDS};
 use crate::compact::non_moving::{sweep, update_references};
 use crate::compact::page::PageComputer;
+use crate::compact::recycle::finish_from_space;
 use crate::error::HeapError;
 use crate::heap::Heap;
 use crate::mark::tracer::mark;
@@ -59,9 +61,14 @@ pub unsafe fn collect(
         Ok(plan) => {
             timer.lap(&mut report, Phase::Forward);
             match compact_in_pause(heap, &plan, roots, &mut report, &mut timer) {
-                // SAFETY: the world is stopped and the moving space
-                // compacted, walkable from its base.
-                Ok(()) => unsafe { crate::generations::promote_all(heap, true) },
+                Ok(()) => {
+                    // SAFETY: the world is stopped and the moving space
+                    // compacted, walkable from its base.
+                    unsafe { crate::generations::promote_all(heap, true) };
+                    let flipped_from = flipped_from(&plan, &report);
+                    finish_from_space(heap, flipped_from, old_top, false, &mut report);
+                    timer.lap(&mut report, Phase::Release);
+                }
                 Err(e) => abandon(heap, old_top, &mut report, &e),
             }
         }
@@ -133,20 +140,30 @@ pub(crate) fn compact_in_pause(
 
     // SAFETY: the world is stopped (this function's contract) and every
     // reference was updated above.
-    unsafe { sweep_and_release(heap, plan, nm_top, report, timer) };
-    timer.lap(report, Phase::Release);
+    unsafe { sweep_and_reset(heap, plan, nm_top, report, timer) };
     Ok(())
 }
 
+/// Where the flip of a cycle compacted in the pause with `plan` began,
+/// from the space's base: its dense prefix stayed. `None` if from-space was
+/// filled by copying (the flip failed) or there was no flip.
+pub(crate) fn flipped_from(plan: &ForwardingPlan, report: &CycleReport) -> Option<usize> {
+    report
+        .flip_cost
+        .is_some()
+        .then(|| plan.dense_pages() * PAGE_SIZE)
+}
+
 /// The end of a stop-the-world compaction (full or young), after the
-/// references were updated: sweeps the non-moving space, gives from-space
-/// back, moves the top to the plan's new top and clears the mark bitmaps
-/// below the old tops. Laps `Sweep`; the caller laps `Release`.
+/// references were updated: sweeps the non-moving space, moves the top to
+/// the plan's new top and clears the mark bitmaps below the old tops. Laps
+/// `Sweep`; the caller then gives from-space back
+/// ([`finish_from_space`]) and laps `Release`.
 ///
 /// # Safety
 /// The world is stopped, and `plan`'s live data was compacted and every
 /// reference updated.
-pub(crate) unsafe fn sweep_and_release(
+pub(crate) unsafe fn sweep_and_reset(
     heap: &Heap,
     plan: &ForwardingPlan,
     nm_top: usize,
@@ -157,7 +174,6 @@ pub(crate) unsafe fn sweep_and_release(
     report.non_moving_freed_bytes = freed;
     timer.lap(report, Phase::Sweep);
 
-    release_from_space(heap, &mut report.notes);
     // SAFETY: the world is stopped and the plan's live data ends at its
     // new top (the caller's contract).
     unsafe { heap.moving().reset_top(plan.new_top()) };

@@ -13,7 +13,8 @@ use std::time::Instant;
 use crate::compact::forwarding::{ForwardingPlan, PlanTables};
 use crate::compact::non_moving::update_references;
 use crate::compact::page::PageComputer;
-use crate::compact::stw::{abandon, fill_in_place, sweep_and_release, PhaseTimer};
+use crate::compact::recycle::finish_from_space;
+use crate::compact::stw::{abandon, fill_in_place, sweep_and_reset, PhaseTimer};
 use crate::error::HeapError;
 use crate::heap::Heap;
 use crate::mark::cards::{mark_old_non_moving, CardRoots};
@@ -112,10 +113,11 @@ fn compact_young(
 
     // SAFETY: the world is stopped (`collect_young`'s contract), the young
     // range was compacted and every reference updated above.
-    unsafe { sweep_and_release(heap, plan, nm_top, report, timer) };
+    unsafe { sweep_and_reset(heap, plan, nm_top, report, timer) };
     // SAFETY: the world is stopped and the young survivors are compacted
     // up to the top.
     unsafe { crate::generations::promote_all(heap, false) };
+    finish_from_space(heap, Some(skip), plan.old_top(), false, report);
     timer.lap(report, Phase::Release);
     Ok(())
 }

@@ -18,6 +18,7 @@
 pub mod moving;
 pub mod non_moving;
 pub mod prefault;
+pub mod recycled;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
@@ -513,9 +514,9 @@ impl Heap {
             self.mark_new(addr, words);
         }
         // SAFETY: `addr` is `bytes` of fresh moving-space memory from this
-        // thread's TLAB or a direct claim; fresh anonymous memory and
-        // compacted-away tails read as zero, so only the header and slots
-        // need writing.
+        // thread's TLAB or a direct claim; fresh anonymous memory,
+        // compacted-away tails and claimed recycled pages (zeroed by the
+        // claim) read as zero, so only the header and slots need writing.
         Ok(Some(unsafe { init_object(addr, header, false) }))
     }
 
@@ -545,9 +546,16 @@ impl Heap {
     /// Populates the moving space ahead of a claim ending at `end`, up to
     /// the collection trigger at most (see [`prefault`]).
     fn prefault_ahead(&self, end: usize, nm_used: usize) {
-        let base = self.moving.base();
+        self.moving
+            .prefault()
+            .ahead(end, self.moving_limit(nm_used));
+    }
+
+    /// How far the moving space may grow before allocation reports a full
+    /// heap, with `nm_used` bytes in use in the non-moving space: the
+    /// threshold's budget, clamped to the space.
+    pub(crate) fn moving_limit(&self, nm_used: usize) -> usize {
         let budget = self.alloc_threshold().saturating_sub(nm_used);
-        let limit = base + budget.min(self.moving.capacity());
-        self.moving.prefault().ahead(end, limit);
+        self.moving.base() + budget.min(self.moving.capacity())
     }
 }

@@ -5,19 +5,32 @@
 //! walkable (TLAB tails are plugged with filler objects when a buffer is
 //! retired). Compaction slides every live object towards `base`, so after a
 //! cycle `top` is `base + live bytes`.
+//!
+//! The end of a concurrent cycle may *fence* the bump pointer for the one
+//! page-table move that recycles from-space pages above it
+//! ([`MovingSpace::fence_top`]): claims wait (spinning, they hold nothing)
+//! until [`MovingSpace::unfence_top`], so no mutator owns a byte of the
+//! range the move replaces.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::prefault::Prefault;
+use super::recycled::Recycled;
 use crate::object::{init_filler, OBJECT_ALIGN_WORDS, WORD};
 
 /// Bump-pointer state of the moving space.
 pub struct MovingSpace {
     base: usize,
     capacity: usize,
+    /// The bump pointer, with [`FENCE`] set while a recycling move runs.
     top: AtomicUsize,
     prefault: Prefault,
+    recycled: Recycled,
 }
+
+/// The bit of `top` that fences claims (no address of the space has it:
+/// user-space addresses lie below 2^57).
+const FENCE: usize = 1 << 63;
 
 impl MovingSpace {
     /// A space over `[base, base + capacity)`, empty.
@@ -27,6 +40,7 @@ impl MovingSpace {
             capacity,
             top: AtomicUsize::new(base),
             prefault: Prefault::probe(base),
+            recycled: Recycled::new(),
         }
     }
 
@@ -42,12 +56,17 @@ impl MovingSpace {
 
     /// One past the last allocated byte.
     pub fn top(&self) -> usize {
-        self.top.load(Ordering::Acquire)
+        self.top.load(Ordering::Acquire) & !FENCE
     }
 
     /// The pre-fault frontier (see [`super::prefault`]).
     pub fn prefault(&self) -> &Prefault {
         &self.prefault
+    }
+
+    /// The recycled range owed zeroing (see [`super::recycled`]).
+    pub fn recycled(&self) -> &Recycled {
+        &self.recycled
     }
 
     /// Bytes allocated (including TLAB space not yet used).
@@ -64,11 +83,19 @@ impl MovingSpace {
     /// Claims `bytes` (a multiple of 16) from the shared bump pointer if
     /// `allow(new_used)` accepts the space's use after the claim. The
     /// claimer must fill the range with objects (or fillers) before the
-    /// heap is next walked.
+    /// heap is next walked. Bytes of the claim in the recycled range are
+    /// zeroed before it returns. Waits while the top is fenced.
     pub(crate) fn claim(&self, bytes: usize, allow: impl Fn(usize) -> bool) -> Option<usize> {
         debug_assert!(bytes.is_multiple_of(OBJECT_ALIGN_WORDS * WORD));
         let mut top = self.top.load(Ordering::Relaxed);
         loop {
+            if top & FENCE != 0 {
+                // One page-table move (see `fence_top`); no lock is held.
+                std::hint::spin_loop();
+                std::thread::yield_now();
+                top = self.top.load(Ordering::Relaxed);
+                continue;
+            }
             let new_top = top.checked_add(bytes)?;
             if new_top > self.base + self.capacity || !allow(new_top - self.base) {
                 return None;
@@ -77,10 +104,31 @@ impl MovingSpace {
                 .top
                 .compare_exchange_weak(top, new_top, Ordering::AcqRel, Ordering::Relaxed)
             {
-                Ok(_) => return Some(top),
+                Ok(_) => {
+                    // SAFETY: `[top, new_top)` was just claimed, for this
+                    // caller alone, and nothing is allocated in it yet.
+                    unsafe { self.recycled.zero_claim(top, new_top) };
+                    return Some(top);
+                }
                 Err(t) => top = t,
             }
         }
+    }
+
+    /// Fences the bump pointer: claims wait until
+    /// [`MovingSpace::unfence_top`]. Returns the top, above which no byte
+    /// is claimed until then. Only the collector fences, one fence at a
+    /// time, outside pauses (a pause's world is stopped anyway).
+    pub(crate) fn fence_top(&self) -> usize {
+        let prev = self.top.fetch_or(FENCE, Ordering::AcqRel);
+        debug_assert_eq!(prev & FENCE, 0, "the top is fenced twice");
+        prev & !FENCE
+    }
+
+    /// Lifts the fence [`MovingSpace::fence_top`] set; what the fencer
+    /// stored before (the recycled range) is published with it.
+    pub(crate) fn unfence_top(&self) {
+        self.top.fetch_and(!FENCE, Ordering::AcqRel);
     }
 
     /// Sets the bump pointer after a compaction.
@@ -94,6 +142,7 @@ impl MovingSpace {
         debug_assert!(self.contains(top) || top == self.base + self.capacity);
         self.top.store(top, Ordering::Release);
         self.prefault.reset(top);
+        self.recycled.clear();
     }
 }
 

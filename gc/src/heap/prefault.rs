@@ -80,6 +80,17 @@ impl Prefault {
             .store(top.next_multiple_of(PAGE_SIZE), Ordering::Release);
     }
 
+    /// Pages below `end` are resident (recycled from-space pages were
+    /// moved there): nothing below it needs populating.
+    pub(crate) fn resident_to(&self, end: usize) {
+        self.frontier.fetch_max(end, Ordering::AcqRel);
+    }
+
+    /// The frontier: pages below it are resident.
+    pub(crate) fn frontier(&self) -> usize {
+        self.frontier.load(Ordering::Acquire)
+    }
+
     /// A claim up to `end` was made and the heap may grow to `limit` (the
     /// trigger, clamped to the space) before its next cycle: if `end` lies
     /// past the frontier, populates from there one [`STEP`] (at least to

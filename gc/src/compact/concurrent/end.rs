@@ -1,6 +1,8 @@
 //! The end of a concurrent compaction, run by the coordinating collector
-//! thread once every page is mapped: unregister, give from-space and the
-//! second view back, sweep the non-moving space, clear the bitmaps. A step
+//! thread once every page is mapped: unregister, recycle from-space pages
+//! above the top and give the rest and the second view back
+//! ([`crate::compact::recycle`]), sweep the non-moving space, clear the
+//! bitmaps. A step
 //! that fails is retried once and, failing again, noted in the report and
 //! left for the next flip (a range still registered) or the next flip's
 //! `MREMAP_FIXED` (a mapping not released, its pages discarded meanwhile).
@@ -9,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::in_flight::CycleInFlight;
-use crate::compact::stw::release_from_space;
+use crate::compact::recycle::finish_from_space;
 use crate::report::{thread_cpu, CycleReport, Phase};
 use crate::units::PAGE_SIZE;
 
@@ -27,8 +29,9 @@ pub fn end_cycle(cycle: &CycleInFlight) -> CycleReport {
 
     // Every page is mapped, so nobody waits on these ranges any more.
     let moving_len = (cycle.moving.len() - cycle.first_page) * PAGE_SIZE;
+    let mut registered_left = false;
     if moving_len > 0 {
-        unregister(
+        registered_left = !unregister(
             cycle,
             heap.moving().base() + cycle.first_page * PAGE_SIZE,
             moving_len,
@@ -42,7 +45,15 @@ pub fn end_cycle(cycle: &CycleInFlight) -> CycleReport {
     }
     let unregistered = start.elapsed();
 
-    release_from_space(heap, &mut notes);
+    // Only this thread reads the report now (every collector is done).
+    let mut report = cycle.report.lock().clone();
+    finish_from_space(
+        heap,
+        Some(cycle.first_page * PAGE_SIZE),
+        cycle.plan.old_top(),
+        registered_left,
+        &mut report,
+    );
     if cycle.non_moving.is_some() {
         let space = heap.space_bytes();
         if let Err(e) = engine.release(heap.reservation(), heap.non_moving_view_base(), space) {
@@ -71,7 +82,6 @@ pub fn end_cycle(cycle: &CycleInFlight) -> CycleReport {
 
     let own_cpu = thread_cpu().saturating_sub(cpu);
 
-    let mut report = cycle.report.lock().clone();
     report.add_concurrent(Phase::Release, released - unregistered);
     report.add_concurrent(Phase::Register, unregistered);
     report.notes.extend(notes);
@@ -90,19 +100,19 @@ pub fn end_cycle(cycle: &CycleInFlight) -> CycleReport {
 /// transient `ENOMEM` splitting a VMA). A range that stays registered would
 /// make a later fault there wait for a cycle that never comes: it goes to
 /// the compactor's stale list, which the next flip unregisters first (or
-/// abandons its cycle).
+/// abandons its cycle). Returns whether the range is unregistered.
 fn unregister(
     cycle: &CycleInFlight,
     addr: usize,
     len: usize,
     space: &str,
     notes: &mut Vec<String>,
-) {
+) -> bool {
     let engine = cycle.heap.engine();
     let first = match cycle.fd.unregister(addr as *mut u8, len) {
         Ok(()) => {
             engine.note_uffd(addr, len, false);
-            return;
+            return true;
         }
         Err(e) => e,
     };
@@ -112,12 +122,14 @@ fn unregister(
             notes.push(format!(
                 "unregistering the {space} space failed once ({first}); the retry worked"
             ));
+            true
         }
         Err(e) => {
             notes.push(format!(
                 "unregistering the {space} space failed ({first}; again: {e}): retried at the next flip"
             ));
             cycle.stale.lock().push((addr, len));
+            false
         }
     }
 }
