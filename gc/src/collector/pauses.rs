@@ -32,7 +32,7 @@ use crate::compact::concurrent::threads::Job;
 use crate::compact::forwarding::ForwardingPlan;
 use crate::compact::non_moving::{sweep, update_references};
 use crate::compact::page::PageComputer;
-use crate::compact::recycle::finish_from_space;
+use crate::compact::recycle::{self, finish_from_space};
 use crate::compact::stw::{self, fill_in_place, PhaseTimer};
 use crate::error::HeapError;
 use crate::generations::Promotion;
@@ -529,6 +529,7 @@ impl ConcurrentCollector {
             live += skip + nm.used().saturating_sub(nm_young_marked);
         }
         let first_page = if moving_pages > 0 { old_pages } else { 0 };
+        let new_top = plan.new_top();
         let cycle = Arc::new(CycleInFlight {
             heap: self.heap.clone(),
             plan,
@@ -546,6 +547,7 @@ impl ConcurrentCollector {
                 first_page,
                 self.options.moves,
                 self.collectors.len(),
+                recycle::keep_from(heap, first_page * PAGE_SIZE, new_top),
             ),
             moving_cursor: AtomicUsize::new(first_page),
             nm_cursor: AtomicUsize::new(0),

@@ -56,11 +56,30 @@ pub(crate) fn finish_from_space(
     report: &mut CycleReport,
 ) {
     if let (Some(from), false) = (flipped_from, registered_left) {
-        if from > 0 {
+        if recycles(from) {
             report.pages_recycled = recycle(heap, from, old_top, &mut report.notes);
         }
     }
     crate::compact::stw::release_from_space(heap, &mut report.notes);
+}
+
+/// Whether a cycle whose flip began `flipped_from` bytes above the space's
+/// base recycles: only if the flip left the start of the moving space's
+/// VMA in place (see the module docs).
+fn recycles(flipped_from: usize) -> bool {
+    flipped_from > 0
+}
+
+/// The from-space address from which a concurrent cycle (its flip began
+/// `flipped_from` bytes above the base, its live data ends at `new_top`)
+/// keeps its pages for the end to recycle, not discarding them as they
+/// drain: the first page above the compacted top (`usize::MAX` when the
+/// cycle does not recycle).
+pub(crate) fn keep_from(heap: &Heap, flipped_from: usize, new_top: usize) -> usize {
+    if !recycles(flipped_from) {
+        return usize::MAX;
+    }
+    heap.from_base() + (new_top.next_multiple_of(PAGE_SIZE) - heap.moving().base())
 }
 
 /// Moves from-space pages back above the top (see the module docs);
