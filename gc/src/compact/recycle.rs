@@ -97,8 +97,10 @@ fn recycle(heap: &Heap, flipped_from: usize, old_top: usize, notes: &mut Vec<Str
     let mut pages = 0;
     if lo < hi {
         let from = heap.from_base() + (lo - base);
-        match heap.engine().move_range(from, lo, hi - lo) {
-            Ok(()) => {
+        // The DONTUNMAP move alone (the emptied source is released with
+        // the rest of from-space after the fence is lifted).
+        match heap.engine().flip(from, lo, hi - lo) {
+            Ok(_) => {
                 moving.recycled().set(lo, hi);
                 moving.prefault().resident_to(hi);
                 pages = (hi - lo) / PAGE_SIZE;
