@@ -32,7 +32,7 @@ use crate::compact::concurrent::threads::Job;
 use crate::compact::forwarding::ForwardingPlan;
 use crate::compact::non_moving::{sweep, update_references};
 use crate::compact::page::PageComputer;
-use crate::compact::recycle::{self, finish_from_space};
+use crate::compact::recycle::{self, finish_from_space, Flip};
 use crate::compact::stw::{self, fill_in_place, PhaseTimer};
 use crate::error::HeapError;
 use crate::generations::Promotion;
@@ -383,7 +383,8 @@ impl ConcurrentCollector {
         let flip_start = Instant::now();
         let (base, space) = (heap.moving().base(), heap.space_bytes());
         let engine = heap.engine();
-        match engine.flip(base + skip, heap.from_base() + skip, space - skip) {
+        let flip = Flip::of(heap, skip, plan.old_top());
+        match engine.flip(base + skip, heap.from_base() + skip, flip.len()) {
             Ok(flip) => report.flip_cost = Some(flip.cost),
             Err(e) if old_pages > 0 => {
                 // Nothing moved; a young cycle has no in-pause fallback.
@@ -417,6 +418,9 @@ impl ConcurrentCollector {
         let live_len = plan.live_pages() * PAGE_SIZE - skip;
         let mut moving_pages = plan.live_pages();
         if live_len > 0 {
+            // SAFETY: the world is stopped and the flip emptied the moving
+            // space above `skip`; the live range ends at `live_len`.
+            unsafe { recycle::anchor_anon_vma(heap, flip, base + skip + live_len) };
             match self
                 .fd
                 .register((base + skip) as *mut u8, live_len, RegisterMode::Missing)
@@ -536,6 +540,7 @@ impl ConcurrentCollector {
             fd: self.fd.clone(),
             moving: PageStates::with_mapped_prefix(moving_pages, first_page),
             first_page,
+            flip,
             promotion,
             non_moving,
             nm_top,
@@ -547,7 +552,7 @@ impl ConcurrentCollector {
                 first_page,
                 self.options.moves,
                 self.collectors.len(),
-                recycle::keep_from(heap, first_page * PAGE_SIZE, new_top),
+                recycle::keep_from(heap, flip, new_top),
             ),
             moving_cursor: AtomicUsize::new(first_page),
             nm_cursor: AtomicUsize::new(0),
@@ -663,18 +668,20 @@ impl ConcurrentCollector {
         let heap_arc = self.heap.clone();
         let heap = &*heap_arc;
         let flip_start = Instant::now();
-        let old_top = plan.old_top();
-        if let Err(e) = stw::compact_in_pause(heap, &plan, roots, &mut report, &mut timer) {
-            drop(plan);
-            let why = format!("compacting in the pause could not start either ({e})");
-            return self.abandon(old_top, report, &why, pause);
-        }
-        let flipped_from = stw::flipped_from(&plan, &report);
+        let flipped = match stw::compact_in_pause(heap, &plan, roots, &mut report, &mut timer) {
+            Ok(flipped) => flipped,
+            Err(e) => {
+                let old_top = plan.old_top();
+                drop(plan);
+                let why = format!("compacting in the pause could not start either ({e})");
+                return self.abandon(old_top, report, &why, pause);
+            }
+        };
         drop(plan);
         // SAFETY: the world is stopped and the moving space compacted,
         // walkable from its base (a full cycle: see `flip_with`).
         unsafe { crate::generations::promote_all(heap, true) };
-        finish_from_space(heap, flipped_from, old_top, false, &mut report);
+        finish_from_space(heap, flipped, false, &mut report);
         timer.lap(&mut report, Phase::Release);
         report.flip_pause = flip_start.elapsed();
         let live = report.live_bytes();

@@ -10,25 +10,34 @@
 //! `[lo, hi)` are moved back to the same addresses of the moving space
 //! with one page-table move: `lo` is the first page above the top (and
 //! above the pre-fault frontier, whose pages are resident already), `hi`
-//! the old top (from-space has no pages above it), at most the allocation
-//! threshold's reach (resident memory never runs ahead of what allocation
-//! reaches before its next cycle). Their garbage is zeroed by whoever
-//! claims them ([`crate::heap::recycled`]), in user space.
+//! the end of the flip (from-space has no pages above it), at most the
+//! allocation threshold's reach (resident memory never runs ahead of what
+//! allocation reaches before its next cycle) and never the space's last
+//! page. Their garbage is zeroed by whoever claims them
+//! ([`crate::heap::recycled`]), in user space.
 //!
 //! Conditions:
 //! - Same offsets: the moved pages keep their page offsets, so the moving
 //!   space's VMA merges back whole (the VMA-hygiene test checks it).
-//! - Only after a flip that began above the space's base (a young cycle,
-//!   or a dense prefix): a flip of the whole VMA drops its `anon_vma`
-//!   (`dontunmap_complete`), so pages moved back with the old one could
-//!   not merge and would split the space. Those cycles release as before.
+//! - Only after a flip that left part of the VMA in place: a flip of the
+//!   whole VMA drops its `anon_vma` (`dontunmap_complete`), and pages moved
+//!   back with the old one could not merge. So a flip ends at the old top's
+//!   page ([`Flip::of`]), not at the space's end, and covers the whole VMA
+//!   only when the heap is full to its last page; that cycle releases as
+//!   before, and in the uffd modes [`anchor_anon_vma`] keeps the
+//!   registration from splitting the space for good.
 //! - From-space is no longer read: every caller runs after the last page
 //!   was computed, and (in the uffd modes) after the live range was
 //!   unregistered; the recycled range lies above the top, never in the
-//!   registered live range.
+//!   registered live range. A cycle that recycles keeps its from-space
+//!   above the compacted top until then (the concurrent collectors discard
+//!   drained from-space only below it).
 //! - No claim owns a byte of `[lo, hi)`: the bump pointer is fenced across
 //!   the move ([`crate::heap::MovingSpace::fence_top`]), so claims made
 //!   while the concurrent end runs wait for one `mremap`.
+//! - Garbage never stays behind unaccounted: the next flip covers the
+//!   recycled range even where the top never reached it, and a flip that
+//!   fails and copies instead empties it too.
 //!
 //! A move the engine rejects or the kernel refuses leaves the pages in
 //! from-space, which is then released whole as before, and the cycle's
@@ -38,45 +47,106 @@ use crate::heap::Heap;
 use crate::report::CycleReport;
 use crate::units::PAGE_SIZE;
 
+/// The part of the moving space a compaction flips to from-space, as
+/// offsets from the space's base: `[from, to)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flip {
+    /// The first byte flipped: what stays in place below (the old
+    /// generation, or the dense prefix) ends here.
+    pub from: usize,
+    /// One past the last byte flipped.
+    pub to: usize,
+}
+
+impl Flip {
+    /// The flip of a cycle that keeps its first `skip` bytes in place and
+    /// found the top at `old_top`: up to the old top's page (from-space
+    /// needs nothing above it) or, if recycled pages the top never reached
+    /// lie further, up to their end (they hold garbage and must not stay
+    /// behind once the top is reset); at least one page, never past the
+    /// space. Stopping short of the space's end keeps the VMA's `anon_vma`,
+    /// so full cycles recycle too (see the module docs).
+    pub fn of(heap: &Heap, skip: usize, old_top: usize) -> Flip {
+        let base = heap.moving().base();
+        let (_, recycled_hi) = heap.moving().recycled().range();
+        let to = (old_top - base)
+            .next_multiple_of(PAGE_SIZE)
+            .max(recycled_hi.saturating_sub(base))
+            .max(skip + PAGE_SIZE)
+            .min(heap.space_bytes());
+        Flip { from: skip, to }
+    }
+
+    /// Bytes flipped.
+    pub fn len(&self) -> usize {
+        self.to.saturating_sub(self.from)
+    }
+
+    /// Whether nothing is flipped.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether pages of this flip can move back and merge: only if the flip
+    /// left part of the moving space's VMA in place (see the module docs).
+    fn recycles(&self, space: usize) -> bool {
+        self.from > 0 || self.to < space
+    }
+}
+
+/// After a flip of the whole moving space (its VMA's `anon_vma` dropped),
+/// before the live range `[base, live_end)` is registered with userfaultfd:
+/// gives the VMA an `anon_vma` by writing a zero byte to its last page, so
+/// that the registered part and the rest, split by the registration, share
+/// it and merge back when the cycle unregisters (otherwise the rest gets an
+/// `anon_vma` of its own at its first fault, the space stays two VMAs, and
+/// a later cycle's registered range spanning both fails `UFFDIO_COPY` runs
+/// across the boundary with `ENOENT`). Nothing if the flip was partial or
+/// the live range reaches the last page (nothing is split off then).
+///
+/// # Safety
+/// The world is stopped, and the flip emptied the moving space above
+/// `flip.from`: nothing lives above `live_end`.
+pub(crate) unsafe fn anchor_anon_vma(heap: &Heap, flip: Flip, live_end: usize) {
+    let last = heap.moving().base() + heap.space_bytes() - PAGE_SIZE;
+    if flip.recycles(heap.space_bytes()) || live_end > last {
+        return;
+    }
+    // SAFETY: `last` is a mapped RW page of the moving space above every
+    // live object and above the top (the caller's promise); a zero keeps
+    // it reading zero, as allocation expects of free memory.
+    unsafe { std::ptr::write_volatile(last as *mut u8, 0) };
+}
+
 /// Ends a compaction's use of from-space: recycles what allocation will
 /// need into the moving space (see the module docs) and releases the rest
-/// ([`crate::compact::stw::release_from_space`]). `flipped_from` is the
-/// offset from the space's base where the cycle's flip began (`None` when
-/// from-space was not filled by a flip: nothing is recycled), `old_top`
-/// the top before the cycle. Counts the recycled pages in `report`.
+/// ([`crate::compact::stw::release_from_space`]). `flip` is what the cycle
+/// flipped (`None` when from-space was not filled by a flip: nothing is
+/// recycled). Counts the recycled pages in `report`.
 ///
 /// Runs after every page was computed, with the moving space unregistered
 /// from userfaultfd (`registered_left`: a range of it failed to unregister,
 /// nothing is recycled); mutators may be running.
 pub(crate) fn finish_from_space(
     heap: &Heap,
-    flipped_from: Option<usize>,
-    old_top: usize,
+    flip: Option<Flip>,
     registered_left: bool,
     report: &mut CycleReport,
 ) {
-    if let (Some(from), false) = (flipped_from, registered_left) {
-        if recycles(from) {
-            report.pages_recycled = recycle(heap, from, old_top, &mut report.notes);
+    if let (Some(flip), false) = (flip, registered_left) {
+        if flip.recycles(heap.space_bytes()) {
+            report.pages_recycled = recycle(heap, flip, &mut report.notes);
         }
     }
     crate::compact::stw::release_from_space(heap, &mut report.notes);
 }
 
-/// Whether a cycle whose flip began `flipped_from` bytes above the space's
-/// base recycles: only if the flip left the start of the moving space's
-/// VMA in place (see the module docs).
-fn recycles(flipped_from: usize) -> bool {
-    flipped_from > 0
-}
-
-/// The from-space address from which a concurrent cycle (its flip began
-/// `flipped_from` bytes above the base, its live data ends at `new_top`)
-/// keeps its pages for the end to recycle, not discarding them as they
-/// drain: the first page above the compacted top (`usize::MAX` when the
-/// cycle does not recycle).
-pub(crate) fn keep_from(heap: &Heap, flipped_from: usize, new_top: usize) -> usize {
-    if !recycles(flipped_from) {
+/// The from-space address from which a concurrent cycle that flipped
+/// `flip` (its live data ending at `new_top`) keeps its pages for the end
+/// to recycle, not discarding them as they drain: the first page above the
+/// compacted top (`usize::MAX` when the cycle does not recycle).
+pub(crate) fn keep_from(heap: &Heap, flip: Flip, new_top: usize) -> usize {
+    if !flip.recycles(heap.space_bytes()) {
         return usize::MAX;
     }
     heap.from_base() + (new_top.next_multiple_of(PAGE_SIZE) - heap.moving().base())
@@ -84,7 +154,7 @@ pub(crate) fn keep_from(heap: &Heap, flipped_from: usize, new_top: usize) -> usi
 
 /// Moves from-space pages back above the top (see the module docs);
 /// returns how many pages were moved.
-fn recycle(heap: &Heap, flipped_from: usize, old_top: usize, notes: &mut Vec<String>) -> usize {
+fn recycle(heap: &Heap, flip: Flip, notes: &mut Vec<String>) -> usize {
     let moving = heap.moving();
     let base = moving.base();
     let limit = heap.moving_limit(heap.non_moving().used()) & !(PAGE_SIZE - 1);
@@ -92,8 +162,12 @@ fn recycle(heap: &Heap, flipped_from: usize, old_top: usize, notes: &mut Vec<Str
     let lo = top
         .next_multiple_of(PAGE_SIZE)
         .max(moving.prefault().frontier())
-        .max(base + flipped_from);
-    let hi = old_top.next_multiple_of(PAGE_SIZE).min(limit);
+        .max(base + flip.from);
+    // Never the last page: a recycled range reaching the space's end would
+    // make the next flip (which covers it) a flip of the whole VMA.
+    let hi = (base + flip.to)
+        .min(limit)
+        .min(base + heap.space_bytes() - PAGE_SIZE);
     let mut pages = 0;
     if lo < hi {
         let from = heap.from_base() + (lo - base);

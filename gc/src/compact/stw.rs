@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crate::compact::forwarding::{ForwardingPlan, PlanTables, PAGE_WORDS};
 use crate::compact::non_moving::{sweep, update_references};
 use crate::compact::page::PageComputer;
-use crate::compact::recycle::finish_from_space;
+use crate::compact::recycle::{finish_from_space, Flip};
 use crate::error::HeapError;
 use crate::heap::Heap;
 use crate::mark::tracer::mark;
@@ -61,12 +61,11 @@ pub unsafe fn collect(
         Ok(plan) => {
             timer.lap(&mut report, Phase::Forward);
             match compact_in_pause(heap, &plan, roots, &mut report, &mut timer) {
-                Ok(()) => {
+                Ok(flipped) => {
                     // SAFETY: the world is stopped and the moving space
                     // compacted, walkable from its base.
                     unsafe { crate::generations::promote_all(heap, true) };
-                    let flipped_from = flipped_from(&plan, &report);
-                    finish_from_space(heap, flipped_from, old_top, false, &mut report);
+                    finish_from_space(heap, flipped, false, &mut report);
                     timer.lap(&mut report, Phase::Release);
                 }
                 Err(e) => abandon(heap, old_top, &mut report, &e),
@@ -104,27 +103,32 @@ pub(crate) fn abandon(heap: &Heap, old_top: usize, report: &mut CycleReport, why
 /// The moving space's pages above the dense prefix go to from-space with
 /// the DONTUNMAP flip; where that fails (say `mremap` is denied), from-space
 /// is mapped and the live data copied there instead (O(used) more work,
-/// noted). `Err` only if neither worked, before anything moved: the caller
-/// then abandons the cycle.
+/// noted). Returns what was flipped (`None`: nothing, or copied instead).
+/// `Err` only if neither worked, before anything moved: the caller then
+/// abandons the cycle.
 pub(crate) fn compact_in_pause(
     heap: &Heap,
     plan: &ForwardingPlan,
     roots: &mut dyn RootSet,
     report: &mut CycleReport,
     timer: &mut PhaseTimer,
-) -> Result<(), HeapError> {
+) -> Result<Option<Flip>, HeapError> {
     // The dense prefix's whole pages stay: nothing in them moves.
     let in_place = plan.dense_pages();
     let skip = in_place * PAGE_SIZE;
+    let mut flipped = None;
     if skip < heap.space_bytes() {
         let base = heap.moving().base();
-        match heap.engine().flip(
-            base + skip,
-            heap.from_base() + skip,
-            heap.space_bytes() - skip,
-        ) {
-            Ok(flip) => report.flip_cost = Some(flip.cost),
-            Err(e) => copy_to_from_space(heap, plan, skip, report, &e)?,
+        let flip = Flip::of(heap, skip, plan.old_top());
+        match heap
+            .engine()
+            .flip(base + skip, heap.from_base() + skip, flip.len())
+        {
+            Ok(f) => {
+                report.flip_cost = Some(f.cost);
+                flipped = Some(flip);
+            }
+            Err(e) => copy_to_from_space(heap, plan, flip, report, &e)?,
         }
     }
     timer.lap(report, Phase::Flip);
@@ -141,17 +145,7 @@ pub(crate) fn compact_in_pause(
     // SAFETY: the world is stopped (this function's contract) and every
     // reference was updated above.
     unsafe { sweep_and_reset(heap, plan, nm_top, report, timer) };
-    Ok(())
-}
-
-/// Where the flip of a cycle compacted in the pause with `plan` began,
-/// from the space's base: its dense prefix stayed. `None` if from-space was
-/// filled by copying (the flip failed) or there was no flip.
-pub(crate) fn flipped_from(plan: &ForwardingPlan, report: &CycleReport) -> Option<usize> {
-    report
-        .flip_cost
-        .is_some()
-        .then(|| plan.dense_pages() * PAGE_SIZE)
+    Ok(flipped)
 }
 
 /// The end of a stop-the-world compaction (full or young), after the
@@ -183,48 +177,50 @@ pub(crate) unsafe fn sweep_and_reset(
     marks.non_moving.clear_below(nm_top);
 }
 
-/// The flip's fallback: maps from-space (above `skip`) and copies the
-/// moving space's used pages there, then empties them in the moving space
-/// (discarded, or zeroed by hand if `madvise` fails too: allocation relies
-/// on compacted-away tails reading zero). `Err` if from-space cannot be
-/// mapped; nothing has changed then.
+/// The flip's fallback: maps from-space (above `flip.from`) and copies the
+/// moving space's used pages there, then empties the range `flip` would
+/// have flipped in the moving space (discarded, or zeroed by hand if
+/// `madvise` fails too: allocation relies on compacted-away tails and
+/// recycled pages the top never reached reading zero). `Err` if from-space
+/// cannot be mapped; nothing has changed then.
 fn copy_to_from_space(
     heap: &Heap,
     plan: &ForwardingPlan,
-    skip: usize,
+    flip: Flip,
     report: &mut CycleReport,
     flip_error: &dyn Display,
 ) -> Result<(), HeapError> {
     let base = heap.moving().base();
-    let end = (plan.old_top() - base).next_multiple_of(PAGE_SIZE);
-    if end <= skip {
-        // Nothing above the prefix to read: the moving space is already
-        // what the flip would leave.
-        return Ok(());
+    let skip = flip.from;
+    // From-space needs the used pages; above them there may be recycled
+    // pages the top never reached, emptied below with the rest.
+    let len = (plan.old_top() - base)
+        .next_multiple_of(PAGE_SIZE)
+        .saturating_sub(skip);
+    if len > 0 {
+        heap.engine()
+            .map_anon(heap.reservation(), heap.from_base() + skip, len)?;
+        // SAFETY: both ranges are `len` bytes of mapped RW memory of this
+        // heap (the moving space's used pages, from-space just mapped),
+        // disjoint (different regions of the reservation); the world is
+        // stopped, so nothing else reads or writes them.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                (base + skip) as *const u8,
+                (heap.from_base() + skip) as *mut u8,
+                len,
+            );
+        }
     }
-    let len = end - skip;
-    heap.engine()
-        .map_anon(heap.reservation(), heap.from_base() + skip, len)?;
-    // SAFETY: both ranges are `len` bytes of mapped RW memory of this heap
-    // (the moving space's used pages, from-space just mapped), disjoint
-    // (different regions of the reservation); the world is stopped, so
-    // nothing else reads or writes them.
-    unsafe {
-        std::ptr::copy_nonoverlapping(
-            (base + skip) as *const u8,
-            (heap.from_base() + skip) as *mut u8,
-            len,
-        );
-    }
-    if let Err(e) = heap.engine().discard(base + skip, len) {
+    if let Err(e) = heap.engine().discard(base + skip, flip.len()) {
         // Live pages are overwritten whole by the compaction; only what
         // lies past them must read zero.
         let live_end = (plan.live_pages() * PAGE_SIZE).max(skip);
-        if live_end < end {
-            // SAFETY: `[live_end, end)` lies in the moving space's used,
+        if live_end < flip.to {
+            // SAFETY: `[live_end, flip.to)` lies in the moving space's
             // mapped RW pages; the world is stopped and no reference into
             // it is held.
-            unsafe { std::ptr::write_bytes((base + live_end) as *mut u8, 0, end - live_end) };
+            unsafe { std::ptr::write_bytes((base + live_end) as *mut u8, 0, flip.to - live_end) };
         }
         report.notes.push(format!(
             "discarding the copied moving space failed ({e}): its tail was zeroed by hand"

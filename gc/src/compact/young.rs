@@ -13,7 +13,7 @@ use std::time::Instant;
 use crate::compact::forwarding::{ForwardingPlan, PlanTables};
 use crate::compact::non_moving::update_references;
 use crate::compact::page::PageComputer;
-use crate::compact::recycle::finish_from_space;
+use crate::compact::recycle::{finish_from_space, Flip};
 use crate::compact::stw::{abandon, fill_in_place, sweep_and_reset, PhaseTimer};
 use crate::error::HeapError;
 use crate::heap::Heap;
@@ -88,11 +88,11 @@ fn compact_young(
     let old_pages = plan.old_pages();
     let skip = old_pages * PAGE_SIZE;
     let base = heap.moving().base();
-    match heap.engine().flip(
-        base + skip,
-        heap.from_base() + skip,
-        heap.space_bytes() - skip,
-    ) {
+    let flip = Flip::of(heap, skip, plan.old_top());
+    match heap
+        .engine()
+        .flip(base + skip, heap.from_base() + skip, flip.len())
+    {
         Ok(flip) => report.flip_cost = Some(flip.cost),
         Err(e) => return Err(e.into()),
     }
@@ -117,7 +117,7 @@ fn compact_young(
     // SAFETY: the world is stopped and the young survivors are compacted
     // up to the top.
     unsafe { crate::generations::promote_all(heap, false) };
-    finish_from_space(heap, Some(skip), plan.old_top(), false, report);
+    finish_from_space(heap, Some(flip), false, report);
     timer.lap(report, Phase::Release);
     Ok(())
 }

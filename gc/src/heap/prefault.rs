@@ -1,14 +1,18 @@
 //! Pre-faulting the moving space ahead of allocation.
 //!
-//! Every compaction flips all of the moving space's pages to from-space
-//! (`MREMAP_DONTUNMAP`) and gives from-space back, so after a cycle the
-//! free space above the compacted top is plain anonymous memory with no
-//! page behind it (never registered with userfaultfd: only the live pages
-//! are, and only until the cycle ends). Left alone, allocation then takes
-//! one kernel page fault per 4 KiB: trap, page allocation, memcg charge,
-//! zeroing. An allocation-heavy program paid about as many faults as it
-//! allocated pages (demo-vm's `instantiation.lox`: 118k faults for 28
-//! cycles, 18-31% of the mutator's samples in the kernel).
+//! Every compaction flips the moving space's pages (in a young cycle, those
+//! above the old generation) to from-space (`MREMAP_DONTUNMAP`). A cycle
+//! that flipped the whole space (a full one) gives all of from-space back,
+//! so the free space above the compacted top is plain anonymous memory with
+//! no page behind it (never registered with userfaultfd: only the live
+//! pages are, and only until the cycle ends); a young cycle first moves the
+//! from-space pages above the top back ([`crate::compact::recycle`]), and
+//! this frontier then starts above them. Left alone, allocation into the
+//! pages with nothing behind them takes one kernel page fault per 4 KiB:
+//! trap, page allocation, memcg charge, zeroing. An allocation-heavy
+//! program paid about as many faults as it allocated pages (demo-vm's
+//! `instantiation.lox`: 118k faults for 28 cycles, 18-31% of the mutator's
+//! samples in the kernel).
 //!
 //! So a TLAB refill that claims past the *frontier* (below which the pages
 //! are known resident since the last compaction) populates the next

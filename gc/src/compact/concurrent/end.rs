@@ -47,13 +47,7 @@ pub fn end_cycle(cycle: &CycleInFlight) -> CycleReport {
 
     // Only this thread reads the report now (every collector is done).
     let mut report = cycle.report.lock().clone();
-    finish_from_space(
-        heap,
-        Some(cycle.first_page * PAGE_SIZE),
-        cycle.plan.old_top(),
-        registered_left,
-        &mut report,
-    );
+    finish_from_space(heap, Some(cycle.flip), registered_left, &mut report);
     if cycle.non_moving.is_some() {
         let space = heap.space_bytes();
         if let Err(e) = engine.release(heap.reservation(), heap.non_moving_view_base(), space) {

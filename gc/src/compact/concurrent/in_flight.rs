@@ -75,6 +75,9 @@ pub struct CycleInFlight {
     /// The first moving page the cycle flipped and registered: 0 in a full
     /// cycle, the old generation's pages in a young one.
     pub first_page: usize,
+    /// What the flip moved to from-space (the end of the cycle recycles
+    /// from it).
+    pub flip: crate::compact::recycle::Flip,
     /// What the end of the cycle promotes (generational collection).
     pub promotion: Option<crate::generations::Promotion>,
     /// The non-moving space's pages, in `uffd` mode.
