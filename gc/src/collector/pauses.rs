@@ -533,7 +533,6 @@ impl ConcurrentCollector {
             live += skip + nm.used().saturating_sub(nm_young_marked);
         }
         let first_page = if moving_pages > 0 { old_pages } else { 0 };
-        let new_top = plan.new_top();
         let cycle = Arc::new(CycleInFlight {
             heap: self.heap.clone(),
             plan,
@@ -552,7 +551,6 @@ impl ConcurrentCollector {
                 first_page,
                 self.options.moves,
                 self.collectors.len(),
-                recycle::keep_from(heap, flip, new_top),
             ),
             moving_cursor: AtomicUsize::new(first_page),
             nm_cursor: AtomicUsize::new(0),

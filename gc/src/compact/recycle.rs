@@ -30,8 +30,8 @@
 //!   was computed, and (in the uffd modes) after the live range was
 //!   unregistered; the recycled range lies above the top, never in the
 //!   registered live range. A cycle that recycles keeps its from-space
-//!   above the compacted top until then (the concurrent collectors discard
-//!   drained from-space only below it).
+//!   above the moving space's top until then (the concurrent collectors
+//!   discard drained from-space only below it).
 //! - No claim owns a byte of `[lo, hi)`: the bump pointer is fenced across
 //!   the move ([`crate::heap::MovingSpace::fence_top`]), so claims made
 //!   while the concurrent end runs wait for one `mremap`.
@@ -142,14 +142,15 @@ pub(crate) fn finish_from_space(
 }
 
 /// The from-space address from which a concurrent cycle that flipped
-/// `flip` (its live data ending at `new_top`) keeps its pages for the end
-/// to recycle, not discarding them as they drain: the first page above the
-/// compacted top (`usize::MAX` when the cycle does not recycle).
-pub(crate) fn keep_from(heap: &Heap, flip: Flip, new_top: usize) -> usize {
+/// `flip` keeps its pages for the end to recycle, not discarding them as
+/// they drain, while the moving space's top is at `top`: the offset of the
+/// first page above the top (from-space below it can never be recycled:
+/// mutators allocate there); `usize::MAX` when the cycle does not recycle.
+pub(crate) fn keep_from(heap: &Heap, flip: Flip, top: usize) -> usize {
     if !flip.recycles(heap.space_bytes()) {
         return usize::MAX;
     }
-    heap.from_base() + (new_top.next_multiple_of(PAGE_SIZE) - heap.moving().base())
+    heap.from_base() + (top.next_multiple_of(PAGE_SIZE) - heap.moving().base())
 }
 
 /// Moves from-space pages back above the top (see the module docs);

@@ -6,10 +6,11 @@
 //! place there and moved into to-space: no page allocated, no second copy),
 //! handed out to one collector thread each; the rest are given back at once,
 //! so that the cycle's peak memory stays near live size. In a cycle whose
-//! end recycles from-space pages ([`crate::compact::recycle`]: a young
-//! one), the pages above the compacted top are kept until then instead:
+//! end recycles from-space pages ([`crate::compact::recycle`]), the pages
+//! above the moving space's current top are kept until then instead:
 //! discarding them would leave the recycled range empty, to be faulted in
-//! and zeroed by the kernel again.
+//! and zeroed by the kernel again (those below it, where mutators allocate
+//! during the cycle, can never be recycled and go as they drain).
 //!
 //! Collector threads compute a run of pages before claiming them (so that a
 //! mutator faulting on one meanwhile computes it itself rather than waiting
@@ -53,24 +54,14 @@ struct State {
     /// Per collector thread, the first page of the run it computes
     /// (`usize::MAX` when none).
     computing: Vec<usize>,
-    /// From-space at or above this address is never discarded (the end of
-    /// the cycle recycles from there).
-    keep_from: usize,
 }
 
 impl FromSpace {
     /// Nothing drained yet, from-space from `base` (the flipped range's
     /// start), moving pages below `first` mapped already (a young cycle's
     /// old pages), for `collectors` threads; `moves` says whether drained
-    /// pages are handed out for MOVE; from-space at or above `keep_from` is
-    /// kept for the end of the cycle to recycle (`usize::MAX`: nothing is).
-    pub fn new(
-        base: usize,
-        first: usize,
-        moves: bool,
-        collectors: usize,
-        keep_from: usize,
-    ) -> FromSpace {
+    /// pages are handed out for MOVE.
+    pub fn new(base: usize, first: usize, moves: bool, collectors: usize) -> FromSpace {
         FromSpace {
             state: Mutex::new(State {
                 spare: base,
@@ -79,7 +70,6 @@ impl FromSpace {
                 moves,
                 refusals: 0,
                 computing: vec![usize::MAX; collectors.max(1)],
-                keep_from,
             }),
         }
     }
@@ -87,8 +77,15 @@ impl FromSpace {
     /// Finds how far from-space has drained and discards what is not kept:
     /// `moving` are the states of the moving space's live pages, `needed`
     /// gives the lowest from-space address that computing a page (or any
-    /// later one) reads, and `engine` discards.
-    pub fn advance(&self, moving: &PageStates, needed: impl Fn(usize) -> usize, engine: &Engine) {
+    /// later one) reads, `engine` discards, and from-space at or above
+    /// `keep_from` is kept for the end of the cycle to recycle.
+    pub fn advance(
+        &self,
+        moving: &PageStates,
+        needed: impl Fn(usize) -> usize,
+        engine: &Engine,
+        keep_from: usize,
+    ) {
         let (from, to) = {
             let mut s = self.state.lock();
             s.low = moving.first_unmapped(s.low);
@@ -96,7 +93,7 @@ impl FromSpace {
             let drained = needed(s.low.min(computing)) & !(PAGE_SIZE - 1);
             s.drained = s.drained.max(drained);
             let keep = if s.moves { SPARE_BYTES } else { 0 };
-            let release_to = s.drained.saturating_sub(keep).min(s.keep_from) & !(PMD_SIZE - 1);
+            let release_to = s.drained.saturating_sub(keep).min(keep_from) & !(PMD_SIZE - 1);
             if release_to <= s.spare {
                 return;
             }

@@ -225,10 +225,12 @@ fn compact_moving(cycle: &CycleInFlight, thread: usize, bufs: &mut [PageBuf]) {
             }
             at += installed;
         }
+        let heap = &cycle.heap;
         from.advance(
             &cycle.moving,
             |page| cycle.from_space_needed(page),
-            cycle.heap.engine(),
+            heap.engine(),
+            crate::compact::recycle::keep_from(heap, cycle.flip, heap.moving().top()),
         );
     }
 }
