@@ -150,6 +150,7 @@ pub mod config;
 mod driver;
 pub mod log;
 pub mod mutator;
+mod pacing;
 mod policy;
 pub mod roots;
 mod safepoint;
@@ -705,7 +706,7 @@ impl Shared {
         self.policy.cycle_ended(report);
         let mut stats = self.stats.lock();
         stats.record(report);
-        let paced = (stats.paced, stats.pacing);
+        let paced = stats.pacing_totals();
         drop(stats);
         let gc = self
             .log

@@ -571,6 +571,7 @@ impl ConcurrentCollector {
                 .expect("collector threads live as long as the collector");
         }
         self.state = State::Compacting;
+        self.in_flight = Some(cycle);
         live
     }
 
@@ -709,6 +710,7 @@ impl ConcurrentCollector {
         // The receiver lives in `self`: sending cannot fail.
         let _ = self.report_tx.send(report);
         self.state = State::Compacting;
+        self.in_flight = None;
         self.attention.store(true, Ordering::Release);
     }
 }
