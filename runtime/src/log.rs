@@ -931,7 +931,7 @@ mod tests {
         young.marked.cards = 37;
         young.marked.card_time = Duration::from_micros(250);
         young.cards_fixed = 12;
-        end(&log, &young, (0, Duration::ZERO));
+        end(&log, &young, PacingTotals::default());
         let text = lines.lock().join("\n");
         assert!(
             text.contains(
