@@ -139,6 +139,11 @@ pub struct GcStats {
     /// Their total time (collection work on a mutator thread; also counted
     /// in the cycles' GC CPU).
     pub assist_time: Duration,
+    /// Their CPU time (below `assist_time` when the threads were
+    /// descheduled while assisting).
+    pub assist_cpu: Duration,
+    /// The longest of them.
+    pub longest_assist: Duration,
     /// Pages they installed.
     pub assist_pages: u64,
     pauses: Hist,
@@ -234,6 +239,8 @@ impl Default for GcStats {
             assists: 0,
             assist_time: Duration::ZERO,
             assist_pages: 0,
+            assist_cpu: Duration::ZERO,
+            longest_assist: Duration::ZERO,
             pauses: Hist::new(),
             safepoints: Hist::new(),
             flip_pauses: Hist::new(),
@@ -312,6 +319,10 @@ pub struct GcStatsJson {
     pub assist_ns: u64,
     /// Pages they installed.
     pub assist_pages: u64,
+    /// Their CPU time, ns.
+    pub assist_cpu_ns: u64,
+    /// The longest of them, ns.
+    pub assist_max_ns: u64,
 }
 
 /// Young and full cycles in JSON (nanoseconds): part of [`GcStatsJson`]
@@ -494,11 +505,13 @@ impl GcStats {
         self.longest_pacing_sleep = self.longest_pacing_sleep.max(d);
     }
 
-    /// Accounts one assist at a pacing threshold: `d` spent installing
-    /// `pages` pages of the compaction in flight.
-    pub fn record_assist(&mut self, d: Duration, pages: usize) {
+    /// Accounts one assist at a pacing threshold: `d` spent (`cpu` of it
+    /// on the CPU) installing `pages` pages of the compaction in flight.
+    pub fn record_assist(&mut self, d: Duration, cpu: Duration, pages: usize) {
         self.assists += 1;
         self.assist_time += d;
+        self.assist_cpu += cpu;
+        self.longest_assist = self.longest_assist.max(d);
         self.assist_pages += pages as u64;
     }
 
@@ -621,6 +634,8 @@ impl GcStats {
             assists: self.assists,
             assist_ns: self.assist_time.as_nanos() as u64,
             assist_pages: self.assist_pages,
+            assist_cpu_ns: self.assist_cpu.as_nanos() as u64,
+            assist_max_ns: self.longest_assist.as_nanos() as u64,
         }
     }
 }

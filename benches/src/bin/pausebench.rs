@@ -169,6 +169,9 @@ struct Report {
     assists: u64,
     assist_ns: u64,
     assist_pages: u64,
+    /// Their CPU time and the longest one (wall).
+    assist_cpu_ns: u64,
+    assist_max_ns: u64,
     concurrent_phase_total_ns: Vec<(String, u64)>,
     gc_cpu_ns: u64,
     process_cpu_ns: u64,
@@ -406,6 +409,8 @@ fn run(args: &Args) -> Result<(), String> {
         assists: stats.assists,
         assist_ns: ns(stats.assist_time),
         assist_pages: stats.assist_pages,
+        assist_cpu_ns: ns(stats.assist_cpu),
+        assist_max_ns: ns(stats.longest_assist),
         concurrent_phase_total_ns: stats
             .concurrent_totals
             .iter()
@@ -555,13 +560,15 @@ fn print_report(r: &Report) {
         ms(r.pacing_max_ns),
     );
     println!(
-        "pacing sleeps: {:.1}% of thread time in marking/planning, {:.1}% in compaction; assists: {} ({} pages), {:.1}ms in all ({:.1}% of thread time)",
+        "pacing sleeps: {:.1}% of thread time in marking/planning, {:.1}% in compaction; assists: {} ({} pages), {:.1}ms in all ({:.1}% of thread time, CPU {:.1}ms), longest {:.3}ms",
         share(r.pacing_ns - r.pacing_compacting_ns),
         share(r.pacing_compacting_ns),
         r.assists,
         r.assist_pages,
         ms(r.assist_ns),
         share(r.assist_ns),
+        ms(r.assist_cpu_ns),
+        ms(r.assist_max_ns),
     );
     if !r.concurrent_phase_total_ns.is_empty() {
         let list: Vec<String> = r

@@ -54,6 +54,9 @@ pub struct AssistOutcome {
     /// Whether it stopped because no page was left to take (the rest is
     /// claimed by others, or the cycle ended) rather than at its budget.
     pub exhausted: bool,
+    /// The CPU time it used (less than its wall time when the thread was
+    /// descheduled meanwhile).
+    pub cpu: Duration,
 }
 
 /// A handle on a compaction in flight that a mutator can help with
@@ -91,10 +94,10 @@ impl Assistant {
                 break;
             }
         }
-        let used = thread_cpu().saturating_sub(cpu);
+        outcome.cpu = thread_cpu().saturating_sub(cpu);
         self.cycle
             .gc_cpu_ns
-            .fetch_add(used.as_nanos() as u64, Ordering::Relaxed);
+            .fetch_add(outcome.cpu.as_nanos() as u64, Ordering::Relaxed);
         outcome
     }
 
