@@ -26,9 +26,9 @@ impl Mutator {
     /// else does what the policy answers
     /// ([`Policy::on_full_heap`](crate::policy::Policy::on_full_heap)):
     /// start a concurrently marked cycle (after the compaction in flight),
-    /// return how to pace (sleep, or assist the compaction), or push the cycle in flight
-    /// through its pauses, waiting where the collector is not done yet (a
-    /// stall). In stw mode: collects.
+    /// return how to pace (sleep, or assist the compaction), or push the
+    /// cycle in flight through its pauses, waiting where the collector is
+    /// not done yet (a stall). In stw mode: collects.
     pub(crate) fn heap_full(
         &mut self,
         request: usize,

@@ -85,7 +85,8 @@ pub(crate) enum FullHeap {
 /// How a paced allocation spends its slot ([`FullHeap::Pace`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Pacing {
-    /// Sleep this long (blocked), during marking or planning.
+    /// Sleep this long (blocked): during marking or planning, and a zero
+    /// sleep (an unchecked step) in any phase.
     Sleep(Duration),
     /// During a compaction: install pages of it for up to this long, and
     /// sleep what is left of it if no page is left to take.
