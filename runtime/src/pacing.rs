@@ -35,7 +35,10 @@ impl Mutator {
                 });
                 let assisted = start.elapsed();
                 if let Some(o) = outcome {
-                    self.shared.stats.lock().record_assist(assisted, o.cpu, o.pages);
+                    self.shared
+                        .stats
+                        .lock()
+                        .record_assist(assisted, o.cpu, o.pages);
                 }
                 if outcome.is_none_or(|o| o.exhausted) {
                     // Nothing (left) to do: the rest of the slot asleep.
