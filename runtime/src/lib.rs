@@ -167,6 +167,10 @@ use gc::mark::satb::SatbQueue;
 use gc::{CycleReport, Heap, HeapConfig};
 use parking_lot::Mutex;
 use policy::Policy;
+
+/// The promotion age when none is asked for
+/// ([`RuntimeBuilder::promotion_age`]).
+const DEFAULT_PROMOTION_AGE: u8 = 1;
 pub use policy::PACE_SLICE;
 use safepoint::Registry;
 
@@ -215,6 +219,8 @@ pub struct RuntimeBuilder {
     verify: bool,
     /// Generational collection as asked (`None`: the mode's default).
     generational: Option<bool>,
+    /// The promotion age as asked (`None`: the mode's default).
+    promotion_age: Option<u8>,
     uffd: UffdOptions,
     pause_hook: Option<PauseHook>,
     span_hook: Option<PauseSpanHook>,
@@ -234,6 +240,7 @@ impl std::fmt::Debug for RuntimeBuilder {
             .field("stress", &self.stress)
             .field("verify", &self.verify)
             .field("generational", &self.generational)
+            .field("promotion_age", &self.promotion_age)
             .field("uffd", &self.uffd)
             .field("pause_hook", &self.pause_hook.is_some())
             .field("env_error", &self.env_error)
@@ -254,6 +261,7 @@ impl Default for RuntimeBuilder {
             stress: false,
             verify: false,
             generational: None,
+            promotion_age: None,
             uffd: UffdOptions::default(),
             pause_hook: None,
             span_hook: None,
@@ -354,6 +362,9 @@ impl RuntimeBuilder {
         }
         if let Some(v) = env_value("GC_GENERATIONAL", config::parse_bool)? {
             b.generational = Some(v);
+        }
+        if let Some(v) = env_value("GC_PROMOTION_AGE", config::parse_promotion_age)? {
+            b.promotion_age = Some(v);
         }
         Ok(b)
     }
@@ -486,6 +497,17 @@ impl RuntimeBuilder {
         self
     }
 
+    /// How many cycles a moving object survives before it is promoted to
+    /// the old generation (`GC_PROMOTION_AGE`): 1 or 2 (anything else makes
+    /// [`RuntimeBuilder::build`] fail). With 2, what was merely in flight
+    /// when a young cycle ran stays young for one more cycle (a full cycle
+    /// promotes every survivor that predates it). Generational collection
+    /// only; see docs/generational.md.
+    pub fn promotion_age(mut self, age: u8) -> Self {
+        self.promotion_age = Some(age);
+        self
+    }
+
     /// Verify the heap after every cycle (panics on corruption: for tests).
     pub fn verify(mut self, on: bool) -> Self {
         self.verify = on;
@@ -535,6 +557,10 @@ impl RuntimeBuilder {
                 e
             });
         }
+        let promotion_age = self
+            .promotion_age
+            .map(config::check_promotion_age)
+            .transpose()?;
         let knobs = policy::Knobs {
             hard_limit: self.heap.heap_limit,
             soft_limit: self.soft_limit,
@@ -591,6 +617,8 @@ impl RuntimeBuilder {
         // asked for.
         let generational = self.generational.unwrap_or(mode == Mode::Stw);
         heap.generations().set_enabled(generational);
+        heap.generations()
+            .set_promotion_age(promotion_age.unwrap_or(DEFAULT_PROMOTION_AGE));
         let poll = compactor
             .as_ref()
             .map_or_else(Default::default, |c| c.attention_flag().clone());
