@@ -8,7 +8,9 @@
 # Environment (defaults in brackets):
 #   COLLECTORS  ["malloc bdw bdw-incr serial parallel g1 shenandoah z project-stw project-uffd-copy project-uffd project-uffd-workers"]
 #               (project-MODE for any `peer-workloads --mode` MODE; run.sh's
-#               PROJECT_MODES is set from these unless given)
+#               PROJECT_MODES is set from these unless given; MODE-flat runs
+#               MODE with GC_GENERATIONAL=0, MODE-gen with GC_GENERATIONAL=1,
+#               so generational collection on and off sit side by side)
 #   OUT         [/tmp/peers-bench] the kit's build and run directory (under /tmp)
 #   RESULT      [benches/results/peers-<date>.md] where the report goes
 #   TIMEOUT     [180] seconds per run; PEERS_DIR [../shared/peers]
@@ -35,7 +37,22 @@ if [[ ${REPORT_ONLY:-0} != 1 ]]; then
   mkdir -p "$OUT"
   # a copy, so that a rebuild during the run cannot change what is measured
   cp "${CARGO_TARGET_DIR:-target}/release/peer-workloads" "$OUT/peer-workloads"
-  export PROJECT_CMD=$OUT/peer-workloads
+  # run.sh passes `--mode MODE`; a -flat / -gen suffix picks generational
+  # collection off / on for that row (plain MODE keeps the mode's default)
+  cat >"$OUT/project-cmd" <<'WRAP'
+#!/usr/bin/env bash
+args=()
+for a in "$@"; do
+  case $a in
+    *-flat) export GC_GENERATIONAL=0; args+=("${a%-flat}") ;;
+    *-gen) export GC_GENERATIONAL=1; args+=("${a%-gen}") ;;
+    *) args+=("$a") ;;
+  esac
+done
+exec "$(dirname "$0")/peer-workloads" "${args[@]}"
+WRAP
+  chmod +x "$OUT/project-cmd"
+  export PROJECT_CMD=$OUT/project-cmd
   echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo "+uncommitted")" >"$OUT/commit"
   echo "$*" >"$OUT/args"
   bash "$PEERS_DIR/run.sh" "$@"
@@ -69,6 +86,7 @@ print("| collector | build ms | churn ms | churn ns/op | batch p50 ms | batch p9
 print("|---|---|---|---|---|---|---|---|---|")
 order = ["malloc", "bdw", "bdw-incr", "serial", "parallel", "g1", "shenandoah", "z",
          "project-stw", "project-uffd-copy", "project-uffd", "project-uffd-workers"]
+order += [f"{c}-{g}" for c in order[8:] for g in ("flat", "gen")]
 dirs = sorted((d for d in os.listdir(runs) if d.startswith("liveheap__")),
               key=lambda d: (order.index(d.split("__")[1]) if d.split("__")[1] in order else 99, d))
 for d in dirs:

@@ -197,6 +197,10 @@ pub struct CycleReport {
     pub pages_dense: usize,
     /// Non-moving bytes freed by the sweep.
     pub non_moving_freed_bytes: usize,
+    /// Young cycles: dirty old cards whose slots were forwarded after
+    /// compaction (in the flip pause, in the concurrent modes). The cards
+    /// marking walked are in [`MarkStats::cards`].
+    pub cards_fixed: usize,
     /// Time the mutators were stopped (the sum of `pauses`).
     pub pause: Duration,
     /// Each stop of the mutators: one for a stop-the-world or in-pause-marking
@@ -239,6 +243,7 @@ impl CycleReport {
             pages_moved: 0,
             pages_dense: 0,
             non_moving_freed_bytes: 0,
+            cards_fixed: 0,
             pause: Duration::ZERO,
             pauses: Vec::new(),
             pause_ends: Vec::new(),

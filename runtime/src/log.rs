@@ -307,6 +307,27 @@ impl fmt::Display for Ms {
     }
 }
 
+/// A young cycle's card work, for the marking line: the dirty old cards
+/// marking walked (and its time) and those forwarded after compaction.
+/// Nothing for a full cycle.
+struct CardWork<'a>(&'a CycleReport);
+
+impl fmt::Display for CardWork<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self.0;
+        if !r.young {
+            return Ok(());
+        }
+        write!(
+            f,
+            "; {} dirty cards walked in {}ms, {} forwarded after compaction",
+            r.marked.cards,
+            Ms(r.marked.card_time),
+            r.cards_fixed
+        )
+    }
+}
+
 /// A cycle the log saw start.
 pub(crate) struct Started {
     id: u64,
@@ -517,10 +538,11 @@ impl GcLog {
         self.write(
             "gc,marking",
             format_args!(
-                "{gc} marked {} objects: {} moving, {} non-moving",
+                "{gc} marked {} objects: {} moving, {} non-moving{}",
                 r.marked.objects,
                 Mib(r.marked.moving_words * word),
-                Mib(r.marked.non_moving_words * word)
+                Mib(r.marked.non_moving_words * word),
+                CardWork(r)
             ),
         );
         let mut compaction = format!(
@@ -870,6 +892,26 @@ mod tests {
         assert!(
             text.contains(
                 "[gc,faults] GC(0) 3 faults served, service p50 5.0us p99 9.0us max 9.0us"
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("dirty cards"),
+            "a full cycle has no card work: {text}"
+        );
+
+        let (log, lines) = captured(LogLevel::Trace);
+        log.cycle_started(Decision::FLAT, Cause::Stress);
+        let mut young = concurrent_report();
+        young.young = true;
+        young.marked.cards = 37;
+        young.marked.card_time = Duration::from_micros(250);
+        young.cards_fixed = 12;
+        end(&log, &young, (0, Duration::ZERO));
+        let text = lines.lock().join("\n");
+        assert!(
+            text.contains(
+                "non-moving; 37 dirty cards walked in 0.250ms, 12 forwarded after compaction"
             ),
             "{text}"
         );

@@ -35,6 +35,13 @@ pub struct GcStats {
     pub young_pause: Duration,
     /// The young cycles' GC CPU time.
     pub young_gc_cpu: Duration,
+    /// Dirty old cards the young cycles' marking walked, in all.
+    pub young_cards_scanned: u64,
+    /// Time the young cycles' marking spent walking them, in all.
+    pub young_card_scan: Duration,
+    /// Dirty old cards whose slots the young cycles forwarded after
+    /// compaction (in the flip pause in the concurrent modes), in all.
+    pub young_cards_fixed: u64,
     /// Full cycles (every cycle with generational collection off).
     pub full_cycles: u64,
     /// The longest pause of a full cycle.
@@ -155,6 +162,9 @@ impl Default for GcStats {
             young_max_pause: Duration::ZERO,
             young_pause: Duration::ZERO,
             young_gc_cpu: Duration::ZERO,
+            young_cards_scanned: 0,
+            young_card_scan: Duration::ZERO,
+            young_cards_fixed: 0,
             full_cycles: 0,
             full_max_pause: Duration::ZERO,
             full_pause: Duration::ZERO,
@@ -271,6 +281,12 @@ pub struct CycleKindsJson {
     pub full_pause_total_ns: u64,
     /// The young cycles' GC CPU, ns.
     pub young_gc_cpu_ns: u64,
+    /// Dirty old cards the young cycles' marking walked, in all.
+    pub young_cards_scanned: u64,
+    /// Time the young cycles' marking spent walking them, ns in all.
+    pub young_card_scan_ns: u64,
+    /// Dirty old cards forwarded after the young cycles' compaction.
+    pub young_cards_fixed: u64,
     /// The full cycles' GC CPU, ns.
     pub full_gc_cpu_ns: u64,
     /// Cycles per kind and the policy's reason, as (`young(throughput)`,
@@ -338,6 +354,11 @@ impl GcStats {
             )
         };
         *cycles += 1;
+        if r.young {
+            self.young_cards_scanned += r.marked.cards as u64;
+            self.young_card_scan += r.marked.card_time;
+            self.young_cards_fixed += r.cards_fixed as u64;
+        }
         *max_pause = (*max_pause).max(r.max_pause());
         *pause += r.pause;
         *cpu += r.gc_cpu;
@@ -462,6 +483,9 @@ impl GcStats {
             young_pause_total_ns: ns(self.young_pause),
             full_pause_total_ns: ns(self.full_pause),
             young_gc_cpu_ns: ns(self.young_gc_cpu),
+            young_cards_scanned: self.young_cards_scanned,
+            young_card_scan_ns: ns(self.young_card_scan),
+            young_cards_fixed: self.young_cards_fixed,
             full_gc_cpu_ns: ns(self.full_gc_cpu),
             kind_causes: self
                 .kind_causes
@@ -547,10 +571,12 @@ impl fmt::Display for GcStats {
         if self.young_cycles > 0 {
             write!(
                 f,
-                ", {} young (max pause {:.3}ms, gc cpu {:.3}s), {} full (max pause {:.3}ms, gc cpu {:.3}s)",
+                ", {} young (max pause {:.3}ms, gc cpu {:.3}s, {} dirty cards/cycle in {:.3}ms), {} full (max pause {:.3}ms, gc cpu {:.3}s)",
                 self.young_cycles,
                 ms(self.young_max_pause),
                 self.young_gc_cpu.as_secs_f64(),
+                self.young_cards_scanned / self.young_cycles,
+                ms(self.young_card_scan) / self.young_cycles as f64,
                 self.full_cycles,
                 ms(self.full_max_pause),
                 self.full_gc_cpu.as_secs_f64()
@@ -600,6 +626,11 @@ mod tests {
             r.kind_cause = why;
             r.add_pause(Duration::from_millis(pause_ms));
             r.gc_cpu = Duration::from_millis(cpu_ms);
+            if young {
+                r.marked.cards = 10;
+                r.marked.card_time = Duration::from_millis(1);
+                r.cards_fixed = 4;
+            }
             r
         };
         let mut s = GcStats::default();
@@ -618,6 +649,9 @@ mod tests {
         assert_eq!(j.young_gc_cpu_ns, 25_000_000);
         assert_eq!(j.full_pause_total_ns, 50_000_000);
         assert_eq!(j.young_pause_max_ns, 8_000_000);
+        assert_eq!(j.young_cards_scanned, 30);
+        assert_eq!(j.young_card_scan_ns, 3_000_000);
+        assert_eq!(j.young_cards_fixed, 12);
         assert_eq!(
             j.kind_causes,
             vec![
@@ -628,7 +662,7 @@ mod tests {
         );
         let text = s.to_string();
         assert!(
-            text.contains(", 3 young (max pause 8.000ms, gc cpu 0.025s), 2 full (max pause 30.000ms, gc cpu 0.090s)"),
+            text.contains(", 3 young (max pause 8.000ms, gc cpu 0.025s, 10 dirty cards/cycle in 1.000ms), 2 full (max pause 30.000ms, gc cpu 0.090s)"),
             "{text}"
         );
     }

@@ -97,12 +97,25 @@ fn young_reachable_only_from_old(mode: Mode, rt: &Runtime, slots: u32, pinned: b
         let young = unsafe { runtime::Value::from_raw(young.raw()) };
         m.write(holder(&m, 0), slot, young);
         let before = m.checksum();
+        let cards_before = rt.stats().young_cards_scanned;
+        let fixed_before = rt.stats().young_cards_fixed;
         m.collect_young().expect("young collection");
+        let stats = rt.stats();
         assert_eq!(
-            rt.stats().young_cycles,
+            stats.young_cycles,
             young_before + 1,
             "{mode}: a young cycle ran"
         );
+        assert!(
+            stats.young_cards_scanned > cards_before,
+            "{mode}: marking walked the written slot's dirty card"
+        );
+        if !pinned && slots * 8 <= 32 << 10 {
+            assert!(
+                stats.young_cards_fixed > fixed_before,
+                "{mode}: the moving holder's dirty card was forwarded"
+            );
+        }
         assert_eq!(
             m.checksum(),
             before,

@@ -111,7 +111,9 @@ impl ConcurrentCollector {
             let mut card_roots = unsafe { CardRoots::new(heap, roots, true) };
             // SAFETY: the world is stopped; the roots and the dirty cards'
             // slots reach every young object the heap can reach.
-            unsafe { mark(heap, &mut card_roots, threads) }
+            let mut stats = unsafe { mark(heap, &mut card_roots, threads) };
+            card_roots.add_to(&mut stats);
+            stats
         } else {
             // SAFETY: the world is stopped and `roots` are all the roots (the
             // caller's promise).
@@ -479,6 +481,7 @@ impl ConcurrentCollector {
             // old generation did not move.
             let mut card_roots = unsafe { CardRoots::new(heap, roots, false) };
             card_roots.for_each_root(&mut |v| *v = pc.fix_value(*v));
+            report.cards_fixed = card_roots.cards();
         } else {
             roots.for_each_root(&mut |v| *v = pc.fix_value(*v));
         }
@@ -539,7 +542,7 @@ impl ConcurrentCollector {
             nm_top,
             page_delay: self.options.page_delay,
             moved_pages: AtomicUsize::new(0),
-            collectors_busy: AtomicUsize::new(self.collectors.len()),
+            collectors_busy: AtomicUsize::new(0),
             from_space: FromSpace::new(
                 heap.from_base() + first_page * PAGE_SIZE,
                 first_page,

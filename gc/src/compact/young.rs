@@ -57,6 +57,7 @@ pub unsafe fn collect_young(
         // invariant).
         report.marked =
             unsafe { mark_above(heap, &mut card_roots, heap.config().mark_threads, old_end) };
+        card_roots.add_to(&mut report.marked);
     }
     timer.lap(&mut report, Phase::Mark);
 
@@ -115,6 +116,7 @@ fn compact_young(
         // SAFETY: the world is stopped; the old generation did not move.
         let mut card_roots = unsafe { CardRoots::new(heap, roots, false) };
         card_roots.for_each_root(&mut |v| *v = pc.fix_value(*v));
+        report.cards_fixed = card_roots.cards();
     }
     timer.lap(report, Phase::UpdateRefs);
 

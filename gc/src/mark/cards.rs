@@ -9,7 +9,10 @@
 //! already rewrites every marked non-moving object and a slot fixed twice
 //! would be forwarded twice). Old targets pass through both unchanged.
 
+use std::time::{Duration, Instant};
+
 use crate::heap::Heap;
+use crate::mark::tracer::MarkStats;
 use crate::object::ObjRef;
 use crate::roots::RootSet;
 use crate::value::Value;
@@ -21,6 +24,10 @@ pub struct CardRoots<'a> {
     /// Marking: skip the slots of weak objects, include non-moving
     /// holders. Updating: every slot of moving holders.
     marking: bool,
+    /// Dirty cards walked so far.
+    cards: usize,
+    /// Time spent walking them.
+    card_time: Duration,
 }
 
 impl<'a> CardRoots<'a> {
@@ -36,7 +43,20 @@ impl<'a> CardRoots<'a> {
             heap,
             roots,
             marking,
+            cards: 0,
+            card_time: Duration::ZERO,
         }
+    }
+
+    /// Dirty cards walked so far (moving and non-moving).
+    pub fn cards(&self) -> usize {
+        self.cards
+    }
+
+    /// Adds the cards walked and the time it took to a marking's counts.
+    pub fn add_to(&self, stats: &mut MarkStats) {
+        stats.cards += self.cards;
+        stats.card_time += self.card_time;
     }
 
     /// Calls `f` on every slot of `obj` that lies in `[from, to)`.
@@ -53,44 +73,60 @@ impl<'a> CardRoots<'a> {
     }
 }
 
+impl CardRoots<'_> {
+    /// Calls `f` on the slots of the old non-moving holders on dirty
+    /// cards; answers how many cards it walked.
+    fn visit_non_moving(&self, f: &mut dyn FnMut(&mut Value)) -> usize {
+        let card_bytes = crate::remembered::CARD_BYTES;
+        let nm = self.heap.non_moving();
+        let nm_starts = nm.starts();
+        let mut walked = 0;
+        self.heap
+            .cards()
+            .for_each_dirty(nm.base(), nm.high_water(), |card| {
+                walked += 1;
+                let end = card + card_bytes;
+                let mut next = match nm.object_at_or_before(card) {
+                    Some(addr) => nm_starts.bit_of(addr),
+                    None => nm_starts.bit_of(card),
+                };
+                let limit = nm_starts.bit_of(end);
+                while let Some(b) = nm_starts.find_next_set(next, limit) {
+                    let addr = nm_starts.addr_of(b);
+                    if !nm.is_young(addr) {
+                        // SAFETY: an allocated non-moving object of the
+                        // stopped heap.
+                        self.visit(unsafe { ObjRef::from_addr(addr) }, card, end, f);
+                    }
+                    next = b + 1;
+                }
+            });
+        walked
+    }
+}
+
 impl RootSet for CardRoots<'_> {
     fn for_each_root(&mut self, f: &mut dyn FnMut(&mut Value)) {
         self.roots.for_each_root(f);
+        let started = Instant::now();
         let heap = self.heap;
-        let cards = heap.cards();
         let card_bytes = crate::remembered::CARD_BYTES;
-        let base = heap.moving().base();
-        let old_end = heap.generations().old_end();
-        cards.for_each_dirty(base, old_end, |card| {
-            // SAFETY: the old generation is walkable (see `new`).
-            unsafe {
-                for_each_old_object_on_card(heap, card, |obj| {
-                    self.visit(obj, card, card + card_bytes, f)
-                })
-            };
-        });
-        if !self.marking {
-            return;
+        let mut walked = 0;
+        heap.cards()
+            .for_each_dirty(heap.moving().base(), heap.generations().old_end(), |card| {
+                walked += 1;
+                // SAFETY: the old generation is walkable (see `new`).
+                unsafe {
+                    for_each_old_object_on_card(heap, card, |obj| {
+                        self.visit(obj, card, card + card_bytes, f)
+                    })
+                };
+            });
+        if self.marking {
+            walked += self.visit_non_moving(f);
         }
-        let nm = heap.non_moving();
-        let nm_starts = nm.starts();
-        cards.for_each_dirty(nm.base(), nm.high_water(), |card| {
-            let end = card + card_bytes;
-            let mut next = match nm.object_at_or_before(card) {
-                Some(addr) => nm_starts.bit_of(addr),
-                None => nm_starts.bit_of(card),
-            };
-            let limit = nm_starts.bit_of(end);
-            while let Some(b) = nm_starts.find_next_set(next, limit) {
-                let addr = nm_starts.addr_of(b);
-                if !nm.is_young(addr) {
-                    // SAFETY: an allocated non-moving object of the
-                    // stopped heap.
-                    self.visit(unsafe { ObjRef::from_addr(addr) }, card, end, f);
-                }
-                next = b + 1;
-            }
-        });
+        self.cards += walked;
+        self.card_time += started.elapsed();
     }
 }
 

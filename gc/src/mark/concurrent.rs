@@ -63,7 +63,9 @@ pub fn run_mark(job: &MarkJob) {
         // slot is either found there or recorded when overwritten.
         let mut card_roots = unsafe { CardRoots::new(&job.heap, &mut roots, true) };
         // SAFETY: as below, with the dirty cards' slots as extra roots.
-        unsafe { mark(&job.heap, &mut card_roots, threads) }
+        let mut stats = unsafe { mark(&job.heap, &mut card_roots, threads) };
+        card_roots.add_to(&mut stats);
+        stats
     } else {
         // SAFETY: the snapshot holds the roots of the initial pause, and the
         // mutators run under the SATB barrier and allocate black until remark.

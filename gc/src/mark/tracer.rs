@@ -25,6 +25,11 @@ pub struct MarkStats {
     pub moving_words: usize,
     /// Words of marked non-moving objects.
     pub non_moving_words: usize,
+    /// Dirty cards whose old slots a young marking took as roots.
+    pub cards: usize,
+    /// Time spent walking those cards (finding the old objects on them and
+    /// handing their slots to the marker).
+    pub card_time: std::time::Duration,
 }
 
 impl MarkStats {
@@ -33,6 +38,8 @@ impl MarkStats {
         self.objects += o.objects;
         self.moving_words += o.moving_words;
         self.non_moving_words += o.non_moving_words;
+        self.cards += o.cards;
+        self.card_time += o.card_time;
     }
 }
 

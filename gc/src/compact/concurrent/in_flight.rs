@@ -88,9 +88,11 @@ pub struct CycleInFlight {
     pub moved_pages: AtomicUsize,
     /// Drained from-space: MOVE destinations, discarded behind them.
     pub from_space: FromSpace,
-    /// Collector threads still walking the pages. A collector computes a
-    /// run before claiming it, so it may still read from-space after every
-    /// page is mapped (by others): the cycle ends only once this is zero.
+    /// Collector threads walking the pages (each checks in when it takes
+    /// the cycle's job). A collector computes a run before claiming it, so
+    /// it may still read from-space after every page is mapped (by others):
+    /// the cycle ends only once this is zero, and a thread that checks in
+    /// after [`CycleInFlight::done`] was set leaves at once.
     pub collectors_busy: AtomicUsize,
     /// The next moving page a collector thread takes a chunk from.
     pub moving_cursor: AtomicUsize,

@@ -119,6 +119,15 @@ pub fn collector(index: usize, jobs: Receiver<Job>, reports: Sender<CycleReport>
             }
             Job::Compact(cycle) => cycle,
         };
+        // Check in before touching the cycle; a helper that comes after
+        // the coordinator closed it (a descheduled thread, a cycle with
+        // little to do) stays out: it would find no page to claim, but it
+        // must not even look while from-space is being given back.
+        cycle.collectors_busy.fetch_add(1, Ordering::SeqCst);
+        if index != 0 && cycle.done.load(Ordering::SeqCst) {
+            cycle.collectors_busy.fetch_sub(1, Ordering::SeqCst);
+            continue;
+        }
         let cpu = thread_cpu();
         let start = Instant::now();
         if let (0, Some(part)) = (index, &cycle.non_moving) {
@@ -162,11 +171,22 @@ pub fn collector(index: usize, jobs: Receiver<Job>, reports: Sender<CycleReport>
         cycle
             .gc_cpu_ns
             .fetch_add(used.as_nanos() as u64, Ordering::Relaxed);
-        cycle.collectors_busy.fetch_sub(1, Ordering::AcqRel);
+        cycle.collectors_busy.fetch_sub(1, Ordering::SeqCst);
         if index != 0 {
             continue;
         }
-        while !cycle.all_mapped() || cycle.collectors_busy.load(Ordering::Acquire) != 0 {
+        // Wait for the pages and for the helpers that checked in, not for
+        // every collector thread: the cycle's length (which the pacing
+        // model uses) must not include a helper's wake-up latency.
+        let settled = || cycle.all_mapped() && cycle.collectors_busy.load(Ordering::SeqCst) == 0;
+        while !settled() {
+            std::thread::sleep(Duration::from_micros(20));
+        }
+        // Closed: a helper checking in from now on stays out; one that
+        // checked in before the store is waited for (both sides use SeqCst,
+        // so one of them sees the other).
+        cycle.done.store(true, Ordering::SeqCst);
+        while !settled() {
             std::thread::sleep(Duration::from_micros(20));
         }
         cycle
