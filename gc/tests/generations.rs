@@ -179,18 +179,32 @@ fn with_promotion_age_two_a_young_cycle_keeps_its_survivors_young_until_the_next
     heap.generations().set_promotion_age(2);
     let gens = heap.generations();
     let old_end = gens.old_end();
-    assert_eq!(gens.aged_end(), old_end, "a full cycle leaves no age-1 object");
+    assert_eq!(
+        gens.aged_end(),
+        old_end,
+        "a full cycle leaves no age-1 object"
+    );
     let mut tlab = Tlab::default();
     // Survivors of mixed sizes over a few pages, so that a page boundary
     // falls on an object start among them.
     for i in 0..600 {
-        roots.push(Value::object(node(&heap, &mut tlab, 10 + i, (i % 3) as u32, false)));
+        roots.push(Value::object(node(
+            &heap,
+            &mut tlab,
+            10 + i,
+            (i % 3) as u32,
+            false,
+        )));
     }
     by_hand::retire(&mut tlab);
     let sum = by_hand::graph_checksum(&mut roots);
     by_hand::collect_young(&heap, &mut roots).expect("young cycle");
     assert_eq!(gens.old_end(), old_end, "one survival promotes nothing");
-    assert_eq!(gens.aged_end(), heap.moving().top(), "every survivor has age 1");
+    assert_eq!(
+        gens.aged_end(),
+        heap.moving().top(),
+        "every survivor has age 1"
+    );
     by_hand::verify(&heap, &mut roots);
 
     let mut tlab = Tlab::default();

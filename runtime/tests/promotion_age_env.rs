@@ -1,6 +1,6 @@
 //! `GC_PROMOTION_AGE` (its own process: the environment is global): `1`
-//! promotes a young survivor at its first young cycle, `2` at its second;
-//! a bad value is an error naming the variable.
+//! promotes a young survivor at its first young cycle, `2` (the default in
+//! stw) at its second; a bad value is an error naming the variable.
 
 use runtime::{AllocSpec, ConfigError, Mode, Runtime};
 
@@ -43,6 +43,7 @@ fn gc_promotion_age_sets_the_survivals_before_promotion() {
         );
     }
     std::env::remove_var("GC_PROMOTION_AGE");
+    assert!(!old_after_one_survival(), "unset: two survivals in stw");
     let e = Runtime::builder().promotion_age(3).build().err();
     assert!(
         matches!(
