@@ -199,6 +199,7 @@ fn with_promotion_age_two_a_young_cycle_keeps_its_survivors_young_until_the_next
     by_hand::retire(&mut tlab);
     let sum = by_hand::graph_checksum(&mut roots);
     by_hand::collect_young(&heap, &mut roots).expect("young cycle");
+    assert_eq!(by_hand::graph_checksum(&mut roots), sum);
     assert_eq!(gens.old_end(), old_end, "one survival promotes nothing");
     assert_eq!(
         gens.aged_end(),
