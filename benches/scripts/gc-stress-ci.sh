@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Builds gc-stress once and runs it in every mode (`gc-stress --list-modes`:
-# runtime::Mode::ALL, in its order), for $STRESS_SECONDS (default 30) seconds with 4 threads each,
-# then once more in stw with generational collection on and young and full
-# explicit collections mixed at random (`--young-every 2`: the young cycles
-# the policy chooses, and random young/full sequences beside them; the
-# concurrent modes join when they run young cycles); stops at the first run
-# that exits non-zero and exits with its code (1 a failed check, 2 bad
-# setup, 3 the watchdog saw a deadlock).
+# runtime::Mode::ALL, in its order), for $STRESS_SECONDS (default 30) seconds
+# with 4 threads each (generational collection on, the default), then in stw
+# and uffd with young and full explicit collections mixed at random
+# (`--young-every 2`: the young cycles the policy chooses, and random
+# young/full sequences beside them), and once in uffd with generational
+# collection off (every cycle full); stops at the first run that exits
+# non-zero and exits with its code (1 a failed check, 2 bad setup, 3 the
+# watchdog saw a deadlock).
 #
 #   benches/scripts/gc-stress-ci.sh [extra gc-stress arguments...]
 #   STRESS_SECONDS=5 STRESS_SEED=9 benches/scripts/gc-stress-ci.sh --live 64M
@@ -37,4 +38,6 @@ for mode in $("$bin" --list-modes); do
   stress "$mode"
 done
 GC_GENERATIONAL=1 stress stw --young-every 2 --collect-ms 200
-echo "gc-stress: every mode passed, and stw with random young and full collections" >&2
+GC_GENERATIONAL=1 stress uffd --young-every 2 --collect-ms 200
+GC_GENERATIONAL=0 stress uffd
+echo "gc-stress: every mode passed, stw and uffd with random young and full collections, and uffd without generations" >&2

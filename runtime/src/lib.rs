@@ -112,8 +112,8 @@
 //! e.g. 0.75, above which leading pages are not slid; off by default),
 //! `GC_LOG` (off, info, debug or trace; 1 means info: see [`log`]), `GC_VERIFY` (verify
 //! the heap after every cycle), `GC_STRESS` (collect at every allocation),
-//! `GC_GENERATIONAL` (young cycles between full ones; on by default in
-//! stw, `0` turns it off, `1` on in the concurrent modes),
+//! `GC_GENERATIONAL` (young cycles between full ones; on by default,
+//! `0` turns it off),
 //! `GC_PROMOTION_AGE` (`1` or `2` survived cycles before promotion; 2 in
 //! stw, 1 elsewhere by default),
 //! `GC_MARK_THREADS`, `GC_FAULT_WORKERS`, `GC_COMPACT_THREADS`, and
@@ -496,12 +496,11 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Generational collection (`GC_GENERATIONAL`; by default on in the
-    /// stop-the-world mode, where it measured better, and off elsewhere):
-    /// every survivor of a cycle that predates it is promoted to an old
-    /// generation that young cycles neither mark nor move, and the policy
-    /// picks young or full for each cycle (see docs/generational.md). On,
-    /// the uffd modes run young cycles too.
+    /// Generational collection (`GC_GENERATIONAL`; on by default in every
+    /// mode, where it measured better): every survivor of a cycle that
+    /// predates it is promoted to an old generation that young cycles
+    /// neither mark nor move, and the policy picks young or full for each
+    /// cycle (see docs/generational.md). Off, every cycle is full.
     pub fn generational(mut self, on: bool) -> Self {
         self.generational = Some(on);
         self
@@ -624,10 +623,9 @@ impl RuntimeBuilder {
                 format_args!("Allocation faults fresh pages one at a time: {why}"),
             );
         }
-        // On by default where it wins: the stop-the-world mode (also when a
-        // concurrent mode fell back to it). The uffd modes run it when
-        // asked for.
-        let generational = self.generational.unwrap_or(mode == Mode::Stw);
+        // On by default: it measured better in every mode (see
+        // docs/generational.md, "Default").
+        let generational = self.generational.unwrap_or(true);
         heap.generations().set_enabled(generational);
         heap.generations()
             .set_promotion_age(promotion_age.unwrap_or_else(|| default_promotion_age(mode)));

@@ -7,7 +7,7 @@
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use runtime::{AllocSpec, CyclePhase, Mode, Runtime, Value};
+use runtime::{AllocSpec, CyclePhase, Gc, Mode, Mutator, Runtime, Value};
 
 mod common;
 use common::id;
@@ -156,17 +156,25 @@ fn objects_it_allocates_during_a_concurrent_marking_survive() {
         // The pause that started the cycle left the poll word raised
         // for the next safepoint, which takes it down.
         m.safepoint();
-        let mut count = 0;
+        // A cycle's start retires the allocation buffers (generational
+        // collection) and sets the pacing threshold at the heap's use, so
+        // the first buffer of the cycle comes through `alloc`'s slow path;
+        // the objects that fit it after that come without a safepoint.
+        let (mut count, mut without) = (0u64, 0);
         for i in 0..1000u64 {
-            let Some(o) = m.alloc_without_safepoint(SMALL) else {
-                break;
-            };
-            o.set_raw_word(0, i);
-            m.write(o, 0, m.stack_get(0).as_object().expect("holder").slot(0));
-            m.write(m.stack_get(0).as_object().expect("holder"), 0, o.into());
+            if let Some(o) = m.alloc_without_safepoint(SMALL) {
+                push_onto_holder(&m, o, i);
+                without += 1;
+            } else {
+                let (m2, o) = m.alloc(SMALL).expect("alloc");
+                push_onto_holder(m2, o, i);
+            }
             count += 1;
         }
-        assert_eq!(count, 1000, "{mode}: allocated during marking");
+        assert!(
+            without > 900,
+            "{mode}: {without} of 1000 allocated without a safepoint"
+        );
         assert_eq!(
             m.cycle_phase(),
             CyclePhase::Marking,
@@ -183,4 +191,12 @@ fn objects_it_allocates_during_a_concurrent_marking_survive() {
         }
         assert_eq!(seen, count, "{mode}: every newborn survived");
     }
+}
+
+/// Makes `o` (numbered `i`) the head of the list in the holder's slot 0.
+fn push_onto_holder(m: &Mutator, o: Gc<'_>, i: u64) {
+    o.set_raw_word(0, i);
+    let holder = m.stack_get(0).as_object().expect("holder");
+    m.write(o, 0, holder.slot(0));
+    m.write(holder, 0, o.into());
 }

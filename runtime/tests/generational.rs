@@ -297,12 +297,13 @@ fn young_cycles_on_request(builder: runtime::RuntimeBuilder) -> (u64, Mode) {
     let rt = builder.heap_limit(16 << 20).build().expect("runtime");
     let mut m = rt.mutator().expect("mutator");
     m.collect_young().expect("collection");
+    m.finish_cycle().expect("the cycle ends");
     drop(m);
     (rt.stats().young_cycles, rt.mode())
 }
 
 #[test]
-fn generational_collection_is_on_by_default_in_stw_only_and_the_builder_turns_it_off() {
+fn generational_collection_is_on_by_default_in_every_mode_and_the_builder_turns_it_off() {
     let stw = || runtime::RuntimeBuilder::default().mode(Mode::Stw);
     assert_eq!(young_cycles_on_request(stw()).0, 1, "on by default in stw");
     assert_eq!(
@@ -315,9 +316,12 @@ fn generational_collection_is_on_by_default_in_stw_only_and_the_builder_turns_it
         eprintln!("skipped the concurrent default: the default mode fell back to stw");
     } else {
         assert_eq!(
-            young, 0,
-            "{mode}: no young cycles in the concurrent modes yet"
+            young, 1,
+            "{mode}: on by default in the concurrent modes too"
         );
+        let (young, _) =
+            young_cycles_on_request(runtime::RuntimeBuilder::default().generational(false));
+        assert_eq!(young, 0, "{mode}: generational(false) turns it off");
     }
 }
 

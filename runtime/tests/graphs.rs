@@ -418,9 +418,10 @@ fn fragmented_heap_compacts(mode: Mode) {
     let live_bytes: usize = stack(&m).into_iter().map(|v| size_of(obj(v))).sum();
     let before = m.checksum();
     m.collect().expect("collect");
-    // Generational collection (on by default in stw) plugs the rest of
-    // the old generation's last page with a filler.
-    let compacted = if rt.mode() == Mode::Stw {
+    m.finish_cycle().expect("the cycle ends");
+    // Generational collection (on by default) plugs the rest of the old
+    // generation's last page with a filler.
+    let compacted = if rt.heap().old_generation_bytes() > 0 {
         live_bytes.next_multiple_of(gc::units::PAGE_SIZE)
     } else {
         live_bytes
