@@ -492,7 +492,7 @@ impl ConcurrentCollector {
             // Young non-moving objects are promoted now (the dead among
             // them are swept by their marks); moving survivors at the end.
             nm.clear_young();
-            Promotion::of(heap, &plan, base + skip, self.top_at_start)
+            Promotion::of(heap, &plan, base + skip, self.top_at_start, self.young)
         });
         if !nm_continue {
             report.non_moving_freed_bytes = sweep(heap, 0).1;
@@ -664,6 +664,7 @@ impl ConcurrentCollector {
         let heap_arc = self.heap.clone();
         let heap = &*heap_arc;
         let flip_start = Instant::now();
+        let promotion = Promotion::of(heap, &plan, heap.moving().base(), plan.old_top(), false);
         if let Err(e) = stw::compact_in_pause(heap, &plan, roots, &mut report, &mut timer) {
             let old_top = plan.old_top();
             drop(plan);
@@ -673,7 +674,7 @@ impl ConcurrentCollector {
         drop(plan);
         // SAFETY: the world is stopped and the moving space compacted,
         // walkable from its base (a full cycle: see `flip_with`).
-        unsafe { crate::generations::promote_all(heap, true) };
+        unsafe { crate::generations::promote_in_pause(heap, promotion) };
         report.flip_pause = flip_start.elapsed();
         let live = report.live_bytes();
         self.finish_in_pause(report, pause);

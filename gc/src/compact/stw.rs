@@ -18,6 +18,7 @@ use crate::compact::forwarding::{ForwardingPlan, PlanTables, PAGE_WORDS};
 use crate::compact::non_moving::{sweep, update_references};
 use crate::compact::page::PageComputer;
 use crate::error::HeapError;
+use crate::generations::{promote_in_pause, Promotion};
 use crate::heap::Heap;
 use crate::mark::tracer::mark;
 use crate::report::{thread_cpu, CycleReport, Phase};
@@ -58,10 +59,11 @@ pub unsafe fn collect(
     match ForwardingPlan::build(heap, old_top, tables) {
         Ok(plan) => {
             timer.lap(&mut report, Phase::Forward);
+            let promotion = Promotion::of(heap, &plan, heap.moving().base(), old_top, false);
             match compact_in_pause(heap, &plan, roots, &mut report, &mut timer) {
                 // SAFETY: the world is stopped and the moving space
                 // compacted, walkable from its base.
-                Ok(()) => unsafe { crate::generations::promote_all(heap, true) },
+                Ok(()) => unsafe { promote_in_pause(heap, promotion) },
                 Err(e) => abandon(heap, old_top, &mut report, &e),
             }
         }

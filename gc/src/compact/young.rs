@@ -5,7 +5,7 @@
 //! without being traced; plan only above the old end; flip only the pages
 //! above it; compute the young survivors' pages; update the young and old
 //! non-moving objects, the roots and the dirty cards' slots; sweep the dead
-//! young non-moving objects; promote every survivor
+//! young non-moving objects; promote the survivors old enough
 //! ([`crate::generations`]). Old garbage stays until a full cycle.
 
 use std::time::Instant;
@@ -15,6 +15,7 @@ use crate::compact::non_moving::update_references;
 use crate::compact::page::PageComputer;
 use crate::compact::stw::{abandon, fill_in_place, sweep_and_release, PhaseTimer};
 use crate::error::HeapError;
+use crate::generations::{promote_in_pause, Promotion};
 use crate::heap::Heap;
 use crate::mark::cards::{mark_old_non_moving, CardRoots};
 use crate::mark::tracer::mark_above;
@@ -64,8 +65,15 @@ pub unsafe fn collect_young(
     match ForwardingPlan::build_young(heap, old_end, old_top, tables) {
         Ok(plan) => {
             timer.lap(&mut report, Phase::Forward);
-            if let Err(e) = compact_young(heap, &plan, roots, &mut report, &mut timer) {
-                abandon(heap, old_top, &mut report, &e);
+            let promotion = Promotion::of(heap, &plan, old_end, old_top, true);
+            match compact_young(heap, &plan, roots, &mut report, &mut timer) {
+                Ok(()) => {
+                    // SAFETY: the world is stopped and the young survivors
+                    // are compacted up to the top.
+                    unsafe { promote_in_pause(heap, promotion) };
+                    timer.lap(&mut report, Phase::Release);
+                }
+                Err(e) => abandon(heap, old_top, &mut report, &e),
             }
         }
         Err(e) => abandon(heap, old_top, &mut report, &e),
@@ -115,9 +123,5 @@ fn compact_young(
     // SAFETY: the world is stopped (`collect_young`'s contract), the young
     // range was compacted and every reference updated above.
     unsafe { sweep_and_release(heap, plan, nm_top, report, timer) };
-    // SAFETY: the world is stopped and the young survivors are compacted
-    // up to the top.
-    unsafe { crate::generations::promote_all(heap, false) };
-    timer.lap(report, Phase::Release);
     Ok(())
 }
