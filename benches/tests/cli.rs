@@ -333,3 +333,47 @@ fn json_counts_young_and_full_cycles_and_tags_each_pause_with_its_cycle_kind() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn pausebench_json_reports_pacing_sleeps_and_assists_apart() {
+    let dir = std::env::temp_dir().join(format!("pacing-json-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let json = dir.join("run.json");
+    let json_arg = json.to_str().expect("utf-8 path");
+    // uffd where the kernel has it, stw (no pacing at all) where not.
+    let out = Command::new(BINARIES[0])
+        .args([
+            "--mode",
+            "uffd",
+            "--live",
+            "4M",
+            "--seconds",
+            "0.5",
+            "--no-progress",
+            "--json",
+            json_arg,
+        ])
+        .env_remove("GC_MODE")
+        .env_remove("GC_LOG")
+        .output()
+        .expect("the binary runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("pacing sleeps:"),
+        "{}",
+        text(&out.stdout)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON")).expect("JSON");
+    let n = |k: &str| {
+        v[k].as_u64()
+            .unwrap_or_else(|| panic!("no number {k} in the JSON"))
+    };
+    assert!(n("pacing_compacting_ns") <= n("pacing_ns"));
+    assert_eq!(
+        n("assists") == 0,
+        n("assist_ns") == 0,
+        "assists and their time"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

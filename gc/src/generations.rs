@@ -1,13 +1,19 @@
 //! Generations in the moving space: an old prefix `[base, old_end)` that
 //! young cycles neither mark nor move, and the young objects above it.
 //!
-//! Promotion is by one survival (age 1, docs/generational.md section 2):
-//! after every successful stop-the-world cycle, young or full, every
-//! survivor is old. The new `old_end` is the post-compaction top rounded up
-//! to a page, the rounding plugged with a filler, so no object straddles
-//! it and a young cycle flips whole pages above it. With no young object
-//! left, every card is clean afterwards; the write barrier dirties cards
-//! again as old objects are written.
+//! Promotion is by one survival (age 1) or two (age 2,
+//! [`Generations::promotion_age`]; docs/generational.md sections 2 and 11).
+//! Sliding compaction keeps address order, so after a cycle its survivors
+//! lie in `[old_end, aged_end)`, below everything born later: at the next
+//! young cycle, what lies below `aged_end` has survived twice. A cycle's
+//! source boundary is the top at its start (age 1, and every full cycle)
+//! or `aged_end` (age 2, young cycles); the new `old_end` is where that
+//! boundary lands, rounded down to a page boundary no survivor straddles
+//! ([`Promotion::of`]); when every survivor lies below the boundary, the
+//! new top rounded up, the rounding plugged with a filler. The survivors
+//! between the new `old_end` and the landing of the cycle's start top stay
+//! young with age 1; their end is the new `aged_end`. Young non-moving
+//! objects have no age: every cycle promotes those that survive.
 //!
 //! `old_starts` marks every object start (fillers included) below
 //! `old_end`: scanning a dirty card starts at the object covering its first
@@ -17,7 +23,7 @@
 //! With generational collection off, `old_end` stays at the base and no
 //! cycle promotes.
 
-use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 use mremap_shim::sys::SysError;
 
@@ -36,6 +42,11 @@ pub struct Generations {
     /// While a young cycle marks (up to its flip): its old end, below which
     /// moving objects count as marked; 0 otherwise.
     young_floor: AtomicUsize,
+    /// The end of the young objects that survived a cycle (`old_end` when
+    /// there are none): an object start or the top.
+    aged_end: AtomicUsize,
+    /// Survivals a young object needs to become old: 1 or 2.
+    promotion_age: AtomicU8,
 }
 
 impl Generations {
@@ -47,6 +58,8 @@ impl Generations {
             old_end: AtomicUsize::new(base),
             old_starts: Bitmap::try_new(base, capacity)?,
             young_floor: AtomicUsize::new(0),
+            aged_end: AtomicUsize::new(base),
+            promotion_age: AtomicU8::new(1),
         })
     }
 
@@ -65,6 +78,25 @@ impl Generations {
     #[inline(always)]
     pub fn old_end(&self) -> usize {
         self.old_end.load(Ordering::Relaxed)
+    }
+
+    /// The end of the young objects that survived one cycle: they lie in
+    /// `[old_end, aged_end)`, below every object born since.
+    pub fn aged_end(&self) -> usize {
+        self.aged_end.load(Ordering::Relaxed)
+    }
+
+    /// How many cycles a moving object survives before it is promoted: 1
+    /// (the default) or 2.
+    pub fn promotion_age(&self) -> u8 {
+        self.promotion_age.load(Ordering::Relaxed)
+    }
+
+    /// Sets [`Generations::promotion_age`]: `2` promotes after two
+    /// survivals, anything else after one. Takes effect at the next cycle.
+    pub fn set_promotion_age(&self, age: u8) {
+        let age = if age == 2 { 2 } else { 1 };
+        self.promotion_age.store(age, Ordering::Relaxed);
     }
 
     /// The start bitmap of the old generation's objects.
@@ -88,55 +120,84 @@ impl Generations {
 }
 
 /// After a successful stop-the-world cycle (the world stopped, the moving
-/// space compacted up to its top, marks cleared): makes every survivor old
-/// and cleans every card. `full`: the cycle slid the old generation too, so
-/// its start map is rebuilt from the base; else only the survivors above
-/// the old end are added. With generational collection off, a full cycle
-/// empties the old generation and nothing else happens.
+/// space compacted up to its top, marks cleared): promotes what `p` says
+/// ([`Promotion::of`], decided before compaction). With every survivor
+/// promoted, every card is cleaned; else the promoted range's cards and
+/// the old ones are cleaned where no slot holds a young reference
+/// ([`clean_old_cards`]), and the non-moving cards stay as they are. With
+/// generational collection off, a full cycle empties the old generation
+/// and nothing else happens.
 ///
 /// # Safety
 /// The world is stopped and the moving space is walkable from the base (or
 /// from the old end, for a young cycle) to its top.
-pub(crate) unsafe fn promote_all(heap: &Heap, full: bool) {
-    let gens = heap.generations();
+pub(crate) unsafe fn promote_in_pause(heap: &Heap, p: Promotion) {
     let moving = heap.moving();
-    let base = moving.base();
-    let prev_end = gens.old_end();
-    if full {
-        gens.old_starts.clear_below(prev_end);
-        gens.old_end.store(base, Ordering::Relaxed);
-    }
-    if !gens.is_enabled() {
+    // SAFETY: the caller's promise; `[pad_from, to)` is the free tail of
+    // the last to-space page, mapped, written by no one while the world is
+    // stopped.
+    let Some(from) = (unsafe { record(heap, p) }) else {
         return;
+    };
+    if p.pad_from < p.to {
+        // SAFETY: the world is stopped; the filler `record` wrote makes the
+        // space walkable to `p.to`.
+        unsafe { moving.reset_top(p.to) };
     }
-    let walk_from = gens.old_end();
-    let top = moving.top();
-    let end = top.next_multiple_of(PAGE_SIZE);
-    if end > top {
-        // SAFETY: `[top, end)` is the free tail of the last to-space page
-        // (mapped, written by no one while the world is stopped), a
-        // multiple of the object alignment.
-        unsafe { init_filler(top, (end - top) / WORD) };
-        // SAFETY: the world is stopped; the filler makes the space walkable
-        // to `end`.
-        unsafe { moving.reset_top(end) };
+    let (cards, nm) = (heap.cards(), heap.non_moving());
+    if p.to >= moving.top() {
+        cards.clear(moving.base(), p.to);
+        cards.clear(nm.base(), nm.high_water());
+    } else {
+        cards.dirty_range(from, p.to);
+        // SAFETY: the world is stopped and the old generation walkable.
+        unsafe { clean_old_cards(heap) };
     }
-    let mut addr = walk_from;
-    while addr < end {
-        gens.old_starts.set(addr);
-        // SAFETY: an object start of the stopped, walkable space.
-        addr += unsafe { ObjRef::from_addr(addr) }.size_words() * WORD;
-    }
-    gens.old_end.store(end, Ordering::Relaxed);
-    let cards = heap.cards();
-    cards.clear(base, end);
-    let nm = heap.non_moving();
-    cards.clear(nm.base(), nm.high_water());
     nm.clear_young();
 }
 
-/// What a concurrent cycle promotes, decided in its flip pause and done at
-/// its end (by the collector, at the end of the cycle).
+/// The part of a promotion both collectors share: empties the old
+/// generation for a full cycle; then, if generational collection is on,
+/// plugs the padding with a filler, records the starts of the promoted
+/// objects and publishes the new old end and aged end. Returns where the
+/// promoted range starts (`None` with generational collection off).
+///
+/// # Safety
+/// The moving space is compacted and mapped up to at least `p.to`, the
+/// padding `[p.pad_from, p.to)` is written by no one else, and no one
+/// changes a header below `p.to` meanwhile.
+unsafe fn record(heap: &Heap, p: Promotion) -> Option<usize> {
+    let gens = heap.generations();
+    let base = heap.moving().base();
+    let prev_end = gens.old_end();
+    if p.full {
+        gens.old_starts.clear_below(prev_end);
+        gens.old_end.store(base, Ordering::Release);
+        gens.aged_end.store(base, Ordering::Relaxed);
+    }
+    if !gens.is_enabled() {
+        return None;
+    }
+    if p.pad_from < p.to {
+        // SAFETY: the caller's promise.
+        unsafe { init_filler(p.pad_from, (p.to - p.pad_from) / WORD) };
+    }
+    let from = gens.old_end();
+    let mut addr = from;
+    while addr < p.to {
+        gens.old_starts.set(addr);
+        // SAFETY: an object start of the compacted, mapped range (the
+        // caller's promise).
+        addr += unsafe { ObjRef::from_addr(addr) }.size_words() * WORD;
+    }
+    debug_assert_eq!(addr.max(p.to), p.to, "an object straddles the old end");
+    gens.aged_end.store(p.aged_end, Ordering::Relaxed);
+    gens.old_end.store(p.to, Ordering::Release);
+    Some(from)
+}
+
+/// What a cycle promotes, decided before its compaction (in the flip
+/// pause of a concurrent cycle) and done after it.
 #[derive(Clone, Copy, Debug)]
 pub struct Promotion {
     /// The cycle slid the old generation too (full): the start map is
@@ -145,41 +206,60 @@ pub struct Promotion {
     /// The new old end: survivors below it (post-compaction) become old.
     pub to: usize,
     /// Where a filler up to `to` begins (`to` when there is none): the
-    /// survivors' new top when no object allocated during the cycle
-    /// survived, so the last page is plugged rather than left young.
+    /// survivors' new top when every survivor is promoted, so the last
+    /// page is plugged rather than left young.
     pub pad_from: usize,
+    /// The new aged end (at least `to`): the survivors that predate the
+    /// cycle end there; those between `to` and it stay young with age 1.
+    pub aged_end: usize,
 }
 
 impl Promotion {
-    /// The promotion of a concurrent cycle with `plan`, whose first pause
-    /// found the moving space's top at `top_at_start`, above the old
-    /// generation's page-aligned `floor` (its end in a young cycle, the
-    /// base in a full one). Every survivor below `top_at_start` predates
-    /// the cycle; objects allocated during it lie above (the runtime
-    /// retires every allocation buffer in that pause) and stay young (age
-    /// 1).
+    /// The promotion of a cycle with `plan`, whose first pause found the
+    /// moving space's top at `top_at_start`, above the old generation's
+    /// page-aligned `floor` (its end in a young cycle, the base in a full
+    /// one). Every survivor below `top_at_start` predates the cycle;
+    /// objects allocated during it lie above (the runtime retires every
+    /// allocation buffer in that pause) and stay young.
     ///
-    /// If some of those survived, the new old end is the post-compaction
-    /// address of `top_at_start` rounded *down* to the last page boundary
-    /// no survivor straddles: an object start found from the plan alone
-    /// (the from-space word landing on a page's first word is a marked
-    /// object start), so it is decided in the flip pause before any page
-    /// is computed and needs no filler. The survivors between that boundary
-    /// and the landing address stay young one cycle more. If none did, the
+    /// The source boundary is `top_at_start` with promotion age 1 and in
+    /// every full cycle, the aged end (what survived a cycle already) in a
+    /// young cycle with age 2. If some survivor lies above it, the new old
+    /// end is the boundary's post-compaction address rounded *down* to the
+    /// last page boundary no survivor straddles: an object start found from
+    /// the plan alone (the from-space word landing on a page's first word
+    /// is a marked object start), so it is decided before any page is
+    /// computed and needs no filler. The survivors between that boundary and
+    /// the landing address stay young one cycle more. If none does, the
     /// survivors end at the plan's new top and the old end is that top
     /// rounded *up* to a page, plugged with a filler at the end of the
     /// cycle ([`Promotion::top`] is where allocation resumes). Reads the
     /// mark bitmap: call before the cycle clears it.
-    pub fn of(heap: &Heap, plan: &ForwardingPlan, floor: usize, top_at_start: usize) -> Promotion {
+    pub fn of(
+        heap: &Heap,
+        plan: &ForwardingPlan,
+        floor: usize,
+        top_at_start: usize,
+        young: bool,
+    ) -> Promotion {
+        let gens = heap.generations();
         let base = heap.moving().base();
+        let full = !young;
         let new_top = plan.new_top();
-        let landing = plan.forward(top_at_start.min(plan.old_top()));
+        let start = top_at_start.min(plan.old_top());
+        let source = if young && gens.promotion_age() == 2 {
+            gens.aged_end().clamp(floor, start)
+        } else {
+            start
+        };
+        let landing = plan.forward(source);
         if landing >= new_top {
             let to = new_top.next_multiple_of(PAGE_SIZE);
             return Promotion {
-                full: floor == base,
+                full,
                 to,
                 pad_from: new_top,
+                aged_end: to,
             };
         }
         let floor_page = (floor - base) / PAGE_SIZE;
@@ -190,9 +270,10 @@ impl Promotion {
         }
         let to = base + page.max(floor_page) * PAGE_SIZE;
         Promotion {
-            full: floor == base,
+            full,
             to,
             pad_from: to,
+            aged_end: plan.forward(start).max(to),
         }
     }
 
@@ -215,32 +296,13 @@ impl Promotion {
 /// The moving space is compacted and mapped up to at least `p.to`, and no
 /// one changes a header below it meanwhile.
 pub(crate) unsafe fn promote_after(heap: &Heap, p: Promotion) {
-    let gens = heap.generations();
-    let base = heap.moving().base();
-    let prev_end = gens.old_end();
-    if p.full {
-        gens.old_starts.clear_below(prev_end);
-        gens.old_end.store(base, Ordering::Release);
-    }
-    if !gens.is_enabled() {
+    // SAFETY: the caller's promise; `[pad_from, to)` is the tail of the
+    // survivors' last page, mapped, below the top the flip set: no one
+    // else writes it.
+    let Some(from) = (unsafe { record(heap, p) }) else {
         return;
-    }
-    if p.pad_from < p.to {
-        // SAFETY: `[pad_from, to)` is the tail of the survivors' last page,
-        // mapped, below the top the flip set: no one else writes it.
-        unsafe { init_filler(p.pad_from, (p.to - p.pad_from) / WORD) };
-    }
-    let from = gens.old_end();
-    let mut addr = from;
-    while addr < p.to {
-        gens.old_starts.set(addr);
-        // SAFETY: an object start of the compacted, mapped range (the
-        // caller's promise).
-        addr += unsafe { ObjRef::from_addr(addr) }.size_words() * WORD;
-    }
-    debug_assert_eq!(addr.max(p.to), p.to, "an object straddles the old end");
+    };
     heap.cards().dirty_range(from, p.to);
-    gens.old_end.store(p.to, Ordering::Release);
     // SAFETY: the old generation is walkable (its starts are recorded
     // above and below it), its headers unchanging.
     unsafe { clean_old_cards(heap) };

@@ -69,6 +69,13 @@ pub enum VerifyError {
         /// The old end.
         old_end: usize,
     },
+    /// The end of the objects that survived one cycle lies below the old
+    /// end, above the top or inside an object.
+    #[error("the aged end {aged_end:#x} is not an object start between the old end and the top")]
+    BadAgedEnd {
+        /// The aged end.
+        aged_end: usize,
+    },
     /// A mark bit is set outside a cycle.
     #[error("{bitmap} bitmap has a bit set at {addr:#x} between cycles")]
     StaleMark {
@@ -214,6 +221,10 @@ fn check_generations(heap: &Heap, starts: &Bitmap, objects: &[ObjRef]) -> Result
         || (old_end < top && !starts.test(old_end))
     {
         return Err(VerifyError::BadOldEnd { old_end });
+    }
+    let aged_end = gens.aged_end();
+    if aged_end < old_end || aged_end > top || (aged_end < top && !starts.test(aged_end)) {
+        return Err(VerifyError::BadAgedEnd { aged_end });
     }
     let old_starts = gens.old_starts();
     let words = old_starts.bit_of(old_end) / 64;

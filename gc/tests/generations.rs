@@ -2,7 +2,8 @@
 //! to a page-aligned old generation; the verifier's card check catches an
 //! old-to-young slot on a clean card; a young plan forwards the old
 //! generation to itself; a young cycle keeps a young object reachable only
-//! through a dirty card, frees young garbage and keeps old garbage.
+//! through a dirty card, frees young garbage and keeps old garbage; with
+//! promotion age 2 a young cycle's survivors stay young until the next.
 
 mod by_hand;
 
@@ -169,5 +170,62 @@ fn a_young_cycle_keeps_what_dirty_cards_reach_and_frees_young_garbage_only() {
     assert!(heap.used_bytes() < used, "young garbage freed");
     assert_eq!(by_hand::at(old_garbage).size_words(), 4, "old garbage kept");
     assert!(heap.generations().old_end() > old_end, "survivors promoted");
+    by_hand::verify(&heap, &mut roots);
+}
+
+#[test]
+fn with_promotion_age_two_a_young_cycle_keeps_its_survivors_young_until_the_next() {
+    let (heap, mut roots) = old_holders();
+    heap.generations().set_promotion_age(2);
+    let gens = heap.generations();
+    let old_end = gens.old_end();
+    assert_eq!(
+        gens.aged_end(),
+        old_end,
+        "a full cycle leaves no age-1 object"
+    );
+    let mut tlab = Tlab::default();
+    // Survivors of mixed sizes over a few pages, so that a page boundary
+    // falls on an object start among them.
+    for i in 0..600 {
+        roots.push(Value::object(node(
+            &heap,
+            &mut tlab,
+            10 + i,
+            (i % 3) as u32,
+            false,
+        )));
+    }
+    by_hand::retire(&mut tlab);
+    let sum = by_hand::graph_checksum(&mut roots);
+    by_hand::collect_young(&heap, &mut roots).expect("young cycle");
+    assert_eq!(by_hand::graph_checksum(&mut roots), sum);
+    assert_eq!(gens.old_end(), old_end, "one survival promotes nothing");
+    assert_eq!(
+        gens.aged_end(),
+        heap.moving().top(),
+        "every survivor has age 1"
+    );
+    by_hand::verify(&heap, &mut roots);
+
+    let mut tlab = Tlab::default();
+    let newborn = node(&heap, &mut tlab, 9, 0, false);
+    by_hand::retire(&mut tlab);
+    roots.push(Value::object(newborn));
+    let aged_end = gens.aged_end();
+    let sum = by_hand::graph_checksum(&mut roots);
+    by_hand::collect_young(&heap, &mut roots).expect("young cycle");
+    assert_eq!(by_hand::graph_checksum(&mut roots), sum);
+    let promoted = gens.old_end();
+    assert!(
+        promoted > old_end && promoted <= aged_end,
+        "two survivals promote up to a page boundary below the aged end: \
+         {promoted:#x} in ({old_end:#x}, {aged_end:#x}]"
+    );
+    let newborn = by_hand::obj(roots[roots.len() - 1]).addr();
+    assert!(
+        newborn >= promoted && newborn < gens.aged_end(),
+        "the newborn survived once: young, below the new aged end"
+    );
     by_hand::verify(&heap, &mut roots);
 }

@@ -473,6 +473,36 @@ pub fn parse_bool(s: &str) -> Result<bool, ConfigError> {
     }
 }
 
+/// Checks a promotion age (`GC_PROMOTION_AGE`,
+/// `RuntimeBuilder::promotion_age`): the cycles a moving object survives
+/// before it becomes old, 1 or 2.
+pub fn check_promotion_age(age: u8) -> Result<u8, ConfigError> {
+    match age {
+        1 | 2 => Ok(age),
+        _ => Err(ConfigError::BadValue {
+            what: "promotion age",
+            value: age.to_string(),
+            expected: PROMOTION_AGE_EXPECTED,
+        }),
+    }
+}
+
+/// What a promotion age may be.
+const PROMOTION_AGE_EXPECTED: &str = "1 (promote after one survived cycle) or 2 (after two)";
+
+/// Parses `GC_PROMOTION_AGE`: `1` or `2`.
+pub fn parse_promotion_age(s: &str) -> Result<u8, ConfigError> {
+    s.trim()
+        .parse::<u8>()
+        .ok()
+        .and_then(|a| check_promotion_age(a).ok())
+        .ok_or(ConfigError::BadValue {
+            what: "promotion age",
+            value: s.to_string(),
+            expected: PROMOTION_AGE_EXPECTED,
+        })
+}
+
 /// Parses `GC_UFFD_DISABLE`: `1` acts as if the kernel had no
 /// userfaultfd, `0` (or empty) does not. Only these: the collector reads
 /// the variable itself and honours exactly `1`, so a value such as `true`

@@ -17,7 +17,7 @@ use gc::PauseEntry;
 
 use crate::log::{Cause, CycleKind};
 use crate::mutator::{GcError, Mutator};
-use crate::policy::FullHeap;
+use crate::policy::{FullHeap, Pacing};
 use crate::safepoint::Local;
 
 impl Mutator {
@@ -26,14 +26,14 @@ impl Mutator {
     /// else does what the policy answers
     /// ([`Policy::on_full_heap`](crate::policy::Policy::on_full_heap)):
     /// start a concurrently marked cycle (after the compaction in flight),
-    /// return how long to sleep (pacing), or push the cycle in flight
-    /// through its pauses, waiting where the collector is not done yet (a
-    /// stall). In stw mode: collects.
+    /// return how to pace (sleep, or assist the compaction), or push the
+    /// cycle in flight through its pauses, waiting where the collector is
+    /// not done yet (a stall). In stw mode: collects.
     pub(crate) fn heap_full(
         &mut self,
         request: usize,
         may_pace: bool,
-    ) -> Result<Option<Duration>, GcError> {
+    ) -> Result<Option<Pacing>, GcError> {
         let shared = self.shared.clone();
         let Some(compactor) = &shared.compactor else {
             self.collect_driving(shared.policy.cause())?;
@@ -48,7 +48,7 @@ impl Mutator {
             CyclePhase::Marked => self.remark(Duration::ZERO),
             CyclePhase::Planned => self.flip(Duration::ZERO)?,
             _ => match shared.policy.on_full_heap(request, may_pace, phase) {
-                FullHeap::Pace(sleep) => return Ok(Some(sleep)),
+                FullHeap::Pace(how) => return Ok(Some(how)),
                 FullHeap::Retry => {}
                 FullHeap::Start(cause) => {
                     if phase == CyclePhase::Compacting {

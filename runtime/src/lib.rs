@@ -114,6 +114,8 @@
 //! the heap after every cycle), `GC_STRESS` (collect at every allocation),
 //! `GC_GENERATIONAL` (young cycles between full ones; on by default,
 //! `0` turns it off),
+//! `GC_PROMOTION_AGE` (`1` or `2` survived cycles before promotion; 2 in
+//! stw, 1 elsewhere by default),
 //! `GC_MARK_THREADS`, `GC_FAULT_WORKERS`, `GC_COMPACT_THREADS`, and
 //! `GC_UFFD_DISABLE=1` (act as if the kernel had no userfaultfd; `0` or
 //! empty: do not; anything else is an error).
@@ -150,6 +152,7 @@ pub mod config;
 mod driver;
 pub mod log;
 pub mod mutator;
+mod pacing;
 mod policy;
 pub mod roots;
 mod safepoint;
@@ -167,6 +170,18 @@ use gc::mark::satb::SatbQueue;
 use gc::{CycleReport, Heap, HeapConfig};
 use parking_lot::Mutex;
 use policy::Policy;
+
+/// The promotion age when none is asked for
+/// ([`RuntimeBuilder::promotion_age`]), as measured (docs/generational.md,
+/// section 11, "Promotion age"): two survivals in the stop-the-world mode,
+/// one in the concurrent modes.
+fn default_promotion_age(mode: Mode) -> u8 {
+    if mode == Mode::Stw {
+        2
+    } else {
+        1
+    }
+}
 pub use policy::PACE_SLICE;
 use safepoint::Registry;
 
@@ -215,6 +230,8 @@ pub struct RuntimeBuilder {
     verify: bool,
     /// Generational collection as asked (`None`: the mode's default).
     generational: Option<bool>,
+    /// The promotion age as asked (`None`: the mode's default).
+    promotion_age: Option<u8>,
     uffd: UffdOptions,
     pause_hook: Option<PauseHook>,
     span_hook: Option<PauseSpanHook>,
@@ -234,6 +251,7 @@ impl std::fmt::Debug for RuntimeBuilder {
             .field("stress", &self.stress)
             .field("verify", &self.verify)
             .field("generational", &self.generational)
+            .field("promotion_age", &self.promotion_age)
             .field("uffd", &self.uffd)
             .field("pause_hook", &self.pause_hook.is_some())
             .field("env_error", &self.env_error)
@@ -254,6 +272,7 @@ impl Default for RuntimeBuilder {
             stress: false,
             verify: false,
             generational: None,
+            promotion_age: None,
             uffd: UffdOptions::default(),
             pause_hook: None,
             span_hook: None,
@@ -354,6 +373,9 @@ impl RuntimeBuilder {
         }
         if let Some(v) = env_value("GC_GENERATIONAL", config::parse_bool)? {
             b.generational = Some(v);
+        }
+        if let Some(v) = env_value("GC_PROMOTION_AGE", config::parse_promotion_age)? {
+            b.promotion_age = Some(v);
         }
         Ok(b)
     }
@@ -485,6 +507,19 @@ impl RuntimeBuilder {
         self
     }
 
+    /// How many cycles a moving object survives before it is promoted to
+    /// the old generation (`GC_PROMOTION_AGE`): 1 or 2 (anything else makes
+    /// [`RuntimeBuilder::build`] fail). With 2, what was merely in flight
+    /// when a young cycle ran stays young for one more cycle (a full cycle
+    /// promotes every survivor that predates it). By default 2 in the
+    /// stop-the-world mode and 1 in the concurrent modes, where each
+    /// measured better. Generational collection only; see
+    /// docs/generational.md.
+    pub fn promotion_age(mut self, age: u8) -> Self {
+        self.promotion_age = Some(age);
+        self
+    }
+
     /// Verify the heap after every cycle (panics on corruption: for tests).
     pub fn verify(mut self, on: bool) -> Self {
         self.verify = on;
@@ -534,6 +569,10 @@ impl RuntimeBuilder {
                 e
             });
         }
+        let promotion_age = self
+            .promotion_age
+            .map(config::check_promotion_age)
+            .transpose()?;
         let knobs = policy::Knobs {
             hard_limit: self.heap.heap_limit,
             soft_limit: self.soft_limit,
@@ -589,6 +628,8 @@ impl RuntimeBuilder {
         // docs/generational.md, "Default").
         let generational = self.generational.unwrap_or(true);
         heap.generations().set_enabled(generational);
+        heap.generations()
+            .set_promotion_age(promotion_age.unwrap_or_else(|| default_promotion_age(mode)));
         let poll = compactor
             .as_ref()
             .map_or_else(Default::default, |c| c.attention_flag().clone());
@@ -703,7 +744,7 @@ impl Shared {
         self.policy.cycle_ended(report);
         let mut stats = self.stats.lock();
         stats.record(report);
-        let paced = (stats.paced, stats.pacing);
+        let paced = stats.pacing_totals();
         drop(stats);
         let gc = self
             .log

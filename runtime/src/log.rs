@@ -32,6 +32,7 @@ use parking_lot::Mutex;
 
 use crate::config::{ConfigError, Mode};
 use crate::policy::Decision;
+use crate::stats::PacingTotals;
 
 /// How much the GC log says (`GC_LOG`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -349,7 +350,7 @@ struct State {
     /// Cycles started and not yet accounted, oldest first.
     in_flight: VecDeque<Started>,
     /// Pacing totals at the last cycle's end (debug lines show the change).
-    paced: (u64, Duration),
+    paced: PacingTotals,
     /// The newest cycle started.
     last: Option<u64>,
 }
@@ -460,15 +461,12 @@ impl GcLog {
         r: &CycleReport,
         started: Option<Started>,
         limit: usize,
-        paced: (u64, Duration),
+        paced: PacingTotals,
     ) -> Option<u64> {
         let paced_since = {
             let mut s = self.state.lock();
             let before = std::mem::replace(&mut s.paced, paced);
-            (
-                paced.0.saturating_sub(before.0),
-                paced.1.saturating_sub(before.1),
-            )
+            paced.since(before)
         };
         let id = started.as_ref().map(|c| c.id);
         if !self.enabled(LogLevel::Info) {
@@ -504,13 +502,25 @@ impl GcLog {
                     format_args!("{gc} concurrent: {}", Phases(&r.concurrent)),
                 );
             }
-            if paced_since.0 > 0 {
+            if paced_since.sleeps > 0 {
                 self.write(
                     "gc,pacing",
                     format_args!(
                         "{gc} {} allocation(s) slept at pacing thresholds, {}ms in all",
-                        paced_since.0,
-                        Ms(paced_since.1)
+                        paced_since.sleeps,
+                        Ms(paced_since.slept)
+                    ),
+                );
+            }
+            if paced_since.assists > 0 {
+                self.write(
+                    "gc,pacing",
+                    format_args!(
+                        "{gc} {} allocation(s) assisted the compaction at pacing thresholds, \
+                         {}ms in all, {} pages installed",
+                        paced_since.assists,
+                        Ms(paced_since.assisted),
+                        paced_since.assist_pages
                     ),
                 );
             }
@@ -770,7 +780,7 @@ mod tests {
     }
 
     /// Ends the oldest cycle started with `r` (limit 1 GiB).
-    fn end(log: &GcLog, r: &CycleReport, paced: (u64, Duration)) -> Option<u64> {
+    fn end(log: &GcLog, r: &CycleReport, paced: PacingTotals) -> Option<u64> {
         log.cycle_ended(r, log.take_started(), 1 << 30, paced)
     }
 
@@ -798,7 +808,7 @@ mod tests {
     fn a_cycle_is_one_info_line_in_the_jvm_shape() {
         let (log, lines) = captured(LogLevel::Info);
         assert_eq!(log.cycle_started(Decision::FLAT, Cause::AllocationRate), 0);
-        let id = end(&log, &concurrent_report(), (0, Duration::ZERO));
+        let id = end(&log, &concurrent_report(), PacingTotals::default());
         assert_eq!(id, Some(0));
         let lines = lines.lock();
         assert_eq!(lines.len(), 2, "{lines:?}");
@@ -831,15 +841,15 @@ mod tests {
         r.kind_cause = young.why;
         r.used_after = 101 << 20;
         r.add_pause(Duration::from_micros(4120));
-        end(&log, &r, (0, Duration::ZERO));
+        end(&log, &r, PacingTotals::default());
         log.cycle_started(Decision::FLAT, Cause::Explicit);
         r.young = false;
         r.kind_cause = Some(KindCause::OldGen);
-        end(&log, &r, (0, Duration::ZERO));
+        end(&log, &r, PacingTotals::default());
         log.cycle_started(Decision::FLAT, Cause::Explicit);
         r.young = true;
         r.kind_cause = Some(KindCause::Explicit);
-        end(&log, &r, (0, Duration::ZERO));
+        end(&log, &r, PacingTotals::default());
         let lines = lines.lock();
         assert!(
             lines[0].contains(
@@ -864,7 +874,14 @@ mod tests {
     fn debug_adds_phases_in_cycle_order_and_trace_adds_pauses_and_faults() {
         let (log, lines) = captured(LogLevel::Debug);
         log.cycle_started(Decision::FLAT, Cause::Explicit);
-        end(&log, &concurrent_report(), (2, Duration::from_millis(3)));
+        let paced = PacingTotals {
+            sleeps: 2,
+            slept: Duration::from_millis(3),
+            assists: 3,
+            assisted: Duration::from_millis(5),
+            assist_pages: 40,
+        };
+        end(&log, &concurrent_report(), paced);
         let text = lines.lock().join("\n");
         assert!(
             text.contains(
@@ -877,11 +894,18 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("[gc,pacing] GC(0) 2 allocation(s)"), "{text}");
+        assert!(
+            text.contains(
+                "[gc,pacing] GC(0) 3 allocation(s) assisted the compaction at pacing \
+                 thresholds, 5.00ms in all, 40 pages installed"
+            ),
+            "{text}"
+        );
         assert!(!text.contains("[gc,pause]"), "{text}");
 
         let (log, lines) = captured(LogLevel::Trace);
         log.cycle_started(Decision::FLAT, Cause::Stress);
-        end(&log, &concurrent_report(), (0, Duration::ZERO));
+        end(&log, &concurrent_report(), PacingTotals::default());
         let text = lines.lock().join("\n");
         assert!(
             text.contains("[gc,pause] GC(0) mark-start pause 0.040ms"),
@@ -909,7 +933,7 @@ mod tests {
         young.marked.cards = 37;
         young.marked.card_time = Duration::from_micros(250);
         young.cards_fixed = 12;
-        end(&log, &young, (0, Duration::ZERO));
+        end(&log, &young, PacingTotals::default());
         let text = lines.lock().join("\n");
         assert!(
             text.contains(
@@ -925,7 +949,7 @@ mod tests {
         log.cycle_started(Decision::FLAT, Cause::HeapLimit);
         log.cycle_started(Decision::FLAT, Cause::HeapLimit);
         assert_eq!(
-            end(&log, &concurrent_report(), (0, Duration::ZERO)),
+            end(&log, &concurrent_report(), PacingTotals::default()),
             Some(0)
         );
         assert_eq!(log.current(), Some(1));

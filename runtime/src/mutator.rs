@@ -12,7 +12,7 @@ use gc::mark::satb::SATB_BUFFER;
 use gc::{AllocRequest, HeapError, ObjRef, PauseEntry, Value as RawValue};
 
 use crate::log::{Cause, CycleKind, LogLevel};
-use crate::policy::{Paced, Step};
+use crate::policy::{Paced, Pacing, Step};
 use crate::safepoint::{HandshakeOp, Local, ThreadSlot, World};
 use crate::value::{Gc, Value};
 use crate::Shared;
@@ -96,6 +96,9 @@ pub struct Mutator {
     /// The runtime's stress setting (a collection at every allocation),
     /// kept here for [`Mutator::alloc_without_safepoint`]'s test.
     stress: bool,
+    /// Page buffers for assisting a compaction at pacing thresholds
+    /// (allocated at the first assist).
+    pub(crate) assist_bufs: Option<gc::compact::concurrent::assist::AssistBuffers>,
     /// Neither `Send` nor `Sync`: the registration is the creating thread's.
     _thread_bound: PhantomData<*const ()>,
 }
@@ -120,8 +123,9 @@ thread_local! {
 enum Slow {
     /// Allocated, or out of memory.
     Done(Result<ObjRef, AllocError>),
-    /// A pacing threshold: sleep this long (blocked), then try again.
-    Pace(Duration),
+    /// A pacing threshold: hold the allocation as the policy said, then
+    /// try again.
+    Pace(Pacing),
 }
 
 impl Mutator {
@@ -154,6 +158,7 @@ impl Mutator {
             poll: shared.registry.poll_arc(),
             cards: shared.heap.cards().biased().expose_provenance(),
             stress: shared.stress,
+            assist_bufs: None,
             shared,
             slot,
             _thread_bound: PhantomData,
@@ -309,13 +314,9 @@ impl Mutator {
             }
             match self.drive(|m| m.alloc_driving(&spec, may_pace)) {
                 Slow::Done(r) => return r,
-                Slow::Pace(d) => {
+                Slow::Pace(how) => {
                     paced.answers += 1;
-                    if !d.is_zero() {
-                        self.blocking(|| std::thread::sleep(d));
-                        paced.slept += d;
-                        self.shared.stats.lock().record_pacing(d);
-                    }
+                    paced.slept += self.pace(how);
                 }
             }
         }
@@ -340,7 +341,7 @@ impl Mutator {
             }
             let failed = match step {
                 Step::Cycle => match self.heap_full(request, may_pace) {
-                    Ok(Some(sleep)) => return Slow::Pace(sleep),
+                    Ok(Some(how)) => return Slow::Pace(how),
                     Ok(None) => None,
                     Err(e) => Some(e),
                 },

@@ -15,6 +15,35 @@ use serde::Serialize;
 use crate::config::Mode;
 use crate::log::{mode_label, CycleKind};
 
+/// Pacing totals: sleeps and assists at pacing thresholds
+/// ([`GcStats::pacing_totals`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PacingTotals {
+    /// Sleeps.
+    pub(crate) sleeps: u64,
+    /// Their total.
+    pub(crate) slept: Duration,
+    /// Assists.
+    pub(crate) assists: u64,
+    /// Their total time.
+    pub(crate) assisted: Duration,
+    /// Pages they installed.
+    pub(crate) assist_pages: u64,
+}
+
+impl PacingTotals {
+    /// What was added since `before`.
+    pub(crate) fn since(self, before: PacingTotals) -> PacingTotals {
+        PacingTotals {
+            sleeps: self.sleeps.saturating_sub(before.sleeps),
+            slept: self.slept.saturating_sub(before.slept),
+            assists: self.assists.saturating_sub(before.assists),
+            assisted: self.assisted.saturating_sub(before.assisted),
+            assist_pages: self.assist_pages.saturating_sub(before.assist_pages),
+        }
+    }
+}
+
 /// Collector statistics since the runtime started.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -104,6 +133,22 @@ pub struct GcStats {
     /// The longest of those sleeps, as asked for (at most
     /// [`crate::PACE_SLICE`]).
     pub longest_pacing_sleep: Duration,
+    /// Of [`GcStats::pacing`], the sleeps during a compaction (where no
+    /// page was left to assist with); the rest fell in marking or planning.
+    pub pacing_compacting: Duration,
+    /// Times an allocating thread installed compaction pages at a pacing
+    /// threshold instead of sleeping.
+    pub assists: u64,
+    /// Their total time (collection work on a mutator thread; also counted
+    /// in the cycles' GC CPU).
+    pub assist_time: Duration,
+    /// Their CPU time (below `assist_time` when the threads were
+    /// descheduled while assisting).
+    pub assist_cpu: Duration,
+    /// The longest of them.
+    pub longest_assist: Duration,
+    /// Pages they installed.
+    pub assist_pages: u64,
     pauses: Hist,
     safepoints: Hist,
     flip_pauses: Hist,
@@ -194,6 +239,12 @@ impl Default for GcStats {
             paced: 0,
             pacing: Duration::ZERO,
             longest_pacing_sleep: Duration::ZERO,
+            pacing_compacting: Duration::ZERO,
+            assists: 0,
+            assist_time: Duration::ZERO,
+            assist_pages: 0,
+            assist_cpu: Duration::ZERO,
+            longest_assist: Duration::ZERO,
             pauses: Hist::new(),
             safepoints: Hist::new(),
             flip_pauses: Hist::new(),
@@ -264,6 +315,18 @@ pub struct GcStatsJson {
     pub pacing_ns: u64,
     /// The longest pacing sleep, ns.
     pub pacing_max_ns: u64,
+    /// Of `pacing_ns`, sleeps during a compaction, ns.
+    pub pacing_compacting_ns: u64,
+    /// Times a thread assisted a compaction at a pacing threshold.
+    pub assists: u64,
+    /// Their total time, ns.
+    pub assist_ns: u64,
+    /// Pages they installed.
+    pub assist_pages: u64,
+    /// Their CPU time, ns.
+    pub assist_cpu_ns: u64,
+    /// The longest of them, ns.
+    pub assist_max_ns: u64,
 }
 
 /// Young and full cycles in JSON (nanoseconds): part of [`GcStatsJson`]
@@ -436,11 +499,36 @@ impl GcStats {
         self.pauses.record(nanos(d));
     }
 
-    /// Accounts one sleep at a pacing threshold.
-    pub fn record_pacing(&mut self, d: Duration) {
+    /// Accounts one sleep at a pacing threshold (`compacting`: during a
+    /// compaction).
+    pub fn record_pacing(&mut self, d: Duration, compacting: bool) {
         self.paced += 1;
         self.pacing += d;
+        if compacting {
+            self.pacing_compacting += d;
+        }
         self.longest_pacing_sleep = self.longest_pacing_sleep.max(d);
+    }
+
+    /// Accounts one assist at a pacing threshold: `d` spent (`cpu` of it
+    /// on the CPU) installing `pages` pages of the compaction in flight.
+    pub fn record_assist(&mut self, d: Duration, cpu: Duration, pages: usize) {
+        self.assists += 1;
+        self.assist_time += d;
+        self.assist_cpu += cpu;
+        self.longest_assist = self.longest_assist.max(d);
+        self.assist_pages += pages as u64;
+    }
+
+    /// The pacing totals so far (the log shows their change per cycle).
+    pub(crate) fn pacing_totals(&self) -> PacingTotals {
+        PacingTotals {
+            sleeps: self.paced,
+            slept: self.pacing,
+            assists: self.assists,
+            assisted: self.assist_time,
+            assist_pages: self.assist_pages,
+        }
     }
 
     /// Accounts one stop's time to safepoint: from the request until every
@@ -547,6 +635,12 @@ impl GcStats {
             paced: self.paced,
             pacing_ns: self.pacing.as_nanos() as u64,
             pacing_max_ns: self.longest_pacing_sleep.as_nanos() as u64,
+            pacing_compacting_ns: self.pacing_compacting.as_nanos() as u64,
+            assists: self.assists,
+            assist_ns: self.assist_time.as_nanos() as u64,
+            assist_pages: self.assist_pages,
+            assist_cpu_ns: self.assist_cpu.as_nanos() as u64,
+            assist_max_ns: self.longest_assist.as_nanos() as u64,
         }
     }
 }

@@ -87,6 +87,18 @@ impl<'a> HeapView<'a> {
         self.heap.generations().old_end() - self.heap.moving().base()
     }
 
+    /// Whether the object at `addr` is in the old generation: below the
+    /// old end in the moving space, or a non-moving object that survived a
+    /// cycle (generational collection; `false` outside the heap).
+    pub fn is_old(&self, addr: usize) -> bool {
+        let (moving, nm) = (self.heap.moving(), self.heap.non_moving());
+        if moving.contains(addr) {
+            addr < self.heap.generations().old_end()
+        } else {
+            nm.contains(addr) && !nm.is_young(addr)
+        }
+    }
+
     /// Dirty cards of the moving and non-moving spaces.
     pub fn dirty_cards(&self) -> usize {
         let (m, nm) = (self.heap.moving(), self.heap.non_moving());

@@ -108,12 +108,12 @@ fn reachable(m: &Mutator) -> (HashSet<u64>, usize) {
 }
 
 fn run_ops(mode: Mode, mark_threads: usize, ops: &[Op]) {
-    run_threads(mode, mark_threads, 1, ops, 1.0, false);
+    run_threads(mode, mark_threads, 1, ops, 1.0, None);
 }
 
 /// Runs `ops` on `threads` mutator threads at once (with the dense prefix
-/// at `dense_prefix`; 1 is off; generational collection if
-/// `generational`), each on its own graph
+/// at `dense_prefix`; 1 is off; generational collection with promotion
+/// at `Some(age)`, off with `None`), each on its own graph
 /// (thread `t` starts `t` quarters into the sequence), then drops every
 /// root and checks that the heap drains to empty.
 fn run_threads(
@@ -122,11 +122,14 @@ fn run_threads(
     threads: usize,
     ops: &[Op],
     dense_prefix: f64,
-    generational: bool,
+    generational: Option<u8>,
 ) {
-    let rt = Runtime::builder()
-        .mode(mode)
-        .generational(generational)
+    let mut builder = Runtime::builder().mode(mode);
+    builder = match generational {
+        Some(age) => builder.generational(true).promotion_age(age),
+        None => builder.generational(false),
+    };
+    let rt = builder
         .dense_prefix(dense_prefix)
         .mark_threads(mark_threads)
         .heap_limit(64 << 20)
@@ -301,13 +304,13 @@ proptest! {
     /// Generational: random young and full collections in stw.
     #[test]
     fn random_graphs_survive_young_and_full_collections_stw(ops in prop::collection::vec(op(), 1..300)) {
-        run_threads(Mode::Stw, 1, 1, &ops, 1.0, true);
+        run_threads(Mode::Stw, 1, 1, &ops, 1.0, Some(1));
     }
 
     /// The same with two mark threads and four mutator threads.
     #[test]
     fn random_graphs_survive_young_and_full_collections_stw_threads(ops in prop::collection::vec(op(), 1..300)) {
-        run_threads(Mode::Stw, 2, 4, &ops, 1.0, true);
+        run_threads(Mode::Stw, 2, 4, &ops, 1.0, Some(1));
     }
 
     /// Generational in the uffd modes: random young and full cycles, some
@@ -315,7 +318,18 @@ proptest! {
     #[test]
     fn random_graphs_survive_young_and_full_collections_uffd(ops in prop::collection::vec(op(), 1..300)) {
         for mode in [Mode::UffdCopy, Mode::UffdWorkers, Mode::UffdMove, Mode::Sigbus] {
-            run_threads(mode, 1, 1, &ops, 1.0, true);
+            run_threads(mode, 1, 1, &ops, 1.0, Some(1));
+        }
+    }
+
+    /// Generational with promotion after two survivals, stw (two mark
+    /// threads, four mutators) and the uffd modes.
+    #[test]
+    fn random_graphs_survive_young_and_full_collections_age_two(ops in prop::collection::vec(op(), 1..300)) {
+        run_threads(Mode::Stw, 1, 1, &ops, 1.0, Some(2));
+        run_threads(Mode::Stw, 2, 4, &ops, 1.0, Some(2));
+        for mode in [Mode::Uffd, Mode::UffdCopy, Mode::Sigbus] {
+            run_threads(mode, 1, 1, &ops, 1.0, Some(2));
         }
     }
 
@@ -353,7 +367,7 @@ proptest! {
     #[test]
     fn random_graphs_survive_collections_four_threads(ops in prop::collection::vec(op(), 1..300)) {
         for mode in Mode::ALL {
-            run_threads(mode, 1, 4, &ops, 1.0, false);
+            run_threads(mode, 1, 4, &ops, 1.0, None);
         }
     }
 
@@ -361,7 +375,7 @@ proptest! {
     #[test]
     fn random_graphs_survive_young_and_full_collections_four_threads(ops in prop::collection::vec(op(), 1..300)) {
         for mode in Mode::ALL {
-            run_threads(mode, 1, 4, &ops, 1.0, true);
+            run_threads(mode, 1, 4, &ops, 1.0, Some(1));
         }
     }
 
@@ -369,7 +383,7 @@ proptest! {
     #[test]
     fn random_graphs_survive_collections_with_a_dense_prefix(ops in prop::collection::vec(op(), 1..300)) {
         for mode in Mode::ALL {
-            run_threads(mode, 1, 1, &ops, gc::heap::RECOMMENDED_DENSE_PREFIX_THRESHOLD, false);
+            run_threads(mode, 1, 1, &ops, gc::heap::RECOMMENDED_DENSE_PREFIX_THRESHOLD, None);
         }
     }
 }

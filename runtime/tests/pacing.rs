@@ -50,3 +50,61 @@ fn no_pacing_sleep_is_longer_than_a_slice_and_pacing_ends() {
         );
     }
 }
+
+/// A cycle whose collector threads are slowed down (a sleep after every
+/// page) compacts for long; a thread allocating garbage meanwhile crosses
+/// pacing thresholds during the compaction and installs pages instead of
+/// sleeping. The heap verifies after every cycle and at the end, and the
+/// rooted list is unchanged.
+#[test]
+fn allocation_paced_during_a_compaction_assists_it() {
+    for mode in [
+        Mode::Uffd,
+        Mode::UffdWorkers,
+        Mode::UffdMove,
+        Mode::Sigbus,
+        Mode::UffdCopy,
+    ] {
+        let builder = Runtime::builder()
+            .heap_limit(64 << 20)
+            .compaction_page_delay(Duration::from_micros(500))
+            .verify(true);
+        let Some(rt) = common::in_mode(builder, mode) else {
+            continue;
+        };
+        let mut m = rt.mutator().expect("mutator");
+        // About 2000 live pages: 0.5 s of compaction per collector thread.
+        let nodes = 200_000;
+        common::build_list_with_garbage(&mut m, nodes);
+        let before = m.checksum();
+        // Garbage until an assist installed pages (or 1 GiB of it: many
+        // cycles, each of them compacting the list slowly).
+        let mut assisted = 0;
+        for i in 0..(1u64 << 20) {
+            m.alloc(GARBAGE).expect("garbage fits");
+            if i % (64 << 10) == 0 {
+                assisted = m.stats().assist_pages;
+                if assisted > 0 {
+                    break;
+                }
+            }
+        }
+        m.finish_cycle().expect("cycle");
+        let stats = m.stats();
+        assert!(
+            assisted > 0 && stats.assists > 0,
+            "{mode}: paced allocation during a compaction installed no page \
+             ({} assists, {} cycles, {} sleeps)",
+            stats.assists,
+            stats.cycles,
+            stats.paced
+        );
+        assert!(
+            stats.longest_pacing_sleep <= PACE_SLICE,
+            "{mode}: a pacing sleep of {:?}",
+            stats.longest_pacing_sleep
+        );
+        m.verify().expect("heap valid after assisted compactions");
+        assert_eq!(m.checksum(), before, "{mode}: the list changed");
+    }
+}

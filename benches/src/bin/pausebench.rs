@@ -161,6 +161,17 @@ struct Report {
     paced: u64,
     pacing_ns: u64,
     pacing_max_ns: u64,
+    /// Of `pacing_ns`, sleeps during a compaction (the rest fell in
+    /// marking or planning).
+    pacing_compacting_ns: u64,
+    /// Compaction work allocating threads did at pacing thresholds
+    /// instead of sleeping: times, total and pages installed.
+    assists: u64,
+    assist_ns: u64,
+    assist_pages: u64,
+    /// Their CPU time and the longest one (wall).
+    assist_cpu_ns: u64,
+    assist_max_ns: u64,
     concurrent_phase_total_ns: Vec<(String, u64)>,
     gc_cpu_ns: u64,
     process_cpu_ns: u64,
@@ -394,6 +405,12 @@ fn run(args: &Args) -> Result<(), String> {
         paced: stats.paced,
         pacing_ns: ns(stats.pacing),
         pacing_max_ns: ns(stats.longest_pacing_sleep),
+        pacing_compacting_ns: ns(stats.pacing_compacting),
+        assists: stats.assists,
+        assist_ns: ns(stats.assist_time),
+        assist_pages: stats.assist_pages,
+        assist_cpu_ns: ns(stats.assist_cpu),
+        assist_max_ns: ns(stats.longest_assist),
         concurrent_phase_total_ns: stats
             .concurrent_totals
             .iter()
@@ -531,6 +548,7 @@ fn print_report(r: &Report) {
             ms(p.max_ns)
         );
     }
+    let share = |ns: u64| ns as f64 / 1e9 / (r.churn_seconds * r.threads as f64) * 100.0;
     println!(
         "time to safepoint p50 {:.3}ms p99 {:.3}ms max {:.3}ms; pacing: {} sleeps, {:.1}ms in all ({:.1}% of thread time), longest {:.3}ms",
         ms(r.safepoint_p50_ns),
@@ -538,8 +556,19 @@ fn print_report(r: &Report) {
         ms(r.safepoint_max_ns),
         r.paced,
         ms(r.pacing_ns),
-        r.pacing_ns as f64 / 1e9 / (r.churn_seconds * r.threads as f64) * 100.0,
+        share(r.pacing_ns),
         ms(r.pacing_max_ns),
+    );
+    println!(
+        "pacing sleeps: {:.1}% of thread time in marking/planning, {:.1}% in compaction; assists: {} ({} pages), {:.1}ms in all ({:.1}% of thread time, CPU {:.1}ms), longest {:.3}ms",
+        share(r.pacing_ns - r.pacing_compacting_ns),
+        share(r.pacing_compacting_ns),
+        r.assists,
+        r.assist_pages,
+        ms(r.assist_ns),
+        share(r.assist_ns),
+        ms(r.assist_cpu_ns),
+        ms(r.assist_max_ns),
     );
     if !r.concurrent_phase_total_ns.is_empty() {
         let list: Vec<String> = r

@@ -233,10 +233,13 @@ fn finish(rt: &Runtime, pauses: &[Duration], limit: usize) {
     let max = pauses.iter().map(ms).fold(0.0, f64::max);
     let stats = rt.stats();
     eprintln!(
-        "PEERGC runtime=project mode={} requested={} cycles={} pauses={} pause_total_ms={total:.3} pause_max_ms={max:.3} heap_limit_mib={} growth={} mark_threads={} peak_rss_mib={} compaction=\"{}\"",
+        "PEERGC runtime=project mode={} requested={} cycles={} young_cycles={} full_cycles={} gc_cpu_s={:.3} pauses={} pause_total_ms={total:.3} pause_max_ms={max:.3} heap_limit_mib={} growth={} mark_threads={} peak_rss_mib={} compaction=\"{}\"",
         rt.mode(),
         rt.requested_mode(),
         stats.cycles,
+        stats.young_cycles,
+        stats.full_cycles,
+        stats.gc_cpu.as_secs_f64(),
         pauses.len(),
         limit >> 20,
         rt.growth(),

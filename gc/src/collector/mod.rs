@@ -50,6 +50,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use crate::compact::concurrent::assist::Assistant;
 use crate::compact::concurrent::in_flight::CycleInFlight;
 use crate::compact::concurrent::plan::PlanJob;
 use crate::compact::concurrent::sigbus;
@@ -173,6 +174,10 @@ pub struct ConcurrentCollector {
     /// The moving space's top at the cycle's first pause: survivors below
     /// it are promoted (generational collection).
     top_at_start: usize,
+    /// The compaction in flight, for mutators to assist
+    /// ([`ConcurrentCollector::assistant`]); `None` outside one, and for a
+    /// cycle completed in its flip pause.
+    in_flight: Option<Arc<CycleInFlight>>,
 }
 
 /// Why userfaultfd compaction cannot run (the runtime then falls back to
@@ -319,6 +324,7 @@ impl ConcurrentCollector {
             plan_tables: PlanTables::default(),
             young: false,
             top_at_start: 0,
+            in_flight: None,
         };
         let workers = if collector.options.sigbus {
             0
@@ -477,6 +483,7 @@ impl ConcurrentCollector {
             return None;
         }
         self.state = State::Idle;
+        self.in_flight = None;
         self.reports.recv().ok()
     }
 
@@ -487,7 +494,16 @@ impl ConcurrentCollector {
         }
         let report = self.reports.try_recv().ok()?;
         self.state = State::Idle;
+        self.in_flight = None;
         Some(report)
+    }
+
+    /// A handle for a mutator to install pages of the compaction in flight
+    /// instead of sleeping at a pacing threshold
+    /// ([`Assistant::assist`]); `None` when no compaction runs beside the
+    /// mutators.
+    pub fn assistant(&self) -> Option<Assistant> {
+        self.in_flight.clone().map(Assistant::new)
     }
 }
 

@@ -497,7 +497,7 @@ impl ConcurrentCollector {
             // Young non-moving objects are promoted now (the dead among
             // them are swept by their marks); moving survivors at the end.
             nm.clear_young();
-            Promotion::of(heap, &plan, base + skip, self.top_at_start)
+            Promotion::of(heap, &plan, base + skip, self.top_at_start, self.young)
         });
         if !nm_continue {
             report.non_moving_freed_bytes = sweep(heap, 0).1;
@@ -580,6 +580,7 @@ impl ConcurrentCollector {
                 .expect("collector threads live as long as the collector");
         }
         self.state = State::Compacting;
+        self.in_flight = Some(cycle);
         live
     }
 
@@ -669,6 +670,7 @@ impl ConcurrentCollector {
         let heap_arc = self.heap.clone();
         let heap = &*heap_arc;
         let flip_start = Instant::now();
+        let promotion = Promotion::of(heap, &plan, heap.moving().base(), plan.old_top(), false);
         let flipped = match stw::compact_in_pause(heap, &plan, roots, &mut report, &mut timer) {
             Ok(flipped) => flipped,
             Err(e) => {
@@ -681,7 +683,7 @@ impl ConcurrentCollector {
         drop(plan);
         // SAFETY: the world is stopped and the moving space compacted,
         // walkable from its base (a full cycle: see `flip_with`).
-        unsafe { crate::generations::promote_all(heap, true) };
+        unsafe { crate::generations::promote_in_pause(heap, promotion) };
         finish_from_space(heap, flipped, false, &mut report);
         timer.lap(&mut report, Phase::Release);
         report.flip_pause = flip_start.elapsed();
@@ -723,6 +725,7 @@ impl ConcurrentCollector {
         // The receiver lives in `self`: sending cannot fail.
         let _ = self.report_tx.send(report);
         self.state = State::Compacting;
+        self.in_flight = None;
         self.attention.store(true, Ordering::Release);
     }
 }

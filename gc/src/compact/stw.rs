@@ -20,6 +20,7 @@ use crate::compact::non_moving::{sweep, update_references};
 use crate::compact::page::PageComputer;
 use crate::compact::recycle::{finish_from_space, Flip};
 use crate::error::HeapError;
+use crate::generations::{promote_in_pause, Promotion};
 use crate::heap::Heap;
 use crate::mark::tracer::mark;
 use crate::report::{thread_cpu, CycleReport, Phase};
@@ -60,11 +61,12 @@ pub unsafe fn collect(
     match ForwardingPlan::build(heap, old_top, tables) {
         Ok(plan) => {
             timer.lap(&mut report, Phase::Forward);
+            let promotion = Promotion::of(heap, &plan, heap.moving().base(), old_top, false);
             match compact_in_pause(heap, &plan, roots, &mut report, &mut timer) {
                 Ok(flipped) => {
                     // SAFETY: the world is stopped and the moving space
                     // compacted, walkable from its base.
-                    unsafe { crate::generations::promote_all(heap, true) };
+                    unsafe { promote_in_pause(heap, promotion) };
                     finish_from_space(heap, flipped, false, &mut report);
                     timer.lap(&mut report, Phase::Release);
                 }

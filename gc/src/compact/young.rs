@@ -5,7 +5,7 @@
 //! without being traced; plan only above the old end; flip only the pages
 //! above it; compute the young survivors' pages; update the young and old
 //! non-moving objects, the roots and the dirty cards' slots; sweep the dead
-//! young non-moving objects; promote every survivor
+//! young non-moving objects; promote the survivors old enough
 //! ([`crate::generations`]). Old garbage stays until a full cycle.
 
 use std::time::Instant;
@@ -16,6 +16,7 @@ use crate::compact::page::PageComputer;
 use crate::compact::recycle::{finish_from_space, Flip};
 use crate::compact::stw::{abandon, fill_in_place, sweep_and_reset, PhaseTimer};
 use crate::error::HeapError;
+use crate::generations::{promote_in_pause, Promotion};
 use crate::heap::Heap;
 use crate::mark::cards::{mark_old_non_moving, CardRoots};
 use crate::mark::tracer::mark_above;
@@ -65,8 +66,16 @@ pub unsafe fn collect_young(
     match ForwardingPlan::build_young(heap, old_end, old_top, tables) {
         Ok(plan) => {
             timer.lap(&mut report, Phase::Forward);
-            if let Err(e) = compact_young(heap, &plan, roots, &mut report, &mut timer) {
-                abandon(heap, old_top, &mut report, &e);
+            let promotion = Promotion::of(heap, &plan, old_end, old_top, true);
+            match compact_young(heap, &plan, roots, &mut report, &mut timer) {
+                Ok(flip) => {
+                    // SAFETY: the world is stopped and the young survivors
+                    // are compacted up to the top.
+                    unsafe { promote_in_pause(heap, promotion) };
+                    finish_from_space(heap, Some(flip), false, &mut report);
+                    timer.lap(&mut report, Phase::Release);
+                }
+                Err(e) => abandon(heap, old_top, &mut report, &e),
             }
         }
         Err(e) => abandon(heap, old_top, &mut report, &e),
@@ -77,7 +86,8 @@ pub unsafe fn collect_young(
 }
 
 /// Compacts the young range above the plan's old pages in the pause,
-/// updates the references into it and sweeps; `Err` (before anything
+/// updates the references into it and sweeps; returns what was flipped
+/// (from-space is given back by the caller, after promotion). `Err` (before anything
 /// moved) if the flip and its copying fallback both failed.
 fn compact_young(
     heap: &Heap,
@@ -85,7 +95,7 @@ fn compact_young(
     roots: &mut dyn RootSet,
     report: &mut CycleReport,
     timer: &mut PhaseTimer,
-) -> Result<(), HeapError> {
+) -> Result<Flip, HeapError> {
     let old_pages = plan.old_pages();
     let skip = old_pages * PAGE_SIZE;
     let base = heap.moving().base();
@@ -116,10 +126,5 @@ fn compact_young(
     // SAFETY: the world is stopped (`collect_young`'s contract), the young
     // range was compacted and every reference updated above.
     unsafe { sweep_and_reset(heap, plan, nm_top, report, timer) };
-    // SAFETY: the world is stopped and the young survivors are compacted
-    // up to the top.
-    unsafe { crate::generations::promote_all(heap, false) };
-    finish_from_space(heap, Some(flip), false, report);
-    timer.lap(report, Phase::Release);
-    Ok(())
+    Ok(flip)
 }

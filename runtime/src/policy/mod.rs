@@ -17,7 +17,8 @@
 //! - [`Policy::decide`]: what a cycle about to start collects, young or
 //!   full, and why ([`young_or_full`]'s measured rule).
 //! - [`Policy::on_full_heap`]: what allocation does at the threshold:
-//!   start a cycle, pace (sleep a slice), or push the cycle through;
+//!   start a cycle, pace (sleep a slice, or during a compaction assist
+//!   it for that long), or push the cycle through;
 //!   [`Policy::full_heap_steps`] and [`Policy::may_pace`]: the ladder a
 //!   full heap climbs to out of memory, and how long pacing may hold one
 //!   allocation.
@@ -71,13 +72,25 @@ pub(crate) enum FullHeap {
     /// Start a cycle for this cause (after the compaction in flight, if
     /// any, ends: a stall).
     Start(Cause),
-    /// Sleep this long (blocked, at most [`PACE_SLICE`]), then try again.
-    Pace(Duration),
+    /// Hold the allocation as [`Pacing`] says (at most [`PACE_SLICE`]),
+    /// then try again.
+    Pace(Pacing),
     /// Pacing is over: the threshold is the pacing limit now; try again.
     Retry,
     /// Push the marking or planning in flight through its pauses, waiting
     /// for the collector where it is not done (a stall).
     PushThrough,
+}
+
+/// How a paced allocation spends its slot ([`FullHeap::Pace`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pacing {
+    /// Sleep this long (blocked): during marking or planning, and a zero
+    /// sleep (an unchecked step) in any phase.
+    Sleep(Duration),
+    /// During a compaction: install pages of it for up to this long, and
+    /// sleep what is left of it if no page is left to take.
+    Assist(Duration),
 }
 
 /// One allocation's pacing so far ([`Policy::may_pace`]).
@@ -248,7 +261,14 @@ impl Policy {
                 match state.model.pace(self.heap.used_bytes(), request, limit) {
                     Some(p) => {
                         self.heap.set_alloc_threshold(p.next);
-                        FullHeap::Pace(p.sleep)
+                        // A compaction's pages can be installed by anyone:
+                        // the slot is better spent on them than asleep.
+                        let compacting = phase == CyclePhase::Compacting;
+                        FullHeap::Pace(if compacting && !p.sleep.is_zero() {
+                            Pacing::Assist(p.sleep)
+                        } else {
+                            Pacing::Sleep(p.sleep)
+                        })
                     }
                     None => {
                         self.heap.set_alloc_threshold(limit);
