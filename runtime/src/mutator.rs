@@ -333,9 +333,17 @@ impl Mutator {
         let request = gc::object::size_in_words(spec.slots, spec.bytes)
             .map_or(usize::MAX, |w| w * gc::object::WORD);
         let policy = &self.shared.clone().policy;
+        // The threshold before a growth step let this request through.
+        let mut grown_from = None;
+        let done = |obj, grown_from: Option<usize>| {
+            if let Some(before) = grown_from {
+                policy.grown(before, request);
+            }
+            Slow::Done(Ok(obj))
+        };
         for step in policy.full_heap_steps() {
             match self.try_alloc(spec) {
-                Ok(Some(obj)) => return Slow::Done(Ok(obj)),
+                Ok(Some(obj)) => return done(obj, grown_from),
                 Ok(None) => {}
                 Err(e) => return Slow::Done(Err(e)),
             }
@@ -365,7 +373,7 @@ impl Mutator {
                     None
                 }
                 Step::Grow => {
-                    policy.grow_to_limit();
+                    grown_from = Some(policy.grow_to_limit());
                     None
                 }
             };
@@ -374,7 +382,7 @@ impl Mutator {
             }
         }
         match self.try_alloc(spec) {
-            Ok(Some(obj)) => return Slow::Done(Ok(obj)),
+            Ok(Some(obj)) => return done(obj, grown_from),
             Ok(None) => {}
             Err(e) => return Slow::Done(Err(e)),
         }

@@ -29,6 +29,11 @@ struct FreeList {
     used: usize,
     /// While set, every allocation is also recorded in `allocated_black`.
     black: bool,
+    /// The extent of the objects allocated since the last promotion
+    /// (`young_from > young_to` when there are none): the young bitmap has
+    /// no bit outside it, so a promotion clears only its words.
+    young_from: usize,
+    young_to: usize,
 }
 
 /// Allocator state of the non-moving space.
@@ -72,6 +77,8 @@ impl NonMovingSpace {
                 bump: base,
                 used: 0,
                 black: false,
+                young_from: usize::MAX,
+                young_to: 0,
             }),
         })
     }
@@ -166,8 +173,16 @@ impl NonMovingSpace {
     }
 
     /// Makes every object old (a cycle promoted them; world stopped).
+    /// Clears only the young bitmap's words over the objects allocated
+    /// since the last promotion: a space holding a large old generation and
+    /// few new objects is not swept bit by bit in a pause (1 GiB of
+    /// non-moving space is 16 MiB of bitmap, about 1.5 ms to clear).
     pub fn clear_young(&self) {
-        self.young.clear_below(self.high_water());
+        let mut fl = self.free.lock();
+        if fl.young_from < fl.young_to {
+            self.young.clear_words_over(fl.young_from, fl.young_to);
+        }
+        (fl.young_from, fl.young_to) = (usize::MAX, 0);
     }
 
     /// Allocates `bytes` (a multiple of 16) if `allow(used_after)` accepts
@@ -196,6 +211,8 @@ impl NonMovingSpace {
             addr
         };
         fl.used += bytes;
+        fl.young_from = fl.young_from.min(addr);
+        fl.young_to = fl.young_to.max(addr + bytes);
         self.cover(addr, bytes, addr);
         if fl.black {
             self.allocated_black.set(addr);
@@ -285,6 +302,34 @@ mod tests {
         // object (callers check its extent).
         assert_eq!(s.object_at_or_before(after + 48), Some(after));
         assert_eq!(s.object_at_or_before(big + 3 * PAGE_SIZE + 128), Some(big));
+    }
+
+    #[test]
+    fn a_promotion_makes_every_object_old_also_after_frees_and_reuse() {
+        let base = 0x10_0000;
+        let s = NonMovingSpace::new(base, 1 << 20).expect("bitmaps");
+        let old = s.alloc(4 * PAGE_SIZE, |_| true).expect("old");
+        let a = s.alloc(64, |_| true).expect("a");
+        s.clear_young();
+        assert!(!s.is_young(old) && !s.is_young(a), "promoted");
+        // Young objects far apart, one in a reused gap below the others.
+        let far = s.alloc(32 * PAGE_SIZE, |_| true).expect("far");
+        let b = s.alloc(48, |_| true).expect("b");
+        s.free(old, 4 * PAGE_SIZE);
+        let low = s.alloc(80, |_| true).expect("reused");
+        assert_eq!(low, old);
+        assert!(s.is_young(far) && s.is_young(b) && s.is_young(low));
+        assert!(!s.is_young(a), "an old object stays old");
+        s.clear_young();
+        for o in [far, b, low, a] {
+            assert!(!s.is_young(o), "{:#x} old after the promotion", o - base);
+        }
+        assert_eq!(s.young().find_next_set(0, s.young().len_bits()), None);
+        // Nothing allocated since: a promotion clears nothing and fails
+        // nothing.
+        s.clear_young();
+        let c = s.alloc(16, |_| true).expect("c");
+        assert!(s.is_young(c));
     }
 
     #[test]

@@ -142,11 +142,19 @@ impl Bitmap {
 
     /// Clears every bit below `end_addr` (the rest is known clear).
     pub fn clear_below(&self, end_addr: usize) {
-        let words = self
+        self.clear_words_over(self.base, end_addr);
+    }
+
+    /// Clears the words that hold the bits of `[start_addr, end_addr)`,
+    /// whole: the other bits of the first and last word go too (callers
+    /// know them clear).
+    pub fn clear_words_over(&self, start_addr: usize, end_addr: usize) {
+        let end = self
             .bit_of(end_addr.max(self.base))
             .div_ceil(64)
             .min(self.bits.len());
-        for w in &self.bits[..words] {
+        let first = (self.bit_of(start_addr.max(self.base)) / 64).min(end);
+        for w in &self.bits[first..end] {
             w.store(0, Ordering::Relaxed);
         }
     }

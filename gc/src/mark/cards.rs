@@ -98,7 +98,11 @@ impl CardRoots<'_> {
                         // stopped heap.
                         self.visit(unsafe { ObjRef::from_addr(addr) }, card, end, f);
                     }
-                    next = b + 1;
+                    // On from the card's own first bit: the bits between
+                    // the covering object's start and the card are that
+                    // object's inside (searching them again for every card
+                    // of a large array made the walk quadratic in its size).
+                    next = (b + 1).max(nm_starts.bit_of(card));
                 }
             });
         walked

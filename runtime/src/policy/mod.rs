@@ -352,9 +352,29 @@ impl Policy {
 
     /// The last rung before out of memory: allocation may go up to the
     /// hard limit in force.
-    pub(crate) fn grow_to_limit(&self) {
+    pub(crate) fn grow_to_limit(&self) -> usize {
         let limit = self.state.lock().knobs.hard_limit;
+        let before = self.heap.alloc_threshold();
         self.heap.set_alloc_threshold(limit);
+        before
+    }
+
+    /// The allocation of `request` bytes that [`Policy::grow_to_limit`]
+    /// let through (the threshold was `before`) succeeded: the threshold
+    /// comes back down to `before` moved up by the request, so one large
+    /// object does not switch collection off until the heap limit (the
+    /// room for growth above it stays what it was). Left alone if a cycle
+    /// or another thread set a threshold meanwhile.
+    pub(crate) fn grown(&self, before: usize, request: usize) {
+        let state = self.state.lock();
+        let limit = state.knobs.hard_limit;
+        if self.heap.alloc_threshold() == limit {
+            let next = before
+                .saturating_add(request)
+                .max(self.heap.used_bytes())
+                .min(limit);
+            self.heap.set_alloc_threshold(next);
+        }
     }
 
     // ---- Limit changes ----
