@@ -289,7 +289,7 @@ impl Promotion {
 /// all count as non-clean: the survivors moved, so their cards say
 /// nothing) is cleaned and then dirtied again if one of its slots holds a
 /// young reference ([`clean_old_cards`]). Young non-moving objects were
-/// promoted in the flip pause. With generational collection off, a full
+/// promoted just before (`end_cycle`). With generational collection off, a full
 /// cycle empties the old generation.
 ///
 /// # Safety

@@ -493,12 +493,13 @@ impl ConcurrentCollector {
         timer.lap(&mut report, Phase::UpdateRefs);
         let gens = heap.generations();
         gens.set_young_floor(0);
-        let promotion = gens.is_enabled().then(|| {
-            // Young non-moving objects are promoted now (the dead among
-            // them are swept by their marks); moving survivors at the end.
-            nm.clear_young();
-            Promotion::of(heap, &plan, base + skip, self.top_at_start, self.young)
-        });
+        // Young non-moving objects are promoted at the end of the cycle
+        // (`end_cycle`), with the moving survivors: nothing reads their
+        // age before then, and clearing the young bitmap's extent took up
+        // to 1.2 ms of this pause with 1 GiB of non-moving space.
+        let promotion = gens
+            .is_enabled()
+            .then(|| Promotion::of(heap, &plan, base + skip, self.top_at_start, self.young));
         if !nm_continue {
             report.non_moving_freed_bytes = sweep(heap, 0).1;
             timer.lap(&mut report, Phase::Sweep);

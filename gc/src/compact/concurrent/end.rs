@@ -69,6 +69,12 @@ pub fn end_cycle(cycle: &CycleInFlight) -> CycleReport {
     marks.live.clear_below(cycle.plan.old_top());
     marks.non_moving.clear_below(cycle.nm_top);
     if let Some(p) = cycle.promotion {
+        // Every young non-moving object becomes old, also those born during
+        // the cycle (each store into them dirtied its card, and the
+        // concurrent modes never clean non-moving cards); first, so that
+        // the card cleaning below counts them old. Allocation in the
+        // non-moving space waits for the clear (its lock).
+        heap.non_moving().clear_young();
         // SAFETY: every page is mapped: the moving space is compacted up
         // to the plan's new top, above the promotion's end.
         unsafe { crate::generations::promote_after(heap, p) };
