@@ -22,9 +22,9 @@
 //! - Only after a flip that left part of the VMA in place: a flip of the
 //!   whole VMA drops its `anon_vma` (`dontunmap_complete`), and pages moved
 //!   back with the old one could not merge. So a flip ends at the old top's
-//!   page ([`Flip::of`]), not at the space's end, and covers the whole VMA
+//!   page (`Flip::of`), not at the space's end, and covers the whole VMA
 //!   only when the heap is full to its last page; that cycle releases as
-//!   before, and in the uffd modes [`anchor_anon_vma`] keeps the
+//!   before, and in the uffd modes `anchor_anon_vma` keeps the
 //!   registration from splitting the space for good.
 //! - From-space is no longer read: every caller runs after the last page
 //!   was computed, and (in the uffd modes) after the live range was
@@ -33,7 +33,7 @@
 //!   above the moving space's top until then (the concurrent collectors
 //!   discard drained from-space only below it).
 //! - No claim owns a byte of `[lo, hi)`: the bump pointer is fenced across
-//!   the move ([`crate::heap::MovingSpace::fence_top`]), so claims made
+//!   the move (`MovingSpace::fence_top`), so claims made
 //!   while the concurrent end runs wait for one `mremap`.
 //! - Garbage never stays behind unaccounted: the next flip covers the
 //!   recycled range even where the top never reached it, and a flip that

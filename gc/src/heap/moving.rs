@@ -8,8 +8,8 @@
 //!
 //! The end of a concurrent cycle may *fence* the bump pointer for the one
 //! page-table move that recycles from-space pages above it
-//! ([`MovingSpace::fence_top`]): claims wait (spinning, they hold nothing)
-//! until [`MovingSpace::unfence_top`], so no mutator owns a byte of the
+//! (`MovingSpace::fence_top`): claims wait (spinning, they hold nothing)
+//! until `MovingSpace::unfence_top`, so no mutator owns a byte of the
 //! range the move replaces.
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -9,13 +9,13 @@
 //! zero (`init_object` writes only the header and the slots; raw bytes,
 //! TLAB tails and plugged page ends are left as they are). So the range is
 //! recorded here, and every claim from the shared bump pointer zeroes its
-//! overlap with it ([`Recycled::zero_claim`]) before anything is allocated
+//! overlap with it (`Recycled::zero_claim`) before anything is allocated
 //! there: each byte is zeroed once, by the one thread that claimed it, as
 //! the kernel would have done at the page's first fault (but in user space,
 //! without the page allocation, memcg charge and later free).
 //!
 //! The range is set while no claim can reach it (the world stopped, or the
-//! top fenced: [`super::MovingSpace::fence_top`]) and published by the
+//! top fenced: `MovingSpace::fence_top`) and published by the
 //! store that lifts the fence or ends the pause; a claim that gets bytes of
 //! the range read the range after its claim, so it sees it. It is cleared
 //! when the next compaction resets the top.
