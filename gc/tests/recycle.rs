@@ -36,16 +36,22 @@ fn garbage(heap: &Heap, tlab: &mut Tlab, bytes: usize) {
     by_hand::retire(tlab);
 }
 
-/// A generational heap after a full cycle (one old root object, `roots[0]`)
-/// and a young cycle over `young` bytes of garbage filled with
-/// [`PATTERN`]: returns the heap, its roots and the recycled range.
-fn recycled_heap(young: usize) -> (Heap, Vec<Value>, (usize, usize)) {
+/// A 64 MiB heap with generational collection on.
+fn generational_heap() -> Heap {
     let heap = Heap::new(HeapConfig {
         heap_limit: 64 << 20,
         ..Default::default()
     })
     .expect("heap");
     heap.generations().set_enabled(true);
+    heap
+}
+
+/// A generational heap after a full cycle (one old root object, `roots[0]`)
+/// and a young cycle over `young` bytes of garbage filled with
+/// [`PATTERN`]: returns the heap, its roots and the recycled range.
+fn recycled_heap(young: usize) -> (Heap, Vec<Value>, (usize, usize)) {
+    let heap = generational_heap();
     let mut tlab = Tlab::default();
     let root = by_hand::alloc(&heap, &mut tlab, &request()).expect("room");
     garbage(&heap, &mut tlab, 1 << 20);
@@ -117,12 +123,7 @@ fn allocation_from_recycled_pages_reads_zero() {
 
 #[test]
 fn recycling_stays_below_the_allocation_threshold_and_the_old_top() {
-    let heap = Heap::new(HeapConfig {
-        heap_limit: 64 << 20,
-        ..Default::default()
-    })
-    .expect("heap");
-    heap.generations().set_enabled(true);
+    let heap = generational_heap();
     let mut tlab = Tlab::default();
     let root = by_hand::alloc(&heap, &mut tlab, &request()).expect("room");
     let mut roots = vec![Value::object(root)];

@@ -12,17 +12,9 @@ use gc::inject::{self, Errno, Site};
 use runtime::{AllocSpec, CyclePhase, Mode, Mutator, Runtime, Value};
 
 mod common;
+use common::CONCURRENT;
 #[path = "common/graph_workload.rs"]
 mod graph_workload;
-
-/// The modes with a concurrent compactor.
-const CONCURRENT: [Mode; 5] = [
-    Mode::UffdCopy,
-    Mode::UffdWorkers,
-    Mode::UffdMove,
-    Mode::Sigbus,
-    Mode::Uffd,
-];
 
 static TURN: Mutex<()> = Mutex::new(());
 

@@ -11,15 +11,7 @@ use std::time::{Duration, Instant};
 use runtime::{CyclePhase, Gc, Mode, Mutator, Runtime, Value};
 
 mod common;
-use common::{id, obj, push_obj};
-
-const MODES: [Mode; 5] = [
-    Mode::UffdCopy,
-    Mode::UffdWorkers,
-    Mode::UffdMove,
-    Mode::Sigbus,
-    Mode::Uffd,
-];
+use common::{id, obj, push_obj, CONCURRENT};
 
 /// A generational runtime whose marker waits 20 ms before tracing, so that
 /// what a test does right after starting a cycle happens while it marks.
@@ -64,7 +56,7 @@ fn remark(m: &mut Mutator, mode: Mode) {
 
 #[test]
 fn a_weak_read_of_an_old_object_between_remark_and_flip_finds_it() {
-    for mode in MODES {
+    for mode in CONCURRENT {
         let Some(rt) = runtime(mode) else { continue };
         let mut m = rt.mutator().expect("mutator");
         // stack: [weak holder, target]; both become old, then the target
@@ -94,7 +86,7 @@ fn a_weak_read_of_an_old_object_between_remark_and_flip_finds_it() {
 
 #[test]
 fn an_old_slot_written_between_remark_and_flip_follows_its_young_target() {
-    for mode in MODES {
+    for mode in CONCURRENT {
         let Some(rt) = runtime(mode) else { continue };
         let mut m = rt.mutator().expect("mutator");
         // stack: [old holder (64 slots, moving), y1, y2].
@@ -138,7 +130,7 @@ fn an_old_slot_written_between_remark_and_flip_follows_its_young_target() {
 
 #[test]
 fn a_writer_thread_stores_old_to_young_references_across_young_cycles() {
-    for mode in MODES {
+    for mode in CONCURRENT {
         let Some(rt) = runtime(mode) else { continue };
         const SLOTS: usize = 256;
         let stop = AtomicBool::new(false);
@@ -189,7 +181,7 @@ fn a_writer_thread_stores_old_to_young_references_across_young_cycles() {
 
 #[test]
 fn an_old_value_written_during_marking_is_kept_by_the_barrier() {
-    for mode in MODES {
+    for mode in CONCURRENT {
         let Some(rt) = runtime(mode) else { continue };
         let mut m = rt.mutator().expect("mutator");
         // stack: [old a, old x]; a.0 -> y (young, reachable only through a).
@@ -212,7 +204,7 @@ fn an_old_value_written_during_marking_is_kept_by_the_barrier() {
 
 #[test]
 fn a_young_cycle_with_too_many_dirty_old_cards_runs_full() {
-    for mode in MODES {
+    for mode in CONCURRENT {
         let Some(rt) = runtime(mode) else { continue };
         let mut m = rt.mutator().expect("mutator");
         // 600 old 1 KiB objects (two cards each), then one store into each.

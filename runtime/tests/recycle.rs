@@ -10,15 +10,7 @@ use std::sync::{Arc, Barrier};
 use runtime::{AllocSpec, Mode, Mutator, Runtime, Value};
 
 mod common;
-
-/// The modes that compact beside the mutators.
-const MODES: [Mode; 5] = [
-    Mode::UffdCopy,
-    Mode::UffdWorkers,
-    Mode::UffdMove,
-    Mode::Sigbus,
-    Mode::Uffd,
-];
+use common::CONCURRENT;
 
 const THREADS: usize = 2;
 /// Raw words per object.
@@ -78,7 +70,7 @@ fn churn(m: &mut Mutator, mode: Mode, t: usize) {
 
 #[test]
 fn allocation_racing_the_end_of_young_cycles_reads_zero_and_keeps_contents() {
-    for mode in MODES {
+    for mode in CONCURRENT {
         let Some(rt) = common::in_mode(
             Runtime::builder().heap_limit(24 << 20).generational(true),
             mode,

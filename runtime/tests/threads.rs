@@ -12,17 +12,8 @@ use runtime::{AllocSpec, CyclePhase, Gc, Global, Mode, Mutator, Runtime, Value};
 
 const THREADS: usize = 4;
 
-/// The modes that mark and compact beside the mutators.
-const CONCURRENT_MODES: [Mode; 5] = [
-    Mode::UffdCopy,
-    Mode::UffdWorkers,
-    Mode::UffdMove,
-    Mode::Sigbus,
-    Mode::Uffd,
-];
-
 mod common;
-use common::id;
+use common::{id, CONCURRENT};
 
 fn build(
     mode: Mode,
@@ -163,7 +154,7 @@ fn four_threads_keep_their_graphs_through_cycles() {
 /// concurrent marking (stw marks in its pause: nothing can hide).
 #[test]
 fn a_reference_hidden_by_another_thread_during_marking_survives() {
-    for mode in CONCURRENT_MODES {
+    for mode in CONCURRENT {
         let Some(rt) = build(mode, |b| {
             b.concurrent_mark_delay(Duration::from_millis(150))
         }) else {
@@ -326,7 +317,7 @@ fn a_thread_blocked_in_a_system_call_does_not_hold_up_cycles() {
 /// while a slowed compactor leaves most pages to their faults.
 #[test]
 fn four_threads_fault_on_the_same_pages() {
-    for mode in CONCURRENT_MODES {
+    for mode in CONCURRENT {
         let Some(rt) = build(mode, |b| b.compaction_page_delay(Duration::from_millis(2))) else {
             continue;
         };

@@ -4,6 +4,16 @@
 
 use runtime::{AllocSpec, Gc, Mode, Mutator, Runtime, RuntimeBuilder, Value};
 
+/// The modes that mark and compact beside the mutators (every mode but
+/// stw), UffdCopy first.
+pub const CONCURRENT: [Mode; 5] = [
+    Mode::UffdCopy,
+    Mode::UffdWorkers,
+    Mode::UffdMove,
+    Mode::Sigbus,
+    Mode::Uffd,
+];
+
 /// Builds `builder` in `mode`, or prints why the mode is unavailable here
 /// (the kernel lacks what it needs) and returns `None`, so the caller skips.
 /// The `SKIP` line goes to stdout, where a parent test reading a child's
